@@ -1,0 +1,49 @@
+"""One place for configuration: environment variables prefixed ``LEADWISE_`` (and ``MLFLOW_TRACKING_URI``)."""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from pathlib import Path
+
+from pydantic import AliasChoices, Field, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+PACKAGE_ROOT = Path(__file__).resolve().parent
+# The bundled dataset lives in the repository's training/ folder; an installed wheel has no such folder,
+# so the default is only a default and every command takes --data.
+BUNDLED_DATA_DIR = PACKAGE_ROOT.parents[1] / "training" / "data" / "crm-sales-opportunities"
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="LEADWISE_", env_file=".env", extra="ignore")
+
+    data_dir: Path = BUNDLED_DATA_DIR
+    tracking_uri: str = Field(
+        default="sqlite:///mlflow.db",
+        validation_alias=AliasChoices("LEADWISE_TRACKING_URI", "MLFLOW_TRACKING_URI"),
+    )
+    # Where runs of the embedded store put their artefacts (ignored by a remote tracking server).
+    artifact_location: Path = Path("mlruns")
+    experiment_name: str = "leadwise"
+    model_name_prefix: str = "leadwise"
+    model_alias: str = "champion"
+    random_seed: int = 42
+
+    database_url: str = "sqlite:///leadwise.db"
+
+    @field_validator("model_alias")
+    @classmethod
+    def alias_is_not_latest(cls, alias: str) -> str:
+        # Serving "latest" is exactly what the registry alias exists to avoid.
+        if alias.strip().lower() == "latest":
+            raise ValueError("model_alias may not be 'latest': promote a version to an alias instead")
+        return alias
+
+    def registered_model_name(self, kind: str) -> str:
+        """Registry name of one of the three models: ``lead_score``, ``rep_fit`` or ``deal_value``."""
+        return f"{self.model_name_prefix}-{kind.replace('_', '-')}"
+
+
+@lru_cache
+def get_settings() -> Settings:
+    return Settings()
