@@ -30,6 +30,20 @@ class Settings(BaseSettings):
     random_seed: int = 42
 
     database_url: str = "sqlite:///leadwise.db"
+    # HTTP service (api/, store/, services/).
+    model_poll_seconds: float = Field(default=60.0, ge=0)  # 0 turns the registry polling off
+    sla_sweep_seconds: float = Field(default=30.0, ge=0)  # 0 turns the in-service SLA sweep off
+    accept_sla_minutes: float = Field(default=30.0, gt=0)  # an offered lead not accepted by then expires
+    default_rep_capacity: int = Field(default=20, ge=0)
+    db_busy_timeout_ms: int = Field(default=10_000, ge=0)  # SQLite: how long a writer waits for the lock
+    enable_bench_floor: bool = False  # exposes POST /bench/floor (one bare insert) for benchmarks only
+
+    @field_validator("database_url")
+    @classmethod
+    def database_url_is_supported(cls, url: str) -> str:
+        if not url.startswith(("sqlite", "postgresql")):
+            raise ValueError("database_url must be a sqlite:/// or postgresql+psycopg:// URL")
+        return url
 
     @field_validator("model_alias")
     @classmethod

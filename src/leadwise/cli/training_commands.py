@@ -1,0 +1,156 @@
+"""``leadwise train`` and ``leadwise score``."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+from typing import Annotated
+
+import pandas as pd
+import typer
+from rich.table import Table
+
+from leadwise.cli.app import app, console, fail
+from leadwise.data.errors import DataValidationError
+from leadwise.settings import get_settings
+
+DataOption = Annotated[
+    Path | None,
+    typer.Option("--data", help="A directory in the four-file CRM schema, or a single-table lead CSV (with --target)."),
+]
+TrackingOption = Annotated[
+    str | None, typer.Option("--tracking-uri", help="MLflow tracking URI (default: MLFLOW_TRACKING_URI or sqlite:///mlflow.db).")
+]
+
+
+def _load_training_data(
+    data: Path | None, target: str | None, id_column: str | None, rep: str | None, value: str | None, time_column: str | None, exclude: list[str]
+):
+    from leadwise.data.crm import load_crm_dir
+    from leadwise.data.table import TableSpec, load_lead_table
+    from leadwise.data.training_data import from_crm, from_table
+
+    source = data or get_settings().data_dir
+    if target:
+        spec = TableSpec(target, id_column, rep, value, time_column, tuple(exclude))
+        return from_table(load_lead_table(source, spec))
+    if source.is_file():
+        fail(f"{source}: a single CSV file needs --target COLUMN (or pass a directory in the four-file CRM schema)")
+    return from_crm(load_crm_dir(source))
+
+
+@app.command()
+def train(
+    data: DataOption = None,
+    config: Annotated[Path | None, typer.Option("--config", help="Run config (TOML or YAML), see training/configs/.")] = None,
+    tracking_uri: TrackingOption = None,
+    target: Annotated[str | None, typer.Option(help="Single-table mode: the outcome column (1/0, won/lost...).")] = None,
+    id_column: Annotated[str | None, typer.Option("--id", help="Single-table mode: lead id column.")] = None,
+    rep: Annotated[str | None, typer.Option(help="Single-table mode: column naming the rep who worked the lead.")] = None,
+    value: Annotated[str | None, typer.Option(help="Single-table mode: deal value column.")] = None,
+    time_column: Annotated[str | None, typer.Option("--time", help="Single-table mode: lead time column.")] = None,
+    exclude: Annotated[list[str] | None, typer.Option(help="Single-table mode: columns that must not be features (repeatable).")] = None,
+    promote: Annotated[
+        bool | None, typer.Option("--promote/--no-promote", help="Force or forbid moving the champion alias (default: only when not worse).")
+    ] = None,
+    if_no_champion: Annotated[bool, typer.Option("--if-no-champion", help="Do nothing when a champion is already registered.")] = False,
+) -> None:
+    """Train the lead score, rep-lead fit and deal value models; log them to MLflow; register and promote."""
+    from leadwise.learn.registry import has_champion
+    from leadwise.learn.tracking import configure_tracking, log_training_run
+    from leadwise.learn.tracking import promote as promote_models
+    from leadwise.learn.training import TrainConfig, train_models
+
+    settings = get_settings()
+    uri = configure_tracking(settings, tracking_uri)
+    if if_no_champion and has_champion(settings):
+        console.print(f"A '{settings.model_alias}' is registered in {uri}: nothing to train.")
+        return
+    started = time.perf_counter()
+    try:
+        run_config = TrainConfig.from_file(config) if config else TrainConfig(random_seed=settings.random_seed)
+        with console.status("reading and validating the data...") as status:
+            training_data = _load_training_data(data, target, id_column, rep, value, time_column, exclude or [])
+            for fix in training_data.report.fixes:
+                console.print(f"  [yellow]fixed[/] {fix}")
+            console.print(f"[green]✓[/] read {len(training_data.frame):,} leads from {training_data.source}")
+
+            def step(message: str) -> None:
+                console.print(f"[green]✓[/] {message}")
+                status.update(f"{message} ...")
+
+            outcome = train_models(training_data, run_config, progress=step)
+            status.update("logging the run to MLflow and registering the models...")
+            run_id, versions = log_training_run(outcome, training_data, run_config, settings)
+            step(f"logged run {run_id} to {uri}")
+            decision = promote_models(outcome, versions, settings, promote)
+    except DataValidationError as error:
+        fail(str(error))
+    _print_summary(outcome, versions, decision, time.perf_counter() - started)
+
+
+def _print_summary(outcome, versions, decision, seconds: float) -> None:
+    table = Table(title="Validation (later deals than any the models learnt from)")
+    table.add_column("model")
+    table.add_column("ROC AUC / MAE", justify="right")
+    table.add_column("PR AUC", justify="right")
+    table.add_column("log loss", justify="right")
+    table.add_column("Brier", justify="right")
+    table.add_column("ECE", justify="right")
+    table.add_column("lift@10%", justify="right")
+    for name, report in outcome.reports.items():
+        rows = [(name, report.metrics), *((f"  baseline: {b}", m) for b, m in report.baselines.items())]
+        for label, m in rows:
+            if "roc_auc" in m:
+                table.add_row(label, *(f"{m[k]:.3f}" for k in ("roc_auc", "pr_auc", "log_loss", "brier", "ece", "lift_top10")))
+            else:
+                table.add_row(label, f"{m['mae']:,.0f}", "", "", "", "", "")
+    console.print(table)
+    for report in outcome.reports.values():
+        style = "green" if report.beats_baselines else "bold red"
+        console.print(f"[{style}]{report.verdict}[/]")
+    registered = ", ".join(f"{kind} v{version}" for kind, version in versions.items())
+    console.print(f"registered: {registered}")
+    console.print(f"[bold]{decision.reason}[/]")
+    console.print(f"done in {seconds:.1f} s")
+
+
+@app.command()
+def score(
+    leads: Annotated[Path, typer.Option("--leads", help="CSV of leads to score.")],
+    out: Annotated[Path, typer.Option("--out", help="Where to write the scores (CSV).")],
+    data: Annotated[Path | None, typer.Option("--data", help="A CRM directory whose accounts.csv completes the leads' accounts.")] = None,
+    tracking_uri: TrackingOption = None,
+) -> None:
+    """Score leads with the champion models: one row per lead and rep (lead id, rep, p_win, expected value)."""
+    from leadwise.data.crm import ACCOUNTS_FILE, read_accounts
+    from leadwise.data.cleaning import CleaningReport, read_csv_strict
+    from leadwise.learn.registry import load_champion
+
+    settings = get_settings()
+    models = load_champion(settings, tracking_uri)
+    if models is None:
+        fail(f"no model has the alias '{settings.model_alias}' in {tracking_uri or settings.tracking_uri}: run `leadwise train` first")
+    try:
+        raw = read_csv_strict(leads, ())
+        if data is not None and models.reference is not None:
+            models.reference = models.reference.with_accounts(read_accounts(data / ACCOUNTS_FILE, CleaningReport()))
+        prediction = models.predict(raw, file=leads.name)
+    except DataValidationError as error:
+        fail(str(error))
+    if prediction.fit.shape[1]:
+        n_leads, n_reps = prediction.fit.shape
+        frame = pd.DataFrame(
+            {
+                "lead_id": [lead for lead in prediction.lead_ids for _ in range(n_reps)],
+                "lead_score": prediction.lead_score.repeat(n_reps),
+                "deal_value": prediction.deal_value.repeat(n_reps),
+                "rep": prediction.reps * n_leads,
+                "p_win": prediction.fit.reshape(-1),
+                "expected_value": prediction.expected_value.reshape(-1),
+            }
+        )
+    else:
+        frame = pd.DataFrame({"lead_id": prediction.lead_ids, "lead_score": prediction.lead_score})
+    frame.to_csv(out, index=False, float_format="%.6g")
+    console.print(f"scored {len(prediction.lead_ids):,} leads × {len(prediction.reps)} reps with models {models.version} → {out}")

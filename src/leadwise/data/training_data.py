@@ -1,0 +1,238 @@
+"""One shape for what the models learn from, whichever form the history came in.
+
+``TrainingData.frame`` always has ``lead_id`` and ``won`` (NaN = no outcome yet), and when the source
+has them ``sales_agent``, ``engage_date``, ``close_date`` and ``close_value``. The same preparation
+turns new leads into that shape at scoring time, so training and serving cannot drift apart.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+
+import numpy as np
+import pandas as pd
+
+from leadwise.data.cleaning import DATE_FORMATS, CleaningReport
+from leadwise.data.crm import ACCOUNT_FIELDS, CrmHistory, require_both_outcomes
+from leadwise.data.errors import DataValidationError
+from leadwise.data.schemas import TRAINING_FRAME_SCHEMA, validate_contract
+from leadwise.data.table import LeadTable
+
+CRM_NUMERIC = ["sales_price", "revenue", "employees", "account_age", "engage_month", "is_subsidiary"]
+CRM_CATEGORICAL = ["product", "series", "sector", "office_location"]
+# Segments whose past record (overall and per rep) becomes a feature. ``size_band`` is account revenue
+# in tertiles of the accounts table.
+CRM_SEGMENT_KEYS = ["account", "sector", "product", "series", "size_band"]
+SIZE_BANDS = ["small", "mid", "large"]
+
+
+@dataclass
+class CrmReference:
+    """What scoring needs from the training data to complete a lead that names only its account."""
+
+    accounts: pd.DataFrame
+    products: pd.DataFrame
+    teams: pd.DataFrame
+    revenue_edges: tuple[float, float]
+
+    def with_accounts(self, accounts: pd.DataFrame) -> CrmReference:
+        return CrmReference(accounts, self.products, self.teams, self.revenue_edges)
+
+
+@dataclass
+class TrainingData:
+    kind: Literal["crm", "table"]
+    frame: pd.DataFrame
+    numeric_features: list[str]
+    categorical_features: list[str]
+    segment_keys: list[str]
+    source: Path
+    report: CleaningReport = field(default_factory=CleaningReport)
+    reference: CrmReference | None = None
+    rep_attributes: pd.DataFrame | None = None  # one row per rep, indexed by sales_agent
+    label_file: str = "sales_pipeline.csv"
+    label_column: str = "deal_stage"
+    # Single-table form: how to read a new lead's columns (id, rep, and each feature with its type).
+    table_columns: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def has_time(self) -> bool:
+        return "engage_date" in self.frame
+
+    @property
+    def has_rep(self) -> bool:
+        return "sales_agent" in self.frame
+
+    @property
+    def has_value(self) -> bool:
+        return "close_value" in self.frame
+
+    @property
+    def closed(self) -> pd.DataFrame:
+        return self.frame[self.frame["won"].notna()]
+
+    def require_both_outcomes(self) -> None:
+        require_both_outcomes(self.frame["won"], self.label_file, self.label_column)
+
+
+def derive_crm_features(frame: pd.DataFrame, reference: CrmReference) -> pd.DataFrame:
+    """Add the features computed from a lead's own fields (all known when it is engaged)."""
+    out = frame.copy()
+    low, high = reference.revenue_edges
+    out["size_band"] = pd.cut(out["revenue"], [-np.inf, low, high, np.inf], labels=SIZE_BANDS).astype(
+        "object"
+    )
+    engaged = out["engage_date"]
+    out["account_age"] = engaged.dt.year - out["year_established"]
+    out["engage_month"] = engaged.dt.month.astype(float)
+    out["is_subsidiary"] = out["subsidiary_of"].notna().astype(float).where(out["account"].notna())
+    return out
+
+
+def from_crm(history: CrmHistory) -> TrainingData:
+    low, high = np.nanquantile(history.accounts["revenue"], [1 / 3, 2 / 3])
+    reference = CrmReference(history.accounts, history.products, history.teams, (float(low), float(high)))
+    frame = derive_crm_features(history.deals, reference)
+    frame = validate_contract(frame, TRAINING_FRAME_SCHEMA, "training frame")
+    rep_attributes = history.teams.set_index("sales_agent")[["regional_office", "manager"]]
+    return TrainingData(
+        kind="crm",
+        frame=frame,
+        numeric_features=list(CRM_NUMERIC),
+        categorical_features=list(CRM_CATEGORICAL),
+        segment_keys=list(CRM_SEGMENT_KEYS),
+        source=history.source,
+        report=history.report,
+        reference=reference,
+        rep_attributes=rep_attributes,
+    )
+
+
+def from_table(table: LeadTable) -> TrainingData:
+    frame = validate_contract(table.frame, TRAINING_FRAME_SCHEMA, "training frame")
+    return TrainingData(
+        kind="table",
+        frame=frame,
+        numeric_features=list(table.numeric_features),
+        categorical_features=list(table.categorical_features),
+        segment_keys=[],
+        source=table.source,
+        report=table.report,
+        label_file=table.source.name,
+        label_column=table.spec.target,
+        table_columns={
+            "id": table.spec.id,
+            "rep": table.spec.rep,
+            "features": {
+                **{c: "date" if c in table.date_features else "numeric" for c in table.numeric_features},
+                **dict.fromkeys(table.categorical_features, "categorical"),
+            },
+        },
+    )
+
+
+def prepare_crm_leads(leads: pd.DataFrame, reference: CrmReference, *, file: str = "leads") -> pd.DataFrame:
+    """Complete raw CRM leads (``lead_id``, ``product``, ``account`` or the account fields, optional
+    ``engage_date``) with product and account data, then derive the features.
+
+    A lead naming an account known to ``reference`` takes its firmographics from there; fields the lead
+    carries itself win over the reference, so a new account can be scored from its own fields.
+    """
+    if "product" not in leads:
+        raise DataValidationError("required column 'product' is missing", file=file)
+    out = leads.copy().reset_index(drop=True)
+    if "lead_id" not in out:
+        out["lead_id"] = (out.index + 1).astype(str)
+    out["lead_id"] = out["lead_id"].astype(str)
+    for column in ("account", *ACCOUNT_FIELDS):
+        if column not in out:
+            out[column] = np.nan
+    out["product"] = out["product"].astype("object")
+    squashed = {p.lower().replace(" ", ""): p for p in reference.products["product"]}
+    out["product"] = out["product"].map(lambda p: squashed.get(str(p).lower().replace(" ", ""), p))
+    unknown = ~out["product"].isin(reference.products["product"])
+    if unknown.any():
+        row = int(np.flatnonzero(unknown.to_numpy())[0]) + 1
+        raise DataValidationError(
+            f"unknown product '{out['product'].iloc[row - 1]}'", file=file, column="product", row=row
+        )
+    out = out.drop(columns=[c for c in ("series", "sales_price") if c in out]).merge(
+        reference.products, on="product", how="left"
+    )
+    known = reference.accounts.set_index("account")
+    for column in ACCOUNT_FIELDS:
+        from_reference = out["account"].map(known[column]) if len(known) else np.nan
+        out[column] = out[column].where(out[column].notna(), from_reference)
+    for column in ("year_established", "revenue", "employees"):
+        numbers = pd.to_numeric(out[column], errors="coerce")
+        bad = numbers.isna() & out[column].notna()
+        if bad.any():
+            row = int(np.flatnonzero(bad.to_numpy())[0]) + 1
+            raise DataValidationError(
+                f"'{out[column].iloc[row - 1]}' is not a number", file=file, column=column, row=row
+            )
+        out[column] = numbers.astype(float)
+    out["engage_date"] = _lead_times(out, file)
+    return derive_crm_features(out, reference)
+
+
+def prepare_table_leads(
+    leads: pd.DataFrame, data_columns: dict[str, str], *, file: str = "leads"
+) -> pd.DataFrame:
+    """Single-table leads: the feature columns named as in training (``f_`` + original name)."""
+    out = pd.DataFrame(index=range(len(leads)))
+    raw = leads.reset_index(drop=True)
+    out["lead_id"] = (
+        raw[data_columns["id"]].astype(str) if data_columns.get("id") in raw else (out.index + 1).astype(str)
+    )
+    if data_columns.get("rep") and data_columns["rep"] in raw:
+        out["sales_agent"] = raw[data_columns["rep"]].astype(str)
+    for name, kind in data_columns["features"].items():
+        original = name.removeprefix("f_")
+        if original not in raw:
+            raise DataValidationError(f"required feature column '{original}' is missing", file=file)
+        column = raw[original]
+        if kind == "numeric":
+            numbers = pd.to_numeric(column.astype(str).str.replace(",", "", regex=False), errors="coerce")
+            bad = numbers.isna() & column.notna()
+            if bad.any():
+                row = int(np.flatnonzero(bad.to_numpy())[0]) + 1
+                raise DataValidationError(
+                    f"'{column.iloc[row - 1]}' is not a number", file=file, column=original, row=row
+                )
+            out[name] = numbers.astype(float)
+        elif kind == "date":
+            parsed = _parse_any_date(column.astype("object"))
+            out[name] = (parsed - pd.Timestamp("1970-01-01")).dt.days.astype(float)
+        else:
+            out[name] = column.astype("object").where(column.notna(), np.nan)
+    return out
+
+
+def _parse_any_date(text: pd.Series) -> pd.Series:
+    parsed = pd.Series(pd.NaT, index=text.index, dtype="datetime64[ns]")
+    for fmt, _ in DATE_FORMATS:
+        todo = parsed.isna() & text.notna()
+        if todo.any():
+            parsed[todo] = pd.to_datetime(text[todo], format=fmt, errors="coerce").astype("datetime64[ns]")
+    return parsed
+
+
+def _lead_times(leads: pd.DataFrame, file: str) -> pd.Series:
+    """The moment each lead is scored: its ``engage_date``, or now when it has none."""
+    if "engage_date" not in leads or leads["engage_date"].isna().all():
+        return pd.Series(pd.Timestamp.now().normalize(), index=leads.index, dtype="datetime64[ns]")
+    values = leads["engage_date"]
+    if pd.api.types.is_datetime64_any_dtype(values):
+        parsed = values.astype("datetime64[ns]")
+    else:
+        parsed = _parse_any_date(values.astype("object"))
+        bad = parsed.isna() & values.notna()
+        if bad.any():
+            row = int(np.flatnonzero(bad.to_numpy())[0]) + 1
+            raise DataValidationError(
+                f"'{values.iloc[row - 1]}' is not a date", file=file, column="engage_date", row=row
+            )
+    return parsed.fillna(pd.Timestamp.now().normalize())

@@ -1,0 +1,214 @@
+"""The three models and the object that serves them together."""
+
+from __future__ import annotations
+
+import warnings
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import lightgbm as lgb
+import numpy as np
+import pandas as pd
+from sklearn.base import BaseEstimator, ClassifierMixin, RegressorMixin
+from sklearn.calibration import CalibratedClassifierCV
+from sklearn.frozen import FrozenEstimator
+
+from leadwise.data.training_data import CrmReference, prepare_crm_leads, prepare_table_leads
+from leadwise.features.builder import FeatureBuilder
+
+DEFAULT_LGBM_PARAMS: dict[str, Any] = {
+    "n_estimators": 600,
+    "learning_rate": 0.03,
+    "num_leaves": 31,
+    "min_child_samples": 40,
+    "subsample": 0.8,
+    "subsample_freq": 1,
+    "colsample_bytree": 0.8,
+    "reg_lambda": 1.0,
+    "verbose": -1,
+}
+EARLY_STOPPING_ROUNDS = 50
+
+
+def _holdout_tail(n: int, fraction: float) -> tuple[np.ndarray, np.ndarray]:
+    """Indices of the first and last part of rows already in time order (or shuffled when untimed)."""
+    cut = int(round(n * (1 - fraction)))
+    return np.arange(cut), np.arange(cut, n)
+
+
+class CalibratedBooster(ClassifierMixin, BaseEstimator):
+    """LightGBM classifier whose probabilities are calibrated on the most recent slice of its training rows.
+
+    The slice also decides when boosting stops. Rows must come in time order (or in a random order
+    when there is no time), so the calibration slice is "later" data, as production will be.
+    """
+
+    def __init__(
+        self,
+        params: dict[str, Any] | None = None,
+        calibration_fraction: float = 0.2,
+        method: str = "sigmoid",
+        random_state: int = 42,
+    ) -> None:
+        self.params = params
+        self.calibration_fraction = calibration_fraction
+        self.method = method
+        self.random_state = random_state
+
+    def fit(self, X: pd.DataFrame, y: np.ndarray) -> CalibratedBooster:
+        y = np.asarray(y, dtype=int)
+        fit_rows, calibration_rows = _holdout_tail(len(y), self.calibration_fraction)
+        if len(np.unique(y[calibration_rows])) < 2 or len(np.unique(y[fit_rows])) < 2:
+            raise ValueError(
+                "calibration needs won and lost deals in both the fitting and the calibration rows"
+            )
+        params = {**DEFAULT_LGBM_PARAMS, **(self.params or {}), "random_state": self.random_state}
+        self.booster_ = lgb.LGBMClassifier(**params)
+        with warnings.catch_warnings():  # lightgbm 4.7 renames eval_set; keep working on 4.5 too
+            warnings.filterwarnings("ignore", message=".*eval_set.*")
+            self.booster_.fit(
+                X.iloc[fit_rows],
+                y[fit_rows],
+                eval_set=[(X.iloc[calibration_rows], y[calibration_rows])],
+                callbacks=[lgb.early_stopping(EARLY_STOPPING_ROUNDS, verbose=False)],
+            )
+        self.calibrated_ = CalibratedClassifierCV(FrozenEstimator(self.booster_), method=self.method)
+        self.calibrated_.fit(X.iloc[calibration_rows], y[calibration_rows])
+        self.classes_ = self.booster_.classes_
+        self.feature_names_in_ = np.asarray(X.columns)
+        return self
+
+    def predict_proba(self, X: pd.DataFrame) -> np.ndarray:
+        return self.calibrated_.predict_proba(X[self.feature_names_in_])
+
+    def predict_win(self, X: pd.DataFrame) -> np.ndarray:
+        return self.predict_proba(X)[:, 1]
+
+    def feature_importance(self) -> pd.Series:
+        gains = self.booster_.booster_.feature_importance(importance_type="gain")
+        return pd.Series(gains, index=self.feature_names_in_).sort_values(ascending=False)
+
+
+class ValueRegressor(RegressorMixin, BaseEstimator):
+    """LightGBM regression of the value of a won deal (squared error: the mean is what EV needs).
+
+    With a list price column the target is the value as a multiple of the list price: deals close
+    around their price, and a ratio transfers across products where raw values would not.
+    """
+
+    def __init__(
+        self,
+        params: dict[str, Any] | None = None,
+        holdout_fraction: float = 0.2,
+        random_state: int = 42,
+        price_column: str | None = None,
+    ) -> None:
+        self.params = params
+        self.holdout_fraction = holdout_fraction
+        self.random_state = random_state
+        self.price_column = price_column
+
+    def _scale(self, X: pd.DataFrame) -> np.ndarray:
+        if self.price_column is None:
+            return np.ones(len(X))
+        price = X[self.price_column].to_numpy(dtype=float)
+        return np.where(np.isfinite(price) & (price > 0), price, 1.0)
+
+    def fit(self, X: pd.DataFrame, y: np.ndarray) -> ValueRegressor:
+        y = np.asarray(y, dtype=float) / self._scale(X)
+        fit_rows, holdout_rows = _holdout_tail(len(y), self.holdout_fraction)
+        params = {**DEFAULT_LGBM_PARAMS, **(self.params or {}), "random_state": self.random_state}
+        self.booster_ = lgb.LGBMRegressor(**params)
+        with warnings.catch_warnings():  # lightgbm 4.7 renames eval_set; keep working on 4.5 too
+            warnings.filterwarnings("ignore", message=".*eval_set.*")
+            self.booster_.fit(
+                X.iloc[fit_rows],
+                y[fit_rows],
+                eval_set=[(X.iloc[holdout_rows], y[holdout_rows])],
+                callbacks=[lgb.early_stopping(EARLY_STOPPING_ROUNDS, verbose=False)],
+            )
+        self.floor_ = float(np.min(y)) if len(y) else 0.0
+        self.feature_names_in_ = np.asarray(X.columns)
+        return self
+
+    def predict(self, X: pd.DataFrame) -> np.ndarray:
+        # A won deal is worth something: never let a tree extrapolate below the smallest value seen.
+        predicted = np.maximum(self.booster_.predict(X[self.feature_names_in_]), self.floor_)
+        return predicted * self._scale(X)
+
+    def feature_importance(self) -> pd.Series:
+        gains = self.booster_.booster_.feature_importance(importance_type="gain")
+        return pd.Series(gains, index=self.feature_names_in_).sort_values(ascending=False)
+
+
+@dataclass
+class LeadwiseModels:
+    """The trained trio with everything needed to score raw leads: the serving contract.
+
+    ``lead_score`` = P(win | lead); ``fit_matrix`` = P(win | lead, rep) for every lead and rep;
+    ``deal_value`` = expected value of the deal if won (1.0 when the history had no values, so that
+    expected value falls back to expected wins).
+    """
+
+    builder: FeatureBuilder
+    lead_model: CalibratedBooster
+    fit_model: CalibratedBooster | None  # None when the history named no reps
+    value_model: ValueRegressor | None
+    kind: str
+    reference: CrmReference | None = None
+    table_columns: dict[str, Any] = field(default_factory=dict)
+    version: str = "unregistered"
+
+    @property
+    def reps(self) -> list[str]:
+        return list(self.builder.reps_) if self.fit_model is not None else []
+
+    def prepare(self, leads: pd.DataFrame, *, file: str = "leads") -> pd.DataFrame:
+        """Raw leads (as a CRM or a web form sends them) into the frame the features are built from."""
+        if self.kind == "crm":
+            assert self.reference is not None
+            return prepare_crm_leads(leads, self.reference, file=file)
+        return prepare_table_leads(leads, self.table_columns, file=file)
+
+    def lead_score(self, leads: pd.DataFrame) -> np.ndarray:
+        return self.predict(leads, reps=[]).lead_score
+
+    def fit_matrix(self, leads: pd.DataFrame, reps: Sequence[str]) -> np.ndarray:
+        return self.predict(leads, reps=reps).fit
+
+    def deal_value(self, leads: pd.DataFrame) -> np.ndarray:
+        return self.predict(leads, reps=[]).deal_value
+
+    def predict(
+        self, leads: pd.DataFrame, reps: Sequence[str] | None = None, *, file: str = "leads"
+    ) -> Predictions:
+        """All three predictions from one preparation of the leads (``reps`` None: every known rep)."""
+        reps = self.reps if reps is None else list(reps)
+        prepared = self.prepare(leads, file=file)
+        lead_matrix = self.builder.lead_features(prepared)
+        lead_score = self.lead_model.predict_win(lead_matrix) if len(prepared) else np.zeros(0)
+        value = (
+            np.ones(len(prepared))
+            if self.value_model is None or not len(prepared)
+            else self.value_model.predict(lead_matrix)
+        )
+        fit = np.zeros((len(prepared), len(reps)))
+        if reps and len(prepared) and self.fit_model is not None:
+            pairs = self.builder.pair_features(prepared, reps, lead_matrix=lead_matrix)
+            fit = self.fit_model.predict_win(pairs).reshape(len(prepared), len(reps))
+        return Predictions(list(prepared["lead_id"]), reps, lead_score, fit, value)
+
+
+@dataclass(frozen=True)
+class Predictions:
+    lead_ids: list[str]
+    reps: list[str]
+    lead_score: np.ndarray  # (n_leads,)
+    fit: np.ndarray  # (n_leads, n_reps)
+    deal_value: np.ndarray  # (n_leads,)
+
+    @property
+    def expected_value(self) -> np.ndarray:
+        """P(win | lead, rep) × value if won, (n_leads, n_reps)."""
+        return self.fit * self.deal_value[:, None]

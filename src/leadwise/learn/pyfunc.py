@@ -1,0 +1,119 @@
+"""MLflow pyfunc faces of the three models, so that ``mlflow.pyfunc.load_model`` and
+``mlflow models serve`` work on what ``leadwise train`` registers.
+
+Each registered model carries the whole ``LeadwiseModels`` bundle (features need the history), and
+answers with its own part of the prediction.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import joblib
+import mlflow.pyfunc
+import pandas as pd
+from mlflow.models.signature import ModelSignature
+from mlflow.types.schema import ColSpec, Schema
+
+from leadwise.data.crm import ACCOUNT_FIELDS
+from leadwise.learn.models import LeadwiseModels
+
+BUNDLE_ARTIFACT = "bundle"
+MODEL_KINDS = ("lead_score", "rep_fit", "deal_value")
+
+
+class LeadwisePyfunc(mlflow.pyfunc.PythonModel):
+    """Base: loads the bundle; subclasses answer with one model's predictions."""
+
+    def load_context(self, context: mlflow.pyfunc.PythonModelContext) -> None:
+        self.models: LeadwiseModels = joblib.load(context.artifacts[BUNDLE_ARTIFACT])
+
+    def unwrap(self) -> LeadwiseModels:
+        return self.models
+
+
+class LeadScoreModel(LeadwisePyfunc):
+    def predict(
+        self, context: Any, model_input: pd.DataFrame, params: dict[str, Any] | None = None
+    ) -> pd.DataFrame:
+        prediction = self.models.predict(model_input, reps=[])
+        return pd.DataFrame({"lead_id": prediction.lead_ids, "p_win": prediction.lead_score})
+
+
+class RepFitModel(LeadwisePyfunc):
+    """With a ``sales_agent`` column: P(win) of that rep on that lead. Without: every known rep, long format."""
+
+    def predict(
+        self, context: Any, model_input: pd.DataFrame, params: dict[str, Any] | None = None
+    ) -> pd.DataFrame:
+        if "sales_agent" in model_input and model_input["sales_agent"].notna().all():
+            rows = []
+            for rep, group in model_input.groupby("sales_agent", sort=False):
+                prediction = self.models.predict(group, reps=[str(rep)])
+                rows.append(
+                    pd.DataFrame(
+                        {"lead_id": prediction.lead_ids, "sales_agent": rep, "p_win": prediction.fit[:, 0]},
+                        index=group.index,
+                    )
+                )
+            return pd.concat(rows).loc[model_input.index].reset_index(drop=True)
+        prediction = self.models.predict(model_input)
+        n_leads, n_reps = prediction.fit.shape
+        return pd.DataFrame(
+            {
+                "lead_id": [lead for lead in prediction.lead_ids for _ in range(n_reps)],
+                "sales_agent": prediction.reps * n_leads,
+                "p_win": prediction.fit.reshape(-1),
+            }
+        )
+
+
+class DealValueModel(LeadwisePyfunc):
+    def predict(
+        self, context: Any, model_input: pd.DataFrame, params: dict[str, Any] | None = None
+    ) -> pd.DataFrame:
+        prediction = self.models.predict(model_input, reps=[])
+        return pd.DataFrame({"lead_id": prediction.lead_ids, "deal_value": prediction.deal_value})
+
+
+PYFUNC_CLASSES: dict[str, type[LeadwisePyfunc]] = {
+    "lead_score": LeadScoreModel,
+    "rep_fit": RepFitModel,
+    "deal_value": DealValueModel,
+}
+
+
+def input_schema(models: LeadwiseModels, with_rep: bool) -> Schema:
+    """Columns a caller may send; only the ones a lead cannot be scored without are required."""
+    if models.kind == "crm":
+        numeric = {"year_established", "revenue", "employees"}
+        columns = [
+            ColSpec("string", "lead_id", required=False),
+            ColSpec("string", "account", required=False),
+            ColSpec("string", "product"),
+            ColSpec("string", "engage_date", required=False),
+            *(ColSpec("double" if f in numeric else "string", f, required=False) for f in ACCOUNT_FIELDS),
+        ]
+    else:
+        kinds = models.table_columns["features"]
+        columns = [ColSpec("string", models.table_columns.get("id") or "lead_id", required=False)]
+        columns += [
+            ColSpec("double" if kind == "numeric" else "string", name.removeprefix("f_"), required=False)
+            for name, kind in kinds.items()
+        ]
+    if with_rep:
+        columns.append(ColSpec("string", "sales_agent", required=False))
+    return Schema(columns)
+
+
+def signature_for(kind: str, models: LeadwiseModels) -> ModelSignature:
+    outputs = {
+        "lead_score": [ColSpec("string", "lead_id"), ColSpec("double", "p_win")],
+        "rep_fit": [
+            ColSpec("string", "lead_id"),
+            ColSpec("string", "sales_agent"),
+            ColSpec("double", "p_win"),
+        ],
+        "deal_value": [ColSpec("string", "lead_id"), ColSpec("double", "deal_value")],
+    }[kind]
+    return ModelSignature(inputs=input_schema(models, with_rep=kind == "rep_fit"), outputs=Schema(outputs))

@@ -1,0 +1,212 @@
+"""The MLflow edge of training: log a run, register the three models, promote the champion alias.
+
+Promotion is a step of its own: the new versions are registered first, then compared with the current
+champion on the *new* validation rows (same data for both, so the comparison is fair), and the alias
+moves only when the newcomer is not worse, or when the user forces it.
+"""
+
+from __future__ import annotations
+
+import json
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+
+import joblib
+import matplotlib.pyplot as plt
+import mlflow
+import numpy as np
+from mlflow.tracking import MlflowClient
+
+from leadwise.data.errors import DataValidationError
+from leadwise.data.training_data import TrainingData
+from leadwise.learn.metrics import classification_metrics, regression_metrics
+from leadwise.learn.models import LeadwiseModels
+from leadwise.learn.plots import calibration_plot, cumulative_gain_plot, importance_plot, value_plot
+from leadwise.learn.pyfunc import BUNDLE_ARTIFACT, MODEL_KINDS, PYFUNC_CLASSES, signature_for
+from leadwise.learn.registry import champion_models
+from leadwise.learn.training import TrainConfig, TrainingOutcome
+from leadwise.settings import Settings
+
+RUN_TAG = "leadwise.run_kind"
+# Metrics the champion comparison uses, and whether larger is better.
+PROMOTION_METRICS = {
+    "lead_score": ("roc_auc", True),
+    "rep_fit": ("roc_auc", True),
+    "deal_value": ("mae", False),
+}
+
+
+@dataclass
+class PromotionDecision:
+    promoted: bool
+    reason: str
+    versions: dict[str, str]
+    champion_metrics: dict[str, float] | None = None
+
+
+def configure_tracking(settings: Settings, tracking_uri: str | None = None) -> str:
+    """Point MLflow at the store; the embedded default keeps artefacts under ``mlruns/`` here."""
+    uri = tracking_uri or settings.tracking_uri
+    mlflow.set_tracking_uri(uri)
+    return uri
+
+
+def ensure_experiment(settings: Settings, name: str | None = None) -> str:
+    name = name or settings.experiment_name
+    client = MlflowClient()
+    experiment = client.get_experiment_by_name(name)
+    if experiment is not None:
+        return experiment.experiment_id
+    location = None
+    if mlflow.get_tracking_uri().startswith("sqlite:"):
+        location = Path(settings.artifact_location).resolve().as_uri()
+    return client.create_experiment(name, artifact_location=location)
+
+
+def _log_figure(figure: plt.Figure, path: str) -> None:
+    mlflow.log_figure(figure, path)
+    plt.close(figure)
+
+
+def log_training_run(
+    outcome: TrainingOutcome, data: TrainingData, config: TrainConfig, settings: Settings
+) -> tuple[str, dict[str, str]]:
+    """Log parameters, data fingerprint, metrics, plots and the three pyfunc models; register them.
+
+    Returns the run id and the registered version of each model kind.
+    """
+    experiment_id = ensure_experiment(settings)
+    versions: dict[str, str] = {}
+    with mlflow.start_run(experiment_id=experiment_id, tags={RUN_TAG: "training"}) as run:
+        mlflow.log_params({f"config.{k}": v for k, v in config.model_dump().items() if k != "lgbm_params"})
+        mlflow.log_params({f"lgbm.{k}": v for k, v in config.lgbm_params.items()})
+        mlflow.log_params({f"data.{k}": v for k, v in outcome.fingerprint.items()})
+        mlflow.log_params({f"split.{k}": v for k, v in outcome.split.items()})
+        mlflow.log_metrics({k: v for k, v in outcome.metrics.items() if np.isfinite(v)})
+        mlflow.log_dict({name: report.verdict for name, report in outcome.reports.items()}, "verdicts.json")
+        mlflow.log_text("\n".join(str(fix) for fix in data.report.fixes) or "no fixes", "data_cleaning.txt")
+        for name in ("lead_score", "rep_fit"):
+            if name not in outcome.validation:
+                continue
+            frame = outcome.validation[name]
+            _log_figure(calibration_plot(frame["y_true"], frame["p"], name), f"plots/{name}_calibration.png")
+            _log_figure(
+                cumulative_gain_plot(frame["y_true"], frame["p"], name), f"plots/{name}_cumulative_gain.png"
+            )
+        for name, importance in outcome.importances.items():
+            _log_figure(importance_plot(importance, name), f"plots/{name}_feature_importance.png")
+        if "deal_value" in outcome.validation:
+            frame = outcome.validation["deal_value"]
+            _log_figure(value_plot(frame["y_true"], frame["predicted"]), "plots/deal_value_scatter.png")
+
+        example = outcome.input_example
+        with tempfile.TemporaryDirectory() as scratch:
+            bundle = Path(scratch) / "leadwise_models.joblib"
+            joblib.dump(outcome.models, bundle)
+            for kind in MODEL_KINDS:
+                if kind not in outcome.reports:
+                    continue  # no value column / no rep column: that model was not trained
+                info = mlflow.pyfunc.log_model(
+                    name=kind,
+                    python_model=PYFUNC_CLASSES[kind](),
+                    artifacts={BUNDLE_ARTIFACT: str(bundle)},
+                    signature=signature_for(kind, outcome.models),
+                    input_example=example,
+                    registered_model_name=settings.registered_model_name(kind),
+                    pip_requirements=_requirements(),
+                )
+                versions[kind] = str(info.registered_model_version)
+        for kind, version in versions.items():
+            MlflowClient().set_model_version_tag(
+                settings.registered_model_name(kind), version, "leadwise.run_id", run.info.run_id
+            )
+    return run.info.run_id, versions
+
+
+def _requirements() -> list[str]:
+    from importlib.metadata import version
+
+    # Pinned to what trained the model; listing them skips MLflow's slow requirement inference.
+    return [
+        f"{package}=={version(package)}"
+        for package in ("mlflow", "lightgbm", "scikit-learn", "pandas", "numpy", "joblib")
+    ]
+
+
+def _evaluate_on(models: LeadwiseModels, outcome: TrainingOutcome) -> dict[str, float]:
+    """Metrics of a (champion) bundle on the new run's validation rows."""
+    leads = outcome.validation_leads
+    reps = sorted(set(leads["sales_agent"])) if "sales_agent" in leads and models.fit_model is not None else []
+    prediction = models.predict(leads, reps=reps)
+    y_true = leads["won"].to_numpy(int)
+    metrics = {"lead_score": classification_metrics(y_true, prediction.lead_score)["roc_auc"]}
+    if reps:
+        rep_index = {rep: i for i, rep in enumerate(reps)}
+        chosen = prediction.fit[np.arange(len(leads)), leads["sales_agent"].map(rep_index).to_numpy()]
+        metrics["rep_fit"] = classification_metrics(y_true, chosen)["roc_auc"]
+    won = y_true == 1
+    if "close_value" in leads and won.any() and models.value_model is not None:
+        metrics["deal_value"] = regression_metrics(
+            leads["close_value"].to_numpy()[won], prediction.deal_value[won]
+        )["mae"]
+    return metrics
+
+
+def promote(
+    outcome: TrainingOutcome, versions: dict[str, str], settings: Settings, force: bool | None
+) -> PromotionDecision:
+    """Move the champion alias of all three models to the new versions, together or not at all."""
+    client = MlflowClient()
+    champion = champion_models(settings)
+    champion_metrics = None
+    if force is False:
+        return PromotionDecision(False, "not promoted (--no-promote)", versions)
+    if champion is None:
+        reason = "first registered models: promoted to champion"
+    elif force:
+        reason = "promoted (--promote forces it)"
+    else:
+        basis = "on the same validation rows"
+        try:
+            champion_metrics = _evaluate_on(champion, outcome)
+        except (DataValidationError, KeyError, ValueError):
+            # The champion learnt from other data (other products, columns): compare what each
+            # reported on its own validation rows instead.
+            champion_metrics = _recorded_metrics(settings)
+            basis = "on the metrics each recorded at training (the champion cannot score the new data)"
+        worse = []
+        for kind, (metric, larger_is_better) in PROMOTION_METRICS.items():
+            if kind not in champion_metrics or kind not in outcome.reports:
+                continue
+            new, old = outcome.reports[kind].metrics[metric], champion_metrics[kind]
+            if (new < old) if larger_is_better else (new > old):
+                worse.append(f"{kind} {metric} {new:.4f} vs champion {old:.4f}")
+        if worse:
+            return PromotionDecision(
+                False,
+                "champion kept: the new models are worse on " + "; ".join(worse),
+                versions,
+                champion_metrics,
+            )
+        reason = f"promoted: not worse than the champion {basis}"
+    for kind, version in versions.items():
+        client.set_registered_model_alias(settings.registered_model_name(kind), settings.model_alias, version)
+    return PromotionDecision(True, reason, versions, champion_metrics)
+
+
+def _recorded_metrics(settings: Settings) -> dict[str, float]:
+    client = MlflowClient()
+    version = client.get_model_version_by_alias(
+        settings.registered_model_name("lead_score"), settings.model_alias
+    )
+    logged = client.get_run(version.run_id).data.metrics
+    return {
+        kind: logged[f"{kind}.{metric}"]
+        for kind, (metric, _) in PROMOTION_METRICS.items()
+        if f"{kind}.{metric}" in logged
+    }
+
+
+def save_summary(outcome: TrainingOutcome, path: Path) -> None:
+    path.write_text(json.dumps({name: report.metrics for name, report in outcome.reports.items()}, indent=2))

@@ -1,0 +1,314 @@
+"""Training steps, pure: split → features → fit the three models → validate against baselines.
+
+Nothing here touches MLflow or the disk; ``leadwise.learn.tracking`` logs what this returns.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import tomllib
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from sklearn.model_selection import train_test_split
+
+from leadwise.data.errors import DataValidationError
+from leadwise.data.training_data import TrainingData
+from leadwise.features.builder import FeatureBuilder
+from leadwise.learn.baselines import baseline_models
+from leadwise.learn.metrics import classification_metrics, regression_metrics
+from leadwise.learn.models import CalibratedBooster, LeadwiseModels, ValueRegressor
+
+# A model "beats" a baseline only by more than this much ROC AUC: smaller gaps are noise at these sizes.
+BEATS_MARGIN = 0.005
+
+
+class TrainConfig(BaseModel):
+    """A training run's knobs; a run config file (TOML or YAML) holds the same fields."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    validation_fraction: float = Field(0.2, gt=0.0, lt=0.5)
+    calibration_fraction: float = Field(0.2, gt=0.0, lt=0.5)
+    calibration_method: str = Field("sigmoid", pattern="^(sigmoid|isotonic)$")
+    prior_strength: float = Field(10.0, ge=0.0)
+    lgbm_params: dict[str, Any] = Field(default_factory=dict)
+    random_seed: int = 42
+    baselines: bool = True
+
+    @classmethod
+    def from_file(cls, path: str | Path) -> TrainConfig:
+        file = Path(path)
+        if not file.is_file():
+            raise DataValidationError("config file not found", file=file)
+        try:
+            text = file.read_text()
+            raw = tomllib.loads(text) if file.suffix == ".toml" else yaml.safe_load(text)
+        except (tomllib.TOMLDecodeError, yaml.YAMLError) as error:
+            raise DataValidationError(f"not a valid config file: {error}", file=file) from None
+        try:
+            return cls.model_validate((raw or {}).get("training", raw or {}))
+        except ValidationError as error:
+            first = error.errors()[0]
+            where = ".".join(str(part) for part in first["loc"])
+            raise DataValidationError(f"{first['msg']}", file=file, column=where) from None
+
+
+@dataclass
+class ModelReport:
+    """Validation of one model next to its baselines, and a plain verdict."""
+
+    name: str
+    metrics: dict[str, float]
+    baselines: dict[str, dict[str, float]] = field(default_factory=dict)
+    verdict: str = ""
+    beats_baselines: bool = True
+
+
+@dataclass
+class TrainingOutcome:
+    models: LeadwiseModels
+    reports: dict[str, ModelReport]
+    fingerprint: dict[str, Any]
+    split: dict[str, Any]
+    validation: dict[str, pd.DataFrame]  # per model: y_true and prediction on the validation rows
+    importances: dict[str, pd.Series]
+    validation_leads: pd.DataFrame  # the validation rows as a caller would send them, with outcomes
+    input_example: pd.DataFrame  # a few raw leads, logged with each MLflow model
+
+    @property
+    def metrics(self) -> dict[str, float]:
+        """Flat ``model.metric`` dictionary (the names MLflow shows)."""
+        flat = {}
+        for name, report in self.reports.items():
+            flat.update({f"{name}.{metric}": value for metric, value in report.metrics.items()})
+            for baseline, metrics in report.baselines.items():
+                flat.update(
+                    {f"{name}.baseline.{baseline}.{metric}": value for metric, value in metrics.items()}
+                )
+        return flat
+
+
+Progress = Callable[[str], None]
+
+
+def data_fingerprint(data: TrainingData) -> dict[str, Any]:
+    """Rows, outcome counts, date range and a content hash: enough to tell two trainings' data apart."""
+    frame = data.frame
+    digest = hashlib.sha256(pd.util.hash_pandas_object(frame, index=False).to_numpy().tobytes()).hexdigest()
+    fingerprint: dict[str, Any] = {
+        "source": str(data.source),
+        "kind": data.kind,
+        "rows": int(len(frame)),
+        "closed_rows": int(frame["won"].notna().sum()),
+        "won_rows": int((frame["won"] == 1).sum()),
+        "sha256": digest,
+    }
+    if data.has_time:
+        fingerprint["date_min"] = str(frame["engage_date"].min().date())
+        fingerprint["date_max"] = str(frame["engage_date"].max().date())
+    if data.has_rep:
+        fingerprint["reps"] = int(frame["sales_agent"].nunique())
+    return fingerprint
+
+
+def time_ordered_split(
+    closed: pd.DataFrame, fraction: float, seed: int
+) -> tuple[pd.DataFrame, pd.DataFrame, str]:
+    """Earlier deals to learn from, the latest ``fraction`` to validate on; stratified when untimed."""
+    if "engage_date" in closed:
+        ordered = closed.sort_values(["engage_date", "lead_id"], kind="stable")
+        cut = int(round(len(ordered) * (1 - fraction)))
+        return ordered.iloc[:cut], ordered.iloc[cut:], "time-ordered"
+    train, valid = train_test_split(closed, test_size=fraction, stratify=closed["won"], random_state=seed)
+    return train, valid, "stratified"
+
+
+def _compare(name: str, metrics: dict[str, float], baselines: dict[str, dict[str, float]]) -> ModelReport:
+    auc = metrics["roc_auc"]
+    best_name, best = max(
+        ((b, m["roc_auc"]) for b, m in baselines.items() if not np.isnan(m["roc_auc"])),
+        key=lambda item: item[1],
+        default=("prior", 0.5),
+    )
+    if auc <= 0.5 + BEATS_MARGIN:
+        verdict = f"{name}: ROC AUC {auc:.3f} is no better than chance; its scores carry no usable signal on this data"
+        beats = False
+    elif auc < best + BEATS_MARGIN:
+        verdict = f"{name}: ROC AUC {auc:.3f} does NOT beat the {best_name} baseline ({best:.3f})"
+        beats = False
+    else:
+        verdict = f"{name}: ROC AUC {auc:.3f} beats every baseline (best: {best_name} {best:.3f})"
+        beats = True
+    return ModelReport(name, metrics, baselines, verdict, beats)
+
+
+def _fit_baselines(
+    X_train: pd.DataFrame,
+    y_train: np.ndarray,
+    X_valid: pd.DataFrame,
+    y_valid: np.ndarray,
+    numeric: list[str],
+    categorical: list[str],
+) -> dict[str, dict[str, float]]:
+    results = {}
+    for name, model in baseline_models(numeric, categorical).items():
+        model.fit(X_train, y_train)
+        results[name] = classification_metrics(y_valid, model.predict_proba(X_valid)[:, 1])
+    return results
+
+
+def train_models(
+    data: TrainingData, config: TrainConfig | None = None, progress: Progress | None = None
+) -> TrainingOutcome:
+    """Fit the lead score, the rep-lead fit and the deal value models, and validate them."""
+    config = config or TrainConfig()
+    say = progress or (lambda _message: None)
+    data.require_both_outcomes()
+    closed = data.closed
+    train, valid, split_kind = time_ordered_split(closed, config.validation_fraction, config.random_seed)
+    for part, label in ((train, "training"), (valid, "validation")):
+        if train["won"].nunique() < 2 or part["won"].nunique() < 2:
+            raise DataValidationError(
+                f"the {label} rows hold only one outcome; more won and lost deals are needed",
+                file=data.label_file, column=data.label_column,
+            )  # fmt: skip
+    if split_kind == "stratified":
+        # Untimed rows: shuffle once so the calibration tail is a random slice, not file order.
+        train = train.sample(frac=1.0, random_state=config.random_seed)
+    say(f"split {len(train)} training / {len(valid)} validation deals ({split_kind})")
+
+    builder = FeatureBuilder(prior_strength=config.prior_strength).fit(data)
+    lead_train, lead_valid = builder.lead_features(train), builder.lead_features(valid)
+    say(f"built {lead_train.shape[1]} lead features")
+    y_train, y_valid = train["won"].to_numpy(int), valid["won"].to_numpy(int)
+
+    def booster() -> CalibratedBooster:
+        return CalibratedBooster(
+            config.lgbm_params, config.calibration_fraction, config.calibration_method, config.random_seed
+        )
+
+    reports: dict[str, ModelReport] = {}
+    validation: dict[str, pd.DataFrame] = {}
+    lead_model = booster().fit(lead_train, y_train)
+    p_lead = lead_model.predict_win(lead_valid)
+    numeric = [c for c in lead_train.columns if c not in builder.categorical_]
+    lead_baselines = (
+        _fit_baselines(lead_train, y_train, lead_valid, y_valid, numeric, builder.categorical_)
+        if config.baselines
+        else {}
+    )
+    reports["lead_score"] = _compare("lead_score", classification_metrics(y_valid, p_lead), lead_baselines)
+    validation["lead_score"] = pd.DataFrame({"y_true": y_valid, "p": p_lead})
+    say("fitted the lead score model")
+
+    fit_model = None
+    importances = {"lead_score": lead_model.feature_importance()}
+    if data.has_rep:
+        pair_train = builder.pair_features(train, lead_matrix=lead_train)
+        pair_valid = builder.pair_features(valid, lead_matrix=lead_valid)
+        fit_model = booster().fit(pair_train, y_train)
+        p_fit = fit_model.predict_win(pair_valid)
+        pair_categorical = [c for c in pair_train.columns if isinstance(pair_train[c].dtype, pd.CategoricalDtype)]
+        pair_numeric = [c for c in pair_train.columns if c not in pair_categorical]
+        fit_baselines = (
+            _fit_baselines(pair_train, y_train, pair_valid, y_valid, pair_numeric, pair_categorical)
+            if config.baselines
+            else {}
+        )
+        reports["rep_fit"] = _compare("rep_fit", classification_metrics(y_valid, p_fit), fit_baselines)
+        validation["rep_fit"] = pd.DataFrame({"y_true": y_valid, "p": p_fit})
+        importances["rep_fit"] = fit_model.feature_importance()
+        say(f"fitted the rep-lead fit model on {pair_train.shape[1]} pair features")
+    else:
+        say("no rep column: the rep-lead fit model is skipped (lead score only)")
+
+    value_model = None
+    if data.has_value:
+        won_train = (train["won"] == 1).to_numpy()
+        won_valid = (valid["won"] == 1).to_numpy()
+        price = "sales_price" if "sales_price" in lead_train else None
+        value_model = ValueRegressor(
+            config.lgbm_params, config.calibration_fraction, config.random_seed, price
+        )
+        value_model.fit(lead_train[won_train], train["close_value"].to_numpy()[won_train])
+        actual = valid["close_value"].to_numpy()[won_valid]
+        predicted = value_model.predict(lead_valid[won_valid])
+        metrics = regression_metrics(actual, predicted)
+        baselines = {
+            "train_mean": regression_metrics(
+                actual, np.full(len(actual), train["close_value"][won_train].mean())
+            )
+        }
+        if "sales_price" in valid:
+            baselines["list_price"] = regression_metrics(actual, valid["sales_price"].to_numpy()[won_valid])
+        best_name, best = min(((b, m["mae"]) for b, m in baselines.items()), key=lambda item: item[1])
+        beats = metrics["mae"] < best
+        verdict = f"deal_value: MAE {metrics['mae']:,.0f} {'beats' if beats else 'does NOT beat'} the {best_name} baseline ({best:,.0f})"
+        reports["deal_value"] = ModelReport("deal_value", metrics, baselines, verdict, beats)
+        validation["deal_value"] = pd.DataFrame({"y_true": actual, "predicted": predicted})
+        importances["deal_value"] = value_model.feature_importance()
+        say("fitted the deal value model")
+
+    models = LeadwiseModels(
+        builder, lead_model, fit_model, value_model, data.kind, data.reference, data.table_columns
+    )
+    split = {
+        "kind": split_kind,
+        "train_rows": len(train),
+        "validation_rows": len(valid),
+    }
+    if data.has_time:
+        split["validation_from"] = str(valid["engage_date"].min().date())
+    validation_leads = raw_leads(data, valid)
+    example_columns = (
+        ["lead_id", "account", "product", "engage_date"]
+        if data.kind == "crm"
+        else [
+            c
+            for c in validation_leads.columns
+            if c not in ("won", "close_value", "sales_agent", "engage_date")
+        ]
+    )
+    example = validation_leads.head(3)[example_columns].copy()
+    if "engage_date" in example:
+        example["engage_date"] = example["engage_date"].dt.strftime("%Y-%m-%d")
+    return TrainingOutcome(
+        models,
+        reports,
+        data_fingerprint(data),
+        split,
+        validation,
+        importances,
+        validation_leads,
+        example.reset_index(drop=True),
+    )
+
+
+def raw_leads(data: TrainingData, rows: pd.DataFrame) -> pd.DataFrame:
+    """Rows of the training frame turned back into what a caller sends (single-table: original names)."""
+    if data.kind == "crm":
+        return rows.reset_index(drop=True)
+    out = pd.DataFrame(index=rows.index)
+    out["lead_id"] = rows["lead_id"]
+    id_column = data.table_columns.get("id")
+    if id_column:
+        out[id_column] = rows["lead_id"]
+    for name, kind in data.table_columns["features"].items():
+        values = rows[name]
+        if kind == "date":
+            values = (pd.Timestamp("1970-01-01") + pd.to_timedelta(values, unit="D")).dt.strftime("%Y-%m-%d")
+        out[name.removeprefix("f_")] = values
+    for column in ("sales_agent", "won", "close_value", "engage_date"):
+        if column in rows:
+            out[column] = rows[column]
+    rep_column = data.table_columns.get("rep")
+    if rep_column:
+        out[rep_column] = rows["sales_agent"]
+    return out.reset_index(drop=True)
