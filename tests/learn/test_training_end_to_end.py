@@ -1,0 +1,112 @@
+"""Train on the bundled data into a throw-away MLflow store, then read everything back as a user would."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import mlflow
+import pandas as pd
+import pytest
+from mlflow.tracking import MlflowClient
+from typer.testing import CliRunner
+
+from leadwise.cli import app
+from leadwise.settings import BUNDLED_DATA_DIR, get_settings
+
+runner = CliRunner()
+MODEL_NAMES = ("leadwise-lead-score", "leadwise-rep-fit", "leadwise-deal-value")
+
+
+@pytest.fixture(scope="module")
+def trained_store(tmp_path_factory: pytest.TempPathFactory):
+    """One training run on the bundled data, as `make train` does it."""
+    root = tmp_path_factory.mktemp("store")
+    uri = f"sqlite:///{root / 'mlflow.db'}"
+    with pytest.MonkeyPatch.context() as patch:
+        patch.chdir(root)
+        patch.setenv("LEADWISE_TRACKING_URI", uri)
+        patch.setenv("LEADWISE_ARTIFACT_LOCATION", str(root / "mlruns"))
+        get_settings.cache_clear()
+        result = runner.invoke(app, ["train", "--data", str(BUNDLED_DATA_DIR)])
+        assert result.exit_code == 0, result.output
+        mlflow.set_tracking_uri(uri)
+        yield root, uri, result.output
+    get_settings.cache_clear()
+
+
+def test_three_models_registered_with_champion_alias(trained_store) -> None:
+    _, uri, output = trained_store
+    client = MlflowClient(tracking_uri=uri)
+    run_ids = set()
+    for name in MODEL_NAMES:
+        champion = client.get_model_version_by_alias(name, "champion")
+        assert str(champion.version) == "1"
+        run_ids.add(champion.run_id)
+    assert len(run_ids) == 1  # the three come from one training run
+    assert "first registered models: promoted to champion" in output
+
+
+def test_run_has_metrics_fingerprint_and_plots(trained_store) -> None:
+    root, uri, _ = trained_store
+    client = MlflowClient(tracking_uri=uri)
+    run_id = client.get_model_version_by_alias("leadwise-rep-fit", "champion").run_id
+    run = client.get_run(run_id)
+    for metric in ("roc_auc", "pr_auc", "log_loss", "brier", "ece", "lift_top10"):
+        assert f"lead_score.{metric}" in run.data.metrics and f"rep_fit.{metric}" in run.data.metrics
+    assert "lead_score.baseline.logistic_regression.roc_auc" in run.data.metrics
+    assert "lead_score.baseline.naive_bayes.roc_auc" in run.data.metrics
+    assert run.data.params["data.rows"] == "8800" and run.data.params["data.closed_rows"] == "6711"
+    assert run.data.params["data.date_min"] == "2016-10-20" and len(run.data.params["data.sha256"]) == 64
+    plots = {item.path for item in client.list_artifacts(run_id, "plots")}
+    assert {"plots/rep_fit_calibration.png", "plots/lead_score_cumulative_gain.png", "plots/rep_fit_feature_importance.png"} <= plots
+    assert (root / "mlruns").is_dir()  # embedded store keeps artefacts beside the database
+
+
+def test_honest_about_the_bundled_data(trained_store) -> None:
+    """The bundled data carries almost no signal: the command must say so, not hide it."""
+    _, uri, output = trained_store
+    run_id = MlflowClient(tracking_uri=uri).get_model_version_by_alias("leadwise-rep-fit", "champion").run_id
+    auc = MlflowClient(tracking_uri=uri).get_run(run_id).data.metrics["rep_fit.roc_auc"]
+    assert 0.4 < auc < 0.6
+    assert "does NOT beat" in output or "no better than chance" in output
+
+
+def test_registered_model_reloads_through_mlflow_pyfunc(trained_store) -> None:
+    leads = pd.DataFrame({"lead_id": ["x1", "x2"], "account": ["Cancity", "Isdom"], "product": ["GTX Pro", "MG Special"]})
+    score = mlflow.pyfunc.load_model("models:/leadwise-lead-score@champion").predict(leads)
+    assert list(score.columns) == ["lead_id", "p_win"] and score["p_win"].between(0, 1).all()
+    fit = mlflow.pyfunc.load_model("models:/leadwise-rep-fit@champion").predict(leads)
+    assert len(fit) == 2 * 35 and fit["p_win"].between(0, 1).all()
+    one_rep = mlflow.pyfunc.load_model("models:/leadwise-rep-fit@champion").predict(leads.assign(sales_agent="Moses Frase"))
+    assert one_rep["sales_agent"].tolist() == ["Moses Frase"] * 2
+    value = mlflow.pyfunc.load_model("models:/leadwise-deal-value@champion").predict(leads)
+    # Deals close near the list price: a GTX Pro (4,821) is worth far more than an MG Special (55).
+    assert value["deal_value"][0] > 2000 > 200 > value["deal_value"][1] > 0
+
+
+def test_score_command_writes_long_format(trained_store, tmp_path: Path) -> None:
+    leads = tmp_path / "leads.csv"
+    pd.DataFrame(
+        {
+            "lead_id": ["n1", "n2"],
+            "account": ["Cancity", ""],
+            "product": ["GTXPro", "MG Advanced"],
+            "sector": ["", "retail"],
+            "revenue": ["", "900"],
+        }
+    ).to_csv(leads, index=False)
+    out = tmp_path / "scores.csv"
+    result = runner.invoke(app, ["score", "--leads", str(leads), "--out", str(out)])
+    assert result.exit_code == 0, result.output
+    scores = pd.read_csv(out)
+    assert list(scores.columns) == ["lead_id", "lead_score", "deal_value", "rep", "p_win", "expected_value"]
+    assert len(scores) == 2 * 35 and scores["rep"].nunique() == 35
+    assert (abs(scores["expected_value"] - scores["p_win"] * scores["deal_value"]) < 1e-3 * scores["deal_value"]).all()
+
+
+def test_score_rejects_unknown_product_with_one_line(trained_store, tmp_path: Path) -> None:
+    leads = tmp_path / "leads.csv"
+    pd.DataFrame({"lead_id": ["n1", "n2"], "product": ["GTX Pro", "Warp Drive"]}).to_csv(leads, index=False)
+    result = runner.invoke(app, ["score", "--leads", str(leads), "--out", str(tmp_path / "o.csv")])
+    assert result.exit_code == 2
+    assert result.stderr.strip() == "error: leads.csv, column 'product', row 2 (line 3): unknown product 'Warp Drive'"
