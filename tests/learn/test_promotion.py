@@ -107,3 +107,11 @@ def test_single_file_without_target_is_refused(isolated_settings: Settings, tmp_
     data = planted_table(tmp_path / "leads.csv", n=50)
     result = runner.invoke(app, ["train", "--data", str(data)])
     assert result.exit_code == 2 and "needs --target COLUMN" in result.stderr
+
+
+def test_invalid_run_config_names_the_key(isolated_settings: Settings, tmp_path: Path) -> None:
+    config = tmp_path / "run.toml"
+    config.write_text("[training]\nvalidation_fraction = 2\n")
+    result = runner.invoke(app, ["train", "--config", str(config)])
+    assert result.exit_code == 2
+    assert result.stderr.strip() == "error: run.toml: training.validation_fraction: Input should be less than 0.5"

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from typing import NoReturn
 
 import typer
@@ -19,6 +20,14 @@ error_console = Console(stderr=True, soft_wrap=True)
 
 # Exit status for bad input (data, config, arguments): distinct from 1, an unexpected failure.
 BAD_INPUT_EXIT_CODE = 2
+
+
+@app.callback()
+def main() -> None:
+    """ML-driven lead scoring and routing for B2B sales teams."""
+    # MLflow narrates every registration at INFO and warns about pickled pyfunc models (ours are
+    # ours to load); the commands print their own summary instead.
+    logging.getLogger("mlflow").setLevel(logging.ERROR)
 
 
 def fail(message: str) -> NoReturn:

@@ -6,6 +6,7 @@ Nothing here touches MLflow or the disk; ``leadwise.learn.tracking`` logs what t
 from __future__ import annotations
 
 import hashlib
+import warnings
 import tomllib
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -41,6 +42,9 @@ class TrainConfig(BaseModel):
     lgbm_params: dict[str, Any] = Field(default_factory=dict)
     random_seed: int = 42
     baselines: bool = True
+    # Baselines are fitted on at most this many rows: their figures settle long before a million rows,
+    # and a one-hot logistic regression on all of them would cost more than the model it is compared to.
+    baseline_max_rows: int = Field(200_000, ge=1_000)
 
     @classmethod
     def from_file(cls, path: str | Path) -> TrainConfig:
@@ -57,7 +61,7 @@ class TrainConfig(BaseModel):
         except ValidationError as error:
             first = error.errors()[0]
             where = ".".join(str(part) for part in first["loc"])
-            raise DataValidationError(f"{first['msg']}", file=file, column=where) from None
+            raise DataValidationError(f"training.{where}: {first['msg']}", file=file) from None
 
 
 @dataclass
@@ -156,10 +160,17 @@ def _fit_baselines(
     y_valid: np.ndarray,
     numeric: list[str],
     categorical: list[str],
+    max_rows: int,
+    seed: int,
 ) -> dict[str, dict[str, float]]:
     results = {}
+    if len(X_train) > max_rows:
+        rows = np.random.default_rng(seed).choice(len(X_train), max_rows, replace=False)
+        X_train, y_train = X_train.iloc[rows], y_train[rows]
     for name, model in baseline_models(numeric, categorical).items():
-        model.fit(X_train, y_train)
+        with warnings.catch_warnings():
+            warnings.filterwarnings("ignore", message="Bins whose width are too small")
+            model.fit(X_train, y_train)
         results[name] = classification_metrics(y_valid, model.predict_proba(X_valid)[:, 1])
     return results
 
@@ -196,11 +207,12 @@ def train_models(
 
     reports: dict[str, ModelReport] = {}
     validation: dict[str, pd.DataFrame] = {}
+    sampling = (config.baseline_max_rows, config.random_seed)
     lead_model = booster().fit(lead_train, y_train)
     p_lead = lead_model.predict_win(lead_valid)
     numeric = [c for c in lead_train.columns if c not in builder.categorical_]
     lead_baselines = (
-        _fit_baselines(lead_train, y_train, lead_valid, y_valid, numeric, builder.categorical_)
+        _fit_baselines(lead_train, y_train, lead_valid, y_valid, numeric, builder.categorical_, *sampling)
         if config.baselines
         else {}
     )
@@ -218,7 +230,7 @@ def train_models(
         pair_categorical = [c for c in pair_train.columns if isinstance(pair_train[c].dtype, pd.CategoricalDtype)]
         pair_numeric = [c for c in pair_train.columns if c not in pair_categorical]
         fit_baselines = (
-            _fit_baselines(pair_train, y_train, pair_valid, y_valid, pair_numeric, pair_categorical)
+            _fit_baselines(pair_train, y_train, pair_valid, y_valid, pair_numeric, pair_categorical, *sampling)
             if config.baselines
             else {}
         )
