@@ -9,27 +9,60 @@ skilled rep from a rep who was simply handed good leads: history is confounded b
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 import pandas as pd
 
 from leadwise.data.training_data import TrainingData
+from leadwise.features.effects import relative_effect
 from leadwise.features.history import (
     EVENT_TIME,
     QUERY_TIME,
+    TotalsLookup,
     as_of_totals,
     fill_keys,
+    key_strings,
     logit,
     shrunk_rate,
     sigmoid,
 )
 
 REP = "sales_agent"
-COUNTS = ["n", "wins", "expected"]
-# Segments whose rates combine into a lead's expected win rate (account is too fine-grained to combine,
+# Per closed deal: one deal, won or not, its expected win rate from its segments ("expected") and that
+# rate moved by its account's own effect ("lead_expected", the yardstick for rep effects).
+COUNTS = ["n", "wins", "expected", "lead_expected"]
+# Segments whose rates combine into a lead's expected win rate (the account enters as an effect on top;
 # product already refines series).
 EXPECTATION_KEYS = ("sector", "product", "size_band")
+# Lead dimensions whose rep effects add up, in log-odds, to the rep-lead estimate ``rep_fit_logit``.
+INTERACTION_KEYS = ("sector", "series", "size_band")
+# Prepared leads: a DataFrame, or plain columns (``prepare_crm_columns``) for the scoring-now path.
+Columns = Mapping[str, Any]
+# (keys, values) -> the sums of ``values`` over the deals sharing each row's ``keys``, known at its time.
+Totals = Callable[[Sequence[str], Sequence[str]], dict[str, np.ndarray]]
+
+
+@dataclass(frozen=True)
+class _NowTables:
+    """The fitted history as lookups, for leads that all come after it (see ``FeatureBuilder.scores_now``)."""
+
+    last_event: np.datetime64 | None  # None: no closed deal at all (every total is zero)
+    events: pd.DataFrame
+    totals: dict[tuple[str, ...], TotalsLookup]  # the fitted ``totals_`` by keys
+    category_codes: dict[str, dict[Any, float]]  # categorical feature -> value -> code
+    rep_codes: dict[str, dict[Any, float]]  # rep attribute (and rep_id) -> rep -> code
+    sums: dict[tuple[str, ...], dict[str, float]] = field(default_factory=dict)
+
+    def overall(self, values: Sequence[str]) -> dict[str, float]:
+        """Sums over every closed deal, computed as ``as_of_totals`` does (same pandas reduction)."""
+        key = tuple(values)
+        if key not in self.sums:
+            sums = self.events[list(values)].sum().to_numpy(dtype=float) if len(self.events) else np.zeros(len(key))
+            self.sums[key] = dict(zip(key, sums.tolist(), strict=True))
+        return self.sums[key]
 
 
 class FeatureBuilder:
@@ -38,11 +71,13 @@ class FeatureBuilder:
     Follows scikit-learn's conventions: parameters in ``__init__``, state learnt in ``fit`` ends in ``_``.
     """
 
-    def __init__(self, prior_strength: float = 10.0) -> None:
+    def __init__(self, prior_strength: float = 10.0, rep_prior_strength: float = 3.0) -> None:
         self.prior_strength = prior_strength
+        self.rep_prior_strength = rep_prior_strength
 
     # ----------------------------------------------------------------------------------------- fitting
     def fit(self, data: TrainingData) -> FeatureBuilder:
+        self.__dict__.pop("_now_lookups", None)  # a refit invalidates the scoring lookups
         self.kind_ = data.kind
         self.numeric_ = list(data.numeric_features)
         self.categorical_ = list(data.categorical_features)
@@ -69,9 +104,10 @@ class FeatureBuilder:
             self.events_[EVENT_TIME] = closed["close_date"].to_numpy()
             self.events_["n"] = 1.0
             self.events_["wins"] = closed["won"].to_numpy()
-            # What each closed deal was expected to bring, judged when it was engaged: the yardstick
-            # for the rep residuals. Computed before "expected" exists on events (it is not needed).
+            # What each closed deal was expected to bring, judged when it was engaged: first from its
+            # segments, then (once those exist for every deal) with its account's effect on top.
             self.events_["expected"] = self._lead_history(closed)["expected_rate"].to_numpy()
+            self.events_["lead_expected"] = self._lead_history(closed)["lead_expected_rate"].to_numpy()
             self.totals_ = {
                 keys: self.events_.groupby(list(keys), sort=False)[COUNTS].sum()
                 for keys in [(k,) for k in self.segment_keys_]
@@ -85,7 +121,7 @@ class FeatureBuilder:
     def lead_feature_names(self) -> list[str]:
         history = []
         if self.use_history_:
-            history = ["prior_rate", "expected_rate"]
+            history = ["prior_rate", "expected_rate", "account_effect", "lead_expected_rate"]
             for key in self.segment_keys_:
                 history += [f"{key}_rate", f"{key}_log_n"]
         return [*self.numeric_, *self.categorical_, *history]
@@ -97,7 +133,8 @@ class FeatureBuilder:
             rep.append("rep_id")
         if self.use_history_:
             for key in ["all", *self.segment_keys_]:
-                rep += [f"rep_{key}_rate", f"rep_{key}_residual", f"rep_{key}_log_n"]
+                rep += [f"rep_{key}_rate", f"rep_{key}_residual", f"rep_{key}_log_n", f"rep_{key}_effect"]
+            rep.append("rep_fit_logit")
         return [*self.lead_feature_names, *rep]
 
     def lead_features(self, frame: pd.DataFrame) -> pd.DataFrame:
@@ -143,6 +180,143 @@ class FeatureBuilder:
                 pairs[column] = history[column].to_numpy()
         return pairs[self.pair_feature_names]
 
+    # ---------------------------------------------------------------------------------- scoring now
+    # The serving case: every lead is engaged after the whole history, so each total the history math
+    # asks for is a lookup of fixed sums. ``lead_array`` and ``pair_array`` give exactly the numbers of
+    # ``lead_features`` and ``pair_features``, as the float matrix LightGBM makes of those frames
+    # (categoricals as codes, NaN when missing), without building frames. The lookups are built on first
+    # use and are not pickled.
+
+    def __getstate__(self) -> dict[str, Any]:
+        state = self.__dict__.copy()
+        state.pop("_now_lookups", None)
+        return state
+
+    def scores_now(self, frame: Columns) -> bool:
+        """Whether the lookup path applies: every engage date is after the last close (as ``as_of_totals``
+        decides it), or the features have no history at all."""
+        tables = self._now_tables()
+        if tables is None:
+            return False
+        if not self.use_history_ or tables.last_event is None:
+            return True
+        engaged = np.asarray(frame["engage_date"])
+        if engaged.dtype.kind != "M":
+            return False
+        known = engaged[~np.isnat(engaged)]
+        return bool(len(known)) and bool(known.min() > tables.last_event)
+
+    @property
+    def lead_categories(self) -> list[list[Any]]:
+        """Category lists of the categorical lead features, in column order (what LightGBM stored)."""
+        return [list(self.categories_[column]) for column in self.categorical_]
+
+    @property
+    def pair_categories(self) -> list[list[Any]]:
+        rep = [list(categories) for categories in self.rep_attribute_categories_.values()]
+        if self.kind_ == "table":
+            rep.append(list(self.rep_categories_))
+        return [*self.lead_categories, *rep]
+
+    def lead_array(self, frame: Columns) -> np.ndarray:
+        """``lead_features(frame)`` as LightGBM's float matrix, for leads that ``scores_now``."""
+        tables = self._now_tables_for(frame)
+        n = len(frame) if isinstance(frame, pd.DataFrame) else len(next(iter(frame.values())))
+        names = self.lead_feature_names
+        out = np.empty((n, len(names)))
+        for position, column in enumerate(self.numeric_):
+            out[:, position] = _numbers(frame[column])
+        for position, column in enumerate(self.categorical_, start=len(self.numeric_)):
+            codes = tables.category_codes[column]
+            out[:, position] = [codes.get(value, np.nan) for value in _values(frame[column])]
+        if self.use_history_:
+            keys = {key: key_strings(_values(frame[key])) for key in self.segment_keys_}
+
+            def totals(keys_asked: Sequence[str], values: Sequence[str]) -> dict[str, np.ndarray]:
+                if not keys_asked:
+                    return {value: np.full(n, total) for value, total in tables.overall(values).items()}
+                (key,) = keys_asked
+                lookup = tables.totals[(key,)]
+                return lookup.sums(lookup.codes(0, keys[key]))
+
+            history = self._lead_history_from(totals)
+            position = {name: i for i, name in enumerate(names)}
+            for name, values in history.items():
+                out[:, position[name]] = values
+        return out
+
+    def pair_array(self, frame: Columns, reps: Sequence[Any], lead_array: np.ndarray) -> np.ndarray:
+        """``pair_features(frame, reps)`` as LightGBM's float matrix (lead-major rows), for leads that
+        ``scores_now``; ``lead_array`` is this frame's ``lead_array``."""
+        tables = self._now_tables_for(frame)
+        reps = list(reps)
+        n_leads, n_lead_features = lead_array.shape
+        names = self.pair_feature_names
+        position = {name: i for i, name in enumerate(names)}
+        grid = np.empty((n_leads, len(reps), len(names)))
+        grid[:, :, :n_lead_features] = lead_array[:, None, :]
+        for attribute, codes in tables.rep_codes.items():
+            grid[:, :, position[attribute]] = [codes.get(rep, np.nan) for rep in reps]
+        if self.use_history_:
+            shape = (n_leads, len(reps))
+            rep_keys = key_strings(reps)
+            lead_keys = {key: key_strings(_values(frame[key])) for key in self.segment_keys_}
+
+            def totals(keys_asked: Sequence[str], values: Sequence[str]) -> dict[str, np.ndarray]:
+                lookup = tables.totals[tuple(keys_asked)]
+                codes = [lookup.codes(0, rep_keys)[None, :]]
+                if len(keys_asked) == 2:
+                    codes.append(lookup.codes(1, lead_keys[keys_asked[1]])[:, None])
+                found = lookup.sums(*codes)
+                # Contiguous (leads, reps) arrays, as the frame path's columns are.
+                return {value: np.ascontiguousarray(np.broadcast_to(found[value], shape)) for value in values}
+
+            # Each pair's lead features: contiguous copies of the lead columns, repeated over the reps.
+            lead = {
+                name: np.ascontiguousarray(grid[:, :, position[name]])
+                for name in ("prior_rate", "lead_expected_rate", *(f"{key}_rate" for key in self.segment_keys_))
+            }
+            for name, values in self._rep_history_from(totals, lead).items():
+                grid[:, :, position[name]] = values
+        return grid.reshape(n_leads * len(reps), len(names))
+
+    def _now_tables_for(self, frame: Columns) -> _NowTables:
+        tables = self._now_tables()
+        if tables is None or not self.scores_now(frame):
+            raise ValueError("the lookup path only scores leads engaged after the whole history")
+        return tables
+
+    def _now_tables(self) -> _NowTables | None:
+        """The lookups, built on first use; None when they could not answer as the frames do."""
+        if "_now_lookups" not in self.__dict__:
+            self.__dict__["_now_lookups"] = self._build_now_tables()
+        return self.__dict__["_now_lookups"]
+
+    def _build_now_tables(self) -> _NowTables | None:
+        rep_codes = {}
+        if len(self.rep_attributes_.columns):
+            if not self.rep_attributes_.index.is_unique:
+                return None  # ``Series.map`` refuses a duplicated rep: keep the frame path's behaviour
+            for attribute, categories in self.rep_attribute_categories_.items():
+                codes = _category_codes(categories)
+                values = self.rep_attributes_[attribute]
+                rep_codes[attribute] = {
+                    rep: codes.get(value, np.nan) for rep, value in zip(values.index, values.tolist(), strict=True)
+                }
+        if self.kind_ == "table":
+            rep_codes["rep_id"] = _category_codes(self.rep_categories_)
+        category_codes = {column: _category_codes(self.categories_[column]) for column in self.categorical_}
+        if not self.use_history_:
+            return _NowTables(None, self.events_, {}, category_codes, rep_codes)
+        return _NowTables(
+            # NaT (no close date known) compares as never before: the frame path then applies.
+            last_event=np.datetime64(self.events_[EVENT_TIME].max()) if len(self.events_) else None,
+            events=self.events_,
+            totals={keys: TotalsLookup(totals) for keys, totals in self.totals_.items()},
+            category_codes=category_codes,
+            rep_codes=rep_codes,
+        )
+
     # ----------------------------------------------------------------------------------------- history
     def _queries(self, frame: pd.DataFrame, keys: Sequence[str]) -> pd.DataFrame:
         queries = fill_keys(frame[list(keys)], keys) if keys else pd.DataFrame(index=frame.index)
@@ -150,44 +324,109 @@ class FeatureBuilder:
         return queries
 
     def _lead_history(self, frame: pd.DataFrame) -> pd.DataFrame:
-        strength = self.prior_strength
         queries = self._queries(frame, self.segment_keys_)
-        out = pd.DataFrame(index=frame.index)
-        everything = as_of_totals(self.events_, queries, [], ["n", "wins"])
-        prior = shrunk_rate(everything["wins"], everything["n"], 0.5, 2.0)  # flat start before any history
-        out["prior_rate"] = prior
-        combined = logit(prior)
-        for key in self.segment_keys_:
-            totals = as_of_totals(
-                self.events_, queries, [key], ["n", "wins"], getattr(self, "totals_", {}).get((key,))
-            )
-            rate = shrunk_rate(totals["wins"], totals["n"], prior, strength)
-            out[f"{key}_rate"] = rate
-            out[f"{key}_log_n"] = np.log1p(totals["n"].to_numpy())
-            if key in EXPECTATION_KEYS:
-                combined = combined + logit(rate) - logit(prior)
-        out["expected_rate"] = sigmoid(combined)
-        return out
+        return pd.DataFrame(self._lead_history_from(self._as_of(queries)), index=frame.index)
 
     def _rep_history(self, source: pd.DataFrame, pair_reps: np.ndarray, pairs: pd.DataFrame) -> pd.DataFrame:
-        strength = self.prior_strength
         keyed = source[self.segment_keys_].copy()
         keyed[REP] = pair_reps
         keyed["engage_date"] = source["engage_date"].to_numpy()
         queries = self._queries(keyed, [REP, *self.segment_keys_])
-        out = pd.DataFrame(index=queries.index)
-        prior = pairs["prior_rate"].to_numpy()
+        return pd.DataFrame(self._rep_history_from(self._as_of(queries), pairs), index=queries.index)
 
-        overall = as_of_totals(self.events_, queries, [REP], COUNTS, self.totals_.get((REP,)))
+    def _as_of(self, queries: pd.DataFrame) -> Totals:
+        """The totals known at each query's time (``as_of_totals``), as arrays aligned with ``queries``."""
+
+        def totals(keys: Sequence[str], values: Sequence[str]) -> dict[str, np.ndarray]:
+            known = getattr(self, "totals_", {}).get(tuple(keys))
+            found = as_of_totals(self.events_, queries, keys, values, known)
+            return {value: found[value].to_numpy() for value in values}
+
+        return totals
+
+    # The history math, written once for both paths: ``totals`` answers either from the events as of
+    # each lead's engage date (``_as_of``) or from the lookups when scoring after the whole history.
+    def _lead_history_from(self, totals: Totals) -> dict[str, np.ndarray]:
+        strength = self.rep_prior_strength
+        out: dict[str, np.ndarray] = {}
+        everything = totals([], ["n", "wins"])
+        prior = shrunk_rate(everything["wins"], everything["n"], 0.5, 2.0)  # flat start before any history
+        out["prior_rate"] = prior
+        combined = logit(prior)
+        for key in self.segment_keys_:
+            found = totals([key], ["n", "wins"])
+            rate = shrunk_rate(found["wins"], found["n"], prior, strength)
+            out[f"{key}_rate"] = rate
+            out[f"{key}_log_n"] = np.log1p(found["n"])
+            if key in EXPECTATION_KEYS:
+                combined = combined + logit(rate) - logit(prior)
+        out["expected_rate"] = sigmoid(combined)
+        account_effect = np.zeros_like(prior)
+        if "account" in self.segment_keys_ and "expected" in self.events_:
+            found = totals(["account"], ["n", "wins", "expected"])
+            account_effect = relative_effect(
+                found["wins"], found["n"], found["expected"], out["expected_rate"], strength
+            )
+        out["account_effect"] = account_effect
+        out["lead_expected_rate"] = sigmoid(logit(out["expected_rate"]) + account_effect)
+        return out
+
+    def _rep_history_from(self, totals: Totals, lead: Columns) -> dict[str, np.ndarray]:
+        """``lead`` holds each pair's lead features (``prior_rate``, ``{key}_rate``, ...)."""
+        strength = self.prior_strength
+        out: dict[str, np.ndarray] = {}
+        prior = np.asarray(lead["prior_rate"], dtype=float)
+        lead_expected = np.asarray(lead["lead_expected_rate"], dtype=float)
+
+        overall = totals([REP], COUNTS)
         rep_rate = shrunk_rate(overall["wins"], overall["n"], prior, strength)
         out["rep_all_rate"] = rep_rate
-        out["rep_all_residual"] = (overall["wins"] - overall["expected"]) / (overall["n"] + strength)
-        out["rep_all_log_n"] = np.log1p(overall["n"].to_numpy())
+        out["rep_all_residual"] = (overall["wins"] - overall["lead_expected"]) / (overall["n"] + strength)
+        out["rep_all_log_n"] = np.log1p(overall["n"])
+        rep_effect = relative_effect(overall["wins"], overall["n"], overall["lead_expected"], lead_expected, strength)
+        out["rep_all_effect"] = rep_effect
+        # An additive log-odds estimate of this rep on this lead: the lead's expectation, the rep's
+        # overall effect, and how the rep does in each of the lead's dimensions beyond that.
+        fit_logit = logit(lead_expected) + rep_effect
         for key in self.segment_keys_:
-            totals = as_of_totals(self.events_, queries, [REP, key], COUNTS, self.totals_.get((REP, key)))
+            found = totals([REP, key], COUNTS)
             # Thin data: start from the rep's overall rate moved by how this segment differs from all.
-            segment_prior = sigmoid(logit(rep_rate) + logit(pairs[f"{key}_rate"].to_numpy()) - logit(prior))
-            out[f"rep_{key}_rate"] = shrunk_rate(totals["wins"], totals["n"], segment_prior, strength)
-            out[f"rep_{key}_residual"] = (totals["wins"] - totals["expected"]) / (totals["n"] + strength)
-            out[f"rep_{key}_log_n"] = np.log1p(totals["n"].to_numpy())
+            key_rate = np.asarray(lead[f"{key}_rate"], dtype=float)
+            segment_prior = sigmoid(logit(rep_rate) + logit(key_rate) - logit(prior))
+            out[f"rep_{key}_rate"] = shrunk_rate(found["wins"], found["n"], segment_prior, strength)
+            out[f"rep_{key}_residual"] = (found["wins"] - found["lead_expected"]) / (found["n"] + strength)
+            out[f"rep_{key}_log_n"] = np.log1p(found["n"])
+            effect = relative_effect(
+                found["wins"], found["n"], found["lead_expected"], lead_expected, strength, prior_effect=rep_effect
+            )
+            out[f"rep_{key}_effect"] = effect
+            if key in INTERACTION_KEYS:
+                fit_logit = fit_logit + effect - rep_effect
+        out["rep_fit_logit"] = fit_logit
         return out
+
+def model_array(features: pd.DataFrame) -> np.ndarray:
+    """A feature frame as LightGBM turns it into floats: categoricals as their codes, NaN when missing."""
+    columns = [
+        np.where(values.cat.codes.to_numpy() < 0, np.nan, values.cat.codes.to_numpy())
+        if isinstance(values.dtype, pd.CategoricalDtype)
+        else values.to_numpy(dtype=float)
+        for _, values in features.items()
+    ]
+    return np.column_stack(columns).astype(float) if columns else np.empty((len(features), 0))
+
+
+def _category_codes(categories: Sequence[Any]) -> dict[Any, float]:
+    # ``pd.Categorical`` matches values to categories by equality, as a dict lookup does.
+    return {category: float(code) for code, category in enumerate(categories)}
+
+
+def _values(column: Any) -> list[Any]:
+    return column.tolist() if hasattr(column, "tolist") else list(column)
+
+
+def _numbers(column: Any) -> np.ndarray:
+    values = np.asarray(column)
+    if values.dtype.kind in "fiub":
+        return values.astype(float)
+    return pd.to_numeric(pd.Series(values, dtype=object), errors="coerce").to_numpy(dtype=float)

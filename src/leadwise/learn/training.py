@@ -38,10 +38,17 @@ class TrainConfig(BaseModel):
     validation_fraction: float = Field(0.2, gt=0.0, lt=0.5)
     calibration_fraction: float = Field(0.2, gt=0.0, lt=0.5)
     calibration_method: str = Field("sigmoid", pattern="^(sigmoid|isotonic)$")
+    # Shrinkage: segment and account rates act as if this many deals at the prior rate were seen...
     prior_strength: float = Field(10.0, ge=0.0)
+    # ...and rep rates and rep effects as if this many (reps are compared on fewer deals per segment).
+    rep_prior_strength: float = Field(3.0, ge=0.0)
     lgbm_params: dict[str, Any] = Field(default_factory=dict)
     random_seed: int = 42
     baselines: bool = True
+    # The earliest training deals have almost no history before them, so their history features say
+    # little; fitting on them teaches the models to trust history less than it deserves once it is
+    # full. They still count as history for every later deal; they are only not fitted on.
+    history_burn_in: float = Field(0.25, ge=0.0, lt=0.9)
     # Baselines are fitted on at most this many rows: their figures settle long before a million rows,
     # and a one-hot logistic regression on all of them would cost more than the model it is compared to.
     baseline_max_rows: int = Field(200_000, ge=1_000)
@@ -193,9 +200,14 @@ def train_models(
     if split_kind == "stratified":
         # Untimed rows: shuffle once so the calibration tail is a random slice, not file order.
         train = train.sample(frac=1.0, random_state=config.random_seed)
-    say(f"split {len(train)} training / {len(valid)} validation deals ({split_kind})")
+    if split_kind == "time-ordered" and data.kind == "crm":
+        burn_in = int(len(train) * config.history_burn_in)
+        train = train.iloc[burn_in:]
+        say(f"split {len(train)} training / {len(valid)} validation deals ({split_kind}; {burn_in} earliest used as history only)")
+    else:
+        say(f"split {len(train)} training / {len(valid)} validation deals ({split_kind})")
 
-    builder = FeatureBuilder(prior_strength=config.prior_strength).fit(data)
+    builder = FeatureBuilder(config.prior_strength, config.rep_prior_strength).fit(data)
     lead_train, lead_valid = builder.lead_features(train), builder.lead_features(valid)
     say(f"built {lead_train.shape[1]} lead features")
     y_train, y_valid = train["won"].to_numpy(int), valid["won"].to_numpy(int)

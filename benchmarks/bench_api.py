@@ -1,0 +1,229 @@
+"""HTTP benchmark of ``/v1/route`` and ``/v1/score`` next to a floor (one bare authenticated insert into
+the same database), measured in the same run against a real ``leadwise serve`` with 40 reps.
+
+Two measurements per endpoint, each from a separate load process:
+- sustained throughput: ``wrk`` closed loop (``-c`` connections for ``--duration`` seconds);
+- latency at a fixed rate (default 100 requests/s): an open-loop generator that sends on schedule and
+  times each request from its scheduled start, so a stall is not hidden (no coordinated omission).
+
+Usage: ``python benchmarks/bench_api.py [--duration 10] [--rate 100] [--workers 2]``. Needs ``wrk``
+(Debian/Ubuntu: ``apt-get install -y wrk``). ``/v1/score`` needs a champion model (``leadwise train``);
+without one it is reported as skipped and routing runs rules-only.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import re
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import textwrap
+import time
+from pathlib import Path
+
+import httpx
+
+from leadwise.services.keys import create_key
+from leadwise.services.reps import create_rep, import_sales_teams
+from leadwise.settings import get_settings
+from leadwise.store import repositories as repo
+from leadwise.store.db import Database
+from leadwise.store.migrate import upgrade
+
+N_REPS = 40
+LEAD = {"account": "Acme Corporation", "product": "GTX Pro", "engage_date": "2017-06-01T00:00:00Z"}
+
+WRK_SCRIPT = """
+local thread_count = 0
+function setup(thread)
+  thread:set("tid", thread_count)
+  thread_count = thread_count + 1
+end
+local counter = 0
+request = function()
+  counter = counter + 1
+  local body = string.format('{"lead_id":"%s-%d-%d","account":"Acme Corporation","product":"GTX Pro"}', PREFIX, tid, counter)
+  return wrk.format("POST", nil, {["Content-Type"] = "application/json", ["Authorization"] = "Bearer KEY"}, body)
+end
+"""
+
+PACED = textwrap.dedent(
+    """
+    import asyncio, json, sys, time
+    import httpx
+    url, key, prefix, rate, duration = sys.argv[1], sys.argv[2], sys.argv[3], float(sys.argv[4]), float(sys.argv[5])
+    lead = json.loads(sys.argv[6])
+    async def main():
+        lat, bad = [], 0
+        async with httpx.AsyncClient(headers={"Authorization": f"Bearer {key}"}, timeout=10,
+                                     limits=httpx.Limits(max_connections=64)) as client:
+            start = time.perf_counter() + 0.2
+            async def one(i):
+                nonlocal bad
+                scheduled = start + i / rate
+                await asyncio.sleep(max(0.0, scheduled - time.perf_counter()))
+                try:
+                    r = await client.post(url, json={"lead_id": f"{prefix}-{i}", **lead})
+                    ok = r.status_code < 300
+                except httpx.HTTPError:
+                    ok = False
+                lat.append(time.perf_counter() - scheduled)
+                if not ok:
+                    bad += 1
+            await asyncio.gather(*(one(i) for i in range(int(rate * duration))))
+        print(json.dumps({"latencies": lat, "errors": bad}))
+    asyncio.run(main())
+    """
+)
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def seed(database_url: str, data_dir: Path) -> tuple[str, int]:
+    db = Database.connect(database_url)
+    upgrade(db.engine)
+    teams = data_dir / "sales_teams.csv"
+    if teams.is_file():
+        import_sales_teams(db=db, path=teams, capacity=1_000_000)
+    with db.read_session() as session:
+        have = repo.count_reps(session=session)
+    for k in range(have, N_REPS):
+        create_rep(db=db, fields={"name": f"Bench Rep {k:02d}", "capacity": 1_000_000, "pools": ["default"]})
+    with db.read_session() as session:
+        n = repo.count_reps(session=session)
+    _, key = create_key(db=db, role="integration", name="benchmark")
+    db.dispose()
+    return key, n
+
+
+def run_wrk(
+    url: str, key: str, prefix: str, duration: int, connections: int, workdir: Path
+) -> dict[str, float]:
+    script = workdir / f"{prefix}.lua"
+    script.write_text(WRK_SCRIPT.replace("PREFIX", f'"{prefix}"').replace("KEY", key))
+    out = subprocess.run(
+        ["wrk", "-t2", f"-c{connections}", f"-d{duration}s", "--latency", "-s", str(script), url],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
+    rps = float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))  # type: ignore[union-attr]
+    bad = re.search(r"Non-2xx or 3xx responses:\s+(\d+)", out)
+    percentiles = {p: _ms(v, u) for p, v, u in re.findall(r"\s(50|99)(?:\.000)?%\s+([\d.]+)(us|ms|s)\b", out)}
+    return {
+        "rps": rps,
+        "p50": percentiles.get("50", float("nan")),
+        "p99": percentiles.get("99", float("nan")),
+        "errors": float(bad.group(1)) if bad else 0.0,
+    }
+
+
+def _ms(value: str, unit: str) -> float:
+    return float(value) * {"us": 0.001, "ms": 1.0, "s": 1000.0}[unit]
+
+
+def run_paced(url: str, key: str, prefix: str, rate: float, duration: int) -> dict[str, float]:
+    out = subprocess.run(
+        [sys.executable, "-c", PACED, url, key, prefix, str(rate), str(duration), json.dumps(LEAD)],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
+    result = json.loads(out)
+    lat = sorted(result["latencies"])
+    pick = lambda q: 1000 * lat[min(len(lat) - 1, int(q * len(lat)))]  # noqa: E731
+    return {"p50": pick(0.50), "p99": pick(0.99), "errors": float(result["errors"]), "n": float(len(lat))}
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--duration", type=int, default=10, help="seconds per measurement")
+    parser.add_argument("--rate", type=float, default=100.0, help="requests/s of the latency measurement")
+    parser.add_argument("--connections", type=int, default=8, help="wrk connections (throughput)")
+    parser.add_argument("--workers", type=int, default=2, help="uvicorn workers")
+    args = parser.parse_args()
+    if shutil.which("wrk") is None:
+        print("SKIPPED bench_api: `wrk` is not installed (Debian/Ubuntu: sudo apt-get install -y wrk)")
+        return 0
+
+    settings = get_settings()
+    workdir = Path(tempfile.mkdtemp(prefix="leadwise-bench-"))
+    database_url = f"sqlite:///{workdir / 'bench.db'}"
+    key, n_reps = seed(database_url, settings.data_dir)
+    port = free_port()
+    base = f"http://127.0.0.1:{port}"
+    env = dict(os.environ) | {
+        "LEADWISE_DATABASE_URL": database_url,
+        "LEADWISE_ENABLE_BENCH_FLOOR": "true",
+        "LEADWISE_SLA_SWEEP_SECONDS": "0",
+        "LEADWISE_MODEL_POLL_SECONDS": "0",
+        "LEADWISE_TRACKING_URI": settings.tracking_uri,
+    }
+    cmd = [
+        str(Path(sys.executable).with_name("leadwise")),
+        "serve",
+        "--port",
+        str(port),
+        "--workers",
+        str(args.workers),
+    ]
+    log = (workdir / "server.log").open("wb")
+    server = subprocess.Popen(cmd, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+    try:
+        ready = None
+        for _ in range(300):
+            try:
+                ready = httpx.get(f"{base}/readyz", timeout=1)
+                if ready.status_code == 200:
+                    break
+            except httpx.TransportError:
+                time.sleep(0.2)
+        if ready is None or ready.status_code != 200:
+            print(f"server did not start; see {workdir / 'server.log'}")
+            return 1
+        mode = ready.json()
+        print(
+            f"leadwise serve, {args.workers} workers, SQLite (WAL), {n_reps} reps, "
+            f"mode {mode['mode']} (model {mode['model_version']}); {os.cpu_count()} CPUs"
+        )
+        endpoints = [("floor", "/bench/floor"), ("route", "/v1/route"), ("score", "/v1/score")]
+        if mode["mode"] != "model":
+            print("  /v1/score skipped: no champion model (run `leadwise train` first)")
+            endpoints = endpoints[:2]
+        rows = []
+        for name, path in endpoints:
+            paced = run_paced(base + path, key, f"paced-{name}", args.rate, args.duration)
+            wrk = run_wrk(base + path, key, f"wrk-{name}", args.duration, args.connections, workdir)
+            rows.append((name, path, wrk, paced))
+        floor_rps = rows[0][2]["rps"]
+        print(
+            f"\n{'endpoint':<14}{'wrk req/s':>11}{'vs floor':>10}{'wrk p50':>10}{'wrk p99':>10}"
+            f"{f'@{args.rate:.0f}/s p50':>14}{'p99':>9}{'errors':>8}"
+        )
+        for _name, path, wrk, paced in rows:
+            print(
+                f"{path:<14}{wrk['rps']:>11.0f}{wrk['rps'] / floor_rps:>9.0%} {wrk['p50']:>8.1f}ms{wrk['p99']:>8.1f}ms"
+                f"{paced['p50']:>12.1f}ms{paced['p99']:>7.1f}ms{int(wrk['errors'] + paced['errors']):>8}"
+            )
+        print(
+            "\ntargets: /v1/score p99 <= 20 ms and /v1/route p99 <= 30 ms at 100/s; /v1/route >= 40% of floor"
+        )
+        return 0
+    finally:
+        os.killpg(server.pid, signal.SIGTERM)
+        server.wait(20)
+        shutil.rmtree(workdir, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,1 @@
+"""HTTP API: FastAPI app factory, dependencies, routers by resource, error handlers."""

@@ -1,0 +1,108 @@
+"""The FastAPI application factory. Nothing happens at import time: the lifespan connects the
+database, checks the schema, loads the champion models and starts the two background loops
+(model polling and the SLA sweep)."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI
+from starlette.concurrency import run_in_threadpool
+
+from leadwise.api.errors import install_error_handlers
+from leadwise.api.metrics import LatencyMiddleware
+from leadwise.services.models import ModelHolder
+from leadwise.settings import Settings
+from leadwise.store.db import Database
+from leadwise.store.migrate import current_revision, head_revision, upgrade
+
+log = logging.getLogger(__name__)
+
+
+async def _every(seconds: float, job: Callable[[], object], name: str) -> None:
+    """Run ``job`` in a thread every ``seconds``; a failing run is logged and the loop goes on."""
+    while True:
+        await asyncio.sleep(seconds)
+        try:
+            await run_in_threadpool(job)
+        except Exception:
+            log.exception("background job %s failed", name)
+
+
+def create_app(
+    settings: Settings,
+    *,
+    db: Database | None = None,
+    models: ModelHolder | None = None,
+    load_models: bool = True,
+) -> FastAPI:
+    """Build the app. ``db`` and ``models`` may be given (tests); by default they come from ``settings``."""
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        database = db or Database.connect(settings.database_url, busy_timeout_ms=settings.db_busy_timeout_ms)
+        # ``leadwise serve`` migrates once before starting workers; this covers an app run another way.
+        if current_revision(database.engine) != head_revision():
+            await run_in_threadpool(upgrade, database.engine)
+        holder = models or ModelHolder(settings)
+        app.state.db, app.state.models = database, holder
+        if load_models and holder.current is None:
+            await run_in_threadpool(holder.reload)
+        tasks: list[asyncio.Task[None]] = []
+        if load_models and settings.model_poll_seconds > 0:
+            tasks.append(
+                asyncio.create_task(_every(settings.model_poll_seconds, holder.reload, "model-poll"))
+            )
+        if settings.sla_sweep_seconds > 0:
+            from leadwise.services.routing import sweep_expired
+
+            sweep: Callable[[], Awaitable[object] | object] = lambda: sweep_expired(  # noqa: E731
+                db=database, settings=settings, models=holder
+            )
+            tasks.append(asyncio.create_task(_every(settings.sla_sweep_seconds, sweep, "sla-sweep")))
+        try:
+            yield
+        finally:
+            for task in tasks:
+                task.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task
+            if db is None:
+                database.dispose()
+
+    app = FastAPI(
+        title="leadwise",
+        version="1",
+        summary="Lead scoring and routing for B2B sales teams",
+        description=(
+            "Score leads with the champion models and route them to reps. Authenticate with an API key "
+            "(`Authorization: Bearer <key>` or `X-API-Key`); roles: admin, manager, rep, integration."
+        ),
+        lifespan=lifespan,
+    )
+    app.state.settings = settings
+    app.state.key_cache = {}
+    install_error_handlers(app)
+    app.add_middleware(LatencyMiddleware)
+
+    from leadwise.api.routers import admin, assignments, health, pool, reps, route, score, stats
+
+    for module in (health, reps, route, score, assignments, pool, stats, admin):
+        app.include_router(module.router)
+    if settings.enable_bench_floor:
+        from leadwise.api.routers import bench
+
+        app.include_router(bench.router)
+    return app
+
+
+def create_app_from_env() -> FastAPI:
+    """Factory for ``uvicorn --factory`` (each worker builds its app from the environment)."""
+    from leadwise.settings import Settings
+
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    return create_app(Settings())

@@ -1,0 +1,106 @@
+"""Prometheus metrics: request latency, decisions by strategy, queue sizes and the model version.
+
+With several uvicorn workers ``leadwise serve`` sets ``PROMETHEUS_MULTIPROC_DIR`` so counters and
+histograms are summed across processes; queue sizes are read from the database at scrape time, so
+they are right whichever worker answers.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from collections.abc import Callable, Iterable
+from typing import Any
+
+from prometheus_client import (
+    CONTENT_TYPE_LATEST,
+    REGISTRY,
+    CollectorRegistry,
+    Counter,
+    Histogram,
+    generate_latest,
+)
+from prometheus_client.core import GaugeMetricFamily, Metric
+from prometheus_client.multiprocess import MultiProcessCollector
+from sqlalchemy import func, select
+
+from leadwise.services.models import ModelHolder
+from leadwise.store.db import Database
+from leadwise.store.models import AssignmentRow, LeadRow
+
+REQUEST_LATENCY = Histogram(
+    "leadwise_http_request_duration_seconds",
+    "HTTP request latency by route template",
+    ["method", "route", "status"],
+    buckets=(0.002, 0.005, 0.01, 0.02, 0.03, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0),
+)
+DECISIONS = Counter(
+    "leadwise_decisions_total", "Routing decisions by strategy and outcome", ["strategy", "outcome", "source"]
+)
+EXPIRED = Counter("leadwise_expired_offers_total", "Offers expired by the SLA sweep")
+
+
+class DatabaseCollector:
+    """Figures read from the database (the same for every worker) and this worker's model."""
+
+    def __init__(self, db: Database, models: ModelHolder) -> None:
+        self.db, self.models = db, models
+
+    def collect(self) -> Iterable[Metric]:
+        queues = GaugeMetricFamily("leadwise_queue_size", "Leads waiting in a queue", labels=["queue"])
+        states = GaugeMetricFamily("leadwise_assignments", "Assignments by state", labels=["state"])
+        with self.db.read_session() as session:
+            waiting = (
+                select(LeadRow.queue, func.count()).where(LeadRow.status == "queued").group_by(LeadRow.queue)
+            )
+            for queue, n in session.execute(waiting):
+                queues.add_metric([queue or "none"], n)
+            by_state = select(AssignmentRow.state, func.count()).group_by(AssignmentRow.state)
+            for state, n in session.execute(by_state):
+                states.add_metric([state], n)
+        model = GaugeMetricFamily(
+            "leadwise_model_info", "1 for the model version this worker serves", labels=["version", "mode"]
+        )
+        status = self.models.status()
+        model.add_metric([status["model_version"] or "none", status["mode"]], 1)
+        return [queues, states, model]
+
+
+def render(db: Database, models: ModelHolder) -> tuple[bytes, str]:
+    registry = CollectorRegistry()
+    if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+        MultiProcessCollector(registry)
+        output = generate_latest(registry)
+    else:
+        output = generate_latest(REGISTRY)
+    extra = CollectorRegistry()
+    extra.register(DatabaseCollector(db, models))  # type: ignore[arg-type]
+    return output + generate_latest(extra), CONTENT_TYPE_LATEST
+
+
+class LatencyMiddleware:
+    """Pure ASGI middleware (cheaper than BaseHTTPMiddleware on the hot path)."""
+
+    def __init__(self, app: Callable[..., Any]) -> None:
+        self.app = app
+
+    async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        start = time.perf_counter()
+        status = {"code": 500}
+
+        async def send_wrapper(message: dict[str, Any]) -> None:
+            if message["type"] == "http.response.start":
+                status["code"] = message["status"]
+            await send(message)
+
+        try:
+            await self.app(scope, receive, send_wrapper)
+        finally:
+            route = scope.get("route")
+            template = getattr(route, "path", None) or "unmatched"
+            REQUEST_LATENCY.labels(scope["method"], template, str(status["code"])).observe(
+                time.perf_counter() - start
+            )

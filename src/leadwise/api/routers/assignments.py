@@ -1,0 +1,85 @@
+"""One decision: read it, accept, reject, record the outcome. A rep only sees and acts on their own."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Path
+
+from leadwise.api.deps import AnyRoleDep, DbDep, ModelsDep, Principal, SessionDep, SettingsDep
+from leadwise.api.errors import Forbidden
+from leadwise.api.routers._convert import assignment_public
+from leadwise.api.schemas import AssignmentPublic, OutcomeIn, Problem, RejectIn, RejectOut
+from leadwise.services import routing as service
+
+router = APIRouter(prefix="/v1/assignments", tags=["assignments"])
+AssignmentId = Annotated[int, Path(ge=1, le=2**63 - 1)]
+ERRORS = {401: {"model": Problem}, 403: {"model": Problem}, 404: {"model": Problem}, 409: {"model": Problem}}
+
+
+def _own(principal: Principal) -> int | None:
+    """The rep a rep key is restricted to; None for roles that see every assignment."""
+    return principal.rep_id if principal.is_rep() else None
+
+
+@router.get("/{assignment_id}", response_model=AssignmentPublic, responses=ERRORS)
+def get_assignment(
+    assignment_id: AssignmentId, session: SessionDep, principal: AnyRoleDep
+) -> AssignmentPublic:
+    return assignment_public(
+        service.get_assignment(session=session, assignment_id=assignment_id, rep_id=_own(principal))
+    )
+
+
+@router.post("/{assignment_id}/accept", response_model=AssignmentPublic, responses=ERRORS)
+def accept(assignment_id: AssignmentId, db: DbDep, principal: AnyRoleDep) -> AssignmentPublic:
+    if principal.role == "integration":
+        raise Forbidden("integration keys route and score; accepting is for the rep (or a manager)")
+    return assignment_public(service.accept(db=db, assignment_id=assignment_id, rep_id=_own(principal)))
+
+
+@router.post("/{assignment_id}/reject", response_model=RejectOut, responses=ERRORS)
+def reject(
+    assignment_id: AssignmentId,
+    db: DbDep,
+    settings: SettingsDep,
+    models: ModelsDep,
+    principal: AnyRoleDep,
+    body: RejectIn | None = None,
+) -> RejectOut:
+    """The lead is routed again, away from the reps who had it; the answer holds both decisions (a rep
+    key sees the next one only as its id and queue/state: it may be another rep's lead)."""
+    if principal.role == "integration":
+        raise Forbidden("integration keys route and score; rejecting is for the rep (or a manager)")
+    rejected, following = service.reject(
+        db=db,
+        settings=settings,
+        models=models,
+        assignment_id=assignment_id,
+        rep_id=_own(principal),
+        reason=body.reason if body else "",
+    )
+    next_public = assignment_public(following)
+    if principal.is_rep() and following.assignment.rep_id != principal.rep_id:
+        return RejectOut(
+            rejected=assignment_public(rejected), next=None, next_assignment_id=following.assignment.id
+        )
+    return RejectOut(
+        rejected=assignment_public(rejected), next=next_public, next_assignment_id=following.assignment.id
+    )
+
+
+@router.post(
+    "/{assignment_id}/outcome",
+    response_model=AssignmentPublic,
+    responses=ERRORS,
+)
+def outcome(
+    assignment_id: AssignmentId, body: OutcomeIn, db: DbDep, principal: AnyRoleDep
+) -> AssignmentPublic:
+    """Won or lost (with the deal value): closes the lead and frees the rep's capacity."""
+    return assignment_public(
+        service.record_outcome(
+            db=db, assignment_id=assignment_id, rep_id=_own(principal), result=body.result, value=body.value
+        )
+    )

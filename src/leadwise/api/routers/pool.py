@@ -1,0 +1,73 @@
+"""Queued leads: reps claim from their pools (blind pools hide the lead until claimed); managers
+assign by hand."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Path
+
+from leadwise.api.deps import AnyRoleDep, DbDep, ManagerDep, RepDep, SessionDep, SettingsDep
+from leadwise.api.errors import Forbidden
+from leadwise.api.routers._convert import assignment_public
+from leadwise.api.schemas import AssignmentPublic, ManualAssignIn, PoolLead, PoolPublic, Problem
+from leadwise.services import routing as service
+from leadwise.store import repositories as repo
+
+router = APIRouter(tags=["pools"])
+LeadId = Annotated[str, Path(min_length=1, max_length=200)]
+ERRORS = {401: {"model": Problem}, 403: {"model": Problem}, 404: {"model": Problem}, 409: {"model": Problem}}
+# Hidden in a blind pool until the lead is claimed: what would let a rep cherry-pick.
+BLIND_FIELDS = ("account", "revenue", "employees", "sector", "year_established", "office_location")
+
+
+@router.get("/v1/pool", response_model=PoolPublic, responses=ERRORS)
+def list_pool(session: SessionDep, principal: AnyRoleDep) -> PoolPublic:
+    """A rep sees the pools they belong to; managers and admins see every queue (pool, manager, nurture)."""
+    if principal.role == "integration":
+        raise Forbidden("integration keys route and score; pools are for reps and managers")
+    if principal.is_rep():
+        rep = repo.get_rep(session=session, rep_id=principal.rep_id or 0)
+        leads = service.pool_leads(
+            session=session, pools=list(rep.pools or []) if rep else [], queues=["pool"]
+        )
+    else:
+        leads = service.pool_leads(session=session, pools=None, queues=["pool", "manager", "nurture"])
+    data = []
+    for lead in leads:
+        details = {"lead_id": lead.external_id, **lead.payload}
+        if lead.blind and principal.is_rep():
+            details = None
+        data.append(
+            PoolLead(
+                lead_id=lead.external_id,
+                pool=lead.pool,
+                queue=lead.queue or "pool",
+                blind=lead.blind,
+                waiting_since=lead.created_at,
+                score=None if lead.blind and principal.is_rep() else lead.score,
+                lead=details,
+            )
+        )
+    return PoolPublic(data=data, count=len(data))
+
+
+@router.post("/v1/pool/{lead_id}/claim", response_model=AssignmentPublic, responses=ERRORS)
+def claim(lead_id: LeadId, db: DbDep, settings: SettingsDep, principal: RepDep) -> AssignmentPublic:
+    """The rep takes the lead (accepted at once); 409 when someone was faster or the rep is full."""
+    assert principal.rep_id is not None  # a rep key always names its rep (database check)
+    return assignment_public(
+        service.claim(db=db, settings=settings, external_id=lead_id, rep_id=principal.rep_id)
+    )
+
+
+@router.post("/v1/leads/{lead_id}/assign", response_model=AssignmentPublic, status_code=201, responses=ERRORS)
+def manual_assign(
+    lead_id: LeadId, body: ManualAssignIn, db: DbDep, settings: SettingsDep, _: ManagerDep
+) -> AssignmentPublic:
+    """Give a lead to a rep by hand (from a queue, or away from its current rep); managers only."""
+    return assignment_public(
+        service.manual_assign(
+            db=db, settings=settings, external_id=lead_id, rep_id=body.rep_id, reason=body.reason
+        )
+    )

@@ -1,0 +1,303 @@
+"""Request and response bodies of the HTTP API (the ORM classes live apart, in ``leadwise.store.models``)."""
+
+from __future__ import annotations
+
+from datetime import datetime, time
+from typing import Annotated, Any, Literal
+
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validator, model_validator
+
+Role = Literal["admin", "manager", "rep", "integration"]
+AssignmentState = Literal["offered", "accepted", "rejected", "expired", "won", "lost", "queued"]
+Name = Annotated[str, Field(min_length=1, max_length=200)]
+Text = Annotated[str, Field(max_length=200)]
+
+
+def _aware(moment: datetime | None) -> datetime | None:
+    if moment is not None and moment.tzinfo is None:
+        raise ValueError("datetimes need a time zone (e.g. 2024-05-01T09:00:00Z)")
+    return moment
+
+
+AwareDatetime = Annotated[datetime, AfterValidator(_aware)]
+
+
+class Problem(BaseModel):
+    """Every error body: a short code and a sentence naming the problem."""
+
+    error: str
+    detail: Any
+
+
+# ---------------------------------------------------------------------------------------------- reps
+
+
+class WorkingHoursIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    timezone: Text = "UTC"
+    start: time = time(9, 0)
+    end: time = time(17, 0)
+    weekdays: list[Annotated[int, Field(ge=0, le=6)]] = Field(default=[0, 1, 2, 3, 4], max_length=7)
+
+    @field_validator("timezone")
+    @classmethod
+    def known_zone(cls, name: str) -> str:
+        from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+        try:
+            ZoneInfo(name)
+        except (ZoneInfoNotFoundError, ValueError) as exc:
+            raise ValueError(f"unknown time zone {name!r}") from exc
+        return name
+
+
+class OutOfOfficeIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    start: AwareDatetime
+    end: AwareDatetime
+    reason: Text = ""
+
+    @model_validator(mode="after")
+    def ordered(self) -> OutOfOfficeIn:
+        if self.end <= self.start:
+            raise ValueError("out-of-office end must be after start")
+        return self
+
+
+Labels = Annotated[list[Name], Field(max_length=500)]
+
+
+class RepBase(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    manager: Text | None = None
+    team: Text | None = None
+    region: Text | None = None
+    capacity: int = Field(default=20, ge=0, le=100_000, description="maximum open (offered+accepted) leads")
+    max_per_day: int | None = Field(default=None, ge=0, le=100_000)
+    max_per_week: int | None = Field(default=None, ge=0, le=100_000)
+    hours: WorkingHoursIn | None = None
+    out_of_office: list[OutOfOfficeIn] = Field(default_factory=list, max_length=100)
+    sectors: Labels = Field(default_factory=list)
+    products: Labels = Field(default_factory=list)
+    series: Labels = Field(default_factory=list)
+    seniority: Literal["junior", "mid", "senior"] = "mid"
+    weight: float = Field(default=1.0, gt=0, le=1000)
+    territories: Labels = Field(default_factory=list)
+    accounts_owned: Labels = Field(default_factory=list)
+    pools: Labels = Field(default_factory=lambda: ["default"])
+    win_rate: float | None = Field(default=None, ge=0, le=1)
+    active: bool = True
+
+
+class RepCreate(RepBase):
+    name: Name
+
+
+class RepUpdate(BaseModel):
+    """Only the fields sent change."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    name: Name | None = None
+    manager: Text | None = None
+    team: Text | None = None
+    region: Text | None = None
+    capacity: int | None = Field(default=None, ge=0, le=100_000)
+    max_per_day: int | None = Field(default=None, ge=0, le=100_000)
+    max_per_week: int | None = Field(default=None, ge=0, le=100_000)
+    hours: WorkingHoursIn | None = None
+    out_of_office: list[OutOfOfficeIn] | None = Field(default=None, max_length=100)
+    sectors: Labels | None = None
+    products: Labels | None = None
+    series: Labels | None = None
+    seniority: Literal["junior", "mid", "senior"] | None = None
+    weight: float | None = Field(default=None, gt=0, le=1000)
+    territories: Labels | None = None
+    accounts_owned: Labels | None = None
+    pools: Labels | None = None
+    win_rate: float | None = Field(default=None, ge=0, le=1)
+    active: bool | None = None
+
+
+class RepPublic(RepBase):
+    model_config = ConfigDict(from_attributes=True)
+
+    id: int
+    name: str
+    open_leads: int
+    created_at: datetime
+    updated_at: datetime
+
+
+class RepsPublic(BaseModel):
+    data: list[RepPublic]
+    count: int
+
+
+# --------------------------------------------------------------------------------------------- leads
+
+
+class LeadIn(BaseModel):
+    """A lead as a CRM or web form sends it. ``lead_id`` is the caller's id: routing is idempotent on it."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    lead_id: Annotated[str, Field(min_length=1, max_length=200, pattern=r"^\S(.*\S)?$")]
+    account: Text | None = None
+    product: Text | None = None
+    series: Text | None = None
+    sector: Text | None = None
+    revenue: float | None = Field(default=None, ge=0, le=1e12, allow_inf_nan=False)
+    employees: float | None = Field(default=None, ge=0, le=1e9, allow_inf_nan=False)
+    office_location: Text | None = None
+    year_established: int | None = Field(default=None, ge=1600, le=2200)
+    engage_date: AwareDatetime | None = None
+    country: Text | None = None
+    region: Text | None = None
+    source: Text | None = None
+    existing_customer: bool | None = None
+
+
+# ---------------------------------------------------------------------------------------------- score
+
+
+class RepScore(BaseModel):
+    rep_id: int
+    name: str
+    p_win: float
+    expected_value: float
+
+
+class ScoreOut(BaseModel):
+    lead_id: str
+    score: float = Field(description="P(win) of the lead")
+    deal_value: float = Field(description="expected deal value if won")
+    expected_value: float = Field(description="score x deal value")
+    model_version: str
+    reps: list[RepScore]
+
+
+# ---------------------------------------------------------------------------------------- decisions
+
+
+class AssignmentPublic(BaseModel):
+    id: int
+    lead_id: str
+    rep_id: int | None
+    rep_name: str | None
+    queue: str | None
+    state: AssignmentState
+    source: str
+    rule: str | None
+    strategy: str | None
+    model_version: str | None
+    flow_version: int | None
+    p_win: float | None
+    expected_value: float | None
+    explanation: dict[str, Any]
+    alternatives: list[dict[str, Any]]
+    created_at: datetime
+    expires_at: datetime | None
+    responded_at: datetime | None
+    closed_at: datetime | None
+    reason: str | None
+
+
+class RouteOut(AssignmentPublic):
+    created: bool = Field(description="false when the lead had been routed before (idempotent replay)")
+
+
+class BatchIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    leads: list[LeadIn] = Field(min_length=1, max_length=1000)
+
+
+class BatchOut(BaseModel):
+    data: list[RouteOut]
+    count: int
+
+
+class RejectIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    reason: Text = ""
+
+
+class RejectOut(BaseModel):
+    rejected: AssignmentPublic
+    next_assignment_id: int
+    next: AssignmentPublic | None = Field(
+        description="the new decision (hidden from a rep key when it went elsewhere)"
+    )
+
+
+class OutcomeIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    result: Literal["won", "lost"]
+    value: float | None = Field(default=None, ge=0, le=1e12, allow_inf_nan=False)
+
+
+class ManualAssignIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    rep_id: int = Field(ge=1, le=2**31 - 1)
+    reason: Text = ""
+
+
+class PoolLead(BaseModel):
+    lead_id: str
+    pool: str | None
+    queue: str
+    blind: bool
+    waiting_since: datetime
+    score: float | None
+    lead: dict[str, Any] | None = Field(description="the lead's details; null in a blind pool until claimed")
+
+
+class PoolPublic(BaseModel):
+    data: list[PoolLead]
+    count: int
+
+
+# ---------------------------------------------------------------------------------------------- stats
+
+
+class RepStats(BaseModel):
+    rep_id: int
+    name: str
+    active: bool
+    capacity: int
+    open_leads: int
+    leads_received: int
+    expected_value_received: float
+    won: int
+    lost: int
+    win_rate: float | None
+
+
+class StatsOut(BaseModel):
+    reps: list[RepStats]
+    queues: dict[str, int]
+    assignments_by_state: dict[str, int]
+    fairness: dict[str, float | None]
+    model_version: str | None
+
+
+class KeyCreate(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    role: Role
+    name: Name = "api key"
+    rep_id: int | None = Field(default=None, ge=1, le=2**31 - 1)
+
+
+class KeyCreated(BaseModel):
+    id: int
+    role: Role
+    rep_id: int | None
+    key: str = Field(description="shown once; only its hash is stored")

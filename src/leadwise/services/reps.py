@@ -1,0 +1,145 @@
+"""Reps: create, change, list, and import from ``sales_teams.csv``."""
+
+from __future__ import annotations
+
+import csv
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+
+from leadwise.services.errors import Conflict, InvalidInput, NotFound
+from leadwise.store import repositories as repo
+from leadwise.store.db import Database
+from leadwise.store.models import RepRow
+
+SALES_TEAMS_COLUMNS = ("sales_agent", "manager", "regional_office")
+
+
+def _jsonable(fields: dict[str, Any]) -> dict[str, Any]:
+    """Nested pydantic values (hours, out-of-office periods) as JSON for the JSON columns."""
+    out = dict(fields)
+    if out.get("hours") is not None:
+        hours = out["hours"]
+        out["hours"] = hours if isinstance(hours, dict) else hours.model_dump(mode="json")
+    if out.get("out_of_office") is not None:
+        out["out_of_office"] = [
+            p if isinstance(p, dict) else p.model_dump(mode="json") for p in out["out_of_office"]
+        ]
+    return out
+
+
+def create_rep(*, db: Database, fields: dict[str, Any]) -> RepRow:
+    try:
+        with db.write_session() as session:
+            if repo.get_rep_by_name(session=session, name=fields["name"]) is not None:
+                raise Conflict(f"a rep named {fields['name']!r} already exists")
+            row = RepRow(**_jsonable(fields), open_leads=0)
+            session.add(row)
+            session.flush()
+            return row
+    except IntegrityError as exc:  # a concurrent create of the same name
+        raise Conflict(f"a rep named {fields['name']!r} already exists") from exc
+
+
+def update_rep(*, db: Database, rep_id: int, changes: dict[str, Any]) -> RepRow:
+    with db.write_session() as session:
+        row = repo.lock_rep(session=session, rep_id=rep_id)
+        if row is None:
+            raise NotFound(f"rep {rep_id} not found")
+        changes = _jsonable(changes)
+        if "name" in changes and changes["name"] != row.name:
+            other = repo.get_rep_by_name(session=session, name=changes["name"])
+            if other is not None:
+                raise Conflict(f"a rep named {changes['name']!r} already exists")
+        capacity = changes.get("capacity")
+        if capacity is not None and capacity < row.open_leads:
+            raise Conflict(
+                f"rep {rep_id} has {row.open_leads} open leads: capacity cannot go below that "
+                "(reassign or close some first)"
+            )
+        for key, value in changes.items():
+            setattr(row, key, value)
+        session.flush()
+        return row
+
+
+def list_reps(*, session: Session, active_only: bool = False) -> list[RepRow]:
+    return repo.list_reps(session=session, active_only=active_only)
+
+
+def get_rep(*, session: Session, rep_id: int) -> RepRow:
+    row = repo.get_rep(session=session, rep_id=rep_id)
+    if row is None:
+        raise NotFound(f"rep {rep_id} not found")
+    return row
+
+
+@dataclass(frozen=True)
+class ImportResult:
+    created: int
+    updated: int
+    unchanged: int
+
+
+def read_sales_teams(path: Path) -> list[dict[str, str]]:
+    """Rows of a ``sales_teams.csv``; InvalidInput names the file, column and row of the first problem."""
+    if not path.is_file():
+        raise InvalidInput(f"{path}: file not found")
+    with path.open(newline="", encoding="utf-8-sig") as handle:
+        reader = csv.DictReader(handle)
+        header = reader.fieldnames or []
+        missing = [c for c in SALES_TEAMS_COLUMNS if c not in header]
+        if missing:
+            raise InvalidInput(f"{path}: column {missing[0]!r} missing (row 1, the header)")
+        rows: list[dict[str, str]] = []
+        seen: dict[str, int] = {}
+        for line, raw in enumerate(reader, start=2):
+            row = {c: (raw.get(c) or "").strip() for c in SALES_TEAMS_COLUMNS}
+            if not row["sales_agent"]:
+                raise InvalidInput(f"{path}: column 'sales_agent' is empty at row {line}")
+            if len(row["sales_agent"]) > 200:
+                raise InvalidInput(f"{path}: column 'sales_agent' longer than 200 characters at row {line}")
+            if row["sales_agent"] in seen:
+                raise InvalidInput(
+                    f"{path}: column 'sales_agent' repeats {row['sales_agent']!r} at row {line} "
+                    f"(first at row {seen[row['sales_agent']]})"
+                )
+            seen[row["sales_agent"]] = line
+            rows.append(row)
+    return rows
+
+
+def import_sales_teams(*, db: Database, path: Path, capacity: int) -> ImportResult:
+    """Create the reps of ``path`` and update the manager/office of those already there (by name).
+
+    Routing settings of existing reps (capacity, hours, skills ...) are left as they are.
+    """
+    rows = read_sales_teams(path)
+    created = updated = unchanged = 0
+    with db.write_session() as session:
+        existing = {r.name: r for r in repo.list_reps(session=session)}
+        for row in rows:
+            name, manager, office = row["sales_agent"], row["manager"] or None, row["regional_office"] or None
+            rep = existing.get(name)
+            if rep is None:
+                session.add(
+                    RepRow(
+                        name=name,
+                        manager=manager,
+                        team=manager,
+                        region=office,
+                        capacity=capacity,
+                        open_leads=0,
+                        pools=["default", office] if office else ["default"],
+                    )
+                )
+                created += 1
+            elif (rep.manager, rep.region) != (manager, office):
+                rep.manager, rep.region = manager, office
+                updated += 1
+            else:
+                unchanged += 1
+    return ImportResult(created=created, updated=updated, unchanged=unchanged)

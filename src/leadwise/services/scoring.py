@@ -1,0 +1,108 @@
+"""Model figures for one lead: its score, deal value and every rep's P(win), from ``LeadwiseModels``."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from leadwise.services.errors import InvalidInput, ModelNotReady
+from leadwise.services.models import LoadedModels, ModelHolder
+
+log = logging.getLogger(__name__)
+
+# Lead fields the models read (the contract's leads frame); the rest of a lead is routing context.
+FRAME_COLUMNS = (
+    "lead_id",
+    "account",
+    "product",
+    "engage_date",
+    "sector",
+    "revenue",
+    "employees",
+    "office_location",
+    "year_established",
+)
+
+
+def leads_frame(leads: Sequence[Mapping[str, Any]]) -> pd.DataFrame:
+    rows = []
+    for lead in leads:
+        row = {c: lead.get(c) for c in FRAME_COLUMNS}
+        engage = row["engage_date"]
+        # The models were trained on calendar dates; a lead without one is engaged today.
+        stamp = pd.Timestamp(engage) if engage else pd.Timestamp.now(tz="UTC")
+        row["engage_date"] = (stamp.tz_convert(None) if stamp.tzinfo else stamp).normalize()
+        rows.append(row)
+    frame = pd.DataFrame(rows, columns=list(FRAME_COLUMNS))
+    for numeric in ("revenue", "employees", "year_established"):
+        frame[numeric] = pd.to_numeric(frame[numeric], errors="coerce")
+    return frame
+
+
+@dataclass(frozen=True)
+class LeadFigures:
+    model_version: str
+    score: float
+    deal_value: float
+    rep_names: tuple[str, ...]
+    p_win: np.ndarray  # aligned to rep_names
+
+
+def score_leads(
+    *, loaded: LoadedModels, leads: Sequence[Mapping[str, Any]], rep_names: Sequence[str]
+) -> list[LeadFigures]:
+    """Scores, deal values and the (lead x rep) P(win) matrix in three model calls for all leads."""
+    frame = leads_frame(leads)
+    models = loaded.models
+    names = tuple(rep_names)
+    if hasattr(models, "predict"):  # one feature preparation for the three outputs
+        predictions = models.predict(frame, reps=list(names))
+        scores, values, matrix = predictions.lead_score, predictions.deal_value, predictions.fit
+    else:
+        scores, values = models.lead_score(frame), models.deal_value(frame)
+        matrix = models.fit_matrix(frame, list(names)) if names else np.zeros((len(frame), 0))
+    scores, values = np.asarray(scores, dtype=float), np.asarray(values, dtype=float)
+    matrix = np.asarray(matrix, dtype=float).reshape(len(frame), len(names))
+    return [
+        LeadFigures(
+            model_version=loaded.version,
+            score=float(scores[i]),
+            deal_value=float(values[i]),
+            rep_names=names,
+            p_win=matrix[i],
+        )
+        for i in range(len(frame))
+    ]
+
+
+def score_for_api(*, models: ModelHolder, lead: Mapping[str, Any], rep_names: Sequence[str]) -> LeadFigures:
+    """As ``score_leads`` for one lead, raising ModelNotReady (503) in rules-only mode."""
+    loaded = models.current
+    if loaded is None:
+        raise ModelNotReady(
+            f"no model is served (alias {models.settings.model_alias!r} not registered): "
+            "scoring is unavailable, routing runs rules-only"
+        )
+    try:
+        return score_leads(loaded=loaded, leads=[lead], rep_names=rep_names)[0]
+    except ValueError as exc:  # the models' input validation (DataValidationError is a ValueError)
+        raise InvalidInput(f"the lead cannot be scored: {exc}") from exc
+
+
+def try_score(
+    *, models: ModelHolder, leads: Sequence[Mapping[str, Any]], rep_names: Sequence[str]
+) -> list[LeadFigures] | None:
+    """Figures for routing, or None in rules-only mode or when the model fails: routing must go on."""
+    loaded = models.current
+    if loaded is None:
+        return None
+    try:
+        return score_leads(loaded=loaded, leads=leads, rep_names=rep_names)
+    except Exception:
+        log.exception("scoring failed; routing this request rules-only")
+        return None

@@ -1,0 +1,1 @@
+"""Persistence: SQLAlchemy tables, sessions, repositories and the Alembic migrations."""

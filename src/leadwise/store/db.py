@@ -1,0 +1,99 @@
+"""Engines and sessions for SQLite (embedded default, WAL) and PostgreSQL.
+
+Two kinds of transaction:
+- ``read_session``: plain; on SQLite a deferred transaction that never blocks writers (WAL).
+- ``write_session``: on SQLite ``BEGIN IMMEDIATE`` takes the single writer lock at the start, so a
+  read-check-write sequence (capacity check + insert) cannot interleave with another process's, and
+  no transaction fails half-way when upgrading from reader to writer. On PostgreSQL the writers take
+  row locks (``SELECT ... FOR UPDATE``) on what they check, see ``leadwise.store.repositories``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import Engine, create_engine, event
+from sqlalchemy.engine import make_url
+from sqlalchemy.orm import Session, sessionmaker
+
+_BEGIN_OPTION = "leadwise_sqlite_begin"
+
+
+def is_sqlite(url: str) -> bool:
+    return make_url(url).get_backend_name() == "sqlite"
+
+
+def make_engine(url: str, *, busy_timeout_ms: int = 10_000, pool_size: int = 10) -> Engine:
+    """An engine for ``url``; SQLite gets WAL, a busy timeout, foreign keys and explicit BEGINs."""
+    if is_sqlite(url):
+        engine = create_engine(
+            url,
+            connect_args={"check_same_thread": False, "timeout": busy_timeout_ms / 1000},
+            pool_size=pool_size,
+            max_overflow=pool_size,
+        )
+        _configure_sqlite(engine, busy_timeout_ms)
+        return engine
+    return create_engine(url, pool_size=pool_size, max_overflow=pool_size, pool_pre_ping=True)
+
+
+def _configure_sqlite(engine: Engine, busy_timeout_ms: int) -> None:
+    @event.listens_for(engine, "connect")
+    def _on_connect(dbapi_conn: Any, _record: Any) -> None:
+        # pysqlite's own transaction handling would defer BEGIN; take it over and emit BEGIN ourselves.
+        dbapi_conn.isolation_level = None
+        cursor = dbapi_conn.cursor()
+        cursor.execute("PRAGMA journal_mode=WAL")
+        cursor.execute("PRAGMA synchronous=NORMAL")  # durable across process crashes under WAL
+        cursor.execute(f"PRAGMA busy_timeout={int(busy_timeout_ms)}")
+        cursor.execute("PRAGMA foreign_keys=ON")
+        cursor.close()
+
+    @event.listens_for(engine, "begin")
+    def _on_begin(conn: Any) -> None:
+        mode = conn.get_execution_options().get(_BEGIN_OPTION, "DEFERRED")
+        conn.exec_driver_sql(f"BEGIN {mode}")
+
+
+@dataclass
+class Database:
+    """An engine with its two session factories; one per process."""
+
+    url: str
+    engine: Engine
+    _read: sessionmaker[Session]
+    _write: sessionmaker[Session]
+
+    @classmethod
+    def connect(cls, url: str, *, busy_timeout_ms: int = 10_000) -> Database:
+        engine = make_engine(url, busy_timeout_ms=busy_timeout_ms)
+        write_engine = engine.execution_options(**{_BEGIN_OPTION: "IMMEDIATE"}) if is_sqlite(url) else engine
+        return cls(
+            url=url,
+            engine=engine,
+            _read=sessionmaker(engine, expire_on_commit=False),
+            _write=sessionmaker(write_engine, expire_on_commit=False),
+        )
+
+    @property
+    def dialect(self) -> str:
+        return self.engine.dialect.name
+
+    @contextmanager
+    def read_session(self) -> Iterator[Session]:
+        # Closing (not rolling back) ends the transaction without expiring the loaded rows, so callers
+        # can still read them after the block.
+        with self._read() as session:
+            yield session
+
+    @contextmanager
+    def write_session(self) -> Iterator[Session]:
+        """A transaction committed when the block ends without an exception, rolled back otherwise."""
+        with self._write() as session, session.begin():
+            yield session
+
+    def dispose(self) -> None:
+        self.engine.dispose()

@@ -1,0 +1,248 @@
+"""ORM tables of the service. Pydantic schemas live apart, in ``leadwise.api.schemas``.
+
+Invariants the database itself enforces (so that two workers cannot break them):
+- a lead is stored once per external id (``uq_leads_external_id``): routing is idempotent;
+- a lead has at most one live (offered or accepted) assignment (partial unique index);
+- a rep's open-lead counter never goes below 0 nor above its capacity (check constraint), and it is only
+  changed by conditional UPDATEs in the same transaction as the assignment row it counts;
+- a pool lead leaves the pool once per stay (conditional UPDATE on its status), and an assignment has
+  one claim and one outcome.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import (
+    JSON,
+    Boolean,
+    CheckConstraint,
+    DateTime,
+    Float,
+    ForeignKey,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    Text,
+    UniqueConstraint,
+    text,
+)
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+from sqlalchemy.types import TypeDecorator
+
+# Deterministic constraint names: Alembic migrations and both dialects agree on them.
+NAMING = {
+    "ix": "ix_%(column_0_label)s",
+    "uq": "uq_%(table_name)s_%(column_0_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+ASSIGNMENT_STATES = ("offered", "accepted", "rejected", "expired", "won", "lost")
+OPEN_STATES = ("offered", "accepted")
+ROLES = ("admin", "manager", "rep", "integration")
+LEAD_STATUSES = ("assigned", "queued", "closed")
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+class UTCDateTime(TypeDecorator[datetime]):
+    """Timezone-aware UTC datetimes on both dialects (SQLite stores them naive)."""
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Any) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            value = value.replace(tzinfo=UTC)
+        value = value.astimezone(UTC)
+        # SQLite compares datetimes as text: store every one naive in UTC so the text order is the time order.
+        return value.replace(tzinfo=None) if dialect.name == "sqlite" else value
+
+    def process_result_value(self, value: datetime | None, dialect: Any) -> datetime | None:
+        if value is None:
+            return None
+        return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+class Base(DeclarativeBase):
+    metadata = MetaData(naming_convention=NAMING)
+
+
+class RepRow(Base):
+    """A rep with the routing attributes of ``leadwise.routing.domain.Rep`` and a live open-lead counter."""
+
+    __tablename__ = "reps"
+    __table_args__ = (
+        CheckConstraint("open_leads >= 0 AND open_leads <= capacity", name="open_within_capacity"),
+        CheckConstraint("capacity >= 0", name="capacity_non_negative"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    name: Mapped[str] = mapped_column(String(200), unique=True)
+    manager: Mapped[str | None] = mapped_column(String(200))
+    team: Mapped[str | None] = mapped_column(String(200))
+    region: Mapped[str | None] = mapped_column(String(100))
+    # Maximum open (offered + accepted) leads; ``open_leads`` counts them and the check keeps it below.
+    capacity: Mapped[int] = mapped_column(Integer, default=20)
+    max_per_day: Mapped[int | None] = mapped_column(Integer)
+    max_per_week: Mapped[int | None] = mapped_column(Integer)
+    open_leads: Mapped[int] = mapped_column(Integer, default=0, server_default=text("0"))
+    # {"timezone": "UTC", "start": "09:00", "end": "17:00", "weekdays": [0, 1, 2, 3, 4]}; None: always
+    hours: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+    # [{"start": iso, "end": iso, "reason": str}]
+    out_of_office: Mapped[list[dict[str, Any]]] = mapped_column(JSON, default=list)
+    sectors: Mapped[list[str]] = mapped_column(JSON, default=list)
+    products: Mapped[list[str]] = mapped_column(JSON, default=list)
+    series: Mapped[list[str]] = mapped_column(JSON, default=list)
+    seniority: Mapped[str] = mapped_column(String(20), default="mid")
+    weight: Mapped[float] = mapped_column(Float, default=1.0)
+    territories: Mapped[list[str]] = mapped_column(JSON, default=list)
+    accounts_owned: Mapped[list[str]] = mapped_column(JSON, default=list)
+    pools: Mapped[list[str]] = mapped_column(JSON, default=list)  # the pools whose leads the rep may claim
+    win_rate: Mapped[float | None] = mapped_column(Float)
+    active: Mapped[bool] = mapped_column(Boolean, default=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow, onupdate=utcnow)
+
+
+class LeadRow(Base):
+    __tablename__ = "leads"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    external_id: Mapped[str] = mapped_column(String(200), unique=True)
+    # The lead as received (account, product, engage_date, account fields, extra attributes).
+    payload: Mapped[dict[str, Any]] = mapped_column(JSON)
+    status: Mapped[str] = mapped_column(String(20), default="queued")
+    queue: Mapped[str | None] = mapped_column(String(50))  # nurture / pool / manager when not with a rep
+    pool: Mapped[str | None] = mapped_column(String(100))  # the pool's name when queue == "pool"
+    blind: Mapped[bool] = mapped_column(Boolean, default=False)
+    score: Mapped[float | None] = mapped_column(Float)
+    expected_value: Mapped[float | None] = mapped_column(Float)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow, onupdate=utcnow)
+
+
+class RoutingFlowRow(Base):
+    """A routing flow definition; a change is a new version, so past decisions keep pointing at theirs."""
+
+    __tablename__ = "routing_flows"
+    __table_args__ = (UniqueConstraint("name", "version", name="uq_routing_flows_name_version"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    name: Mapped[str] = mapped_column(String(100))
+    version: Mapped[int] = mapped_column(Integer)
+    definition: Mapped[dict[str, Any]] = mapped_column(JSON)
+    active: Mapped[bool] = mapped_column(Boolean, default=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+
+
+class AssignmentRow(Base):
+    """One routing decision: who (a rep or a queue), why, with what model, and what became of it."""
+
+    __tablename__ = "assignments"
+    __table_args__ = (
+        CheckConstraint(
+            "state IN ('offered','accepted','rejected','expired','won','lost','queued')", name="state_known"
+        ),
+        # At most one live assignment per lead, whatever the number of workers.
+        Index(
+            "uq_assignments_live_lead",
+            "lead_id",
+            unique=True,
+            sqlite_where=text("state IN ('offered','accepted')"),
+            postgresql_where=text("state IN ('offered','accepted')"),
+        ),
+        Index("ix_assignments_state_expires", "state", "expires_at"),
+        Index("ix_assignments_rep_state", "rep_id", "state"),
+        Index("ix_assignments_rep_created", "rep_id", "created_at"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    lead_id: Mapped[int] = mapped_column(ForeignKey("leads.id"), index=True)
+    rep_id: Mapped[int | None] = mapped_column(ForeignKey("reps.id"))
+    queue: Mapped[str | None] = mapped_column(String(50))
+    state: Mapped[str] = mapped_column(String(20))
+    source: Mapped[str] = mapped_column(String(20), default="route")  # route / batch / manual / claim
+    rule: Mapped[str | None] = mapped_column(String(200))
+    strategy: Mapped[str | None] = mapped_column(String(100))
+    explanation: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    alternatives: Mapped[list[dict[str, Any]]] = mapped_column(JSON, default=list)
+    model_version: Mapped[str | None] = mapped_column(String(100))
+    flow_id: Mapped[int | None] = mapped_column(ForeignKey("routing_flows.id"))
+    p_win: Mapped[float | None] = mapped_column(Float)
+    expected_value: Mapped[float | None] = mapped_column(Float)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    expires_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    responded_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    closed_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    reason: Mapped[str | None] = mapped_column(Text)  # a rejection's reason, an expiry note
+
+
+class PoolClaimRow(Base):
+    __tablename__ = "pool_claims"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    # A lead may come back to a pool (rejected, expired) and be claimed again: one claim per assignment.
+    lead_id: Mapped[int] = mapped_column(ForeignKey("leads.id"), index=True)
+    rep_id: Mapped[int] = mapped_column(ForeignKey("reps.id"))
+    pool: Mapped[str | None] = mapped_column(String(100))
+    assignment_id: Mapped[int] = mapped_column(ForeignKey("assignments.id"), unique=True)
+    claimed_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+
+
+class OutcomeRow(Base):
+    __tablename__ = "outcomes"
+    __table_args__ = (CheckConstraint("result IN ('won','lost')", name="result_known"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    assignment_id: Mapped[int] = mapped_column(ForeignKey("assignments.id"), unique=True)
+    lead_id: Mapped[int] = mapped_column(ForeignKey("leads.id"))
+    rep_id: Mapped[int | None] = mapped_column(ForeignKey("reps.id"))
+    result: Mapped[str] = mapped_column(String(10))
+    value: Mapped[float | None] = mapped_column(Float)
+    recorded_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+
+
+class ApiKeyRow(Base):
+    __tablename__ = "api_keys"
+    __table_args__ = (
+        CheckConstraint("role IN ('admin','manager','rep','integration')", name="role_known"),
+        CheckConstraint("role <> 'rep' OR rep_id IS NOT NULL", name="rep_key_has_rep"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    name: Mapped[str] = mapped_column(String(200))
+    prefix: Mapped[str] = mapped_column(String(16))  # shown in listings; the key itself is never stored
+    key_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    role: Mapped[str] = mapped_column(String(20))
+    rep_id: Mapped[int | None] = mapped_column(ForeignKey("reps.id"))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    revoked_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+
+
+class RoutingStateRow(Base):
+    """Small shared state of the routing strategies (round-robin pointers ...), one JSON value per key."""
+
+    __tablename__ = "routing_state"
+
+    key: Mapped[str] = mapped_column(String(200), primary_key=True)
+    value: Mapped[Any] = mapped_column(JSON)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow, onupdate=utcnow)
+
+
+class BenchFloorRow(Base):
+    """Rows written by the benchmark floor endpoint: the cost of one bare insert, for comparison."""
+
+    __tablename__ = "bench_floor"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    note: Mapped[str] = mapped_column(String(100))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)

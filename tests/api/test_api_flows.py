@@ -1,0 +1,206 @@
+"""Behaviour of the endpoints on a small team (capacity 2 each): idempotency, capacity, queues,
+accept/reject/outcome, pools, manual assignment, SLA expiry, scoring and error bodies."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from sqlalchemy import update
+
+from leadwise.services.routing import consistency_problems, sweep_expired
+from leadwise.store.models import AssignmentRow, utcnow
+
+
+def route(env, lead_id: str, **fields):
+    return env.client.post("/v1/route", json={"lead_id": lead_id, **fields}, headers=env.h("integration"))
+
+
+def assert_consistent(env) -> None:
+    with env.db.read_session() as session:
+        assert consistency_problems(session=session) == []
+
+
+def test_route_is_idempotent_on_the_lead_id(env) -> None:
+    first = route(env, "L-1", product="GTX Pro")
+    again = route(env, "L-1", product="GTX Pro")
+    assert first.status_code == 201 and again.status_code == 200
+    assert again.json()["id"] == first.json()["id"] and again.json()["created"] is False
+    stats = env.client.get("/v1/stats", headers=env.h("manager")).json()
+    assert sum(r["leads_received"] for r in stats["reps"]) == 1
+
+
+def test_capacity_is_never_exceeded_and_the_overflow_is_queued(env) -> None:
+    answers = [route(env, f"L-{i}").json() for i in range(8)]  # 3 reps x capacity 2 = 6 seats
+    assigned = [a for a in answers if a["rep_id"] is not None]
+    assert len(assigned) == 6
+    assert all(a["queue"] == "pool" and a["state"] == "queued" for a in answers[6:])
+    reps = env.client.get("/v1/reps", headers=env.h("admin")).json()["data"]
+    assert all(r["open_leads"] == 2 for r in reps)
+    explanation = answers[6]["explanation"]["explanation"]
+    assert all("capacity" in e["reason"] for e in explanation["excluded"])
+    assert_consistent(env)
+
+
+def test_accept_reject_reroutes_away_from_the_rejecting_rep(env) -> None:
+    first = route(env, "L-r").json()
+    owner = "rep" if first["rep_id"] == env.reps["Ann"] else "rep_bob"
+    accepted = env.client.post(f"/v1/assignments/{first['id']}/accept", headers=env.h(owner))
+    assert accepted.json()["state"] == "accepted" and accepted.json()["responded_at"]
+    again = env.client.post(f"/v1/assignments/{first['id']}/accept", headers=env.h(owner))
+    assert again.status_code == 409 and "accepted" in again.json()["detail"]
+    rejected = env.client.post(
+        f"/v1/assignments/{first['id']}/reject", json={"reason": "no time"}, headers=env.h("manager")
+    )
+    body = rejected.json()
+    assert body["rejected"]["state"] == "rejected" and body["rejected"]["reason"] == "no time"
+    assert body["next"]["rep_id"] not in (None, first["rep_id"])
+    assert_consistent(env)
+
+
+def test_outcome_closes_the_lead_and_frees_capacity(env) -> None:
+    a = route(env, "L-o").json()
+    won = env.client.post(
+        f"/v1/assignments/{a['id']}/outcome",
+        json={"result": "won", "value": 1200},
+        headers=env.h("integration"),
+    )
+    assert won.json()["state"] == "won" and won.json()["closed_at"]
+    twice = env.client.post(
+        f"/v1/assignments/{a['id']}/outcome", json={"result": "lost"}, headers=env.h("admin")
+    )
+    assert twice.status_code == 409
+    stats = {r["rep_id"]: r for r in env.client.get("/v1/stats", headers=env.h("manager")).json()["reps"]}
+    assert stats[a["rep_id"]]["won"] == 1 and stats[a["rep_id"]]["open_leads"] == 0
+    assert stats[a["rep_id"]]["win_rate"] == 1.0
+    assert_consistent(env)
+
+
+def test_pool_claim_once_and_only_from_own_pools(env) -> None:
+    for i in range(7):
+        route(env, f"P-{i}", account="Secret Corp")
+    pool = env.client.get("/v1/pool", headers=env.h("rep")).json()
+    assert pool["count"] == 1 and pool["data"][0]["lead"]["account"] == "Secret Corp"
+    env.client.post(f"/v1/assignments/{1}/outcome", json={"result": "lost"}, headers=env.h("admin"))
+    lead_id = pool["data"][0]["lead_id"]
+    ann = env.reps["Ann"]
+    first_open = env.client.get(f"/v1/reps/{ann}", headers=env.h("admin")).json()["open_leads"]
+    claimed = env.client.post(f"/v1/pool/{lead_id}/claim", headers=env.h("rep"))
+    if first_open >= 2:  # Ann is full: the claim must be refused, not squeezed in
+        assert claimed.status_code == 409
+        return
+    assert claimed.status_code == 200 and claimed.json()["state"] == "accepted"
+    assert env.client.post(f"/v1/pool/{lead_id}/claim", headers=env.h("rep_bob")).status_code in (404, 409)
+    assert_consistent(env)
+
+
+def test_blind_pool_hides_details_from_reps(env) -> None:
+    for i in range(7):
+        route(env, f"B-{i}", account="Secret Corp")
+    with env.db.write_session() as session:
+        from leadwise.store.models import LeadRow
+
+        session.execute(update(LeadRow).where(LeadRow.status == "queued").values(blind=True))
+    rep_view = env.client.get("/v1/pool", headers=env.h("rep")).json()["data"][0]
+    assert rep_view["blind"] is True and rep_view["lead"] is None and rep_view["score"] is None
+    assert "Secret Corp" not in env.client.get("/v1/pool", headers=env.h("rep")).text
+    manager_view = env.client.get("/v1/pool", headers=env.h("manager")).json()["data"][0]
+    assert manager_view["lead"]["account"] == "Secret Corp"
+
+
+def test_manual_assign_moves_a_lead_and_respects_capacity(env) -> None:
+    a = route(env, "M-1").json()
+    target = next(r for r in env.reps.values() if r != a["rep_id"])
+    moved = env.client.post(
+        "/v1/leads/M-1/assign", json={"rep_id": target, "reason": "key account"}, headers=env.h("manager")
+    )
+    assert (
+        moved.status_code == 201 and moved.json()["rep_id"] == target and moved.json()["source"] == "manual"
+    )
+    old = env.client.get(f"/v1/assignments/{a['id']}", headers=env.h("admin")).json()
+    assert old["state"] == "rejected" and "reassigned" in old["reason"]
+    assert (
+        env.client.post(
+            "/v1/leads/nope/assign", json={"rep_id": target}, headers=env.h("manager")
+        ).status_code
+        == 404
+    )
+    assert (
+        env.client.post("/v1/leads/M-1/assign", json={"rep_id": 999}, headers=env.h("manager")).status_code
+        == 404
+    )
+    assert_consistent(env)
+
+
+def test_sla_sweep_expires_each_offer_once_and_reroutes(env) -> None:
+    a = route(env, "S-1").json()
+    with env.db.write_session() as session:
+        session.execute(update(AssignmentRow).values(expires_at=utcnow() - timedelta(minutes=1)))
+    assert sweep_expired(db=env.db, settings=env.settings, models=env.models) == 1
+    assert sweep_expired(db=env.db, settings=env.settings, models=env.models) == 0
+    old = env.client.get(f"/v1/assignments/{a['id']}", headers=env.h("admin")).json()
+    assert old["state"] == "expired"
+    stats = env.client.get("/v1/stats", headers=env.h("manager")).json()
+    assert stats["assignments_by_state"] == {"expired": 1, "offered": 1}
+    assert_consistent(env)
+
+
+def test_score_is_503_rules_only_then_200_with_a_model(env, fake_models) -> None:
+    lead = {"lead_id": "SC-1", "product": "GTX Pro", "account": "Acme"}
+    rules_only = env.client.post("/v1/score", json=lead, headers=env.h("integration"))
+    assert rules_only.status_code == 503 and rules_only.json()["error"] == "model_not_ready"
+    env.models.install(fake_models)
+    scored = env.client.post("/v1/score?top=2", json=lead, headers=env.h("integration")).json()
+    assert scored["model_version"] == "fake-1" and scored["score"] == 0.6
+    assert [r["name"] for r in scored["reps"]][0] == "Expert" and len(scored["reps"]) == 2
+    routed = route(env, "SC-2", product="GTX Pro").json()
+    assert routed["rep_name"] == "Expert" and routed["model_version"] == "fake-1"
+    assert routed["strategy"] == "best_fit" and routed["p_win"] == 0.9
+
+
+def test_errors_name_the_problem(env) -> None:
+    bad = env.client.post("/v1/route", json={"lead_id": ""}, headers=env.h("integration"))
+    assert bad.status_code == 422 and bad.json()["error"] == "invalid_request"
+    assert (
+        env.client.post(
+            "/v1/route", json={"lead_id": "x", "oops": 1}, headers=env.h("integration")
+        ).status_code
+        == 422
+    )
+    missing = env.client.get("/v1/assignments/999", headers=env.h("admin"))
+    assert missing.status_code == 404 and "999" in missing.json()["detail"]
+    dup = env.client.post("/v1/reps", json={"name": "Ann"}, headers=env.h("admin"))
+    assert dup.status_code == 409 and "Ann" in dup.json()["detail"]
+    route(env, "C-1")
+    route(env, "C-2")
+    busy = next(
+        r for r in env.client.get("/v1/reps", headers=env.h("admin")).json()["data"] if r["open_leads"]
+    )
+    shrink = env.client.patch(f"/v1/reps/{busy['id']}", json={"capacity": 0}, headers=env.h("admin"))
+    assert shrink.status_code == 409 and "open leads" in shrink.json()["detail"]
+    tz = env.client.patch(
+        f"/v1/reps/{busy['id']}", json={"hours": {"timezone": "Mars/Base"}}, headers=env.h("admin")
+    )
+    assert tz.status_code == 422 and "Mars/Base" in tz.text
+
+
+def test_reps_crud(env) -> None:
+    created = env.client.post(
+        "/v1/reps", json={"name": "Zoe", "capacity": 5, "sectors": ["medical"]}, headers=env.h("admin")
+    )
+    assert created.status_code == 201
+    rid = created.json()["id"]
+    patched = env.client.patch(
+        f"/v1/reps/{rid}",
+        json={
+            "active": False,
+            "out_of_office": [{"start": "2030-01-01T00:00:00Z", "end": "2030-01-08T00:00:00Z"}],
+        },
+        headers=env.h("admin"),
+    ).json()
+    assert (
+        patched["active"] is False
+        and patched["sectors"] == ["medical"]
+        and len(patched["out_of_office"]) == 1
+    )
+    inactive = env.client.get("/v1/reps?active=false", headers=env.h("manager")).json()
+    assert [r["name"] for r in inactive["data"]] == ["Zoe"]

@@ -1,0 +1,88 @@
+"""Every endpoint: 401 without a key, 403 for a role that may not call it, not 401/403 for one that may."""
+
+from __future__ import annotations
+
+import pytest
+
+ALL = {"admin", "manager", "rep", "integration"}
+LEAD = {"lead_id": "role-lead", "product": "GTX Pro"}
+
+# method, path, body, roles allowed
+ENDPOINTS = [
+    ("GET", "/v1/reps", None, {"admin", "manager"}),
+    ("GET", "/v1/reps/1", None, {"admin", "manager"}),
+    ("POST", "/v1/reps", {"name": "New Rep"}, {"admin"}),
+    ("PATCH", "/v1/reps/1", {"weight": 2.0}, {"admin"}),
+    ("POST", "/v1/route", LEAD, {"admin", "manager", "integration"}),
+    ("POST", "/v1/route/batch", {"leads": [LEAD]}, {"admin", "manager"}),
+    ("POST", "/v1/score", LEAD, {"admin", "manager", "integration"}),
+    ("GET", "/v1/assignments/1", None, ALL),
+    ("POST", "/v1/assignments/1/accept", None, {"admin", "manager", "rep"}),
+    ("POST", "/v1/assignments/1/reject", {"reason": "x"}, {"admin", "manager", "rep"}),
+    ("POST", "/v1/assignments/1/outcome", {"result": "won", "value": 10}, ALL),
+    ("GET", "/v1/pool", None, {"admin", "manager", "rep"}),
+    ("POST", "/v1/pool/some-lead/claim", None, {"rep"}),
+    ("POST", "/v1/leads/role-lead/assign", {"rep_id": 2}, {"admin", "manager"}),
+    ("GET", "/v1/stats", None, {"admin", "manager"}),
+    ("GET", "/v1/admin/model", None, {"admin"}),
+    ("POST", "/v1/admin/model/reload", None, {"admin"}),
+    ("POST", "/v1/admin/keys", {"role": "integration"}, {"admin"}),
+]
+
+
+def test_every_v1_route_is_in_the_role_table(env) -> None:
+    schema = env.client.get("/openapi.json").json()
+    served = {(m.upper(), p) for p, ops in schema["paths"].items() if p.startswith("/v1") for m in ops}
+    templates = {
+        "/v1/reps/1": "/v1/reps/{rep_id}",
+        "/v1/pool/some-lead/claim": "/v1/pool/{lead_id}/claim",
+        "/v1/leads/role-lead/assign": "/v1/leads/{lead_id}/assign",
+    }
+    table = {
+        (m, templates.get(p, p).replace("/assignments/1", "/assignments/{assignment_id}"))
+        for m, p, _, _ in ENDPOINTS
+    }
+    assert served == table
+
+
+@pytest.mark.parametrize(
+    ("method", "path", "body", "allowed"), ENDPOINTS, ids=[f"{m} {p}" for m, p, _, _ in ENDPOINTS]
+)
+def test_roles(env, method: str, path: str, body: dict | None, allowed: set[str]) -> None:
+    # A lead routed to Ann (rep key "rep") so the assignment endpoints have something to act on.
+    env.client.post("/v1/route", json=LEAD, headers=env.h("integration"))
+    assert env.client.request(method, path, json=body).status_code == 401
+    assert env.client.request(method, path, json=body, headers={"X-API-Key": "lw_wrong"}).status_code == 401
+    for role in sorted(ALL):
+        response = env.client.request(method, path, json=body, headers=env.h(role))
+        if role in allowed:
+            assert response.status_code not in (401, 403), (role, response.text)
+        else:
+            assert response.status_code == 403, (role, response.text)
+            assert response.json()["error"] == "forbidden"
+
+
+def test_rep_cannot_see_or_act_on_another_reps_assignment(env) -> None:
+    routed = env.client.post("/v1/route", json=LEAD, headers=env.h("integration")).json()
+    owner = "rep" if routed["rep_id"] == env.reps["Ann"] else "rep_bob"
+    other = "rep_bob" if owner == "rep" else "rep"
+    aid = routed["id"]
+    assert env.client.get(f"/v1/assignments/{aid}", headers=env.h(other)).status_code == 404
+    assert env.client.post(f"/v1/assignments/{aid}/accept", headers=env.h(other)).status_code == 404
+    assert (
+        env.client.post(
+            f"/v1/assignments/{aid}/outcome", json={"result": "won"}, headers=env.h(other)
+        ).status_code
+        == 404
+    )
+    assert env.client.get(f"/v1/assignments/{aid}", headers=env.h(owner)).status_code == 200
+    assert (
+        env.client.post(f"/v1/assignments/{aid}/accept", headers=env.h(owner)).json()["state"] == "accepted"
+    )
+
+
+def test_public_probes_need_no_key(env) -> None:
+    assert env.client.get("/healthz").json() == {"status": "ok"}
+    ready = env.client.get("/readyz").json()
+    assert ready["status"] == "ready" and ready["mode"] == "rules-only"
+    assert "leadwise_http_request_duration_seconds" in env.client.get("/metrics").text

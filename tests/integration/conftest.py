@@ -1,0 +1,149 @@
+"""A real ``leadwise serve`` (uvicorn, worker processes) on a free port, against SQLite always and
+PostgreSQL when ``LEADWISE_TEST_DATABASE_URL`` is set (each test gets a fresh schema there)."""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import httpx
+import pytest
+from sqlalchemy import create_engine, text
+
+from leadwise.services.keys import create_key
+from leadwise.services.reps import create_rep
+from leadwise.store.db import Database
+from leadwise.store.migrate import upgrade
+
+PG_URL = os.environ.get("LEADWISE_TEST_DATABASE_URL")
+BACKENDS = [
+    "sqlite",
+    pytest.param(
+        "postgresql",
+        marks=[
+            pytest.mark.postgres,
+            pytest.mark.skipif(not PG_URL, reason="LEADWISE_TEST_DATABASE_URL not set"),
+        ],
+    ),
+]
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture(params=BACKENDS)
+def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
+    if request.param == "sqlite":
+        yield f"sqlite:///{tmp_path / 'service.db'}"
+        return
+    assert PG_URL is not None
+    schema = f"lw_test_{uuid.uuid4().hex[:10]}"
+    admin = create_engine(PG_URL, isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        conn.execute(text(f'CREATE SCHEMA "{schema}"'))
+    sep = "&" if "?" in PG_URL else "?"
+    yield f"{PG_URL}{sep}options=-csearch_path%3D{schema}"
+    with admin.connect() as conn:
+        conn.execute(text(f'DROP SCHEMA "{schema}" CASCADE'))
+    admin.dispose()
+
+
+@dataclass
+class Server:
+    url: str
+    database_url: str
+    env: dict[str, str]
+    log: Path
+    process: subprocess.Popen | None = None
+    keys: dict[str, str] = field(default_factory=dict)
+
+    def start(self, workers: int = 2, timeout: float = 60.0) -> None:
+        port = self.url.rsplit(":", 1)[1]
+        cmd = [
+            str(Path(sys.executable).with_name("leadwise")),
+            "serve",
+            "--port",
+            port,
+            "--workers",
+            str(workers),
+        ]
+        self.process = subprocess.Popen(
+            cmd, env=self.env, stdout=self.log.open("ab"), stderr=subprocess.STDOUT, start_new_session=True
+        )
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.process.poll() is not None:
+                raise RuntimeError(f"server exited: {self.log.read_text()[-2000:]}")
+            try:
+                if httpx.get(f"{self.url}/readyz", timeout=1).status_code == 200:
+                    # every worker must be up, not only the first one to answer
+                    time.sleep(0.5 if workers > 1 else 0)
+                    return
+            except httpx.TransportError:
+                pass
+            time.sleep(0.2)
+        raise RuntimeError(f"server not ready: {self.log.read_text()[-2000:]}")
+
+    def kill9(self) -> None:
+        assert self.process is not None
+        os.killpg(self.process.pid, signal.SIGKILL)  # the master and its workers, no clean-up
+        self.process.wait(10)
+
+    def stop(self) -> None:
+        if self.process is not None and self.process.poll() is None:
+            os.killpg(self.process.pid, signal.SIGTERM)
+            try:
+                self.process.wait(15)
+            except subprocess.TimeoutExpired:
+                os.killpg(self.process.pid, signal.SIGKILL)
+                self.process.wait(5)
+
+    def h(self, role: str) -> dict[str, str]:
+        return {"Authorization": f"Bearer {self.keys[role]}"}
+
+
+def prepare(database_url: str, capacities: list[int]) -> tuple[dict[str, str], list[int]]:
+    db = Database.connect(database_url)
+    upgrade(db.engine)
+    rep_ids = [
+        create_rep(db=db, fields={"name": f"Rep {k:02d}", "capacity": c}).id for k, c in enumerate(capacities)
+    ]
+    keys = {role: create_key(db=db, role=role)[1] for role in ("admin", "manager", "integration")}
+    db.dispose()
+    return keys, rep_ids
+
+
+@pytest.fixture
+def server(database_url: str, tmp_path: Path) -> Iterator[Server]:
+    env = dict(os.environ)
+    metrics_dir = tmp_path / "metrics"
+    metrics_dir.mkdir()
+    env |= {
+        "LEADWISE_DATABASE_URL": database_url,
+        "LEADWISE_TRACKING_URI": (tmp_path / "mlruns").as_uri(),  # empty registry: rules-only
+        "LEADWISE_MODEL_POLL_SECONDS": "0",
+        "LEADWISE_SLA_SWEEP_SECONDS": "0",
+        "PROMETHEUS_MULTIPROC_DIR": str(metrics_dir),
+    }
+    srv = Server(
+        url=f"http://127.0.0.1:{free_port()}", database_url=database_url, env=env, log=tmp_path / "server.log"
+    )
+    yield srv
+    srv.stop()
+
+
+@pytest.fixture
+def seed():
+    """``seed(database_url, capacities) -> (keys, rep_ids)``: migrate, create reps and keys."""
+    return prepare
