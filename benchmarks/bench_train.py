@@ -12,6 +12,8 @@ from __future__ import annotations
 
 import argparse
 import os
+import subprocess
+import sys
 import tempfile
 import time
 from pathlib import Path
@@ -67,14 +69,21 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rows", type=int, default=1_000_000, help="synthetic history rows (0 to skip)")
     parser.add_argument("--skip-bundled", action="store_true")
+    parser.add_argument("--one", choices=["bundled", "synthetic"], help=argparse.SUPPRESS)
     args = parser.parse_args()
+    if args.one is None:
+        # One process per dataset: each gets a fresh MLflow store and nothing cached from the other.
+        parts = ([] if args.skip_bundled else ["bundled"]) + (["synthetic"] if args.rows else [])
+        for part in parts:
+            subprocess.run([sys.executable, __file__, "--one", part, "--rows", str(args.rows)], check=True)
+        return
     from leadwise.settings import BUNDLED_DATA_DIR
 
-    if not args.skip_bundled:
+    if args.one == "bundled":
         print(f"== bundled data ({BUNDLED_DATA_DIR.name})")
         with tempfile.TemporaryDirectory() as scratch:
             run_pipeline(BUNDLED_DATA_DIR, Path(scratch))
-    if args.rows:
+    if args.one == "synthetic":
         from leadwise.simulate.world import WorldConfig, generate_world, write_world
 
         print(f"== synthetic history, {args.rows:,} rows")

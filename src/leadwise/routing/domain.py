@@ -1,0 +1,374 @@
+"""Reps, leads, loads, scores and decisions: the values every routing function speaks.
+
+Reps and leads are pydantic models because they cross the API boundary; their checks that matter on the
+hot path (``is_out_of_office``, ``in_working_hours``, ``at_capacity``) are plain attribute reads.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, time, timedelta
+from enum import StrEnum
+from functools import cached_property
+from typing import Any, Literal
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+import numpy as np
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+# --------------------------------------------------------------------------------------------- errors
+
+
+class RoutingError(Exception):
+    """Base class of the routing domain's errors (mapped once to HTTP statuses by the API)."""
+
+
+class NoEligibleRep(RoutingError):
+    """No rep of any step could take the lead and the flow was told to raise rather than queue."""
+
+
+class CapacityExhausted(RoutingError):
+    """A rep was asked to take a lead beyond one of their capacity limits."""
+
+
+class InvalidFlow(RoutingError):
+    """A rule flow file is malformed; the message names the file and line."""
+
+
+class LeadNotFound(RoutingError):
+    """A pool or queue does not hold the lead asked for."""
+
+
+class AlreadyClaimed(RoutingError):
+    """A pooled lead was claimed by someone else first."""
+
+
+class RepNotFound(RoutingError):
+    """A rep id is not in the directory given."""
+
+
+class InactiveRep(RoutingError):
+    """Only active reps can receive leads, even by manual assignment."""
+
+
+# ---------------------------------------------------------------------------------------------- reps
+
+
+class Seniority(StrEnum):
+    junior = "junior"
+    mid = "mid"
+    senior = "senior"
+
+
+class Capacity(BaseModel):
+    """Limits on a rep's workload; ``None`` means unlimited."""
+
+    model_config = ConfigDict(frozen=True)
+
+    max_open: int | None = Field(default=None, ge=0)
+    max_per_day: int | None = Field(default=None, ge=0)
+    max_per_week: int | None = Field(default=None, ge=0)
+
+
+class WorkingHours(BaseModel):
+    """Daily working window in the rep's own time zone (IANA name) on the listed weekdays (Mon=0)."""
+
+    model_config = ConfigDict(frozen=True)
+
+    timezone: str = "UTC"
+    start: time = time(9, 0)
+    end: time = time(17, 0)
+    weekdays: tuple[int, ...] = (0, 1, 2, 3, 4)
+
+    @field_validator("timezone")
+    @classmethod
+    def known_zone(cls, name: str) -> str:
+        try:
+            ZoneInfo(name)
+        except (ZoneInfoNotFoundError, ValueError) as exc:
+            raise ValueError(f"unknown time zone {name!r}") from exc
+        return name
+
+    @field_validator("weekdays")
+    @classmethod
+    def valid_days(cls, days: tuple[int, ...]) -> tuple[int, ...]:
+        if any(d < 0 or d > 6 for d in days):
+            raise ValueError("weekdays are 0 (Monday) to 6 (Sunday)")
+        return tuple(sorted(set(days)))
+
+    @cached_property
+    def zone(self) -> ZoneInfo:
+        return ZoneInfo(self.timezone)
+
+    def contains(self, moment: datetime) -> bool:
+        local = moment.astimezone(self.zone)
+        if local.weekday() not in self.weekdays:
+            return False
+        t = local.time()
+        if self.start <= self.end:
+            return self.start <= t < self.end
+        return t >= self.start or t < self.end  # a night shift crossing midnight
+
+    def next_start(self, moment: datetime) -> datetime:
+        """The earliest instant at or after ``moment`` inside the window (``moment`` itself if inside)."""
+        if self.contains(moment):
+            return moment
+        local = moment.astimezone(self.zone)
+        for offset in range(0, 8):
+            day = (local + timedelta(days=offset)).date()
+            candidate = datetime.combine(day, self.start, tzinfo=self.zone)
+            if candidate >= local and candidate.weekday() in self.weekdays:
+                return candidate.astimezone(UTC)
+        return moment + timedelta(days=365)  # no working day at all: effectively never
+
+
+class OutOfOffice(BaseModel):
+    model_config = ConfigDict(frozen=True)
+
+    start: datetime
+    end: datetime
+    reason: str = ""
+
+    @model_validator(mode="after")
+    def ordered(self) -> OutOfOffice:
+        if self.start.tzinfo is None or self.end.tzinfo is None:
+            raise ValueError("out-of-office times need a time zone")
+        if self.end <= self.start:
+            raise ValueError("out-of-office end must be after start")
+        return self
+
+
+class Rep(BaseModel):
+    """A sales rep as routing sees them."""
+
+    model_config = ConfigDict(frozen=True)
+
+    id: str = Field(min_length=1)
+    name: str = ""
+    team: str | None = None
+    manager: str | None = None
+    region: str | None = None
+    territories: frozenset[str] = frozenset()
+    sectors: frozenset[str] = frozenset()
+    products: frozenset[str] = frozenset()
+    series: frozenset[str] = frozenset()
+    seniority: Seniority = Seniority.mid
+    weight: float = Field(default=1.0, gt=0)
+    capacity: Capacity = Capacity()
+    working_hours: WorkingHours | None = None
+    out_of_office: tuple[OutOfOffice, ...] = ()
+    active: bool = True
+    accounts: frozenset[str] = frozenset()
+    # Historical win rate, used by the ``performance`` strategy; None when the rep has no history.
+    win_rate: float | None = Field(default=None, ge=0, le=1)
+
+    def is_out_of_office(self, moment: datetime) -> bool:
+        return any(p.start <= moment < p.end for p in self.out_of_office)
+
+    def back_from_office(self, moment: datetime) -> datetime:
+        """End of the out-of-office period covering ``moment`` (chained periods followed), else ``moment``."""
+        current = moment
+        changed = True
+        while changed:
+            changed = False
+            for p in self.out_of_office:
+                if p.start <= current < p.end:
+                    current, changed = p.end, True
+        return current
+
+    def in_working_hours(self, moment: datetime) -> bool:
+        return self.working_hours is None or self.working_hours.contains(moment)
+
+    def covers(self, *, sector: str | None, product: str | None, series: str | None) -> bool:
+        """Whether the rep's skills include the lead's sector, product or product series."""
+        return bool(
+            (sector is not None and sector in self.sectors)
+            or (product is not None and product in self.products)
+            or (series is not None and series in self.series)
+        )
+
+
+# --------------------------------------------------------------------------------------------- leads
+
+
+class Lead(BaseModel):
+    """A lead to route: the lead fields of the training data plus optional routing context."""
+
+    model_config = ConfigDict(frozen=True)
+
+    lead_id: str = Field(min_length=1)
+    account: str | None = None
+    product: str | None = None
+    series: str | None = None
+    sector: str | None = None
+    revenue: float | None = None
+    employees: float | None = None
+    office_location: str | None = None
+    year_established: int | None = None
+    engage_date: datetime | None = None
+    country: str | None = None
+    region: str | None = None
+    created_at: datetime | None = None
+    source: str | None = None
+    existing_customer: bool | None = None
+
+    @property
+    def location(self) -> str | None:
+        """Country used for territories: the explicit country, else the account's office location."""
+        return self.country or self.office_location
+
+
+# --------------------------------------------------------------------------------------------- loads
+
+
+@dataclass(slots=True)
+class RepLoad:
+    """A rep's current workload, computed by the caller (the API from its database, the replay in memory).
+
+    ``window_leads``/``window_value`` count leads and expected value assigned in the fairness window.
+    """
+
+    open_leads: int = 0
+    assigned_today: int = 0
+    assigned_this_week: int = 0
+    window_leads: int = 0
+    window_value: float = 0.0
+    last_assigned_at: datetime | None = None
+
+    def capacity_block(self, capacity: Capacity) -> str | None:
+        """Which limit is reached, or None when the rep can take one more lead."""
+        if capacity.max_open is not None and self.open_leads >= capacity.max_open:
+            return f"capacity: {self.open_leads}/{capacity.max_open} open"
+        if capacity.max_per_day is not None and self.assigned_today >= capacity.max_per_day:
+            return f"capacity: {self.assigned_today}/{capacity.max_per_day} today"
+        if capacity.max_per_week is not None and self.assigned_this_week >= capacity.max_per_week:
+            return f"capacity: {self.assigned_this_week}/{capacity.max_per_week} this week"
+        return None
+
+    def record(self, at: datetime, value: float = 0.0) -> None:
+        """Count one more assignment (the replay and in-memory callers use this)."""
+        self.open_leads += 1
+        self.assigned_today += 1
+        self.assigned_this_week += 1
+        self.window_leads += 1
+        self.window_value += value
+        self.last_assigned_at = at
+
+
+Loads = Mapping[str, RepLoad]
+
+
+# -------------------------------------------------------------------------------------------- scores
+
+Objective = Literal["wins", "revenue"]
+
+
+@dataclass(frozen=True)
+class Scores:
+    """Model outputs for one lead, computed by the caller from ``LeadwiseModels``.
+
+    ``p_win[k]`` is P(win | lead, rep ``rep_ids[k]``); ``deal_value`` the expected value if won.
+    """
+
+    model_version: str | None
+    lead_score: float | None = None
+    rep_ids: tuple[str, ...] = ()
+    p_win: np.ndarray = field(default_factory=lambda: np.zeros(0))
+    deal_value: float | None = None
+
+    def __post_init__(self) -> None:
+        if len(self.rep_ids) != len(self.p_win):
+            raise ValueError(f"{len(self.rep_ids)} rep ids but {len(self.p_win)} win probabilities")
+        object.__setattr__(self, "_index", {r: k for k, r in enumerate(self.rep_ids)})
+
+    @property
+    def has_rep_scores(self) -> bool:
+        return len(self.rep_ids) > 0
+
+    def expected_values(self, rep_ids: Sequence[str], objective: Objective = "wins") -> np.ndarray:
+        """Expected wins (p) or revenue (p × deal value) for each of ``rep_ids``; NaN for unknown reps."""
+        idx: dict[str, int] = self._index  # type: ignore[attr-defined]
+        p = np.array([self.p_win[idx[r]] if r in idx else np.nan for r in rep_ids], dtype=float)
+        if objective == "revenue":
+            return p * float(self.deal_value if self.deal_value is not None else 1.0)
+        return p
+
+
+NO_SCORES = Scores(model_version=None)
+
+
+# ------------------------------------------------------------------------------------------ decisions
+
+
+class Outcome(StrEnum):
+    assigned = "assigned"
+    nurture = "nurture"
+    manager_queue = "manager_queue"
+    claim_pool = "claim_pool"
+    blind_pool = "blind_pool"
+
+
+class CandidateScore(BaseModel):
+    rep_id: str
+    score: float
+    p_win: float | None = None
+    expected_value: float | None = None
+    price: float | None = None
+    open_leads: int = 0
+
+
+class Exclusion(BaseModel):
+    rep_id: str
+    reason: str
+
+
+class StepTrace(BaseModel):
+    """One flow step that was tried: matched or not, and why it did or did not assign."""
+
+    index: int
+    name: str
+    matched: bool
+    note: str = ""
+
+
+class Explanation(BaseModel):
+    step: str | None = None
+    step_index: int | None = None
+    pool: str | None = None
+    strategy: str | None = None
+    objective: str | None = None
+    eligible: list[CandidateScore] = Field(default_factory=list)  # the best few, in detail
+    scores: dict[str, float] = Field(default_factory=dict)  # every eligible rep's score
+    excluded: list[Exclusion] = Field(default_factory=list)
+    runner_up: str | None = None
+    margin: float | None = None
+    model_version: str | None = None
+    lead_score: float | None = None
+    steps_tried: list[StepTrace] = Field(default_factory=list)
+    notes: list[str] = Field(default_factory=list)
+
+
+class Decision(BaseModel):
+    """Who got the lead (or which queue), when, and why."""
+
+    lead_id: str
+    outcome: Outcome
+    rep_id: str | None = None
+    decided_at: datetime
+    strategy: str | None = None
+    manual: bool = False
+    attempt: int = 0
+    explanation: Explanation = Field(default_factory=Explanation)
+
+    def to_json_dict(self) -> dict[str, Any]:
+        return self.model_dump(mode="json")
+
+
+def rep_index(reps: Iterable[Rep]) -> dict[str, Rep]:
+    index: dict[str, Rep] = {}
+    for rep in reps:
+        if rep.id in index:
+            raise ValueError(f"duplicate rep id {rep.id!r}")
+        index[rep.id] = rep
+    return index

@@ -1,0 +1,316 @@
+"""The routing entry point: one lead in, one explained ``Decision`` out.
+
+``route_lead`` is what the HTTP service (and the CLI) call. It is pure: the caller supplies the reps,
+their current loads, the flow, the model scores, a ``RoutingState`` for pointers and a ``Clock``; it
+persists the returned decision and updates its loads itself.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Collection, Mapping, Sequence
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from leadwise.routing.clock import Clock
+from leadwise.routing.domain import (
+    NO_SCORES,
+    Decision,
+    Explanation,
+    InactiveRep,
+    Lead,
+    Loads,
+    NoEligibleRep,
+    Outcome,
+    Rep,
+    RepNotFound,
+    Scores,
+    StepTrace,
+)
+from leadwise.routing.eligibility import screen
+from leadwise.routing.fairness import screen_fairness
+from leadwise.routing.flows import Flow, Step
+from leadwise.routing.state import RoutingState
+from leadwise.routing.strategies import MODEL_STRATEGIES, StrategyContext, get_strategy
+
+_ACTION_OUTCOME = {
+    "nurture": Outcome.nurture,
+    "claim_pool": Outcome.claim_pool,
+    "blind_pool": Outcome.blind_pool,
+    "manager_queue": Outcome.manager_queue,
+}
+
+
+def route_lead(
+    *,
+    lead: Lead,
+    reps: Sequence[Rep],
+    loads: Loads,
+    flow: Flow,
+    scores: Scores = NO_SCORES,
+    state: RoutingState,
+    clock: Clock,
+    prices: Mapping[str, float] | None = None,
+    exclude: Collection[str] = (),
+    attempt: int = 0,
+) -> Decision:
+    """Run ``flow`` for ``lead`` and return who gets it (or which queue), with the full explanation.
+
+    - ``loads``: each rep's current ``RepLoad`` (missing reps count as idle).
+    - ``scores``: the models' output for this lead (``NO_SCORES`` without a model: model-based
+      strategies fall back to load balancing and say so).
+    - ``prices``: capacity prices λ from a ``CapacityPricer`` for the ``optimised`` strategy.
+    - ``exclude``: reps who may not get this lead again (SLA lapse, rejection).
+    Raises ``NoEligibleRep`` only when the flow says ``on_no_match = "error"``.
+    """
+    now = clock.now()
+    traces: list[StepTrace] = []
+    notes: list[str] = []
+    if scores.model_version is None:
+        notes.append("no model loaded")
+    for index, step in enumerate(flow.steps):
+        name = step.name or f"step {index + 1}"
+        unmet = step.when.check(lead, scores, reps, flow.territories)
+        if unmet is not None:
+            traces.append(StepTrace(index=index, name=name, matched=False, note=unmet))
+            continue
+        if step.action != "assign":
+            traces.append(StepTrace(index=index, name=name, matched=True, note=f"action {step.action}"))
+            return _decision(
+                lead,
+                _ACTION_OUTCOME[step.action],
+                None,
+                now,
+                step,
+                index,
+                flow,
+                scores,
+                traces,
+                notes,
+                attempt,
+            )
+        decision = _try_step(
+            lead=lead,
+            reps=reps,
+            loads=loads,
+            flow=flow,
+            step=step,
+            index=index,
+            scores=scores,
+            state=state,
+            now=now,
+            prices=prices,
+            exclude=exclude,
+            traces=traces,
+            notes=notes,
+            attempt=attempt,
+        )
+        if decision is not None:
+            return decision
+    if flow.on_no_match == "error":
+        raise NoEligibleRep(f"no step of flow {flow.name!r} found an eligible rep for lead {lead.lead_id!r}")
+    notes.append("no step found an eligible rep: manager queue")
+    return _decision(lead, Outcome.manager_queue, None, now, None, None, flow, scores, traces, notes, attempt)
+
+
+def route_with_strategy(
+    *,
+    lead: Lead,
+    reps: Sequence[Rep],
+    loads: Loads,
+    strategy: str,
+    scores: Scores = NO_SCORES,
+    state: RoutingState,
+    clock: Clock,
+    objective: str = "wins",
+    params: Mapping[str, Any] | None = None,
+    prices: Mapping[str, float] | None = None,
+    exclude: Collection[str] = (),
+) -> Decision:
+    """Route with one strategy over every rep (a one-step flow)."""
+    flow = Flow.single(strategy, objective=objective, params=params)  # type: ignore[arg-type]
+    return route_lead(
+        lead=lead,
+        reps=reps,
+        loads=loads,
+        flow=flow,
+        scores=scores,
+        state=state,
+        clock=clock,
+        prices=prices,
+        exclude=exclude,
+    )
+
+
+def _try_step(
+    *,
+    lead: Lead,
+    reps: Sequence[Rep],
+    loads: Loads,
+    flow: Flow,
+    step: Step,
+    index: int,
+    scores: Scores,
+    state: RoutingState,
+    now: Any,
+    prices: Mapping[str, float] | None,
+    exclude: Collection[str],
+    traces: list[StepTrace],
+    notes: list[str],
+    attempt: int,
+) -> Decision | None:
+    name = step.name or f"step {index + 1}"
+    assert step.pool is not None and step.strategy is not None  # validated by Step
+    pool_reps = flow.pools[step.pool].select(reps)
+    require_hours = (
+        flow.require_availability if step.require_availability is None else step.require_availability
+    )
+    eligible, excluded = screen(pool_reps, loads, now, require_hours=require_hours, exclude=exclude)
+    bounds = step.fairness or flow.fairness
+    if bounds is not None:
+        eligible, unfair = screen_fairness(eligible, loads, bounds, pool_reps)
+        excluded += unfair
+    ctx = StrategyContext(
+        lead=lead,
+        pool=step.pool,
+        pool_reps=pool_reps,
+        eligible=eligible,
+        loads=loads,
+        scores=scores,
+        state=state,
+        now=now,
+        objective=flow.objective,
+        params=step.params,
+        prices=prices,
+        territories=flow.territories,
+    )
+    choice = get_strategy(step.strategy)(ctx)
+    excluded += choice.excluded
+    if choice.outcome == Outcome.nurture:
+        traces.append(StepTrace(index=index, name=name, matched=True, note="; ".join(choice.notes)))
+        return _decision(
+            lead, Outcome.nurture, None, now, step, index, flow, scores, traces, notes + choice.notes, attempt
+        )
+    if choice.rep_id is None:
+        reasons = Counter(e.reason.split(":")[0] for e in excluded)
+        summary = ", ".join(f"{n} {why}" for why, n in reasons.most_common()) or "empty pool"
+        detail = f"; {'; '.join(choice.notes)}" if choice.notes else ""
+        traces.append(
+            StepTrace(
+                index=index,
+                name=name,
+                matched=True,
+                note=f"no eligible rep in pool {step.pool!r} ({summary}){detail}: fell through",
+            )
+        )
+        return None
+    traces.append(
+        StepTrace(
+            index=index, name=name, matched=True, note=f"assigned by {choice.strategy or step.strategy}"
+        )
+    )
+    ranked = choice.ranked
+    explanation = Explanation(
+        step=name,
+        step_index=index,
+        pool=step.pool,
+        strategy=choice.strategy or step.strategy,
+        objective=flow.objective if step.strategy in MODEL_STRATEGIES else None,
+        eligible=ranked,
+        scores=choice.scores,
+        excluded=excluded,
+        runner_up=ranked[1].rep_id if len(ranked) > 1 else None,
+        margin=ranked[0].score - ranked[1].score if len(ranked) > 1 else None,
+        model_version=scores.model_version,
+        lead_score=scores.lead_score,
+        steps_tried=traces,
+        notes=notes + choice.notes,
+    )
+    return Decision(
+        lead_id=lead.lead_id,
+        outcome=Outcome.assigned,
+        rep_id=choice.rep_id,
+        decided_at=now,
+        strategy=explanation.strategy,
+        attempt=attempt,
+        explanation=explanation,
+    )
+
+
+def _decision(
+    lead: Lead,
+    outcome: Outcome,
+    rep_id: str | None,
+    now: Any,
+    step: Step | None,
+    index: int | None,
+    flow: Flow,
+    scores: Scores,
+    traces: list[StepTrace],
+    notes: list[str],
+    attempt: int,
+) -> Decision:
+    return Decision(
+        lead_id=lead.lead_id,
+        outcome=outcome,
+        rep_id=rep_id,
+        decided_at=now,
+        strategy=None if step is None else step.strategy,
+        attempt=attempt,
+        explanation=Explanation(
+            step=None if step is None else (step.name or f"step {(index or 0) + 1}"),
+            step_index=index,
+            pool=None if step is None else step.pool,
+            model_version=scores.model_version,
+            lead_score=scores.lead_score,
+            steps_tried=traces,
+            notes=notes,
+        ),
+    )
+
+
+def manual_assign(*, lead: Lead, rep: Rep, manager: str, clock: Clock, note: str = "") -> Decision:
+    """A manager's assignment: respects nothing but the active flag, and is logged as manual."""
+    if not rep.active:
+        raise InactiveRep(f"rep {rep.id!r} is inactive and cannot receive leads")
+    return Decision(
+        lead_id=lead.lead_id,
+        outcome=Outcome.assigned,
+        rep_id=rep.id,
+        decided_at=clock.now(),
+        strategy="manual",
+        manual=True,
+        explanation=Explanation(
+            strategy="manual", notes=[f"manual assignment by {manager}", *([note] if note else [])]
+        ),
+    )
+
+
+def find_rep(reps: Sequence[Rep], rep_id: str) -> Rep:
+    for rep in reps:
+        if rep.id == rep_id:
+            return rep
+    raise RepNotFound(f"no rep {rep_id!r}")
+
+
+# ---------------------------------------------------------------------------------- model scores
+
+
+def scores_from_models(models: Any, leads: pd.DataFrame, rep_ids: Sequence[str]) -> list[Scores]:
+    """Per-lead ``Scores`` from a ``LeadwiseModels`` (lead_score, fit_matrix, deal_value) for a leads frame."""
+    lead_p = np.asarray(models.lead_score(leads), dtype=float)
+    fit = np.asarray(models.fit_matrix(leads, list(rep_ids)), dtype=float)
+    value = np.asarray(models.deal_value(leads), dtype=float)
+    ids = tuple(rep_ids)
+    return [
+        Scores(
+            model_version=str(models.version),
+            lead_score=float(lead_p[i]),
+            rep_ids=ids,
+            p_win=fit[i],
+            deal_value=float(value[i]),
+        )
+        for i in range(len(leads))
+    ]

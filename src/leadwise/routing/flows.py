@@ -1,0 +1,320 @@
+"""Rule flows: an ordered list of steps (condition → pool → strategy) read from TOML or YAML.
+
+A flow is validated on load; every error names the file and the line of the offending key. Steps are
+tried in order; a step whose pool has no eligible rep falls through to the next one (the decision's
+explanation lists each step tried and why it passed).
+"""
+
+from __future__ import annotations
+
+import re
+import tomllib
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+from leadwise.routing.domain import InvalidFlow, Lead, Objective, Rep, Scores, Seniority
+from leadwise.routing.fairness import FairnessBounds
+from leadwise.routing.strategies import STRATEGIES
+
+BUNDLED_FLOWS_DIR = Path(__file__).resolve().parents[3] / "training" / "flows"
+
+Action = Literal["assign", "nurture", "claim_pool", "blind_pool", "manager_queue"]
+
+
+class Pool(BaseModel):
+    """A named set of reps: every listed filter must hold (an empty pool definition means everyone)."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    reps: list[str] | None = None
+    teams: list[str] | None = None
+    managers: list[str] | None = None
+    regions: list[str] | None = None
+    seniority: list[Seniority] | None = None
+
+    def select(self, reps: Sequence[Rep]) -> list[Rep]:
+        if (
+            self.reps is None
+            and self.teams is None
+            and self.managers is None
+            and self.regions is None
+            and self.seniority is None
+        ):
+            return list(reps)  # "everyone": the common case, kept off the per-rep path
+
+        def keep(rep: Rep) -> bool:
+            return (
+                (self.reps is None or rep.id in self.reps)
+                and (self.teams is None or rep.team in self.teams)
+                and (self.managers is None or rep.manager in self.managers)
+                and (self.regions is None or rep.region in self.regions)
+                and (self.seniority is None or rep.seniority in self.seniority)
+            )
+
+        return [r for r in reps if keep(r)]
+
+
+class When(BaseModel):
+    """Conditions of a step; all given ones must hold. No condition means the step always applies."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    existing_customer: bool | None = None
+    score_at_least: float | None = Field(default=None, ge=0, le=1)
+    score_below: float | None = Field(default=None, ge=0, le=1)
+    sector_in: list[str] | None = None
+    product_in: list[str] | None = None
+    series_in: list[str] | None = None
+    country_in: list[str] | None = None
+    in_territory_map: bool | None = None
+    region_in: list[str] | None = None
+    source_in: list[str] | None = None
+
+    def check(
+        self, lead: Lead, scores: Scores, reps: Sequence[Rep], territories: Mapping[str, str]
+    ) -> str | None:
+        """None when every condition holds, else the first that does not (for the explanation)."""
+        if self.existing_customer is not None:
+            is_customer = bool(lead.existing_customer) or any(
+                lead.account is not None and lead.account in r.accounts for r in reps
+            )
+            if is_customer != self.existing_customer:
+                return "existing customer" if is_customer else "not an existing customer"
+        for bound, above in ((self.score_at_least, True), (self.score_below, False)):
+            if bound is None:
+                continue
+            if scores.lead_score is None:
+                return "no lead score"
+            if above and scores.lead_score < bound:
+                return f"lead score {scores.lead_score:.3f} < {bound}"
+            if not above and scores.lead_score >= bound:
+                return f"lead score {scores.lead_score:.3f} ≥ {bound}"
+        for field, value in (
+            ("sector_in", lead.sector),
+            ("product_in", lead.product),
+            ("series_in", lead.series),
+            ("country_in", lead.location),
+            ("region_in", lead.region),
+            ("source_in", lead.source),
+        ):
+            allowed = getattr(self, field)
+            if allowed is not None and value not in allowed:
+                return f"{field.removesuffix('_in')} {value!r} not in {allowed}"
+        if self.in_territory_map is not None and (lead.location in territories) != self.in_territory_map:
+            return f"country {lead.location!r} {'not ' if self.in_territory_map else ''}in the territory map"
+        return None
+
+
+class Step(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    name: str = ""
+    when: When = When()
+    action: Action = "assign"
+    pool: str | None = None
+    strategy: str | None = None
+    params: dict[str, Any] = Field(default_factory=dict)
+    require_availability: bool | None = None
+    fairness: FairnessBounds | None = None
+
+    @field_validator("strategy")
+    @classmethod
+    def known_strategy(cls, name: str | None) -> str | None:
+        if name is not None and name not in STRATEGIES:
+            raise ValueError(f"unknown strategy {name!r}; known: {', '.join(sorted(STRATEGIES))}")
+        return name
+
+    @model_validator(mode="after")
+    def assign_needs_pool_and_strategy(self) -> Step:
+        if self.action == "assign" and (self.pool is None or self.strategy is None):
+            raise ValueError("an 'assign' step needs both a pool and a strategy")
+        then = self.params.get("then")
+        if then is not None and then not in STRATEGIES:
+            raise ValueError(f"params.then: unknown strategy {then!r}")
+        return self
+
+
+class Flow(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    name: str = "flow"
+    description: str = ""
+    objective: Objective = "wins"
+    require_availability: bool = False
+    on_no_match: Literal["manager_queue", "error"] = "manager_queue"
+    fairness: FairnessBounds | None = None
+    territories: dict[str, str] = Field(default_factory=dict)
+    pools: dict[str, Pool] = Field(default_factory=lambda: {"everyone": Pool()})
+    steps: list[Step] = Field(min_length=1)
+
+    @classmethod
+    def single(
+        cls,
+        strategy: str,
+        *,
+        objective: Objective = "wins",
+        params: Mapping[str, Any] | None = None,
+        **kw: Any,
+    ) -> Flow:
+        """A one-step flow: every rep, one strategy (what ``simulate`` and ad-hoc routing use)."""
+        step = Step(name=strategy, pool="everyone", strategy=strategy, params=dict(params or {}))
+        return cls(name=strategy, objective=objective, steps=[step], **kw)
+
+    def unknown_pools(self) -> list[tuple[int, str]]:
+        return [
+            (i, s.pool) for i, s in enumerate(self.steps) if s.pool is not None and s.pool not in self.pools
+        ]
+
+
+# ------------------------------------------------------------------------------------------ loading
+
+
+def load_flow(path: str | Path) -> Flow:
+    """Read and validate a flow file (``.toml``, ``.yaml`` or ``.yml``); raise ``InvalidFlow`` naming the line."""
+    path = Path(path)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise InvalidFlow(f"{path}: cannot read flow file: {exc.strerror}") from exc
+    return parse_flow(
+        text, fmt="yaml" if path.suffix.lower() in {".yaml", ".yml"} else "toml", source=str(path)
+    )
+
+
+def parse_flow(text: str, *, fmt: Literal["toml", "yaml"] = "toml", source: str = "<flow>") -> Flow:
+    if fmt == "toml":
+        try:
+            data = tomllib.loads(text)
+        except tomllib.TOMLDecodeError as exc:
+            line = re.search(r"line (\d+)", str(exc))
+            raise InvalidFlow(
+                f"{source}: line {line.group(1) if line else '?'}: invalid TOML: {exc}"
+            ) from exc
+        lines = _toml_lines(text)
+    else:
+        try:
+            data = yaml.safe_load(text)
+            node = yaml.compose(text)
+        except yaml.YAMLError as exc:
+            mark = getattr(exc, "problem_mark", None)
+            where = mark.line + 1 if mark is not None else "?"
+            raise InvalidFlow(
+                f"{source}: line {where}: invalid YAML: {getattr(exc, 'problem', exc)}"
+            ) from exc
+        lines = _yaml_lines(node) if node is not None else {}
+    if not isinstance(data, dict):
+        raise InvalidFlow(f"{source}: line 1: a flow must be a mapping with a 'steps' list")
+    try:
+        flow = Flow.model_validate(data)
+    except ValidationError as exc:
+        problems = [
+            f"{source}: line {_line_for(lines, err['loc'])}: {_dotted(err['loc'])}: {err['msg']}"
+            for err in exc.errors()
+        ]
+        raise _invalid(problems) from None
+    problems = [
+        f"{source}: line {_line_for(lines, ('steps', i, 'pool'))}: steps[{i}].pool: unknown pool {pool!r}; "
+        f"defined: {', '.join(sorted(flow.pools)) or 'none'}"
+        for i, pool in flow.unknown_pools()
+    ]
+    if problems:
+        raise _invalid(problems)
+    return flow
+
+
+def _invalid(problems: list[str]) -> InvalidFlow:
+    more = f" (and {len(problems) - 1} more)" if len(problems) > 1 else ""
+    error = InvalidFlow(problems[0] + more)
+    error.problems = problems  # type: ignore[attr-defined]
+    return error
+
+
+def _dotted(loc: Sequence[Any]) -> str:
+    out = ""
+    for part in loc:
+        out += f"[{part}]" if isinstance(part, int) else (f".{part}" if out else str(part))
+    return out or "flow"
+
+
+def _line_for(lines: Mapping[tuple[Any, ...], int], loc: Sequence[Any]) -> int | str:
+    """Line of the longest known prefix of ``loc`` (a missing key points at its table)."""
+    key = tuple(loc)
+    while key:
+        if key in lines:
+            return lines[key]
+        key = key[:-1]
+    return lines.get((), 1)
+
+
+_TABLE = re.compile(r"^\s*\[\s*([^\[\]]+?)\s*\]\s*(#.*)?$")
+_ARRAY_TABLE = re.compile(r"^\s*\[\[\s*([^\[\]]+?)\s*\]\]\s*(#.*)?$")
+_KEY = re.compile(
+    r"""^\s*((?:[A-Za-z0-9_-]+|"[^"]*"|'[^']*')(?:\s*\.\s*(?:[A-Za-z0-9_-]+|"[^"]*"|'[^']*'))*)\s*="""
+)
+
+
+def _split_key(key: str) -> list[str]:
+    parts = re.findall(r"""[A-Za-z0-9_-]+|"[^"]*"|'[^']*'""", key)
+    return [p[1:-1] if p[:1] in {'"', "'"} else p for p in parts]
+
+
+def _toml_lines(text: str) -> dict[tuple[Any, ...], int]:
+    """Map key paths (as pydantic reports them) to 1-based line numbers, for tables, arrays of tables and keys.
+
+    tomllib keeps no positions; this scan covers the forms flow files use (tables, ``[[steps]]``,
+    dotted keys, inline tables on one line).
+    """
+    lines: dict[tuple[Any, ...], int] = {}
+    counts: dict[tuple[Any, ...], int] = {}
+    current: tuple[Any, ...] = ()
+    for number, raw in enumerate(text.splitlines(), start=1):
+        if m := _ARRAY_TABLE.match(raw):
+            base = tuple(_split_key(m.group(1)))
+            index = counts.get(base, -1) + 1
+            counts[base] = index
+            current = (*base, index)
+            lines.setdefault(current, number)
+            lines.setdefault(base, number)
+        elif m := _TABLE.match(raw):
+            parts = _split_key(m.group(1))
+            # A sub-table of an array of tables ([steps.when]) belongs to the latest element.
+            prefix: tuple[Any, ...] = ()
+            for part in parts:
+                prefix = (*prefix, part)
+                if prefix in counts:
+                    prefix = (*prefix, counts[prefix])
+            current = prefix
+            lines.setdefault(current, number)
+        elif m := _KEY.match(raw):
+            path = current
+            for part in _split_key(m.group(1)):
+                path = (*path, part)
+                lines.setdefault(path, number)
+            # Keys of an inline table on the same line: ``when = { score_at_least = 0.8 }``.
+            brace = raw.find("{")
+            if brace >= 0:
+                for inner in re.findall(r"([A-Za-z0-9_-]+)\s*=", raw[brace:]):
+                    lines.setdefault((*path, inner), number)
+    return lines
+
+
+def _yaml_lines(node: yaml.Node, path: tuple[Any, ...] = ()) -> dict[tuple[Any, ...], int]:
+    lines = {path: node.start_mark.line + 1}
+    if isinstance(node, yaml.MappingNode):
+        for key_node, value_node in node.value:
+            key = (*path, key_node.value)
+            lines.update(_yaml_lines(value_node, key))
+            lines[key] = key_node.start_mark.line + 1
+    elif isinstance(node, yaml.SequenceNode):
+        for index, item in enumerate(node.value):
+            lines.update(_yaml_lines(item, (*path, index)))
+    return lines
+
+
+def bundled_flow(name: str = "default") -> Flow:
+    """A flow shipped in ``training/flows/`` (repository checkouts only)."""
+    return load_flow(BUNDLED_FLOWS_DIR / f"{name}.toml")

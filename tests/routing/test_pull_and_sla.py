@@ -1,0 +1,166 @@
+from __future__ import annotations
+
+import threading
+from datetime import timedelta
+
+import pytest
+from tests.routing.conftest import lead
+
+from leadwise.routing import (
+    AlreadyClaimed,
+    Capacity,
+    CapacityExhausted,
+    Flow,
+    InMemoryState,
+    Outcome,
+    Rep,
+    RepLoad,
+    manual_assign,
+    route_lead,
+)
+from leadwise.routing.domain import InactiveRep
+from leadwise.routing.pull import ClaimPool
+from leadwise.routing.sla import SlaPolicy, overdue, reassign, start_acceptance
+
+
+def test_two_threads_claim_one_owner(clock):
+    pool = ClaimPool("shared")
+    item = lead(1, account="Acme", product="GTX Pro")
+    pool.offer(item, clock)
+    reps = [Rep(id="a"), Rep(id="b")]
+    barrier = threading.Barrier(2)
+    results: dict[str, str] = {}
+
+    def claim(rep: Rep) -> None:
+        barrier.wait()
+        try:
+            results[rep.id] = pool.claim("L1", rep, {}, clock).rep_id or ""
+        except AlreadyClaimed:
+            results[rep.id] = "lost"
+
+    for _ in range(20):  # many rounds so the race is actually exercised
+        pool = ClaimPool("shared")
+        pool.offer(item, clock)
+        results.clear()
+        threads = [threading.Thread(target=claim, args=(r,)) for r in reps]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        winners = [r for r, v in results.items() if v != "lost"]
+        assert len(winners) == 1 and pool.owner("L1") == winners[0]
+        assert sorted(results.values()).count("lost") == 1
+
+
+def test_claim_respects_active_flag_and_capacity(clock):
+    pool = ClaimPool()
+    pool.offer(lead(1), clock)
+    with pytest.raises(InactiveRep):
+        pool.claim("L1", Rep(id="x", active=False), {}, clock)
+    with pytest.raises(CapacityExhausted):
+        pool.claim("L1", Rep(id="y", capacity=Capacity(max_open=1)), {"y": RepLoad(open_leads=1)}, clock)
+    assert pool.claim("L1", Rep(id="z"), {}, clock).explanation.pool == "shared"
+
+
+def test_blind_pool_hides_details_until_claimed(clock):
+    pool = ClaimPool("blind", blind=True)
+    pool.offer(lead(1, account="Acme", product="GTX Pro", sector="retail"), clock, lead_score=0.7)
+    (view,) = pool.open_leads()
+    assert view["lead_id"] == "L1" and view["product"] == "GTX Pro" and view["lead_score"] == 0.7
+    assert "account" not in view and "sector" not in view
+    with pytest.raises(AlreadyClaimed):
+        pool.reveal("L1", "a")
+    decision = pool.claim("L1", Rep(id="a"), {}, clock)
+    assert decision.strategy == "blind_claim"
+    assert pool.reveal("L1", "a").account == "Acme"
+    assert pool.open_leads() == []
+
+
+def test_manual_assignment_ignores_everything_but_active(clock):
+    full = Rep(id="m", capacity=Capacity(max_open=0))
+    d = manual_assign(lead=lead(), rep=full, manager="boss", clock=clock)
+    assert d.manual and d.rep_id == "m" and d.strategy == "manual"
+    assert "manual assignment by boss" in d.explanation.notes
+    with pytest.raises(InactiveRep):
+        manual_assign(lead=lead(), rep=Rep(id="off", active=False), manager="boss", clock=clock)
+
+
+def test_sla_lapse_reassigns_excluding_lapsed_reps_then_manager_queue(clock):
+    reps = [Rep(id="a"), Rep(id="b"), Rep(id="c")]
+    flow = Flow.single("round_robin")
+    state = InMemoryState()
+    policy = SlaPolicy(accept_within=timedelta(minutes=30), max_reassignments=2)
+    item = lead(1)
+    first = route_lead(lead=item, reps=reps, loads={}, flow=flow, state=state, clock=clock)
+    pending = start_acceptance(first, policy)
+    assert pending is not None and pending.rep_id == "a"
+    clock.advance(minutes=29)
+    assert overdue([pending], clock.now()) == []
+    clock.advance(minutes=2)
+    assert overdue([pending], clock.now()) == [pending]
+
+    # Round-robin would give the next lead to "b"; make "a" next again to prove exclusion, not luck.
+    state.set("rr:everyone", "c")
+    second, pending = reassign(
+        pending,
+        reason="sla",
+        lead=item,
+        reps=reps,
+        loads={},
+        flow=flow,
+        policy=policy,
+        state=state,
+        clock=clock,
+    )
+    assert second.rep_id == "b" and second.attempt == 1
+    assert {"rep_id": "a", "reason": "excluded: let this lead lapse or rejected it"} in [
+        e.model_dump() for e in second.explanation.excluded
+    ]
+    assert pending is not None and pending.deadline == clock.now() + timedelta(minutes=30)
+
+    third, pending = reassign(
+        pending,
+        reason="rejected",
+        lead=item,
+        reps=reps,
+        loads={},
+        flow=flow,
+        policy=policy,
+        state=state,
+        clock=clock,
+    )
+    assert third.rep_id == "c" and "rejected by b" in third.explanation.notes[0]
+    assert pending is not None and pending.lapsed_reps == ("a", "b")
+
+    clock.advance(hours=1)
+    fourth, pending = reassign(
+        pending,
+        reason="sla",
+        lead=item,
+        reps=reps,
+        loads={},
+        flow=flow,
+        policy=policy,
+        state=state,
+        clock=clock,
+    )
+    assert fourth.outcome == Outcome.manager_queue and pending is None and fourth.rep_id is None
+
+
+def test_rejection_when_nobody_else_is_eligible_goes_to_manager_queue(clock):
+    reps = [Rep(id="only")]
+    flow = Flow.single("load_balancing")
+    d = route_lead(lead=lead(), reps=reps, loads={}, flow=flow, state=InMemoryState(), clock=clock)
+    pending = start_acceptance(d, SlaPolicy())
+    again, nxt = reassign(
+        pending,
+        reason="rejected",
+        lead=lead(),
+        reps=reps,
+        loads={},
+        flow=flow,
+        policy=SlaPolicy(),
+        state=InMemoryState(),
+        clock=clock,
+    )
+    assert again.outcome == Outcome.manager_queue and nxt is None
