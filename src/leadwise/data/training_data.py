@@ -15,7 +15,7 @@ import numpy as np
 import pandas as pd
 
 from leadwise.data.cleaning import DATE_FORMATS, CleaningReport
-from leadwise.data.crm import ACCOUNT_FIELDS, CrmHistory, require_both_outcomes
+from leadwise.data.crm import ACCOUNT_FIELDS, PRODUCT_COLUMNS, CrmHistory, require_both_outcomes
 from leadwise.data.errors import DataValidationError
 from leadwise.data.schemas import TRAINING_FRAME_SCHEMA, validate_contract
 from leadwise.data.table import LeadTable
@@ -176,6 +176,138 @@ def prepare_crm_leads(leads: pd.DataFrame, reference: CrmReference, *, file: str
         out[column] = numbers.astype(float)
     out["engage_date"] = _lead_times(out, file)
     return derive_crm_features(out, reference)
+
+
+@dataclass(frozen=True)
+class CrmLookup:
+    """A ``CrmReference`` as dictionaries, so that a handful of leads is completed by lookups where
+    ``prepare_crm_leads`` merges frames (the scoring path: one lead per request)."""
+
+    reference: CrmReference
+    products: dict[Any, tuple[Any, Any]]  # product -> (series, sales_price)
+    squashed: dict[str, Any]  # name lower-cased without spaces -> product
+    accounts: dict[Any, tuple[Any, ...]]  # account -> its ACCOUNT_FIELDS
+
+    @classmethod
+    def of(cls, reference: CrmReference) -> CrmLookup | None:
+        """None when dictionaries could not answer as the merges do (a duplicated or missing name,
+        unexpected columns, revenue edges ``pd.cut`` refuses): ``prepare_crm_leads`` stays the way then."""
+        products, accounts = reference.products, reference.accounts
+        low, high = reference.revenue_edges
+        if (
+            list(products.columns) != list(PRODUCT_COLUMNS)
+            or not {"account", *ACCOUNT_FIELDS} <= set(accounts.columns)
+            or not (np.isfinite(low) and np.isfinite(high) and low < high)
+        ):
+            return None
+        for names in (products["product"], accounts["account"]):
+            if names.isna().any() or not names.is_unique:
+                return None
+        names = products["product"].tolist()
+        fields = accounts[list(ACCOUNT_FIELDS)].astype("object").itertuples(index=False, name=None)
+        return cls(
+            reference=reference,
+            products=dict(zip(names, zip(products["series"].tolist(), products["sales_price"].tolist(), strict=True), strict=True)),
+            squashed={name.lower().replace(" ", ""): name for name in names},
+            accounts=dict(zip(accounts["account"].tolist(), fields, strict=True)),
+        )
+
+
+def prepare_crm_columns(leads: pd.DataFrame, lookup: CrmLookup, *, file: str = "leads") -> dict[str, np.ndarray]:
+    """``prepare_crm_leads`` for a handful of leads, as plain columns built with dictionary lookups.
+
+    Same values, same errors: only the columns the features read (and ``lead_id``) are returned. The
+    frame version stays the reference; the fast-path tests hold the two together. Column names must
+    be unique.
+    """
+    if not leads.columns.is_unique:
+        raise ValueError("prepare_crm_columns needs unique column names")
+    if "product" not in leads:
+        raise DataValidationError("required column 'product' is missing", file=file)
+    n = len(leads)
+    # One conversion for every column: cheaper than a Series per column, the same Python values.
+    cells = leads.to_numpy(dtype=object)
+    positions = {name: position for position, name in enumerate(leads.columns)}
+
+    def column(name: str) -> list[Any]:
+        return cells[:, positions[name]].tolist() if name in positions else [np.nan] * n
+
+    lead_ids = [str(i + 1) for i in range(n)]
+    if "lead_id" in leads:
+        lead_ids = column("lead_id")
+        if not all(type(lead_id) is str for lead_id in lead_ids):
+            lead_ids = leads["lead_id"].astype(str).tolist()
+    products = []
+    for row, value in enumerate(column("product"), start=1):
+        product = lookup.squashed.get(str(value).lower().replace(" ", ""), value)
+        if product not in lookup.products:
+            raise DataValidationError(f"unknown product '{product}'", file=file, column="product", row=row)
+        products.append(product)
+    accounts = column("account")
+    known = [lookup.accounts.get(account) for account in accounts]
+    # A lead's own account fields win over the reference's (a new account scored from its own fields).
+    fields: dict[str, np.ndarray] = {}
+    for position, name in enumerate(ACCOUNT_FIELDS):
+        values = [
+            value if not _missing(value) else np.nan if reference is None else reference[position]
+            for value, reference in zip(column(name), known, strict=True)
+        ]
+        numeric = name in ("year_established", "revenue", "employees")
+        fields[name] = _numbers(values, name, file) if numeric else np.array(values, dtype=object)
+    engaged = _engage_times(leads, file)
+    # pd.cut's right-closed bands: (-inf, low] small, (low, high] mid, (high, inf] large.
+    low, high = lookup.reference.revenue_edges
+    bins = np.array([-np.inf, low, high, np.inf])
+    bands = np.searchsorted(bins, fields["revenue"], side="left")
+    account_missing = np.array([_missing(account) for account in accounts], dtype=bool)
+    has_parent = np.array([not _missing(parent) for parent in fields["subsidiary_of"]], dtype=float)
+    return {
+        "lead_id": np.array(lead_ids, dtype=object),
+        "product": np.array(products, dtype=object),
+        "series": np.array([lookup.products[p][0] for p in products], dtype=object),
+        "sales_price": np.array([lookup.products[p][1] for p in products], dtype=float),
+        "account": np.array(accounts, dtype=object),
+        **fields,
+        "engage_date": engaged,
+        "size_band": np.array([SIZE_BANDS[b - 1] if 0 < b < len(bins) else np.nan for b in bands], dtype=object),
+        "account_age": (engaged.astype("datetime64[Y]").astype(np.int64) + 1970) - fields["year_established"],
+        "engage_month": (engaged.astype("datetime64[M]").astype(np.int64) % 12 + 1).astype(float),
+        "is_subsidiary": np.where(account_missing, np.nan, has_parent),
+    }
+
+
+def _engage_times(leads: pd.DataFrame, file: str) -> np.ndarray:
+    """``_lead_times`` as datetime64[ns]; in numpy when the column already holds naive datetimes within
+    the nanosecond range (the scoring service's case), else through ``_lead_times`` itself."""
+    if "engage_date" in leads:
+        values = leads["engage_date"].to_numpy()
+        if values.dtype.kind == "M":
+            known = values[~np.isnat(values)]
+            if len(known) and known.min() >= np.datetime64("1678-01-01") and known.max() < np.datetime64("2262-01-01"):
+                times = values.astype("datetime64[ns]")
+                times[np.isnat(times)] = np.datetime64(pd.Timestamp.now().normalize().asm8, "ns")
+                return times
+        frame = leads[["engage_date"]].reset_index(drop=True)
+    else:
+        frame = pd.DataFrame(index=range(len(leads)))
+    return _lead_times(frame, file).to_numpy(dtype="datetime64[ns]")
+
+
+def _missing(value: Any) -> bool:
+    missing = pd.isna(value)
+    return bool(missing) if isinstance(missing, bool | np.bool_) else False
+
+
+def _numbers(values: list[Any], column: str, file: str) -> np.ndarray:
+    """``pd.to_numeric(errors="coerce")`` with the frame path's error for a value that is not a number."""
+    if all(value is None or isinstance(value, float | np.floating) for value in values):
+        numbers = np.array([np.nan if value is None else float(value) for value in values])
+    else:
+        numbers = pd.to_numeric(pd.Series(values, dtype=object), errors="coerce").to_numpy(dtype=float)
+    for row, (number, value) in enumerate(zip(numbers, values, strict=True), start=1):
+        if np.isnan(number) and not _missing(value):
+            raise DataValidationError(f"'{value}' is not a number", file=file, column=column, row=row)
+    return numbers
 
 
 def prepare_table_leads(

@@ -55,6 +55,17 @@ class _NowTables:
     category_codes: dict[str, dict[Any, float]]  # categorical feature -> value -> code
     rep_codes: dict[str, dict[Any, float]]  # rep attribute (and rep_id) -> rep -> code
     sums: dict[tuple[str, ...], dict[str, float]] = field(default_factory=dict)
+    grouped: dict[tuple[tuple[str, ...], tuple[str, ...]], TotalsLookup] = field(default_factory=dict)
+
+    def lookup(self, keys: tuple[str, ...], values: Sequence[str]) -> TotalsLookup:
+        """The fitted totals by ``keys``; for other keys, the events summed as ``as_of_totals`` does."""
+        if keys in self.totals:
+            return self.totals[keys]
+        asked = (keys, tuple(values))
+        if asked not in self.grouped:
+            sums = self.events.groupby(list(keys), observed=True, sort=False)[list(values)].sum()
+            self.grouped[asked] = TotalsLookup(sums)
+        return self.grouped[asked]
 
     def overall(self, values: Sequence[str]) -> dict[str, float]:
         """Sums over every closed deal, computed as ``as_of_totals`` does (same pandas reduction)."""
@@ -230,19 +241,11 @@ class FeatureBuilder:
             codes = tables.category_codes[column]
             out[:, position] = [codes.get(value, np.nan) for value in _values(frame[column])]
         if self.use_history_:
-            keys = {key: key_strings(_values(frame[key])) for key in self.segment_keys_}
-
-            def totals(keys_asked: Sequence[str], values: Sequence[str]) -> dict[str, np.ndarray]:
-                if not keys_asked:
-                    return {value: np.full(n, total) for value, total in tables.overall(values).items()}
-                (key,) = keys_asked
-                lookup = tables.totals[(key,)]
-                return lookup.sums(lookup.codes(0, keys[key]))
-
-            history = self._lead_history_from(totals)
+            history = self._lead_history_from(self._now_totals(tables, frame, None, (n,)))
             position = {name: i for i, name in enumerate(names)}
             for name, values in history.items():
-                out[:, position[name]] = values
+                if name in position:  # as ``lead_features`` keeps only the named columns
+                    out[:, position[name]] = values
         return out
 
     def pair_array(self, frame: Columns, reps: Sequence[Any], lead_array: np.ndarray) -> np.ndarray:
@@ -258,27 +261,41 @@ class FeatureBuilder:
         for attribute, codes in tables.rep_codes.items():
             grid[:, :, position[attribute]] = [codes.get(rep, np.nan) for rep in reps]
         if self.use_history_:
-            shape = (n_leads, len(reps))
-            rep_keys = key_strings(reps)
-            lead_keys = {key: key_strings(_values(frame[key])) for key in self.segment_keys_}
-
-            def totals(keys_asked: Sequence[str], values: Sequence[str]) -> dict[str, np.ndarray]:
-                lookup = tables.totals[tuple(keys_asked)]
-                codes = [lookup.codes(0, rep_keys)[None, :]]
-                if len(keys_asked) == 2:
-                    codes.append(lookup.codes(1, lead_keys[keys_asked[1]])[:, None])
-                found = lookup.sums(*codes)
-                # Contiguous (leads, reps) arrays, as the frame path's columns are.
-                return {value: np.ascontiguousarray(np.broadcast_to(found[value], shape)) for value in values}
-
+            totals = self._now_totals(tables, frame, key_strings(reps), (n_leads, len(reps)))
             # Each pair's lead features: contiguous copies of the lead columns, repeated over the reps.
             lead = {
                 name: np.ascontiguousarray(grid[:, :, position[name]])
                 for name in ("prior_rate", "lead_expected_rate", *(f"{key}_rate" for key in self.segment_keys_))
             }
             for name, values in self._rep_history_from(totals, lead).items():
-                grid[:, :, position[name]] = values
+                if name in position:
+                    grid[:, :, position[name]] = values
         return grid.reshape(n_leads * len(reps), len(names))
+
+    def _now_totals(
+        self, tables: _NowTables, frame: Columns, rep_keys: list[str] | None, shape: tuple[int, ...]
+    ) -> Totals:
+        """The ``totals`` the history math asks for, from the lookups: one row per lead, or (with
+        ``rep_keys``) a (leads, reps) grid where the rep comes from the column and the rest from the lead."""
+        lead_keys: dict[str, list[str]] = {}
+
+        def codes(lookup: TotalsLookup, level: int, key: str) -> np.ndarray:
+            if key == REP and rep_keys is not None:
+                return lookup.codes(level, rep_keys)[None, :]
+            if key not in lead_keys:
+                lead_keys[key] = key_strings(_values(frame[key]))
+            found = lookup.codes(level, lead_keys[key])
+            return found if rep_keys is None else found[:, None]
+
+        def totals(keys: Sequence[str], values: Sequence[str]) -> dict[str, np.ndarray]:
+            if not keys:
+                return {value: np.full(shape, total) for value, total in tables.overall(values).items()}
+            lookup = tables.lookup(tuple(keys), values)
+            found = lookup.sums(*(codes(lookup, level, key) for level, key in enumerate(keys)))
+            # Contiguous arrays of the full shape, as the frame path's columns are.
+            return {value: np.ascontiguousarray(np.broadcast_to(found[value], shape)) for value in values}
+
+        return totals
 
     def _now_tables_for(self, frame: Columns) -> _NowTables:
         tables = self._now_tables()

@@ -92,3 +92,76 @@ def fill_keys(frame: pd.DataFrame, keys: Sequence[str]) -> pd.DataFrame:
     for key in keys:
         out[key] = out[key].astype("object").where(out[key].notna(), MISSING_KEY).astype(str)
     return out
+
+
+class TotalsLookup:
+    """``as_of_totals`` for queries after the whole history (scoring now), as array lookups.
+
+    Built once from the events summed by their keys (one index level per key, one column per value).
+    ``codes`` turns key values (already ``fill_keys`` strings) into integer codes per level; ``sums``
+    answers for code arrays that broadcast together. A combination never seen gives zeros, as the merge does.
+    """
+
+    # Up to this many key combinations the totals sit in a dense array (one indexing step per lookup);
+    # beyond, only the combinations seen are kept and found by binary search.
+    DENSE_MAX_CELLS = 250_000
+
+    def __init__(self, totals: pd.DataFrame) -> None:
+        index = totals.index
+        self.values_ = [str(column) for column in totals.columns]
+        self.levels_: list[dict[object, int]] = []
+        level_codes = []
+        for level in range(index.nlevels):
+            codes, uniques = pd.factorize(index.get_level_values(level))
+            self.levels_.append({value: code for code, value in enumerate(uniques.tolist())})
+            level_codes.append(codes.astype(np.int64))
+        rows = totals.fillna(0.0).to_numpy(dtype=float)
+        sizes = [len(mapping) + 1 for mapping in self.levels_]  # + a slot of zeros, where code -1 lands
+        self.dense_: np.ndarray | None = None
+        if int(np.prod(sizes)) <= self.DENSE_MAX_CELLS:
+            self.dense_ = np.zeros((len(self.values_), *sizes))
+            self.dense_[(slice(None), *level_codes)] = rows.T
+            return
+        # Mixed-radix ids of the combinations seen, sorted for ``searchsorted``.
+        self.strides_ = np.cumprod([1] + [len(m) for m in self.levels_[:0:-1]])[::-1].astype(np.int64)
+        ids = self._ids(level_codes)
+        order = np.argsort(ids, kind="stable")
+        self.ids_ = ids[order]
+        # One row per value; the extra last column of zeros answers for every combination never seen.
+        self.columns_ = np.hstack([rows[order].T, np.zeros((len(self.values_), 1))])
+
+    def codes(self, level: int, keys: Sequence[object]) -> np.ndarray:
+        """Integer codes of ``keys`` at index level ``level``; -1 for a value never seen there."""
+        mapping = self.levels_[level]
+        return np.fromiter((mapping.get(key, -1) for key in keys), dtype=np.int64, count=len(keys))
+
+    def sums(self, *codes: np.ndarray) -> dict[str, np.ndarray]:
+        """Totals for broadcast code arrays (one per index level): a contiguous array per value."""
+        if self.dense_ is not None:
+            found = self.dense_[(slice(None), *codes)]
+        else:
+            broadcast = np.broadcast_arrays(*codes)
+            ids = self._ids(broadcast)
+            seen = len(self.ids_)
+            position = np.searchsorted(self.ids_, ids)
+            hit = np.logical_and.reduce([c >= 0 for c in broadcast]) & (position < seen)
+            if seen:
+                hit &= self.ids_[np.minimum(position, seen - 1)] == ids
+            found = self.columns_[:, np.where(hit, position, seen)]
+        return {value: np.ascontiguousarray(column) for value, column in zip(self.values_, found, strict=True)}
+
+    def _ids(self, codes: Sequence[np.ndarray]) -> np.ndarray:
+        ids = np.zeros(np.shape(codes[0]), dtype=np.int64)
+        for level_codes, stride in zip(codes, self.strides_, strict=True):
+            ids += level_codes * stride
+        return ids
+
+
+def key_strings(values: Sequence[object]) -> list[str]:
+    """``fill_keys`` for a handful of values: plain strings, ``MISSING_KEY`` for gaps."""
+    return [value if type(value) is str else MISSING_KEY if _missing(value) else str(value) for value in values]
+
+
+def _missing(value: object) -> bool:
+    missing = pd.isna(value)
+    return bool(missing) if isinstance(missing, bool | np.bool_) else False

@@ -1,0 +1,116 @@
+"""In-process scoring latency: ``LeadwiseModels.predict`` for leads engaged now against 40 reps, on the
+frame path (``fast=False``) and the scoring-now lookup path, next to a floor measured in the same run.
+
+Cases: 1 lead × 40 reps (one ``/v1/score`` request) and 100 leads × 40 reps. The floor is one bare
+``lgb.Booster.predict`` of the rep-fit model on the prepared 40-row float matrix (single thread), and
+the three bare predicts the lookup path makes (lead score and deal value on the lead rows, rep fit on
+the pair rows), per case.
+Before timing, both paths' outputs are checked equal. Models are trained here on the bundled data.
+
+Usage: ``python benchmarks/bench_scoring.py [--calls 500]``. The machine may be shared: read medians.
+"""
+
+from __future__ import annotations
+
+import argparse
+import time
+from collections.abc import Callable
+
+import numpy as np
+import pandas as pd
+
+from leadwise.data.crm import load_crm_dir
+from leadwise.data.training_data import from_crm
+from leadwise.learn.models import LeadwiseModels
+from leadwise.learn.training import TrainConfig, train_models
+from leadwise.settings import BUNDLED_DATA_DIR
+
+N_REPS = 40
+# What the API's ``leads_frame`` hands to the models: the lead's fields, engaged today when undated.
+FRAME_COLUMNS = ("lead_id", "account", "product", "engage_date", "sector", "revenue", "employees",
+                 "office_location", "year_established")  # fmt: skip
+
+
+def api_leads(accounts: list[str], products: list[str]) -> pd.DataFrame:
+    today = pd.Timestamp.now().normalize()
+    rows = [
+        {"lead_id": f"bench-{i}", "account": account, "product": product, "engage_date": today}
+        for i, (account, product) in enumerate(zip(accounts, products, strict=True))
+    ]
+    frame = pd.DataFrame(rows, columns=list(FRAME_COLUMNS))
+    for numeric in ("revenue", "employees", "year_established"):
+        frame[numeric] = pd.to_numeric(frame[numeric], errors="coerce")
+    return frame
+
+
+def timed(call: Callable[[], object], calls: int) -> np.ndarray:
+    for _ in range(min(20, calls)):
+        call()
+    seconds = np.empty(calls)
+    for i in range(calls):
+        start = time.perf_counter()
+        call()
+        seconds[i] = time.perf_counter() - start
+    return seconds * 1e3
+
+
+def same(a, b) -> bool:
+    return a.lead_ids == b.lead_ids and all(
+        np.allclose(getattr(a, name), getattr(b, name), rtol=0, atol=1e-9)
+        for name in ("lead_score", "fit", "deal_value")
+    )
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--calls", type=int, default=500, help="timed calls per measurement")
+    args = parser.parse_args()
+
+    data_start = time.perf_counter()
+    data = load_crm_dir(BUNDLED_DATA_DIR)
+    models: LeadwiseModels = train_models(from_crm(data), TrainConfig(baselines=False)).models
+    print(f"trained on the bundled data in {time.perf_counter() - data_start:.1f} s")
+    reps = [*models.reps, *(f"New Rep {i}" for i in range(N_REPS))][:N_REPS]
+    deals = data.deals.sample(100, random_state=0)
+    cases = {
+        "1 lead x 40 reps": api_leads(["Acme Corporation"], ["GTX Pro"]),
+        "100 leads x 40 reps": api_leads(deals["account"].fillna("New Co").tolist(), deals["product"].tolist()),
+    }
+
+    lead_booster = models.lead_model.booster_.booster_
+    fit_booster = models.fit_model.booster_.booster_
+    value_booster = models.value_model.booster_.booster_ if models.value_model is not None else None
+    rows = []
+    for name, leads in cases.items():
+        fast = models.predict(leads, reps)
+        assert same(fast, models.predict(leads, reps, fast=False)), f"{name}: the two paths disagree"
+        rows.append((name, "frame path (before)", timed(lambda leads=leads: models.predict(leads, reps, fast=False), args.calls)))
+        rows.append((name, "lookup path (after)", timed(lambda leads=leads: models.predict(leads, reps), args.calls)))
+        # The floor: the boosters alone on the matrices the lookup path hands them for these leads.
+        prepared = models.prepare(leads)
+        lead_matrix = models.builder.lead_array(prepared)
+        pair_matrix = models.builder.pair_array(prepared, reps, lead_matrix)
+
+        def three_predicts(lead_matrix: np.ndarray = lead_matrix, pair_matrix: np.ndarray = pair_matrix) -> None:
+            lead_booster.predict(lead_matrix, num_threads=1)
+            if value_booster is not None:
+                value_booster.predict(lead_matrix, num_threads=1)
+            fit_booster.predict(pair_matrix, num_threads=1)
+
+        if len(leads) == 1:
+            one = timed(lambda pair_matrix=pair_matrix: fit_booster.predict(pair_matrix, num_threads=1), args.calls)
+            rows.append((name, "floor: 1 bare predict, 40 rows", one))
+        rows.append((name, "floor: the 3 bare predicts", timed(three_predicts, args.calls)))
+
+    print(f"\n{'case':<22}{'path':<34}{'median ms':>11}{'p99 ms':>10}{'calls':>7}")
+    for case, path, ms in rows:
+        print(f"{case:<22}{path:<34}{np.median(ms):>11.3f}{np.percentile(ms, 99):>10.3f}{len(ms):>7}")
+    median = {(case, path): float(np.median(ms)) for case, path, ms in rows}
+    print()
+    for name in cases:
+        before, after = median[(name, "frame path (before)")], median[(name, "lookup path (after)")]
+        floor = median[(name, "floor: the 3 bare predicts")]
+        print(f"{name}: {before / after:.0f}x faster than before; {after / floor:.1f}x its 3 bare predicts")
+
+if __name__ == "__main__":
+    main()
