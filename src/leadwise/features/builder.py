@@ -18,6 +18,7 @@ import pandas as pd
 
 from leadwise.data.training_data import TrainingData
 from leadwise.features.effects import relative_effect
+from leadwise.features.glm import GlmSnapshots
 from leadwise.features.history import (
     EVENT_TIME,
     QUERY_TIME,
@@ -125,6 +126,7 @@ class FeatureBuilder:
                 + [(REP,)]
                 + [(REP, k) for k in self.segment_keys_]
             }
+            self.glm_ = GlmSnapshots().fit(self._glm_frame(closed))
         return self
 
     # ---------------------------------------------------------------------------------------- features
@@ -132,7 +134,7 @@ class FeatureBuilder:
     def lead_feature_names(self) -> list[str]:
         history = []
         if self.use_history_:
-            history = ["prior_rate", "expected_rate", "account_effect", "lead_expected_rate"]
+            history = ["prior_rate", "expected_rate", "account_effect", "lead_expected_rate", "glm_lead_logit"]
             for key in self.segment_keys_:
                 history += [f"{key}_rate", f"{key}_log_n"]
         return [*self.numeric_, *self.categorical_, *history]
@@ -145,7 +147,7 @@ class FeatureBuilder:
         if self.use_history_:
             for key in ["all", *self.segment_keys_]:
                 rep += [f"rep_{key}_rate", f"rep_{key}_residual", f"rep_{key}_log_n", f"rep_{key}_effect"]
-            rep.append("rep_fit_logit")
+            rep += ["rep_fit_logit", "glm_rep_effect", "glm_pair_logit"]
         return [*self.lead_feature_names, *rep]
 
     def lead_features(self, frame: pd.DataFrame) -> pd.DataFrame:
@@ -159,6 +161,7 @@ class FeatureBuilder:
             history = self._lead_history(frame)
             for column in history.columns:
                 out[column] = history[column].to_numpy()
+            out["glm_lead_logit"] = self.glm_.features(self._glm_frame(frame), with_rep=False)["glm_lead_logit"]
         return out[self.lead_feature_names]
 
     def pair_features(
@@ -189,7 +192,16 @@ class FeatureBuilder:
             history = self._rep_history(source, pair_reps, pairs)
             for column in history.columns:
                 pairs[column] = history[column].to_numpy()
+            glm = self.glm_.features(self._glm_frame(source.assign(**{REP: pair_reps})), with_rep=True)
+            pairs["glm_rep_effect"] = glm["glm_rep_effect"]
+            pairs["glm_pair_logit"] = glm["glm_pair_logit"]
         return pairs[self.pair_feature_names]
+
+    def _glm_frame(self, frame: pd.DataFrame) -> pd.DataFrame:
+        """The columns the snapshot models read, keys filled as the history features fill them."""
+        keys = [*self.segment_keys_, *([REP] if REP in frame else [])]
+        columns = [c for c in ("engage_date", "close_date", "won", "revenue") if c in frame]
+        return pd.concat([fill_keys(frame[keys], keys), frame[columns]], axis=1)
 
     # ---------------------------------------------------------------------------------- scoring now
     # The serving case: every lead is engaged after the whole history, so each total the history math
@@ -246,6 +258,9 @@ class FeatureBuilder:
             for name, values in history.items():
                 if name in position:  # as ``lead_features`` keeps only the named columns
                     out[:, position[name]] = values
+            latest = self.glm_.latest
+            keys = {key: key_strings(_values(frame[key])) for key in self.segment_keys_}
+            out[:, position["glm_lead_logit"]] = latest.lead_logit(keys) if latest else np.nan
         return out
 
     def pair_array(self, frame: Columns, reps: Sequence[Any], lead_array: np.ndarray) -> np.ndarray:
@@ -270,6 +285,16 @@ class FeatureBuilder:
             for name, values in self._rep_history_from(totals, lead).items():
                 if name in position:
                     grid[:, :, position[name]] = values
+            latest = self.glm_.latest
+            if latest is None:
+                grid[:, :, position["glm_rep_effect"]] = np.nan
+            else:
+                keys = {key: key_strings(_values(frame[key])) for key in self.segment_keys_}
+                effect = latest.rep_effect_grid(keys, _numbers(frame["revenue"]), key_strings(reps))
+                grid[:, :, position["glm_rep_effect"]] = effect
+            grid[:, :, position["glm_pair_logit"]] = (
+                grid[:, :, position["glm_lead_logit"]] + grid[:, :, position["glm_rep_effect"]]
+            )
         return grid.reshape(n_leads * len(reps), len(names))
 
     def _now_totals(

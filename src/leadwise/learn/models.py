@@ -66,11 +66,42 @@ def _holdout_tail(n: int, fraction: float) -> tuple[np.ndarray, np.ndarray]:
     return np.arange(cut), np.arange(cut, n)
 
 
+def _offset(values: list[np.ndarray], n: int) -> np.ndarray:
+    """Per row, the first finite value of the offset columns, in order; 0 where none is."""
+    offset = np.full(n, np.nan)
+    for column in values:
+        offset = np.where(np.isfinite(offset), offset, np.asarray(column, dtype=float))
+    return np.nan_to_num(offset, nan=0.0, posinf=0.0, neginf=0.0)
+
+
+class _MarginModel(ClassifierMixin, BaseEstimator):
+    """The booster's log-odds plus the offset: the score the calibrator maps to a probability."""
+
+    def __init__(self, booster: lgb.LGBMClassifier | None = None, offset_columns: tuple[str, ...] = ()) -> None:
+        self.booster = booster
+        self.offset_columns = offset_columns
+
+    def fit(self, X: pd.DataFrame, y: np.ndarray) -> _MarginModel:  # the booster is fitted already
+        self.classes_ = self.booster.classes_
+        return self
+
+    def decision_function(self, X: pd.DataFrame) -> np.ndarray:
+        offset = _offset([X[c].to_numpy() for c in self.offset_columns], len(X))
+        return self.booster.predict(X, raw_score=True) + offset
+
+    def predict(self, X: pd.DataFrame) -> np.ndarray:
+        return self.classes_[(self.decision_function(X) > 0).astype(int)]
+
+
 class CalibratedBooster(ClassifierMixin, BaseEstimator):
     """LightGBM classifier whose probabilities are calibrated on the most recent slice of its training rows.
 
     The slice also decides when boosting stops. Rows must come in time order (or in a random order
     when there is no time), so the calibration slice is "later" data, as production will be.
+
+    ``offset_columns`` name features that already estimate the log-odds (the first finite one per row
+    is used): boosting starts from them and learns corrections, instead of learning how far to trust
+    them from training rows whose estimates were made on less history than scoring will have.
     """
 
     def __init__(
@@ -79,11 +110,13 @@ class CalibratedBooster(ClassifierMixin, BaseEstimator):
         calibration_fraction: float = 0.2,
         method: str = "sigmoid",
         random_state: int = 42,
+        offset_columns: tuple[str, ...] = (),
     ) -> None:
         self.params = params
         self.calibration_fraction = calibration_fraction
         self.method = method
         self.random_state = random_state
+        self.offset_columns = offset_columns
 
     def fit(self, X: pd.DataFrame, y: np.ndarray) -> CalibratedBooster:
         y = np.asarray(y, dtype=int)
@@ -93,16 +126,22 @@ class CalibratedBooster(ClassifierMixin, BaseEstimator):
                 "calibration needs won and lost deals in both the fitting and the calibration rows"
             )
         params = {**DEFAULT_LGBM_PARAMS, **(self.params or {}), "random_state": self.random_state}
+        offsets = tuple(c for c in self.offset_columns if c in X.columns)
+        start = _offset([X[c].to_numpy() for c in offsets], len(X)) if offsets else None
         self.booster_ = lgb.LGBMClassifier(**params)
         with warnings.catch_warnings():  # lightgbm 4.7 renames eval_set; keep working on 4.5 too
             warnings.filterwarnings("ignore", message=".*eval_set.*")
             self.booster_.fit(
                 X.iloc[fit_rows],
                 y[fit_rows],
+                init_score=None if start is None else start[fit_rows],
                 eval_set=[(X.iloc[calibration_rows], y[calibration_rows])],
+                eval_init_score=None if start is None else [start[calibration_rows]],
                 callbacks=[lgb.early_stopping(EARLY_STOPPING_ROUNDS, verbose=False)],
             )
-        self.calibrated_ = CalibratedClassifierCV(FrozenEstimator(self.booster_), method=self.method)
+        self.scorer_ = _MarginModel(self.booster_, offsets).fit(X, y) if offsets else self.booster_
+        self.offset_positions_ = [list(X.columns).index(c) for c in offsets]
+        self.calibrated_ = CalibratedClassifierCV(FrozenEstimator(self.scorer_), method=self.method)
         self.calibrated_.fit(X.iloc[calibration_rows], y[calibration_rows])
         self.classes_ = self.booster_.classes_
         self.feature_names_in_ = np.asarray(X.columns)
@@ -125,7 +164,7 @@ class CalibratedBooster(ClassifierMixin, BaseEstimator):
             and all(
                 c.method in ("sigmoid", "isotonic")
                 and len(c.calibrators) == 1
-                and getattr(c.estimator, "estimator", c.estimator) is self.booster_
+                and getattr(c.estimator, "estimator", c.estimator) is getattr(self, "scorer_", self.booster_)
                 for c in calibrated
             )
         )
@@ -138,6 +177,9 @@ class CalibratedBooster(ClassifierMixin, BaseEstimator):
         # scikit-learn calibrates the first of decision_function / predict_proba the model offers.
         raw = hasattr(calibrated[0].estimator, "decision_function")
         scores = _booster_predict(self.booster_, self.params, X, raw_score=raw)
+        positions = getattr(self, "offset_positions_", [])
+        if positions:
+            scores = scores + _offset([X[:, p] for p in positions], len(X))
         total = np.zeros(len(X))
         for classifier in calibrated:
             calibrator = classifier.calibrators[0]

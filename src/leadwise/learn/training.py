@@ -28,6 +28,7 @@ from leadwise.learn.models import CalibratedBooster, LeadwiseModels, ValueRegres
 
 # A model "beats" a baseline only by more than this much ROC AUC: smaller gaps are noise at these sizes.
 BEATS_MARGIN = 0.005
+FIT_OFFSETS = ("glm_pair_logit", "rep_fit_logit")
 
 
 class TrainConfig(BaseModel):
@@ -212,9 +213,9 @@ def train_models(
     say(f"built {lead_train.shape[1]} lead features")
     y_train, y_valid = train["won"].to_numpy(int), valid["won"].to_numpy(int)
 
-    def booster() -> CalibratedBooster:
+    def booster(offsets: tuple[str, ...] = ()) -> CalibratedBooster:
         return CalibratedBooster(
-            config.lgbm_params, config.calibration_fraction, config.calibration_method, config.random_seed
+            config.lgbm_params, config.calibration_fraction, config.calibration_method, config.random_seed, offsets
         )
 
     reports: dict[str, ModelReport] = {}
@@ -237,7 +238,9 @@ def train_models(
     if data.has_rep:
         pair_train = builder.pair_features(train, lead_matrix=lead_train)
         pair_valid = builder.pair_features(valid, lead_matrix=lead_valid)
-        fit_model = booster().fit(pair_train, y_train)
+        # Boosting starts from the joint additive estimate (the point-in-time rates' one where the
+        # snapshots have nothing yet) and learns what it misses.
+        fit_model = booster(FIT_OFFSETS).fit(pair_train, y_train)
         p_fit = fit_model.predict_win(pair_valid)
         pair_categorical = [c for c in pair_train.columns if isinstance(pair_train[c].dtype, pd.CategoricalDtype)]
         pair_numeric = [c for c in pair_train.columns if c not in pair_categorical]
