@@ -116,7 +116,7 @@ def test_simulate_command_prints_table_and_logs_to_mlflow(tiny_world, tmp_path, 
     ],
 )
 def test_simulate_bad_input_exits_2_with_one_line(tiny_world, args, message):
-    result = CliRunner().invoke(app, ["simulate", "--world", str(tiny_world), "--no-mlflow", *args])
+    result = CliRunner().invoke(app, ["simulate", "--world", str(tiny_world), "--no-log", *args])
     assert result.exit_code == 2
     assert message in result.output
 

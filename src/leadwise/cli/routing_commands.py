@@ -65,7 +65,7 @@ def simulate(
     ] = 100,
     fairness_curve: Annotated[bool, typer.Option(help="Compute the price-of-fairness curve.")] = True,
     mlflow_log: Annotated[
-        bool, typer.Option("--mlflow/--no-mlflow", help="Log the run and plots to MLflow.")
+        bool, typer.Option("--log/--no-log", help="Log the run and plots to MLflow.")
     ] = True,
     tracking_uri: Annotated[
         str | None, typer.Option(help="MLflow tracking URI (default: settings).", metavar="<uri>")
