@@ -6,9 +6,11 @@ Two measurements per endpoint, each from a separate load process:
 - latency at a fixed rate (default 100 requests/s): an open-loop generator that sends on schedule and
   times each request from its scheduled start, so a stall is not hidden (no coordinated omission).
 
-Usage: ``python benchmarks/bench_api.py [--duration 10] [--rate 100] [--workers 2]``. Needs ``wrk``
-(Debian/Ubuntu: ``apt-get install -y wrk``). ``/v1/score`` needs a champion model (``leadwise train``);
-without one it is reported as skipped and routing runs rules-only.
+Usage: ``python benchmarks/bench_api.py [--duration 10] [--rate 100] [--workers 2] [--tracking-uri URI]``.
+Needs ``wrk`` (Debian/Ubuntu: ``apt-get install -y wrk``). The champion model is trained on the bundled
+data into the benchmark's own temporary MLflow store (about a minute) unless ``--tracking-uri`` names a
+store that has one; ``--rules-only`` skips the model (``/v1/score`` is then reported as skipped).
+The machine's load average is printed next to the figures: on a shared box it moves them.
 """
 
 from __future__ import annotations
@@ -151,6 +153,8 @@ def main() -> int:
     parser.add_argument("--rate", type=float, default=100.0, help="requests/s of the latency measurement")
     parser.add_argument("--connections", type=int, default=8, help="wrk connections (throughput)")
     parser.add_argument("--workers", type=int, default=2, help="uvicorn workers")
+    parser.add_argument("--tracking-uri", help="an MLflow store with a champion (default: train one)")
+    parser.add_argument("--rules-only", action="store_true", help="serve no model")
     args = parser.parse_args()
     if shutil.which("wrk") is None:
         print("SKIPPED bench_api: `wrk` is not installed (Debian/Ubuntu: sudo apt-get install -y wrk)")
@@ -160,6 +164,15 @@ def main() -> int:
     workdir = Path(tempfile.mkdtemp(prefix="leadwise-bench-"))
     database_url = f"sqlite:///{workdir / 'bench.db'}"
     key, n_reps = seed(database_url, settings.data_dir)
+    tracking_uri = args.tracking_uri or f"sqlite:///{workdir / 'mlflow.db'}"
+    if not args.rules_only and not args.tracking_uri:
+        print(f"training the champion into {tracking_uri} ...", flush=True)
+        subprocess.run(
+            [str(Path(sys.executable).with_name("leadwise")), "train", "--tracking-uri", tracking_uri],
+            cwd=workdir,
+            check=True,
+            capture_output=True,
+        )
     port = free_port()
     base = f"http://127.0.0.1:{port}"
     env = dict(os.environ) | {
@@ -167,7 +180,8 @@ def main() -> int:
         "LEADWISE_ENABLE_BENCH_FLOOR": "true",
         "LEADWISE_SLA_SWEEP_SECONDS": "0",
         "LEADWISE_MODEL_POLL_SECONDS": "0",
-        "LEADWISE_TRACKING_URI": settings.tracking_uri,
+        "LEADWISE_TRACKING_URI": tracking_uri,
+        "LEADWISE_SERVE_MODELS": "false" if args.rules_only else "true",
     }
     cmd = [
         str(Path(sys.executable).with_name("leadwise")),
@@ -192,6 +206,7 @@ def main() -> int:
             print(f"server did not start; see {workdir / 'server.log'}")
             return 1
         mode = ready.json()
+        print("load average (1, 5, 15 min) at the start: {:.2f} {:.2f} {:.2f}".format(*os.getloadavg()))
         print(
             f"leadwise serve, {args.workers} workers, SQLite (WAL), {n_reps} reps, "
             f"mode {mode['mode']} (model {mode['model_version']}); {os.cpu_count()} CPUs"
@@ -202,8 +217,12 @@ def main() -> int:
             endpoints = endpoints[:2]
         rows = []
         for name, path in endpoints:
-            paced = run_paced(base + path, key, f"paced-{name}", args.rate, args.duration)
+            # Closed loop first: an overloaded open-loop run leaves a backlog the server is still working
+            # through (abandoned requests) when the next measurement starts.
             wrk = run_wrk(base + path, key, f"wrk-{name}", args.duration, args.connections, workdir)
+            time.sleep(1)
+            paced = run_paced(base + path, key, f"paced-{name}", args.rate, args.duration)
+            time.sleep(1)
             rows.append((name, path, wrk, paced))
         floor_rps = rows[0][2]["rps"]
         print(
@@ -218,6 +237,7 @@ def main() -> int:
         print(
             "\ntargets: /v1/score p99 <= 20 ms and /v1/route p99 <= 30 ms at 100/s; /v1/route >= 40% of floor"
         )
+        print("load average (1, 5, 15 min) at the end: {:.2f} {:.2f} {:.2f}".format(*os.getloadavg()))
         return 0
     finally:
         os.killpg(server.pid, signal.SIGTERM)

@@ -32,11 +32,15 @@ class Settings(BaseSettings):
     database_url: str = "sqlite:///leadwise.db"
     # HTTP service (api/, store/, services/).
     model_poll_seconds: float = Field(default=60.0, ge=0)  # 0 turns the registry polling off
+    serve_models: bool = True  # false: rules-only by configuration, the registry is never asked
     sla_sweep_seconds: float = Field(default=30.0, ge=0)  # 0 turns the in-service SLA sweep off
     accept_sla_minutes: float = Field(default=30.0, gt=0)  # an offered lead not accepted by then expires
     default_rep_capacity: int = Field(default=20, ge=0)
     db_busy_timeout_ms: int = Field(default=10_000, ge=0)  # SQLite: how long a writer waits for the lock
     enable_bench_floor: bool = False  # exposes POST /bench/floor (one bare insert) for benchmarks only
+    max_reassignments: int = Field(default=2, ge=0)  # rejected/lapsed this many times: manager queue
+    flow_file: Path | None = None  # the flow seeded into an empty database (default: training/flows/default.toml)
+    pricer_seconds: float = Field(default=10.0, ge=0)  # how often a worker checks its capacity prices; 0: off
 
     @field_validator("database_url")
     @classmethod

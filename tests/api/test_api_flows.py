@@ -10,6 +10,28 @@ from sqlalchemy import update
 from leadwise.services.routing import consistency_problems, sweep_expired
 from leadwise.store.models import AssignmentRow, utcnow
 
+# Every rep by round robin; when nobody can take the lead, it waits in the claim pool "default".
+OVERFLOW_TO_POOL = """
+name = "overflow to pool"
+[[steps]]
+pool = "everyone"
+strategy = "round_robin"
+[[steps]]
+name = "overflow"
+action = "claim_pool"
+"""
+BEST_FIT = """
+[[steps]]
+pool = "everyone"
+strategy = "best_fit"
+"""
+
+
+def publish(env, source: str, fmt: str = "toml"):
+    response = env.client.post("/v1/flows", json={"source": source, "format": fmt}, headers=env.h("admin"))
+    assert response.status_code == 201, response.text
+    return response.json()
+
 
 def route(env, lead_id: str, **fields):
     return env.client.post("/v1/route", json={"lead_id": lead_id, **fields}, headers=env.h("integration"))
@@ -33,11 +55,13 @@ def test_capacity_is_never_exceeded_and_the_overflow_is_queued(env) -> None:
     answers = [route(env, f"L-{i}").json() for i in range(8)]  # 3 reps x capacity 2 = 6 seats
     assigned = [a for a in answers if a["rep_id"] is not None]
     assert len(assigned) == 6
-    assert all(a["queue"] == "pool" and a["state"] == "queued" for a in answers[6:])
+    # the bundled flow: no step finds an eligible rep -> manager queue, and every step tried says why
+    assert all(a["queue"] == "manager" and a["state"] == "queued" for a in answers[6:])
     reps = env.client.get("/v1/reps", headers=env.h("admin")).json()["data"]
     assert all(r["open_leads"] == 2 for r in reps)
     explanation = answers[6]["explanation"]["explanation"]
-    assert all("capacity" in e["reason"] for e in explanation["excluded"])
+    assert "3 capacity" in explanation["steps_tried"][-1]["note"]
+    assert "manager queue" in explanation["notes"][-1]
     assert_consistent(env)
 
 
@@ -76,6 +100,7 @@ def test_outcome_closes_the_lead_and_frees_capacity(env) -> None:
 
 
 def test_pool_claim_once_and_only_from_own_pools(env) -> None:
+    publish(env, OVERFLOW_TO_POOL)
     for i in range(7):
         route(env, f"P-{i}", account="Secret Corp")
     pool = env.client.get("/v1/pool", headers=env.h("rep")).json()
@@ -94,12 +119,9 @@ def test_pool_claim_once_and_only_from_own_pools(env) -> None:
 
 
 def test_blind_pool_hides_details_from_reps(env) -> None:
+    publish(env, OVERFLOW_TO_POOL.replace('action = "claim_pool"', 'action = "blind_pool"'))
     for i in range(7):
         route(env, f"B-{i}", account="Secret Corp")
-    with env.db.write_session() as session:
-        from leadwise.store.models import LeadRow
-
-        session.execute(update(LeadRow).where(LeadRow.status == "queued").values(blind=True))
     rep_view = env.client.get("/v1/pool", headers=env.h("rep")).json()["data"][0]
     assert rep_view["blind"] is True and rep_view["lead"] is None and rep_view["score"] is None
     assert "Secret Corp" not in env.client.get("/v1/pool", headers=env.h("rep")).text
@@ -149,6 +171,7 @@ def test_score_is_503_rules_only_then_200_with_a_model(env, fake_models) -> None
     rules_only = env.client.post("/v1/score", json=lead, headers=env.h("integration"))
     assert rules_only.status_code == 503 and rules_only.json()["error"] == "model_not_ready"
     env.models.install(fake_models)
+    publish(env, BEST_FIT)
     scored = env.client.post("/v1/score?top=2", json=lead, headers=env.h("integration")).json()
     assert scored["model_version"] == "fake-1" and scored["score"] == 0.6
     assert [r["name"] for r in scored["reps"]][0] == "Expert" and len(scored["reps"]) == 2

@@ -24,6 +24,8 @@ ENDPOINTS = [
     ("POST", "/v1/pool/some-lead/claim", None, {"rep"}),
     ("POST", "/v1/leads/role-lead/assign", {"rep_id": 2}, {"admin", "manager"}),
     ("GET", "/v1/stats", None, {"admin", "manager"}),
+    ("GET", "/v1/flows", None, {"admin"}),
+    ("POST", "/v1/flows", {"source": '[[steps]]\npool = "everyone"\nstrategy = "round_robin"\n'}, {"admin"}),
     ("GET", "/v1/admin/model", None, {"admin"}),
     ("POST", "/v1/admin/model/reload", None, {"admin"}),
     ("POST", "/v1/admin/keys", {"role": "integration"}, {"admin"}),

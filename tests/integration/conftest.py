@@ -1,5 +1,9 @@
 """A real ``leadwise serve`` (uvicorn, worker processes) on a free port, against SQLite always and
-PostgreSQL when ``LEADWISE_TEST_DATABASE_URL`` is set (each test gets a fresh schema there)."""
+PostgreSQL when ``LEADWISE_TEST_DATABASE_URL`` is set (a fresh schema there).
+
+One server per backend for the whole module: starting worker processes is what these tests spend
+most of their time on, so the tests of a module run in order against the same server (the crash test
+last: it kills it)."""
 
 from __future__ import annotations
 
@@ -42,10 +46,10 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-@pytest.fixture(params=BACKENDS)
-def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
+@pytest.fixture(scope="module", params=BACKENDS)
+def database_url(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     if request.param == "sqlite":
-        yield f"sqlite:///{tmp_path / 'service.db'}"
+        yield f"sqlite:///{tmp_path_factory.mktemp('sqlite') / 'service.db'}"
         return
     assert PG_URL is not None
     schema = f"lw_test_{uuid.uuid4().hex[:10]}"
@@ -67,6 +71,7 @@ class Server:
     log: Path
     process: subprocess.Popen | None = None
     keys: dict[str, str] = field(default_factory=dict)
+    starts: int = 0  # workers started so far (their lines accumulate in the log)
 
     def start(self, workers: int = 2, timeout: float = 60.0) -> None:
         port = self.url.rsplit(":", 1)[1]
@@ -88,12 +93,24 @@ class Server:
             try:
                 if httpx.get(f"{self.url}/readyz", timeout=1).status_code == 200:
                     # every worker must be up, not only the first one to answer
-                    time.sleep(0.5 if workers > 1 else 0)
+                    self._wait_for_workers(workers, deadline)
                     return
             except httpx.TransportError:
                 pass
             time.sleep(0.2)
         raise RuntimeError(f"server not ready: {self.log.read_text()[-2000:]}")
+
+    def _wait_for_workers(self, workers: int, deadline: float) -> None:
+        """uvicorn logs one "Application startup complete." per worker once its lifespan has run."""
+        while time.monotonic() < deadline:
+            if (
+                self.log.read_text(errors="replace").count("Application startup complete")
+                >= self.starts + workers
+            ):
+                self.starts += workers
+                return
+            time.sleep(0.1)
+        raise RuntimeError(f"not every worker started: {self.log.read_text()[-2000:]}")
 
     def kill9(self) -> None:
         assert self.process is not None
@@ -113,25 +130,30 @@ class Server:
         return {"Authorization": f"Bearer {self.keys[role]}"}
 
 
-def prepare(database_url: str, capacities: list[int]) -> tuple[dict[str, str], list[int]]:
+def prepare(
+    database_url: str, capacities: list[int], prefix: str = "Rep"
+) -> tuple[dict[str, str], list[int]]:
     db = Database.connect(database_url)
     upgrade(db.engine)
     rep_ids = [
-        create_rep(db=db, fields={"name": f"Rep {k:02d}", "capacity": c}).id for k, c in enumerate(capacities)
+        create_rep(db=db, fields={"name": f"{prefix} {k:02d}", "capacity": c}).id
+        for k, c in enumerate(capacities)
     ]
     keys = {role: create_key(db=db, role=role)[1] for role in ("admin", "manager", "integration")}
     db.dispose()
     return keys, rep_ids
 
 
-@pytest.fixture
-def server(database_url: str, tmp_path: Path) -> Iterator[Server]:
+@pytest.fixture(scope="module")
+def server(database_url: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
+    tmp_path = tmp_path_factory.mktemp("server")
     env = dict(os.environ)
     metrics_dir = tmp_path / "metrics"
     metrics_dir.mkdir()
     env |= {
         "LEADWISE_DATABASE_URL": database_url,
-        "LEADWISE_TRACKING_URI": (tmp_path / "mlruns").as_uri(),  # empty registry: rules-only
+        "LEADWISE_TRACKING_URI": (tmp_path / "mlruns").as_uri(),
+        "LEADWISE_SERVE_MODELS": "false",  # rules-only without asking the registry (saves an MLflow import)
         "LEADWISE_MODEL_POLL_SECONDS": "0",
         "LEADWISE_SLA_SWEEP_SECONDS": "0",
         "PROMETHEUS_MULTIPROC_DIR": str(metrics_dir),
@@ -143,7 +165,7 @@ def server(database_url: str, tmp_path: Path) -> Iterator[Server]:
     srv.stop()
 
 
-@pytest.fixture
+@pytest.fixture(scope="module")
 def seed():
     """``seed(database_url, capacities) -> (keys, rep_ids)``: migrate, create reps and keys."""
     return prepare

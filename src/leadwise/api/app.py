@@ -15,10 +15,12 @@ from starlette.concurrency import run_in_threadpool
 
 from leadwise.api.errors import install_error_handlers
 from leadwise.api.metrics import LatencyMiddleware
+from leadwise.services.engine_bridge import FLOW_NAME, PriceBook, ensure_default_flow, flow_of
 from leadwise.services.models import ModelHolder
 from leadwise.settings import Settings
 from leadwise.store.db import Database
 from leadwise.store.migrate import current_revision, head_revision, upgrade
+from leadwise.store.repositories import active_flow
 
 log = logging.getLogger(__name__)
 
@@ -38,9 +40,12 @@ def create_app(
     *,
     db: Database | None = None,
     models: ModelHolder | None = None,
-    load_models: bool = True,
+    load_models: bool | None = None,
 ) -> FastAPI:
-    """Build the app. ``db`` and ``models`` may be given (tests); by default they come from ``settings``."""
+    """Build the app. ``db`` and ``models`` may be given (tests); by default they come from ``settings``.
+    ``load_models`` (default: ``settings.serve_models``) False never asks the registry: rules-only."""
+    if load_models is None:
+        load_models = settings.serve_models
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -48,11 +53,23 @@ def create_app(
         # ``leadwise serve`` migrates once before starting workers; this covers an app run another way.
         if current_revision(database.engine) != head_revision():
             await run_in_threadpool(upgrade, database.engine)
+        # ``leadwise serve`` seeds the flow once before starting workers; this covers an app run another way.
+        await run_in_threadpool(lambda: ensure_default_flow(db=database, settings=settings))
         holder = models or ModelHolder(settings)
-        app.state.db, app.state.models = database, holder
+        prices = PriceBook()
+        app.state.db, app.state.models, app.state.prices = database, holder, prices
         if load_models and holder.current is None:
             await run_in_threadpool(holder.reload)
         tasks: list[asyncio.Task[None]] = []
+        if settings.pricer_seconds > 0:
+
+            def reprice() -> None:
+                with database.read_session() as session:
+                    flow = flow_of(active_flow(session=session, name=FLOW_NAME)).flow
+                if any(step.strategy == "optimised" for step in flow.steps) and holder.current is not None:
+                    prices.resolve_if_due(db=database, objective=flow.objective)
+
+            tasks.append(asyncio.create_task(_every(settings.pricer_seconds, reprice, "capacity-prices")))
         if load_models and settings.model_poll_seconds > 0:
             tasks.append(
                 asyncio.create_task(_every(settings.model_poll_seconds, holder.reload, "model-poll"))
@@ -61,7 +78,7 @@ def create_app(
             from leadwise.services.routing import sweep_expired
 
             sweep: Callable[[], Awaitable[object] | object] = lambda: sweep_expired(  # noqa: E731
-                db=database, settings=settings, models=holder
+                db=database, settings=settings, models=holder, prices=prices
             )
             tasks.append(asyncio.create_task(_every(settings.sla_sweep_seconds, sweep, "sla-sweep")))
         try:
@@ -89,9 +106,9 @@ def create_app(
     install_error_handlers(app)
     app.add_middleware(LatencyMiddleware)
 
-    from leadwise.api.routers import admin, assignments, health, pool, reps, route, score, stats
+    from leadwise.api.routers import admin, assignments, flows, health, pool, reps, route, score, stats
 
-    for module in (health, reps, route, score, assignments, pool, stats, admin):
+    for module in (health, reps, route, score, assignments, pool, stats, flows, admin):
         app.include_router(module.router)
     if settings.enable_bench_floor:
         from leadwise.api.routers import bench

@@ -12,6 +12,7 @@ from fastapi.security import APIKeyHeader, HTTPAuthorizationCredentials, HTTPBea
 from sqlalchemy.orm import Session
 
 from leadwise.api.errors import Forbidden, Unauthorized
+from leadwise.services.engine_bridge import PriceBook
 from leadwise.services.models import ModelHolder
 from leadwise.settings import Settings
 from leadwise.store import repositories as repo
@@ -47,7 +48,12 @@ def get_models(request: Request) -> ModelHolder:
     return request.app.state.models
 
 
+def get_prices(request: Request) -> PriceBook:
+    return request.app.state.prices
+
+
 DbDep = Annotated[Database, Depends(get_db)]
+PricesDep = Annotated[PriceBook, Depends(get_prices)]
 SettingsDep = Annotated[Settings, Depends(get_settings_dep)]
 ModelsDep = Annotated[ModelHolder, Depends(get_models)]
 

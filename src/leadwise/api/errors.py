@@ -45,6 +45,7 @@ _SERVICE_STATUSES: dict[type[Exception], int] = {
     svc.Conflict: 409,
     svc.InvalidInput: 422,
     svc.ModelNotReady: 503,
+    svc.ModelFailed: 503,
     svc.Unavailable: 503,
 }
 
@@ -75,7 +76,9 @@ def install_error_handlers(app: FastAPI) -> None:
         async def _routing(
             _: Request, exc: Exception, status: int = status, code: str = code
         ) -> JSONResponse:
-            return problem(status, code, str(exc))
+            # An invalid flow lists every problem (each names its line and field), not only the first.
+            problems = getattr(exc, "problems", None)
+            return problem(status, code, "; ".join(problems) if problems else str(exc))
 
         app.add_exception_handler(cls, _routing)
 

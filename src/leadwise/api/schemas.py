@@ -301,3 +301,32 @@ class KeyCreated(BaseModel):
     role: Role
     rep_id: int | None
     key: str = Field(description="shown once; only its hash is stored")
+
+
+# ---------------------------------------------------------------------------------------------- flows
+
+
+class FlowIn(BaseModel):
+    """A routing flow as written in a flow file (see ``training/flows/default.toml``)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    name: Annotated[str, Field(min_length=1, max_length=100, pattern=r"^[A-Za-z0-9_.-]+$")] = "default"
+    format: Literal["toml", "yaml"] = "toml"
+    source: Annotated[str, Field(min_length=1, max_length=200_000, description="the flow file's text")]
+
+
+class FlowPublic(BaseModel):
+    id: int
+    name: str
+    version: int
+    active: bool
+    created_at: datetime
+    format: str
+    source: str
+    flow: dict[str, Any] = Field(description="the validated flow, every default filled in")
+
+
+class FlowsPublic(BaseModel):
+    data: list[FlowPublic]
+    count: int

@@ -138,9 +138,11 @@ def serve(
     access_log: Annotated[bool, typer.Option(help="log every request")] = False,
     database_url: DatabaseOption = None,
 ) -> None:
-    """Migrate, import the bundled reps if there are none, create an admin key if there is none, serve."""
+    """Migrate, import the bundled reps if there are none, create an admin key if there is none, seed the
+    routing flow if there is none, serve."""
     import uvicorn
 
+    from leadwise.services.engine_bridge import default_flow_file, ensure_default_flow
     from leadwise.services.keys import ensure_admin_key
     from leadwise.services.reps import import_sales_teams
     from leadwise.store import repositories as repo
@@ -155,6 +157,9 @@ def serve(
             result = import_sales_teams(db=db, path=teams, capacity=settings.default_rep_capacity)
             console.print(f"imported {result.created} reps from {teams}")
         key = ensure_admin_key(db=db)
+        seeded = ensure_default_flow(db=db, settings=settings)
+        if seeded is not None:
+            console.print(f"routing flow 'default' v{seeded} seeded from {default_flow_file(settings)}")
     except ServiceError as exc:
         fail(str(exc))
     finally:
@@ -162,6 +167,9 @@ def serve(
     if key is not None:
         console.print("[bold]admin API key (shown once, store it now):[/bold]")
         print(key, flush=True)
+    # One lead per request: LightGBM's OpenMP threads only fight each other (and the other workers)
+    # for the cores. Workers inherit the environment; set OMP_NUM_THREADS to override.
+    os.environ.setdefault("OMP_NUM_THREADS", "1")
     if workers > 1 and not os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
         # Counters and histograms are summed across worker processes through files in this folder.
         os.environ["PROMETHEUS_MULTIPROC_DIR"] = tempfile.mkdtemp(prefix="leadwise-metrics-")

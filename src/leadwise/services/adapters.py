@@ -10,6 +10,7 @@ import numpy as np
 from sqlalchemy.orm import Session
 
 from leadwise.routing.domain import (
+    NO_SCORES,
     Capacity,
     Lead,
     OutOfOffice,
@@ -20,7 +21,7 @@ from leadwise.routing.domain import (
 )
 from leadwise.services.scoring import LeadFigures
 from leadwise.store.models import RepRow
-from leadwise.store.repositories import LoadFigures, RepHead
+from leadwise.store.repositories import RepHead
 
 # Domain reps are immutable; rebuilding 40 validated pydantic objects per request would cost more than
 # the decision itself, so they are cached per (row id, last update).
@@ -71,17 +72,22 @@ def domain_rep(row: RepRow) -> Rep:
     return rep
 
 
-def domain_loads(rows: Sequence[RepHead], figures: Mapping[int, LoadFigures]) -> dict[str, RepLoad]:
+def domain_loads(
+    heads: Sequence[RepHead], window: Mapping[int, tuple[int, float]] | None = None
+) -> dict[str, RepLoad]:
+    """Each rep's ``RepLoad`` from the counters on its row and (when the flow has fairness bounds) the
+    leads and value received in the window."""
+    window = window or {}
     loads: dict[str, RepLoad] = {}
-    for row in rows:
-        f = figures.get(row.id, LoadFigures())
-        loads[str(row.id)] = RepLoad(
-            open_leads=row.open_leads,
-            assigned_today=f.assigned_today,
-            assigned_this_week=f.assigned_this_week,
-            window_leads=f.window_leads,
-            window_value=f.window_value,
-            last_assigned_at=f.last_assigned_at,
+    for head in heads:
+        n_window, value = window.get(head.id, (0, 0.0))
+        loads[str(head.id)] = RepLoad(
+            open_leads=head.open_leads,
+            assigned_today=head.assigned_today,
+            assigned_this_week=head.assigned_week,
+            window_leads=n_window,
+            window_value=value,
+            last_assigned_at=head.last_assigned_at,
         )
     return loads
 
@@ -91,10 +97,10 @@ def domain_lead(external_id: str, payload: Mapping[str, Any]) -> Lead:
     return Lead(lead_id=external_id, **fields)
 
 
-def domain_scores(figures: LeadFigures | None, rows: Sequence[RepHead]) -> Scores | None:
-    """Model figures keyed by the domain rep ids (database ids as strings); None in rules-only mode."""
+def domain_scores(figures: LeadFigures | None, rows: Sequence[RepHead]) -> Scores:
+    """Model figures keyed by the domain rep ids (database ids as strings); ``NO_SCORES`` rules-only."""
     if figures is None:
-        return None
+        return NO_SCORES
     by_name = dict(zip(figures.rep_names, figures.p_win, strict=True))
     known = [r for r in rows if r.name in by_name]
     return Scores(

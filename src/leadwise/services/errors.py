@@ -25,6 +25,13 @@ class ModelNotReady(ServiceError):
     code = "model_not_ready"
 
 
+class ModelFailed(ServiceError):
+    """The served model raised on a lead (e.g. a bundle pickled by older code): scoring is unavailable,
+    routing goes on rules-only."""
+
+    code = "model_failed"
+
+
 class Unavailable(ServiceError):
     """The database stayed busy or unreachable: the client may retry."""
 

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
+from leadwise import __version__
 from leadwise.settings import Settings
 from leadwise.store.models import utcnow
 
@@ -28,11 +29,16 @@ class LoadedModels:
     version: str
     fingerprint: tuple[str, ...]
     loaded_at: datetime
+    # The leadwise code that loaded (and serves) the bundle, and the one that trained it when the registry
+    # says so (tag ``leadwise.version``): a pickled bundle only works with code that still matches it.
+    leadwise_version: str = __version__
+    trained_with: str | None = None
 
 
 def champion_fingerprint(settings: Settings) -> tuple[str, ...] | None:
     """The registry version(s) the alias points at (cheap: no artefact download); None when nothing is
-    registered. The lead-score registration carries the served bundle (see ``learn.registry``)."""
+    registered. The lead-score registration carries the served bundle (see ``learn.registry``).
+    A second element, when present, is the leadwise version that trained it."""
     from mlflow import MlflowClient
     from mlflow.exceptions import MlflowException
 
@@ -43,7 +49,42 @@ def champion_fingerprint(settings: Settings) -> tuple[str, ...] | None:
         )
     except MlflowException:
         return None
-    return (str(mv.version),)
+    trained_with = (mv.tags or {}).get("leadwise.version")
+    return (str(mv.version),) if trained_with is None else (str(mv.version), str(trained_with))
+
+
+def smoke_test(models: LeadwiseModels) -> str | None:
+    """Score one plain lead against one rep; None when the bundle works with this code, else the problem.
+
+    A lead the bundle refuses as input (``DataValidationError``) still proves the code path runs; any
+    other error (a bundle pickled by older code missing an attribute, a feature mismatch) means the
+    bundle cannot serve here.
+    """
+    import pandas as pd
+
+    from leadwise.data.errors import DataValidationError
+
+    lead = pd.DataFrame(
+        [
+            {
+                "lead_id": "smoke",
+                "account": None,
+                "product": None,
+                "engage_date": pd.Timestamp.now().normalize(),
+            }
+        ]
+    )
+    try:
+        reps = list(getattr(models, "reps", []))[:1]
+        if hasattr(models, "predict"):
+            models.predict(lead, reps=reps)
+        else:
+            models.lead_score(lead)
+    except DataValidationError:
+        return None
+    except Exception as exc:
+        return f"{type(exc).__name__}: {exc}"
+    return None
 
 
 def _load_champion(settings: Settings) -> LeadwiseModels | None:
@@ -69,9 +110,12 @@ class ModelHolder:
         loaded = self.current
         return {
             "mode": "model" if loaded is not None else "rules-only",
+            "models_enabled": self.settings.serve_models,
             "model_version": loaded.version if loaded else None,
             "registry_versions": list(loaded.fingerprint) if loaded else None,
             "loaded_at": loaded.loaded_at.isoformat() if loaded else None,
+            "leadwise_version": __version__,
+            "model_trained_with": loaded.trained_with if loaded else None,
             "alias": self.settings.model_alias,
             "last_error": self.last_error,
         }
@@ -106,8 +150,20 @@ class ModelHolder:
             if models is None:
                 self.last_error = f"no models registered under alias {self.settings.model_alias!r}"
                 return False
+            broken = smoke_test(models)
+            if broken is not None:
+                self.last_error = (
+                    f"model {models.version} does not work with leadwise {__version__} (retrain or "
+                    f"promote another version): {broken}"
+                )
+                log.error("refusing to serve the champion: %s", self.last_error)
+                return False
             self.current = LoadedModels(
-                models=models, version=str(models.version), fingerprint=fingerprint, loaded_at=utcnow()
+                models=models,
+                version=str(models.version),
+                fingerprint=fingerprint,
+                loaded_at=utcnow(),
+                trained_with=fingerprint[1] if len(fingerprint) > 1 else None,
             )
             self.last_error = None
             log.info("serving models %s (registry versions %s)", models.version, fingerprint)

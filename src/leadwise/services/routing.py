@@ -1,13 +1,15 @@
-"""Routing with persistence: every decision the engine makes is stored in the same transaction that
-checks and takes the rep's capacity.
+"""Routing with persistence: every decision the routing engine makes is stored in the same transaction
+that checks and takes the rep's capacity.
 
 The sequence for one lead, on both databases:
 1. score the lead outside any transaction (model inference never holds a database lock);
 2. open a write transaction: ``BEGIN IMMEDIATE`` on SQLite (the writer lock), and on PostgreSQL
    ``SELECT ... FOR UPDATE`` on the active reps in id order, so no other router reads the same loads;
-3. if the lead id is already stored, return its decision (idempotency); otherwise decide with the
-   routing engine on the locked loads, insert the lead, take the capacity with a conditional UPDATE
-   (``open_leads < capacity``) and insert the assignment;
+3. if the lead id is already stored, return its decision (idempotency); otherwise run the active
+   version of the routing flow (``leadwise.routing.route_lead``) on the locked loads, insert the lead,
+   take the capacity with a conditional UPDATE (``open_leads < capacity``, which also counts the lead
+   into the rep's day, week and fairness-window counters) and insert the assignment with the flow
+   version it used;
 4. commit. A crash before the commit leaves nothing; after it, everything.
 The unique lead id and the partial unique index on live assignments back this up at the database
 level should anything get past the locks.
@@ -16,25 +18,29 @@ level should anything get past the locks.
 from __future__ import annotations
 
 import logging
+import threading
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, TypeVar
 
-from sqlalchemy import func, select, update
+import numpy as np
+from sqlalchemy import bindparam, func, insert, select, update
 from sqlalchemy.exc import IntegrityError, OperationalError
 from sqlalchemy.orm import Session
+from sqlalchemy.orm.attributes import set_committed_value
 
-from leadwise.routing.domain import (
-    AlreadyClaimed,
-    CapacityExhausted,
-    Decision,
-    InactiveRep,
-    Outcome,
-    RepNotFound,
-)
+from leadwise.routing import Decision, Explanation, Lead, Outcome, Rep, RepLoad, Scores
+from leadwise.routing import manual_assign as engine_manual_assign
+from leadwise.routing import route_lead as engine_route
+from leadwise.routing.domain import AlreadyClaimed, CandidateScore, CapacityExhausted, RepNotFound
+from leadwise.routing.eligibility import screen
+from leadwise.routing.optimiser import OptimisationFailed, assign_batch
+from leadwise.routing.pull import check_claim
+from leadwise.routing.sla import PendingLead, SlaPolicy, reassign, start_acceptance
 from leadwise.services import adapters, engine_bridge
+from leadwise.services.engine_bridge import FLOW_NAME, FlowVersion, PriceBook
 from leadwise.services.errors import Conflict, NotFound, Unavailable
 from leadwise.services.models import ModelHolder
 from leadwise.services.scoring import LeadFigures, try_score
@@ -61,6 +67,7 @@ QUEUE_OF_OUTCOME = {
     Outcome.claim_pool: "pool",
     Outcome.blind_pool: "pool",
 }
+REASSIGNED_SOURCES = ("reroute", "expiry")  # decisions that count towards ``max_reassignments``
 
 
 @dataclass(frozen=True)
@@ -70,6 +77,23 @@ class Routed:
     rep_name: str | None
     flow_version: int | None
     created: bool
+
+
+class _At:
+    """The engine's ``Clock`` fixed at the transaction's instant: every timestamp of a decision agrees."""
+
+    def __init__(self, moment: datetime) -> None:
+        self.moment = moment
+
+    def now(self) -> datetime:
+        return self.moment
+
+
+def sla_policy(settings: Settings) -> SlaPolicy:
+    return SlaPolicy(
+        accept_within=timedelta(minutes=settings.accept_sla_minutes),
+        max_reassignments=settings.max_reassignments,
+    )
 
 
 def with_retries(job: Callable[[], T], *, attempts: int = 4) -> T:
@@ -119,12 +143,60 @@ def existing_decision(*, session: Session, external_id: str) -> Routed | None:
 
 # --------------------------------------------------------------------------------------- deciding
 
+# Ids and names of the active reps, for scoring before the write transaction (and for /v1/score), cached
+# per process for a moment: a rep added less than this ago is routed without a model score ("no model
+# score for rep") and left out of /v1/score for as long.
+_REPS_TTL_SECONDS = 1.0
+_reps_cache: dict[str, tuple[float, list[tuple[int, str]]]] = {}
+_reps_lock = threading.Lock()
+
+
+def active_reps_brief(db: Database) -> list[tuple[int, str]]:
+    hit = _reps_cache.get(db.url)
+    now = time.monotonic()
+    if hit is not None and hit[0] > now:
+        return hit[1]
+    with db.read_session() as session:
+        reps = [(r.id, r.name) for r in repo.list_reps(session=session, active_only=True)]
+    with _reps_lock:
+        _reps_cache[db.url] = (now + _REPS_TTL_SECONDS, reps)
+    return reps
+
 
 def _active_rep_names(db: Database, models: ModelHolder) -> list[str]:
     if models.current is None:  # rules-only: no rep scores to compute
         return []
-    with db.read_session() as session:
-        return repo.active_rep_names(session=session)
+    return [name for _, name in active_reps_brief(db)]
+
+
+@dataclass
+class _Context:
+    """What the engine needs from the locked database state, read once per transaction."""
+
+    heads: list[repo.RepHead]
+    flow: FlowVersion
+    reps: list[Rep]
+    loads: dict[str, RepLoad]
+    names: dict[str, str]  # domain rep id -> name
+
+    def prices(self, book: PriceBook | None, scores: Scores) -> dict[str, float] | None:
+        if book is None or not scores.has_rep_scores:
+            return None
+        return book.prices_for({name: rid for rid, name in self.names.items()})
+
+
+def _context(session: Session, now: datetime) -> _Context:
+    heads = repo.lock_active_reps(session=session, now=now)
+    flow = engine_bridge.current_flow(session, FLOW_NAME)
+    window = engine_bridge.fairness_window(flow.flow)
+    counts = repo.window_counts(session=session, now=now, window=window) if window is not None else None
+    return _Context(
+        heads=heads,
+        flow=flow,
+        reps=adapters.domain_reps(session, heads),
+        loads=adapters.domain_loads(heads, counts),
+        names={str(h.id): h.name for h in heads},
+    )
 
 
 def _decide_and_store(
@@ -133,36 +205,74 @@ def _decide_and_store(
     settings: Settings,
     lead: LeadRow,
     figures: LeadFigures | None,
-    exclude: Sequence[str] = (),
     source: str,
     now: datetime,
-) -> AssignmentRow:
-    """Decide for ``lead`` on locked reps and store the decision (capacity taken in the same step)."""
-    reps = repo.lock_active_reps(session=session)
-    flow_row = repo.active_flow(session=session)
-    figures_by_rep = repo.load_figures(
-        session=session, now=now, window=engine_bridge.fairness_window(flow_row)
-    )
-    decision = engine_bridge.decide(
-        lead=adapters.domain_lead(lead.external_id, lead.payload),
-        reps=adapters.domain_reps(session, reps),
-        loads=adapters.domain_loads(reps, figures_by_rep),
-        scores=adapters.domain_scores(figures, reps),
-        state=repo.DbRoutingState(session),
-        flow=flow_row,
-        now=now,
-        exclude=exclude,
-    )
+    prices: PriceBook | None = None,
+    pending: PendingLead | None = None,
+    pending_reason: str = "rejected",
+    new_lead: bool = False,
+) -> Routed:
+    """Run the active flow for ``lead`` on locked reps and store the decision (capacity taken in the same
+    step). With ``pending`` the lead comes back (rejected or lapsed): the engine's ``sla.reassign``
+    routes it away from every rep who had it, or to the manager queue after ``max_reassignments``."""
+    ctx = _context(session, now)
+    scores = adapters.domain_scores(figures, ctx.heads)
+    domain_lead = adapters.domain_lead(lead.external_id, lead.payload)
+    state = repo.DbRoutingState(session)
+    if pending is None:
+        decision = engine_route(
+            lead=domain_lead,
+            reps=ctx.reps,
+            loads=ctx.loads,
+            flow=ctx.flow.flow,
+            scores=scores,
+            state=state,
+            clock=_At(now),
+            prices=ctx.prices(prices, scores),
+        )
+    else:
+        decision, _ = reassign(
+            pending,
+            reason=pending_reason,
+            lead=domain_lead,
+            reps=ctx.reps,
+            loads=ctx.loads,
+            flow=ctx.flow.flow,
+            policy=sla_policy(settings),
+            state=state,
+            clock=_At(now),
+            scores=scores,
+            prices=ctx.prices(prices, scores),
+        )
     return _store_decision(
         session,
         settings=settings,
         lead=lead,
         decision=decision,
-        flow_row=flow_row,
+        flow=ctx.flow,
+        scores=scores,
         figures=figures,
+        names=ctx.names,
         source=source,
         now=now,
+        new_lead=new_lead,
     )
+
+
+_INSERT_LEAD = insert(LeadRow.__table__).returning(LeadRow.__table__.c.id)
+_INSERT_ASSIGNMENT = insert(AssignmentRow.__table__).returning(AssignmentRow.__table__.c.id)
+_UPDATE_LEAD = (
+    update(LeadRow.__table__)
+    .where(LeadRow.__table__.c.id == bindparam("lead_key"))
+    .values(
+        status=bindparam("status"),
+        queue=bindparam("queue"),
+        pool=bindparam("pool"),
+        blind=bindparam("blind"),
+        score=bindparam("score"),
+        expected_value=bindparam("expected_value"),
+    )
+)
 
 
 def _store_decision(
@@ -171,81 +281,136 @@ def _store_decision(
     settings: Settings,
     lead: LeadRow,
     decision: Decision,
-    flow_row: RoutingFlowRow | None,
+    flow: FlowVersion | None,
+    scores: Scores,
     figures: LeadFigures | None,
+    names: Mapping[str, str],
     source: str,
     now: datetime,
-) -> AssignmentRow:
+    new_lead: bool = False,
+) -> Routed:
+    """Store ``decision``: take the rep's capacity (conditional UPDATE), write the lead's new status (a
+    new lead is inserted here, once, with it) and the assignment row. Plain Core statements: the ORM's
+    unit of work costs more than the decision on this path."""
     explanation = decision.explanation
-    chosen = next((c for c in explanation.eligible if c.rep_id == decision.rep_id), None)
     alternatives = [c.model_dump(mode="json") for c in explanation.eligible if c.rep_id != decision.rep_id]
-    row = AssignmentRow(
-        lead_id=lead.id,
-        source=source,
-        rule=explanation.step,
-        strategy=decision.strategy or explanation.strategy,
-        explanation=decision.to_json_dict(),
-        alternatives=alternatives[:10],
-        model_version=explanation.model_version or (figures.model_version if figures else None),
-        flow_id=flow_row.id if flow_row is not None else None,
-        p_win=chosen.p_win if chosen is not None else None,
-        expected_value=chosen.expected_value if chosen is not None else None,
-        created_at=now,
-    )
+    p_win = expected_value = None
+    if decision.rep_id is not None and scores.has_rep_scores:
+        p = float(scores.expected_values([decision.rep_id], "wins")[0])
+        if not np.isnan(p):
+            p_win = p
+            expected_value = p * float(scores.deal_value if scores.deal_value is not None else 1.0)
+    assignment: dict[str, Any] = {
+        "source": source,
+        "rule": explanation.step or ("manual assignment" if decision.manual else None),
+        "strategy": decision.strategy or explanation.strategy,
+        "explanation": decision.to_json_dict(),
+        "alternatives": alternatives[:10],
+        "model_version": explanation.model_version or (figures.model_version if figures else None),
+        "flow_id": flow.id if flow is not None else None,
+        "p_win": p_win,
+        "expected_value": expected_value,
+        "created_at": now,
+        "rep_id": None,
+        "queue": None,
+        "expires_at": None,
+    }
     if decision.outcome == Outcome.assigned and decision.rep_id is not None:
         rep_id = int(decision.rep_id)
-        if not repo.take_capacity(session=session, rep_id=rep_id):
+        if not repo.take_lead(session=session, rep_id=rep_id, now=now, value=expected_value):
             # The engine saw the same locked loads, so this only fires if a lock was bypassed.
             raise CapacityExhausted(f"rep {rep_id} is at capacity")
-        row.rep_id, row.state = rep_id, "offered"
-        row.expires_at = now + timedelta(minutes=settings.accept_sla_minutes)
-        lead.status, lead.queue, lead.pool, lead.blind = "assigned", None, None, False
+        pending = start_acceptance(decision, sla_policy(settings))
+        assignment |= {
+            "rep_id": rep_id,
+            "state": "offered",
+            "expires_at": pending.deadline if pending else None,
+        }
+        status: dict[str, Any] = {"status": "assigned", "queue": None, "pool": None, "blind": False}
     else:
         queue = QUEUE_OF_OUTCOME.get(decision.outcome, "manager")
-        row.queue, row.state = queue, "queued"
-        lead.status, lead.queue = "queued", queue
-        lead.pool = (explanation.pool or "default") if queue == "pool" else None
-        lead.blind = decision.outcome == Outcome.blind_pool
+        assignment |= {"queue": queue, "state": "queued"}
+        # A claim_pool/blind_pool step's ``pool`` names the claim pool; reps list the pools they may claim from.
+        status = {
+            "status": "queued",
+            "queue": queue,
+            "pool": (explanation.pool or "default") if queue == "pool" else None,
+            "blind": decision.outcome == Outcome.blind_pool,
+        }
     if figures is not None:
-        lead.score, lead.expected_value = figures.score, figures.score * figures.deal_value
-    session.add(row)
-    session.flush()
+        status |= {"score": figures.score, "expected_value": figures.score * figures.deal_value}
+    else:
+        status |= {"score": lead.score, "expected_value": lead.expected_value}
+    if new_lead:
+        lead.id = session.connection().scalar(
+            _INSERT_LEAD,
+            {"external_id": lead.external_id, "payload": lead.payload, "created_at": now, "updated_at": now}
+            | status,
+        )
+        for key, value in status.items():
+            setattr(lead, key, value)
+    else:
+        session.connection().execute(_UPDATE_LEAD, {"lead_key": lead.id, **status})
+        for key, value in status.items():  # the row now says so: no second write at flush time
+            set_committed_value(lead, key, value)
+    assignment["lead_id"] = lead.id
+    assignment_id = session.connection().scalar(_INSERT_ASSIGNMENT, assignment)
+    row = AssignmentRow(id=assignment_id, **assignment)  # what was written, for the answer (not attached)
     from leadwise.api.metrics import DECISIONS
 
     DECISIONS.labels(row.strategy or "none", decision.outcome.value, source).inc()
-    return row
+    return Routed(
+        assignment=row,
+        lead=lead,
+        rep_name=names.get(decision.rep_id) if decision.rep_id is not None else None,
+        flow_version=flow.version if flow is not None else None,
+        created=True,
+    )
 
 
 def route_lead(
-    *, db: Database, settings: Settings, models: ModelHolder, lead: Mapping[str, Any], source: str = "route"
+    *,
+    db: Database,
+    settings: Settings,
+    models: ModelHolder,
+    lead: Mapping[str, Any],
+    source: str = "route",
+    prices: PriceBook | None = None,
 ) -> Routed:
     """Route one lead (``lead["lead_id"]`` is the caller's id); posting the same id again returns the
     stored decision and changes nothing."""
     external_id = str(lead["lead_id"])
     with db.read_session() as session:
-        found = existing_decision(session=session, external_id=external_id)
-        if found is not None:
-            return found
-    payload = {k: v for k, v in lead.items() if k != "lead_id" and v is not None}
+        if repo.lead_id_by_external_id(session=session, external_id=external_id) is not None:
+            found = existing_decision(session=session, external_id=external_id)
+            if found is not None:
+                return found
+    payload = _json_payload({k: v for k, v in lead.items() if k != "lead_id" and v is not None})
     scored = try_score(models=models, leads=[lead], rep_names=_active_rep_names(db, models))
     figures = scored[0] if scored else None
 
     def attempt() -> Routed:
         with db.write_session() as session:
-            found = existing_decision(session=session, external_id=external_id)
-            if found is not None:
-                return found
+            if repo.lead_id_by_external_id(session=session, external_id=external_id) is not None:
+                found = existing_decision(session=session, external_id=external_id)
+                if found is not None:
+                    return found
             now = utcnow()
-            row = LeadRow(external_id=external_id, payload=_json_payload(payload), created_at=now)
-            session.add(row)
-            session.flush()
-            assignment = _decide_and_store(
-                session, settings=settings, lead=row, figures=figures, source=source, now=now
+            # Inserted with its decision by ``_store_decision`` (one write instead of insert + update).
+            row = LeadRow(external_id=external_id, payload=payload, created_at=now)
+            return _decide_and_store(
+                session,
+                settings=settings,
+                lead=row,
+                figures=figures,
+                source=source,
+                now=now,
+                prices=prices,
+                new_lead=True,
             )
-            return _routed(session, assignment, row, created=True)
 
     try:
-        return with_retries(attempt)
+        routed = with_retries(attempt)
     except IntegrityError:
         # Same lead id inserted by a concurrent request between our check and insert: theirs stands.
         with db.read_session() as session:
@@ -253,29 +418,162 @@ def route_lead(
         if found is None:
             raise
         return found
+    if routed.created and figures is not None and prices is not None:
+        prices.observe(figures.rep_names, figures.p_win, figures.deal_value)
+    return routed
 
 
 def _json_payload(payload: Mapping[str, Any]) -> dict[str, Any]:
     return {k: v.isoformat() if isinstance(v, datetime) else v for k, v in payload.items()}
 
 
+# ------------------------------------------------------------------------------------------ batch
+
+
+def _batch_decisions(
+    leads: Sequence[Lead], scores: Sequence[Scores], ctx: _Context, *, now: datetime, state: Any
+) -> list[Decision]:
+    """The backlog's decisions: the flow's conditions pick each lead's step (a queue action, or the pool
+    to assign from), the exact assignment LP (``routing.optimiser.assign_batch``) places the leads to
+    assign under capacities and the flow's fairness bounds, and what it cannot place goes through the
+    flow one by one (fall-through, manager queue), on loads that already count the batch."""
+    flow = ctx.flow.flow
+    reps = ctx.reps
+    matched: list[int | None] = []
+    for lead, lead_scores in zip(leads, scores, strict=True):
+        step = next(
+            (
+                k
+                for k, s in enumerate(flow.steps)
+                if s.when.check(lead, lead_scores, reps, flow.territories) is None
+            ),
+            None,
+        )
+        matched.append(step)
+    to_place = [i for i, k in enumerate(matched) if k is not None and flow.steps[k].action == "assign"]
+    decisions: dict[int, Decision] = {}
+    if to_place and reps:
+        eligible, _ = screen(reps, ctx.loads, now, require_hours=flow.require_availability)
+        ok = {r.id for r in eligible}
+        capacity = np.zeros(len(reps))
+        for j, rep in enumerate(reps):
+            if rep.id in ok:
+                load, cap = ctx.loads[rep.id], rep.capacity
+                room = [
+                    (cap.max_open - load.open_leads) if cap.max_open is not None else len(to_place),
+                    (cap.max_per_day - load.assigned_today) if cap.max_per_day is not None else len(to_place),
+                    (cap.max_per_week - load.assigned_this_week)
+                    if cap.max_per_week is not None
+                    else len(to_place),
+                ]
+                capacity[j] = max(0, min(room))
+        busiest = max((ctx.loads[r.id].open_leads for r in reps), default=0) + 1
+        values = np.full((len(to_place), len(reps)), -1.0)  # -1: outside the step's pool, never taken
+        for row, i in enumerate(to_place):
+            step = flow.steps[matched[i]]  # type: ignore[index]
+            pool = {r.id for r in flow.pools[step.pool].select(reps)}  # type: ignore[index]
+            ev = (
+                scores[i].expected_values([r.id for r in reps], flow.objective)
+                if scores[i].has_rep_scores
+                else np.zeros(len(reps))
+            )
+            for j, rep in enumerate(reps):
+                if rep.id in pool:
+                    # 1 + value: placing a lead always beats leaving it; a tiny load term spreads ties.
+                    values[row, j] = (
+                        1.0 + np.nan_to_num(ev[j]) - 1e-6 * ctx.loads[rep.id].open_leads / busiest
+                    )
+        bounds = flow.fairness if flow.fairness is not None and flow.fairness.active else None
+        weights = [r.weight for r in reps]
+        note = ""
+        try:
+            result = assign_batch(values, capacity, bounds=bounds, weights=weights, assign_all=False)
+        except (OptimisationFailed, ValueError) as exc:
+            result = assign_batch(values, capacity, weights=weights, assign_all=False)
+            note = f"; fairness bounds dropped for this batch ({exc})"
+        summary = (
+            f"batch of {len(leads)} lead(s), {len(to_place)} for the LP: objective {result.objective:.4f}, "
+            f"LP bound {result.lp_bound:.4f} (gap {result.gap:.3%}){note}"
+        )
+        for row, i in enumerate(to_place):
+            j = int(result.assignment[row])
+            if j < 0 or values[row, j] <= 0:
+                continue
+            step_index = matched[i]
+            step = flow.steps[step_index]  # type: ignore[index]
+            order = np.argsort(-values[row], kind="stable")[:10]
+            ev_ids = [reps[k].id for k in order if values[row, k] > 0]
+            p = scores[i].expected_values(ev_ids, "wins") if scores[i].has_rep_scores else None
+            ranked = [
+                CandidateScore(
+                    rep_id=rid,
+                    score=float(values[row, k]),
+                    p_win=None if p is None or np.isnan(p[n]) else float(p[n]),
+                    price=float(result.prices[k]),
+                    open_leads=ctx.loads[rid].open_leads,
+                )
+                for n, (k, rid) in enumerate(
+                    zip([k for k in order if values[row, k] > 0], ev_ids, strict=True)
+                )
+            ]
+            rep_id = reps[j].id
+            decisions[i] = Decision(
+                lead_id=leads[i].lead_id,
+                outcome=Outcome.assigned,
+                rep_id=rep_id,
+                decided_at=now,
+                strategy="batch_lp",
+                explanation=Explanation(
+                    step=step.name or f"step {step_index + 1}",  # type: ignore[operator]
+                    step_index=step_index,
+                    pool=step.pool,
+                    strategy="batch_lp",
+                    objective=flow.objective,
+                    eligible=ranked,
+                    model_version=scores[i].model_version,
+                    lead_score=scores[i].lead_score,
+                    notes=[summary],
+                ),
+            )
+            value = (
+                float(np.nan_to_num(scores[i].expected_values([rep_id], "wins")[0]))
+                if scores[i].has_rep_scores
+                else 0.0
+            )
+            ctx.loads[rep_id].record(now, value)
+    out: list[Decision] = []
+    for i, lead in enumerate(leads):
+        decision = decisions.get(i)
+        if decision is None:
+            decision = engine_route(
+                lead=lead,
+                reps=reps,
+                loads=ctx.loads,
+                flow=flow,
+                scores=scores[i],
+                state=state,
+                clock=_At(now),
+            )
+            if decision.rep_id is not None:
+                ctx.loads[decision.rep_id].record(now)
+        out.append(decision)
+    return out
+
+
 def route_batch(
     *, db: Database, settings: Settings, models: ModelHolder, leads: Sequence[Mapping[str, Any]]
 ) -> list[Routed]:
-    """Route a backlog together: the engine's batch optimiser assigns all new leads at once."""
+    """Route a backlog together with the batch optimiser; leads routed before keep their decision."""
     ids = [str(lead["lead_id"]) for lead in leads]
     if len(set(ids)) != len(ids):
         dup = next(i for i in ids if ids.count(i) > 1)
         raise Conflict(f"lead id {dup!r} appears twice in the batch")
-    names = _active_rep_names(db, models)
-    scored = try_score(models=models, leads=leads, rep_names=names)
+    scored = try_score(models=models, leads=leads, rep_names=_active_rep_names(db, models))
 
     def attempt() -> list[Routed]:
         results: list[Routed | None] = [None] * len(leads)
         with db.write_session() as session:
             now = utcnow()
-            reps = repo.lock_active_reps(session=session)
-            flow_row = repo.active_flow(session=session)
             new: list[int] = []
             for k, external_id in enumerate(ids):
                 found = existing_decision(session=session, external_id=external_id)
@@ -287,33 +585,32 @@ def route_batch(
             for k in new:
                 payload = {f: v for f, v in leads[k].items() if f != "lead_id" and v is not None}
                 rows[k] = LeadRow(external_id=ids[k], payload=_json_payload(payload), created_at=now)
-                session.add(rows[k])
-            session.flush()
-            figures_by_rep = repo.load_figures(
-                session=session, now=now, window=engine_bridge.fairness_window(flow_row)
-            )
-            decisions = engine_bridge.decide_batch(
-                leads=[adapters.domain_lead(ids[k], rows[k].payload) for k in new],
-                reps=adapters.domain_reps(session, reps),
-                loads=adapters.domain_loads(reps, figures_by_rep),
-                scores=[adapters.domain_scores(scored[k] if scored else None, reps) for k in new],
-                state=repo.DbRoutingState(session),
-                flow=flow_row,
-                now=now,
-            )
-            for k, decision in zip(new, decisions, strict=True):
-                assignment = _store_decision(
-                    session,
-                    settings=settings,
-                    lead=rows[k],
-                    decision=decision,
-                    flow_row=flow_row,
-                    figures=scored[k] if scored else None,
-                    source="batch",
+            if new:
+                ctx = _context(session, now)
+                figures = [scored[k] if scored else None for k in new]
+                scores = [adapters.domain_scores(f, ctx.heads) for f in figures]
+                decisions = _batch_decisions(
+                    [adapters.domain_lead(ids[k], rows[k].payload) for k in new],
+                    scores,
+                    ctx,
                     now=now,
+                    state=repo.DbRoutingState(session),
                 )
-                results[k] = _routed(session, assignment, rows[k], created=True)
-        return [r for r in results if r is not None]
+                for n, k in enumerate(new):
+                    results[k] = _store_decision(
+                        session,
+                        settings=settings,
+                        lead=rows[k],
+                        decision=decisions[n],
+                        flow=ctx.flow,
+                        scores=scores[n],
+                        figures=figures[n],
+                        names=ctx.names,
+                        source="batch",
+                        now=now,
+                        new_lead=True,
+                    )
+            return [r for r in results if r is not None]
 
     return with_retries(attempt)
 
@@ -360,11 +657,24 @@ def accept(*, db: Database, assignment_id: int, rep_id: int | None) -> Routed:
     return with_retries(attempt)
 
 
-def _previous_reps(session: Session, lead_id: int) -> list[str]:
-    query = select(AssignmentRow.rep_id).where(
-        AssignmentRow.lead_id == lead_id, AssignmentRow.rep_id.is_not(None)
+def _pending(session: Session, row: AssignmentRow, lead: LeadRow) -> PendingLead:
+    """The engine's view of an offer waiting for acceptance: who had the lead before and how many times
+    it was already re-routed (rejections and lapses; manual moves do not count)."""
+    history = session.execute(
+        select(AssignmentRow.rep_id, AssignmentRow.source)
+        .where(AssignmentRow.lead_id == lead.id)
+        .order_by(AssignmentRow.id)
+    ).all()
+    assert row.rep_id is not None
+    before = [str(r) for r, _ in history if r is not None and r != row.rep_id]
+    return PendingLead(
+        lead_id=lead.external_id,
+        rep_id=str(row.rep_id),
+        assigned_at=row.created_at,
+        deadline=row.expires_at or row.created_at,
+        reassignments=sum(1 for _, source in history if source in REASSIGNED_SOURCES),
+        lapsed_reps=tuple(dict.fromkeys(before)),
     )
-    return [str(r) for r in session.scalars(query)]
 
 
 def _lead_figures(db: Database, models: ModelHolder, lead_id: int) -> LeadFigures | None:
@@ -385,8 +695,10 @@ def reject(
     assignment_id: int,
     rep_id: int | None,
     reason: str,
+    prices: PriceBook | None = None,
 ) -> tuple[Routed, Routed]:
-    """Reject an offered or accepted lead; it is routed again, away from every rep who had it.
+    """Reject an offered or accepted lead; it is routed again, away from every rep who had it (the
+    manager queue after ``max_reassignments``).
 
     Returns the rejected assignment and the new decision."""
     with db.read_session() as session:
@@ -420,11 +732,13 @@ def reject(
                 settings=settings,
                 lead=lead,
                 figures=figures,
-                exclude=_previous_reps(session, lead.id),
                 source="reroute",
                 now=now,
+                prices=prices,
+                pending=_pending(session, row, lead),
+                pending_reason="rejected",
             )
-            return _routed(session, row, lead, created=False), _routed(session, new, lead, created=True)
+            return _routed(session, row, lead, created=False), new
 
     return with_retries(attempt)
 
@@ -469,8 +783,16 @@ def record_outcome(
     return with_retries(attempt)
 
 
-def sweep_expired(*, db: Database, settings: Settings, models: ModelHolder, limit: int = 500) -> int:
-    """Expire offers past their SLA and route those leads again (away from the reps who let them lapse).
+def sweep_expired(
+    *,
+    db: Database,
+    settings: Settings,
+    models: ModelHolder,
+    limit: int = 500,
+    prices: PriceBook | None = None,
+) -> int:
+    """Expire offers past their SLA and route those leads again (``routing.sla.reassign``: away from the
+    reps who let them lapse, to the manager queue after ``max_reassignments``).
 
     Safe with many workers: the conditional UPDATE lets exactly one of them expire a given offer."""
     with db.read_session() as session:
@@ -483,7 +805,11 @@ def sweep_expired(*, db: Database, settings: Settings, models: ModelHolder, limi
             with db.write_session() as session:
                 now = utcnow()
                 row = session.get(AssignmentRow, assignment_id)
-                if row is None or not repo.transition(
+                lead = session.get(LeadRow, row.lead_id) if row is not None else None
+                if row is None or lead is None or row.state != "offered":
+                    return False
+                pending = _pending(session, row, lead)
+                if not pending.is_overdue(now) or not repo.transition(
                     session=session,
                     assignment_id=assignment_id,
                     from_states=["offered"],
@@ -492,18 +818,17 @@ def sweep_expired(*, db: Database, settings: Settings, models: ModelHolder, limi
                     reason="not accepted within the SLA",
                 ):
                     return False  # accepted, rejected or expired by another worker meanwhile
-                assert row.rep_id is not None
-                repo.release_capacity(session=session, rep_id=row.rep_id)
-                lead = session.get(LeadRow, row.lead_id)
-                assert lead is not None
+                repo.release_capacity(session=session, rep_id=int(pending.rep_id))
                 _decide_and_store(
                     session,
                     settings=settings,
                     lead=lead,
                     figures=figures,
-                    exclude=_previous_reps(session, lead.id),
                     source="expiry",
                     now=now,
+                    prices=prices,
+                    pending=pending,
+                    pending_reason="sla",
                 )
                 return True
 
@@ -550,7 +875,10 @@ def _take_from_queue(session: Session, lead: LeadRow, *, now: datetime) -> None:
 
 
 def claim(*, db: Database, settings: Settings, external_id: str, rep_id: int) -> Routed:
-    """A rep takes a lead from one of their pools (accepted at once: claiming is accepting)."""
+    """A rep takes a lead from one of their pools (accepted at once: claiming is accepting).
+
+    The rules are the routing package's (``routing.pull.check_claim``: active, within capacity); the
+    first-come guarantee is a conditional UPDATE on the lead's status."""
 
     def attempt() -> Routed:
         with db.write_session() as session:
@@ -567,21 +895,32 @@ def claim(*, db: Database, settings: Settings, external_id: str, rep_id: int) ->
             assert lead is not None and rep is not None
             if lead.status != "queued":
                 raise AlreadyClaimed(f"lead {external_id!r} was already claimed")
-            if not rep.active:
-                raise InactiveRep(f"rep {rep_id} is inactive")
             now = utcnow()
+            check_claim(adapters.domain_rep(rep), _row_load(rep, now))
             _take_from_queue(session, lead, now=now)
-            if not repo.take_capacity(session=session, rep_id=rep_id):
+            if not repo.take_lead(session=session, rep_id=rep_id, now=now, value=lead.expected_value):
                 raise CapacityExhausted(f"rep {rep_id} is at capacity ({rep.capacity} open leads)")
             pool = lead.pool
+            waited = (now - lead.created_at).total_seconds()
+            strategy = "blind_claim" if lead.blind else "claim"
+            decision = Decision(
+                lead_id=external_id,
+                outcome=Outcome.assigned,
+                rep_id=str(rep_id),
+                decided_at=now,
+                strategy=strategy,
+                explanation=Explanation(
+                    pool=pool, strategy=strategy, notes=[f"claimed from pool {pool!r} after {waited:.0f}s"]
+                ),
+            )
             row = AssignmentRow(
                 lead_id=lead.id,
                 rep_id=rep_id,
                 state="accepted",
                 source="claim",
-                strategy="claim",
+                strategy=strategy,
                 rule=f"claimed from pool {pool}",
-                explanation={"claimed_by": rep_id, "pool": pool},
+                explanation=decision.to_json_dict(),
                 alternatives=[],
                 created_at=now,
                 responded_at=now,
@@ -593,25 +932,48 @@ def claim(*, db: Database, settings: Settings, external_id: str, rep_id: int) ->
             )
             lead.queue, lead.pool, lead.blind = None, None, False
             session.flush()
-            return _routed(session, row, lead, created=True)
+            return Routed(assignment=row, lead=lead, rep_name=rep.name, flow_version=None, created=True)
 
     return with_retries(attempt)
 
 
-def manual_assign(*, db: Database, settings: Settings, external_id: str, rep_id: int, reason: str) -> Routed:
-    """A manager gives the lead to a rep: from a queue, or away from the rep who has it now."""
+def _row_load(rep: RepRow, now: datetime) -> RepLoad:
+    day, week = repo.day_and_week(now)
+    return RepLoad(
+        open_leads=rep.open_leads,
+        assigned_today=rep.assigned_today if rep.count_day == day else 0,
+        assigned_this_week=rep.assigned_week if rep.count_week == week else 0,
+    )
+
+
+def manual_assign(
+    *,
+    db: Database,
+    settings: Settings,
+    external_id: str,
+    rep_id: int,
+    reason: str,
+    manager: str = "a manager",
+) -> Routed:
+    """A manager gives the lead to a rep: from a queue, or away from the rep who has it now. Respects
+    nothing but the active flag and the open-lead capacity (``routing.manual_assign``); logged as manual."""
 
     def attempt() -> Routed:
         with db.write_session() as session:
             rep = repo.lock_rep(session=session, rep_id=rep_id)
             if rep is None:
                 raise RepNotFound(f"rep {rep_id} not found")
-            if not rep.active:
-                raise InactiveRep(f"rep {rep_id} ({rep.name}) is inactive")
             lead = repo.get_lead_by_external_id(session=session, external_id=external_id)
             if lead is None:
                 raise NotFound(f"lead {external_id!r} not found")
             now = utcnow()
+            decision = engine_manual_assign(
+                lead=adapters.domain_lead(lead.external_id, lead.payload),
+                rep=adapters.domain_rep(rep),
+                manager=manager,
+                clock=_At(now),
+                note=reason,
+            )
             if lead.status == "closed":
                 raise Conflict(f"lead {external_id!r} is closed (won or lost)")
             if lead.status == "queued":
@@ -635,26 +997,23 @@ def manual_assign(*, db: Database, settings: Settings, external_id: str, rep_id:
                     )
                     assert live.rep_id is not None
                     repo.release_capacity(session=session, rep_id=live.rep_id)
-            if not repo.take_capacity(session=session, rep_id=rep_id):
+                    session.flush()
+            if rep.open_leads >= rep.capacity:
                 raise CapacityExhausted(
                     f"rep {rep_id} ({rep.name}) is at capacity: {rep.capacity} open leads"
                 )
-            row = AssignmentRow(
-                lead_id=lead.id,
-                rep_id=rep_id,
-                state="offered",
+            return _store_decision(
+                session,
+                settings=settings,
+                lead=lead,
+                decision=decision,
+                flow=None,
+                scores=adapters.domain_scores(None, []),
+                figures=None,
+                names={str(rep.id): rep.name},
                 source="manual",
-                strategy="manual",
-                rule="manual assignment",
-                explanation={"manual": True, "reason": reason},
-                alternatives=[],
-                created_at=now,
-                expires_at=now + timedelta(minutes=settings.accept_sla_minutes),
+                now=now,
             )
-            session.add(row)
-            lead.status, lead.queue, lead.pool, lead.blind = "assigned", None, None, False
-            session.flush()
-            return _routed(session, row, lead, created=True)
 
     return with_retries(attempt)
 

@@ -10,7 +10,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from leadwise.services.errors import InvalidInput, ModelNotReady
+from leadwise.data.errors import DataValidationError
+from leadwise.services.errors import InvalidInput, ModelFailed, ModelNotReady
 from leadwise.services.models import LoadedModels, ModelHolder
 
 log = logging.getLogger(__name__)
@@ -90,8 +91,14 @@ def score_for_api(*, models: ModelHolder, lead: Mapping[str, Any], rep_names: Se
         )
     try:
         return score_leads(loaded=loaded, leads=[lead], rep_names=rep_names)[0]
-    except ValueError as exc:  # the models' input validation (DataValidationError is a ValueError)
+    except DataValidationError as exc:  # the models' input validation: the lead's fault
         raise InvalidInput(f"the lead cannot be scored: {exc}") from exc
+    except Exception as exc:  # anything else is the model's (or its code's) fault: 503, never a 500
+        log.exception("model %s failed on lead %r", loaded.version, lead.get("lead_id"))
+        raise ModelFailed(
+            f"model {loaded.version} failed on this lead ({type(exc).__name__}: {exc}); served by "
+            f"leadwise {loaded.leadwise_version}. Scoring is unavailable, routing continues rules-only"
+        ) from exc
 
 
 def try_score(

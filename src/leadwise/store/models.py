@@ -11,13 +11,14 @@ Invariants the database itself enforces (so that two workers cannot break them):
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from typing import Any
 
 from sqlalchemy import (
     JSON,
     Boolean,
     CheckConstraint,
+    Date,
     DateTime,
     Float,
     ForeignKey,
@@ -109,8 +110,29 @@ class RepRow(Base):
     pools: Mapped[list[str]] = mapped_column(JSON, default=list)  # the pools whose leads the rep may claim
     win_rate: Mapped[float | None] = mapped_column(Float)
     active: Mapped[bool] = mapped_column(Boolean, default=True)
+    # Assignment counters kept on the row (updated with ``open_leads`` in the same conditional UPDATE) so
+    # routing reads a rep's day and week load without aggregating the assignments table. A counter whose
+    # ``count_day``/``count_week`` (UTC date, Monday for the week) is not the current one reads as 0.
+    count_day: Mapped[date | None] = mapped_column(Date)
+    assigned_today: Mapped[int] = mapped_column(Integer, default=0, server_default=text("0"))
+    count_week: Mapped[date | None] = mapped_column(Date)
+    assigned_week: Mapped[int] = mapped_column(Integer, default=0, server_default=text("0"))
+    last_assigned_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    # Changes when the rep's settings change (counter updates keep it), so it keys the domain-rep cache.
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow, onupdate=utcnow)
+
+
+class RepDayCountRow(Base):
+    """Leads and expected value a rep received per UTC day: the fairness window is a sum over a few rows
+    per rep instead of an aggregate over every assignment in the window."""
+
+    __tablename__ = "rep_day_counts"
+
+    rep_id: Mapped[int] = mapped_column(ForeignKey("reps.id"), primary_key=True)
+    day: Mapped[date] = mapped_column(Date, primary_key=True)
+    leads: Mapped[int] = mapped_column(Integer, default=0)
+    value: Mapped[float] = mapped_column(Float, default=0.0)
 
 
 class LeadRow(Base):

@@ -8,12 +8,12 @@ from __future__ import annotations
 
 import hashlib
 import secrets
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import case, func, select, update
+from sqlalchemy import bindparam, case, func, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
@@ -23,6 +23,7 @@ from leadwise.store.models import (
     ApiKeyRow,
     AssignmentRow,
     LeadRow,
+    RepDayCountRow,
     RepRow,
     RoutingFlowRow,
     RoutingStateRow,
@@ -56,24 +57,62 @@ def count_reps(*, session: Session) -> int:
 @dataclass(frozen=True)
 class RepHead:
     """The columns routing reads on every request; the full row (JSON settings) is fetched only when
-    ``updated_at`` says the cached domain object is stale."""
+    ``updated_at`` says the cached domain object is stale. Counters are already reset to 0 when their
+    day or week is over."""
 
     id: int
     name: str
     open_leads: int
     updated_at: datetime
+    assigned_today: int = 0
+    assigned_week: int = 0
+    last_assigned_at: datetime | None = None
 
 
-def lock_active_reps(*, session: Session) -> list[RepHead]:
+def day_and_week(now: datetime) -> tuple[date, date]:
+    """The UTC day of ``now`` and the Monday of its ISO week: the keys of the rep-row counters."""
+    day = now.astimezone(UTC).date()
+    return day, day - timedelta(days=day.weekday())
+
+
+# The statements on the routing path are built once: constructing a SQLAlchemy statement costs more than
+# running it against SQLite, and a prebuilt one also hits the compiled-SQL cache every time.
+_LOCK_ACTIVE_REPS = (
+    select(
+        RepRow.id,
+        RepRow.name,
+        RepRow.open_leads,
+        RepRow.updated_at,
+        RepRow.count_day,
+        RepRow.assigned_today,
+        RepRow.count_week,
+        RepRow.assigned_week,
+        RepRow.last_assigned_at,
+    )
+    .where(RepRow.active.is_(True))
+    .order_by(RepRow.id)
+    .with_for_update()
+)
+
+
+def lock_active_reps(*, session: Session, now: datetime) -> list[RepHead]:
     """The active reps, row-locked until the transaction ends (PostgreSQL; SQLite already holds its
     writer lock from ``BEGIN IMMEDIATE``). Locked in id order so two routers never deadlock."""
-    query = (
-        select(RepRow.id, RepRow.name, RepRow.open_leads, RepRow.updated_at)
-        .where(RepRow.active.is_(True))
-        .order_by(RepRow.id)
-        .with_for_update()
-    )
-    return [RepHead(*row) for row in session.execute(query)]
+    day, week = day_and_week(now)
+    return [
+        RepHead(
+            id=rid,
+            name=name,
+            open_leads=open_leads,
+            updated_at=updated,
+            assigned_today=today if count_day == day else 0,
+            assigned_week=n_week if count_week == week else 0,
+            last_assigned_at=last,
+        )
+        for rid, name, open_leads, updated, count_day, today, count_week, n_week, last in session.connection().execute(
+            _LOCK_ACTIVE_REPS
+        )
+    ]
 
 
 def active_rep_names(*, session: Session) -> list[str]:
@@ -84,79 +123,84 @@ def lock_rep(*, session: Session, rep_id: int) -> RepRow | None:
     return session.scalar(select(RepRow).where(RepRow.id == rep_id).with_for_update())
 
 
-def take_capacity(*, session: Session, rep_id: int) -> bool:
-    """Count one more open lead for the rep unless that would exceed its capacity."""
-    result = session.execute(
-        update(RepRow)
-        .where(RepRow.id == rep_id, RepRow.open_leads < RepRow.capacity)
-        .values(open_leads=RepRow.open_leads + 1)
-        .execution_options(synchronize_session=False)
+_TAKE_LEAD = (
+    update(RepRow)
+    .where(RepRow.id == bindparam("rep"), RepRow.open_leads < RepRow.capacity)
+    .values(
+        open_leads=RepRow.open_leads + 1,
+        assigned_today=case((RepRow.count_day == bindparam("day"), RepRow.assigned_today + 1), else_=1),
+        count_day=bindparam("day"),
+        assigned_week=case((RepRow.count_week == bindparam("week"), RepRow.assigned_week + 1), else_=1),
+        count_week=bindparam("week"),
+        last_assigned_at=bindparam("now", type_=RepRow.last_assigned_at.type),
+        updated_at=RepRow.updated_at,  # a counter is not a settings change: keep the rep cache valid
     )
-    return result.rowcount == 1
+    .execution_options(synchronize_session=False)
+)
+
+
+def _day_bucket(dialect: str) -> Any:
+    insert = pg_insert if dialect == "postgresql" else sqlite_insert
+    stmt = insert(RepDayCountRow).values(
+        rep_id=bindparam("rep"), day=bindparam("day"), leads=1, value=bindparam("value")
+    )
+    return stmt.on_conflict_do_update(
+        index_elements=[RepDayCountRow.rep_id, RepDayCountRow.day],
+        set_={"leads": RepDayCountRow.leads + 1, "value": RepDayCountRow.value + stmt.excluded.value},
+    )
+
+
+_DAY_BUCKET = {dialect: _day_bucket(dialect) for dialect in ("sqlite", "postgresql")}
+
+
+def take_lead(*, session: Session, rep_id: int, now: datetime, value: float | None = None) -> bool:
+    """Give the rep one more open lead unless that would exceed its capacity, and count it (today, this
+    week, the day's bucket of the fairness window) in the same transaction. False when the rep is full."""
+    day, week = day_and_week(now)
+    result = session.connection().execute(_TAKE_LEAD, {"rep": rep_id, "day": day, "week": week, "now": now})
+    if result.rowcount != 1:
+        return False
+    session.connection().execute(
+        _DAY_BUCKET[session.get_bind().dialect.name],
+        {"rep": rep_id, "day": day, "value": float(value or 0.0)},
+    )
+    return True
 
 
 def release_capacity(*, session: Session, rep_id: int) -> None:
     session.execute(
         update(RepRow)
         .where(RepRow.id == rep_id, RepRow.open_leads > 0)
-        .values(open_leads=RepRow.open_leads - 1)
+        .values(open_leads=RepRow.open_leads - 1, updated_at=RepRow.updated_at)
         .execution_options(synchronize_session=False)
     )
 
 
-@dataclass(frozen=True)
-class LoadFigures:
-    """Per rep counts from the assignments table (the routing engine's ``RepLoad`` is built from these)."""
-
-    assigned_today: int = 0
-    assigned_this_week: int = 0
-    window_leads: int = 0
-    window_value: float = 0.0
-    last_assigned_at: datetime | None = None
+_WINDOW_COUNTS = (
+    select(RepDayCountRow.rep_id, func.sum(RepDayCountRow.leads), func.sum(RepDayCountRow.value))
+    .where(RepDayCountRow.day >= bindparam("start", type_=RepDayCountRow.day.type))
+    .group_by(RepDayCountRow.rep_id)
+)
 
 
-def load_figures(
-    *, session: Session, now: datetime, window: timedelta, rep_ids: Iterable[int] | None = None
-) -> dict[int, LoadFigures]:
-    """Assignments received per rep today (UTC), this ISO week and in the fairness window, in one query."""
-    day_start = now.replace(hour=0, minute=0, second=0, microsecond=0)
-    week_start = day_start - timedelta(days=day_start.weekday())
-    window_start = now - window
-    since = min(week_start, window_start)
-    a = AssignmentRow
+def window_counts(*, session: Session, now: datetime, window: timedelta) -> dict[int, tuple[int, float]]:
+    """Leads and expected value each rep received in the fairness window, by whole UTC days (the day
+    the window starts in counts fully: a window of 7 days covers 7 to 8 days)."""
+    start = (now - window).astimezone(UTC).date()
+    return {
+        int(r): (int(n or 0), float(v or 0.0))
+        for r, n, v in session.connection().execute(_WINDOW_COUNTS, {"start": start})
+    }
+
+
+def leads_since(*, session: Session, since: datetime) -> int:
+    """Assignments to reps since ``since`` (the arrival rate the capacity pricer plans for)."""
     query = (
-        select(
-            a.rep_id,
-            func.sum(case((a.created_at >= day_start, 1), else_=0)),
-            func.sum(case((a.created_at >= week_start, 1), else_=0)),
-            func.sum(case((a.created_at >= window_start, 1), else_=0)),
-            func.sum(case((a.created_at >= window_start, func.coalesce(a.expected_value, 0.0)), else_=0.0)),
-            func.max(a.created_at),
-        )
-        .where(a.rep_id.is_not(None), a.created_at >= since)
-        .group_by(a.rep_id)
+        select(func.count())
+        .select_from(AssignmentRow)
+        .where(AssignmentRow.rep_id.is_not(None), AssignmentRow.created_at >= since)
     )
-    if rep_ids is not None:
-        query = query.where(a.rep_id.in_(list(rep_ids)))
-    figures: dict[int, LoadFigures] = {}
-    for rep_id, today, week, n_window, value, last in session.execute(query):
-        figures[int(rep_id)] = LoadFigures(
-            assigned_today=int(today or 0),
-            assigned_this_week=int(week or 0),
-            window_leads=int(n_window or 0),
-            window_value=float(value or 0.0),
-            last_assigned_at=_as_utc(last),
-        )
-    return figures
-
-
-def _as_utc(value: Any) -> datetime | None:
-    # Aggregates bypass the column type, so SQLite hands back a naive datetime or a string.
-    if value is None:
-        return None
-    if isinstance(value, str):
-        value = datetime.fromisoformat(value)
-    return value.replace(tzinfo=UTC) if value.tzinfo is None else value
+    return int(session.scalar(query) or 0)
 
 
 # -------------------------------------------------------------------------------------- leads/assign
@@ -166,8 +210,17 @@ def get_lead(*, session: Session, lead_id: int) -> LeadRow | None:
     return session.get(LeadRow, lead_id)
 
 
+_LEAD_BY_EXTERNAL_ID = select(LeadRow).where(LeadRow.external_id == bindparam("external_id"))
+_LEAD_ID_BY_EXTERNAL_ID = select(LeadRow.id).where(LeadRow.external_id == bindparam("external_id"))
+
+
 def get_lead_by_external_id(*, session: Session, external_id: str) -> LeadRow | None:
-    return session.scalar(select(LeadRow).where(LeadRow.external_id == external_id))
+    return session.scalar(_LEAD_BY_EXTERNAL_ID, {"external_id": external_id})
+
+
+def lead_id_by_external_id(*, session: Session, external_id: str) -> int | None:
+    """The stored id of a lead, without loading the row (the idempotency check of every route)."""
+    return session.connection().scalar(_LEAD_ID_BY_EXTERNAL_ID, {"external_id": external_id})
 
 
 def latest_assignment(*, session: Session, lead_id: int) -> AssignmentRow | None:
@@ -217,13 +270,43 @@ def open_assignment_counts(*, session: Session) -> dict[int, int]:
 # ------------------------------------------------------------------------------------------- flows
 
 
+_ACTIVE_FLOW = (
+    select(RoutingFlowRow)
+    .where(RoutingFlowRow.name == bindparam("name"), RoutingFlowRow.active.is_(True))
+    .order_by(RoutingFlowRow.version.desc())
+    .limit(1)
+)
+
+
 def active_flow(*, session: Session, name: str = "default") -> RoutingFlowRow | None:
-    query = (
-        select(RoutingFlowRow)
-        .where(RoutingFlowRow.name == name, RoutingFlowRow.active.is_(True))
-        .order_by(RoutingFlowRow.version.desc())
-    )
-    return session.scalar(query.limit(1))
+    return session.scalar(_ACTIVE_FLOW, {"name": name})
+
+
+_ACTIVE_FLOW_HEAD = (
+    select(RoutingFlowRow.id, RoutingFlowRow.version, RoutingFlowRow.created_at)
+    .where(RoutingFlowRow.name == bindparam("name"), RoutingFlowRow.active.is_(True))
+    .order_by(RoutingFlowRow.version.desc())
+    .limit(1)
+)
+
+
+def active_flow_head(*, session: Session, name: str = "default") -> tuple[int, int, datetime] | None:
+    """Id, version and creation time of the active version (what routing checks on every lead; the
+    definition itself is read once per version)."""
+    row = session.connection().execute(_ACTIVE_FLOW_HEAD, {"name": name}).first()
+    return None if row is None else (row[0], row[1], row[2])
+
+
+def list_flows(*, session: Session, name: str | None = None) -> list[RoutingFlowRow]:
+    query = select(RoutingFlowRow).order_by(RoutingFlowRow.name, RoutingFlowRow.version.desc())
+    if name is not None:
+        query = query.where(RoutingFlowRow.name == name)
+    return list(session.scalars(query))
+
+
+def count_flows(*, session: Session, name: str) -> int:
+    query = select(func.count()).select_from(RoutingFlowRow).where(RoutingFlowRow.name == name)
+    return int(session.scalar(query) or 0)
 
 
 def publish_flow(*, session: Session, name: str, definition: dict[str, Any]) -> RoutingFlowRow:
@@ -276,6 +359,23 @@ def count_api_keys(*, session: Session, role: str | None = None) -> int:
 # ----------------------------------------------------------------------------------- routing state
 
 
+def _state_upsert(dialect: str) -> Any:
+    insert = pg_insert if dialect == "postgresql" else sqlite_insert
+    stmt = insert(RoutingStateRow).values(
+        key=bindparam("key"),
+        value=bindparam("value", type_=RoutingStateRow.value.type),
+        updated_at=bindparam("now", type_=RoutingStateRow.updated_at.type),
+    )
+    return stmt.on_conflict_do_update(
+        index_elements=[RoutingStateRow.key],
+        set_={"value": stmt.excluded.value, "updated_at": stmt.excluded.updated_at},
+    )
+
+
+_STATE_GET = select(RoutingStateRow.value).where(RoutingStateRow.key == bindparam("key")).with_for_update()
+_STATE_SET = {dialect: _state_upsert(dialect) for dialect in ("sqlite", "postgresql")}
+
+
 class DbRoutingState:
     """``leadwise.routing.state.RoutingState`` over the ``routing_state`` table, inside the caller's
     transaction: pointer moves commit (or roll back) together with the decision that made them."""
@@ -286,18 +386,10 @@ class DbRoutingState:
 
     def get(self, key: str) -> Any | None:
         if key not in self._cache:
-            query = select(RoutingStateRow.value).where(RoutingStateRow.key == key).with_for_update()
-            self._cache[key] = self.session.scalar(query)
+            self._cache[key] = self.session.connection().scalar(_STATE_GET, {"key": key})
         return self._cache[key]
 
     def set(self, key: str, value: Any) -> None:
         self._cache[key] = value
-        now = utcnow()
-        if self.session.get_bind().dialect.name == "postgresql":
-            stmt = pg_insert(RoutingStateRow).values(key=key, value=value, updated_at=now)
-        else:
-            stmt = sqlite_insert(RoutingStateRow).values(key=key, value=value, updated_at=now)
-        stmt = stmt.on_conflict_do_update(
-            index_elements=[RoutingStateRow.key], set_={"value": value, "updated_at": now}
-        )
-        self.session.execute(stmt)
+        dialect = self.session.get_bind().dialect.name
+        self.session.connection().execute(_STATE_SET[dialect], {"key": key, "value": value, "now": utcnow()})

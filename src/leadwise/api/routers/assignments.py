@@ -6,7 +6,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Path
 
-from leadwise.api.deps import AnyRoleDep, DbDep, ModelsDep, Principal, SessionDep, SettingsDep
+from leadwise.api.deps import AnyRoleDep, DbDep, ModelsDep, PricesDep, Principal, SessionDep, SettingsDep
 from leadwise.api.errors import Forbidden
 from leadwise.api.routers._convert import assignment_public
 from leadwise.api.schemas import AssignmentPublic, OutcomeIn, Problem, RejectIn, RejectOut
@@ -44,6 +44,7 @@ def reject(
     db: DbDep,
     settings: SettingsDep,
     models: ModelsDep,
+    prices: PricesDep,
     principal: AnyRoleDep,
     body: RejectIn | None = None,
 ) -> RejectOut:
@@ -58,6 +59,7 @@ def reject(
         assignment_id=assignment_id,
         rep_id=_own(principal),
         reason=body.reason if body else "",
+        prices=prices,
     )
     next_public = assignment_public(following)
     if principal.is_rep() and following.assignment.rep_id != principal.rep_id:

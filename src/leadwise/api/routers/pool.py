@@ -63,11 +63,16 @@ def claim(lead_id: LeadId, db: DbDep, settings: SettingsDep, principal: RepDep) 
 
 @router.post("/v1/leads/{lead_id}/assign", response_model=AssignmentPublic, status_code=201, responses=ERRORS)
 def manual_assign(
-    lead_id: LeadId, body: ManualAssignIn, db: DbDep, settings: SettingsDep, _: ManagerDep
+    lead_id: LeadId, body: ManualAssignIn, db: DbDep, settings: SettingsDep, principal: ManagerDep
 ) -> AssignmentPublic:
     """Give a lead to a rep by hand (from a queue, or away from its current rep); managers only."""
     return assignment_public(
         service.manual_assign(
-            db=db, settings=settings, external_id=lead_id, rep_id=body.rep_id, reason=body.reason
+            db=db,
+            settings=settings,
+            external_id=lead_id,
+            rep_id=body.rep_id,
+            reason=body.reason,
+            manager=f"{principal.role} key {principal.key_id}",
         )
     )

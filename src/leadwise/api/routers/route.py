@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from fastapi import APIRouter, Response, status
 
-from leadwise.api.deps import DbDep, ManagerDep, ModelsDep, RouterDep, SettingsDep
+from leadwise.api.deps import DbDep, ManagerDep, ModelsDep, PricesDep, RouterDep, SettingsDep
 from leadwise.api.routers._convert import route_out
 from leadwise.api.schemas import BatchIn, BatchOut, LeadIn, Problem, RouteOut
 from leadwise.services import routing as service
@@ -20,21 +20,34 @@ ERRORS = {401: {"model": Problem}, 403: {"model": Problem}, 409: {"model": Probl
     responses=ERRORS | {200: {"model": RouteOut, "description": "the lead was routed before: same decision"}},
 )
 def route_lead(
-    lead: LeadIn, response: Response, db: DbDep, settings: SettingsDep, models: ModelsDep, _: RouterDep
-) -> RouteOut:
+    lead: LeadIn,
+    db: DbDep,
+    settings: SettingsDep,
+    models: ModelsDep,
+    prices: PricesDep,
+    _: RouterDep,
+) -> Response:
     """Route one lead to a rep or a queue. Idempotent on ``lead_id``: 201 the first time, then 200 with
     the same decision."""
-    routed = service.route_lead(db=db, settings=settings, models=models, lead=lead.model_dump())
-    if not routed.created:
-        response.status_code = status.HTTP_200_OK
-    return route_out(routed)
+    routed = service.route_lead(
+        db=db, settings=settings, models=models, lead=lead.model_dump(), prices=prices
+    )
+    # Serialised once, by pydantic-core, instead of validated again and re-encoded by FastAPI: this
+    # answer carries the whole explanation and is the busiest one.
+    return Response(
+        content=route_out(routed).model_dump_json(),
+        status_code=status.HTTP_201_CREATED if routed.created else status.HTTP_200_OK,
+        media_type="application/json",
+    )
 
 
 @router.post("/batch", response_model=BatchOut, responses=ERRORS)
 def route_batch(
     body: BatchIn, db: DbDep, settings: SettingsDep, models: ModelsDep, _: ManagerDep
 ) -> BatchOut:
-    """Route a backlog together with the batch optimiser; leads routed before keep their decision."""
+    """Route a backlog together with the exact assignment LP (capacities, fairness bounds, expected value);
+    the flow's conditions still send leads to queues, and leads the LP cannot place go through the flow
+    one by one. Leads routed before keep their decision."""
     routed = service.route_batch(
         db=db, settings=settings, models=models, leads=[lead.model_dump() for lead in body.leads]
     )

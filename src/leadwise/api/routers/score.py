@@ -4,12 +4,12 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Query
+from fastapi import APIRouter, Query, Response
 
-from leadwise.api.deps import ModelsDep, ScorerDep, SessionDep
+from leadwise.api.deps import DbDep, ModelsDep, ScorerDep
 from leadwise.api.schemas import LeadIn, Problem, RepScore, ScoreOut
+from leadwise.services.routing import active_reps_brief
 from leadwise.services.scoring import score_for_api
-from leadwise.store import repositories as repo
 
 router = APIRouter(prefix="/v1/score", tags=["scoring"])
 
@@ -26,29 +26,29 @@ router = APIRouter(prefix="/v1/score", tags=["scoring"])
 )
 def score(
     lead: LeadIn,
-    session: SessionDep,
+    db: DbDep,
     models: ModelsDep,
     _: ScorerDep,
     top: Annotated[int | None, Query(ge=1, le=1000, description="only the best reps")] = None,
-) -> ScoreOut:
+) -> Response:
     """503 in rules-only mode (no model served)."""
-    reps = repo.list_reps(session=session, active_only=True)
-    figures = score_for_api(models=models, lead=lead.model_dump(), rep_names=[r.name for r in reps])
+    reps = active_reps_brief(db)
+    figures = score_for_api(models=models, lead=lead.model_dump(), rep_names=[name for _, name in reps])
     by_name = dict(zip(figures.rep_names, figures.p_win, strict=True))
     rep_scores = sorted(
         (
             RepScore(
-                rep_id=r.id,
-                name=r.name,
-                p_win=float(by_name[r.name]),
-                expected_value=float(by_name[r.name]) * figures.deal_value,
+                rep_id=rep_id,
+                name=name,
+                p_win=float(by_name[name]),
+                expected_value=float(by_name[name]) * figures.deal_value,
             )
-            for r in reps
-            if r.name in by_name
+            for rep_id, name in reps
+            if name in by_name
         ),
         key=lambda s: -s.expected_value,
     )
-    return ScoreOut(
+    out = ScoreOut(
         lead_id=lead.lead_id,
         score=figures.score,
         deal_value=figures.deal_value,
@@ -56,3 +56,4 @@ def score(
         model_version=figures.model_version,
         reps=rep_scores[:top] if top else rep_scores,
     )
+    return Response(content=out.model_dump_json(), media_type="application/json")

@@ -1,0 +1,126 @@
+"""The routing engine behind the API: versioned flows, flow validation, reassignment limits, the batch LP,
+capacity prices and model failures."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+import leadwise
+from leadwise.services.engine_bridge import PriceBook
+
+BEST_FIT_WITH_NURTURE = """
+name = "cold to nurture, else best fit"
+[[steps]]
+name = "cold"
+when = { score_below = 0.25 }
+action = "nurture"
+[[steps]]
+name = "everyone"
+pool = "everyone"
+strategy = "best_fit"
+"""
+
+
+def publish(env, source: str, fmt: str = "toml"):
+    return env.client.post("/v1/flows", json={"source": source, "format": fmt}, headers=env.h("admin"))
+
+
+def route(env, lead_id: str, **fields):
+    return env.client.post("/v1/route", json={"lead_id": lead_id, **fields}, headers=env.h("integration"))
+
+
+def test_bundled_flow_is_seeded_and_a_new_version_never_rewrites_past_decisions(env) -> None:
+    flows = env.client.get("/v1/flows", headers=env.h("admin")).json()
+    assert flows["count"] == 1 and flows["data"][0]["version"] == 1 and flows["data"][0]["active"]
+    assert 'name = "hot lead"' in flows["data"][0]["source"]
+    first = route(env, "F-1").json()
+    assert first["flow_version"] == 1 and first["rule"] == "everyone else"  # rules-only: no score steps
+    assert first["strategy"] == "round_robin"
+
+    published = publish(env, BEST_FIT_WITH_NURTURE)
+    assert published.status_code == 201 and published.json()["version"] == 2
+    second = route(env, "F-2").json()
+    assert second["flow_version"] == 2 and second["rule"] == "everyone"
+    # rules-only, best_fit says it fell back to load balancing
+    assert second["strategy"] == "load_balancing"
+    assert any("fell back" in n for n in second["explanation"]["explanation"]["notes"])
+    old = env.client.get(f"/v1/assignments/{first['id']}", headers=env.h("admin")).json()
+    assert old["flow_version"] == 1 and old["rule"] == "everyone else"
+    listed = env.client.get("/v1/flows", headers=env.h("admin")).json()["data"]
+    assert [(f["version"], f["active"]) for f in listed] == [(2, True), (1, False)]
+
+
+def test_invalid_flow_is_422_naming_line_and_field(env) -> None:
+    bad = publish(env, '[[steps]]\nname = "x"\npool = "everyone"\nstrategy = "coin_flip"\n')
+    assert bad.status_code == 422 and bad.json()["error"] == "invalid_flow"
+    assert "line 4" in bad.json()["detail"] and "steps[0].strategy" in bad.json()["detail"]
+    unknown_pool = publish(env, "steps:\n  - pool: seniors\n    strategy: round_robin\n", "yaml")
+    assert unknown_pool.status_code == 422 and "line 2" in unknown_pool.json()["detail"]
+    assert "unknown pool 'seniors'" in unknown_pool.json()["detail"]
+    syntax = publish(env, "[[steps]\n")
+    assert syntax.status_code == 422 and "line 1" in syntax.json()["detail"]
+    assert env.client.get("/v1/flows", headers=env.h("admin")).json()["count"] == 1  # nothing published
+
+
+def test_rejections_reroute_away_from_every_previous_rep_then_go_to_the_manager_queue(env) -> None:
+    a = route(env, "R-1").json()
+    seen = {a["rep_id"]}
+    for attempt in (1, 2):  # max_reassignments = 2: two re-routes ...
+        body = env.client.post(f"/v1/assignments/{a['id']}/reject", headers=env.h("manager")).json()
+        a = body["next"]
+        assert a["rep_id"] is not None and a["rep_id"] not in seen and a["source"] == "reroute"
+        assert f"reassignment {attempt}" in a["explanation"]["explanation"]["notes"][0]
+        seen.add(a["rep_id"])
+    last = env.client.post(f"/v1/assignments/{a['id']}/reject", headers=env.h("manager")).json()["next"]
+    assert last["rep_id"] is None and last["queue"] == "manager"  # ... then a manager decides
+    reps = env.client.get("/v1/reps", headers=env.h("admin")).json()["data"]
+    assert all(r["open_leads"] == 0 for r in reps)
+
+
+def test_batch_uses_the_assignment_lp_within_capacity(env, fake_models) -> None:
+    env.models.install(fake_models)
+    assert publish(env, BEST_FIT_WITH_NURTURE).status_code == 201
+    leads = [{"lead_id": f"B-{i}", "product": "GTX Pro"} for i in range(3)]
+    leads += [{"lead_id": f"C-{i}", "product": "MG Special"} for i in range(2)]
+    out = env.client.post("/v1/route/batch", json={"leads": leads}, headers=env.h("manager")).json()
+    by_id = {d["lead_id"]: d for d in out["data"]}
+    assert [by_id[f"C-{i}"]["queue"] for i in range(2)] == ["nurture", "nurture"]  # score 0.2 < 0.25
+    gtx = [by_id[f"B-{i}"] for i in range(3)]
+    assert all(d["strategy"] == "batch_lp" and d["flow_version"] == 2 for d in gtx)
+    assert sum(d["rep_name"] == "Expert" for d in gtx) == 2  # the expert's capacity, never more
+    assert "LP bound" in gtx[0]["explanation"]["explanation"]["notes"][0]
+    again = env.client.post("/v1/route/batch", json={"leads": leads}, headers=env.h("manager")).json()
+    assert [d["id"] for d in again["data"]] == [d["id"] for d in out["data"]]  # idempotent
+
+
+def test_capacity_prices_make_optimised_save_the_scarce_expert(env, fake_models) -> None:
+    env.models.install(fake_models)
+    book = PriceBook()
+    names = ["Ann", "Bob", "Expert"]
+    for _ in range(30):  # the expert is best on every lead, and there are 6 seats for 30 leads
+        book.observe(names, np.array([0.3, 0.3, 0.9]), 1000.0)
+    assert book.resolve_if_due(db=env.db, objective="wins")
+    prices = book.prices_by_name
+    assert prices is not None and prices["Expert"] > prices["Ann"] >= 0
+    assert book.status()["priced_reps"] >= 1
+
+
+class BrokenModels:
+    """A bundle pickled by older code: loads, then fails on use."""
+
+    version = "old-1"
+
+    def predict(self, leads: pd.DataFrame, reps=None):
+        raise AttributeError("'LeadwiseModels' object has no attribute 'builder_v2'")
+
+
+def test_a_failing_model_is_503_on_score_and_routing_goes_on_rules_only(env) -> None:
+    env.models.install(BrokenModels())
+    scored = env.client.post("/v1/score", json={"lead_id": "X-1"}, headers=env.h("integration"))
+    assert scored.status_code == 503 and scored.json()["error"] == "model_failed"
+    assert "AttributeError" in scored.json()["detail"] and "old-1" in scored.json()["detail"]
+    routed = route(env, "X-2")
+    assert routed.status_code == 201 and routed.json()["model_version"] is None
+    ready = env.client.get("/readyz").json()
+    assert ready["leadwise_version"] == leadwise.__version__ and ready["flow"]["version"] == 1
