@@ -15,7 +15,7 @@ BUNDLED_DATA_DIR = PACKAGE_ROOT.parents[1] / "training" / "data" / "crm-sales-op
 
 
 class Settings(BaseSettings):
-    model_config = SettingsConfigDict(env_prefix="LEADWISE_", env_file=".env", extra="ignore")
+    model_config = SettingsConfigDict(env_prefix="LEADWISE_", env_file=".env", extra="ignore", populate_by_name=True)
 
     data_dir: Path = BUNDLED_DATA_DIR
     tracking_uri: str = Field(

@@ -10,6 +10,7 @@ import pytest
 from mlflow.tracking import MlflowClient
 from typer.testing import CliRunner
 
+import leadwise
 from leadwise.cli import app
 from leadwise.settings import BUNDLED_DATA_DIR, get_settings
 
@@ -41,6 +42,7 @@ def test_three_models_registered_with_champion_alias(trained_store) -> None:
     for name in MODEL_NAMES:
         champion = client.get_model_version_by_alias(name, "champion")
         assert str(champion.version) == "1"
+        assert champion.tags["leadwise.version"] == leadwise.__version__  # serving checks what trained it
         run_ids.add(champion.run_id)
     assert len(run_ids) == 1  # the three come from one training run
     assert "first registered models: promoted to champion" in output

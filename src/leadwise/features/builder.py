@@ -116,6 +116,10 @@ class FeatureBuilder:
             self.events_[EVENT_TIME] = closed["close_date"].to_numpy()
             self.events_["n"] = 1.0
             self.events_["wins"] = closed["won"].to_numpy()
+            # In close-time order once, so that every point-in-time lookup can skip sorting them.
+            order = np.argsort(self.events_[EVENT_TIME].to_numpy(), kind="stable")
+            self.events_ = self.events_.iloc[order]
+            closed = closed.iloc[order]
             # What each closed deal was expected to bring, judged when it was engaged: first from its
             # segments, then (once those exist for every deal) with its account's effect on top.
             self.events_["expected"] = self._lead_history(closed)["expected_rate"].to_numpy()

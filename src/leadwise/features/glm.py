@@ -109,7 +109,7 @@ class AdditiveLogit:
 class GlmSnapshots:
     """``AdditiveLogit`` refitted at ``n_snapshots`` moments over the history (plus one after it all)."""
 
-    def __init__(self, n_snapshots: int = 6, C: float = 1.0, max_rows: int = 200_000) -> None:
+    def __init__(self, n_snapshots: int = 6, C: float = 1.0, max_rows: int = 100_000) -> None:
         self.n_snapshots = n_snapshots
         self.C = C
         self.max_rows = max_rows

@@ -48,11 +48,21 @@ def as_of_totals(
         result.loc[:, values] = found[values].fillna(0.0).to_numpy()
         return result
 
-    ordered = events.sort_values(EVENT_TIME, kind="stable")
-    cumulative = ordered[[*keys, EVENT_TIME]].copy()
-    grouped = ordered.groupby(keys, sort=False)[values] if keys else ordered[values]
-    cumulative[values] = grouped.cumsum()
-    asked = queries[[*keys, QUERY_TIME]].copy()
+    # Events are kept in close-time order by the builder; sorting again is only for other callers.
+    ordered = events if events[EVENT_TIME].is_monotonic_increasing else events.sort_values(EVENT_TIME, kind="stable")
+    # One integer per key combination, shared by events and queries: the cumulative sums, the sort and
+    # the as-of join then run on numbers, not on a million strings each.
+    if keys:
+        combined = pd.concat([ordered[keys], queries[keys]], ignore_index=True)
+        group = combined.groupby(keys, sort=False).ngroup().to_numpy()
+        event_group, query_group = group[: len(ordered)], group[len(ordered) :]
+    else:
+        event_group, query_group = np.zeros(len(ordered), int), np.zeros(len(queries), int)
+    cumulative = pd.DataFrame(ordered[values].to_numpy(dtype=float), columns=values)
+    cumulative = cumulative.groupby(event_group).cumsum()
+    cumulative["_group"] = event_group
+    cumulative[EVENT_TIME] = ordered[EVENT_TIME].to_numpy()
+    asked = pd.DataFrame({"_group": query_group, QUERY_TIME: queries[QUERY_TIME].to_numpy()})
     asked["_position"] = np.arange(len(asked))
     asked = asked.sort_values(QUERY_TIME, kind="stable")
     matched = pd.merge_asof(
@@ -60,7 +70,7 @@ def as_of_totals(
         cumulative,
         left_on=QUERY_TIME,
         right_on=EVENT_TIME,
-        by=keys or None,
+        by="_group",
         allow_exact_matches=False,  # a deal closing on the engage date itself is not yet known
         direction="backward",
     )

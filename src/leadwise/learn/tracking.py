@@ -18,6 +18,7 @@ import mlflow
 import numpy as np
 from mlflow.tracking import MlflowClient
 
+import leadwise
 from leadwise.data.errors import DataValidationError
 from leadwise.data.training_data import TrainingData
 from leadwise.learn.metrics import classification_metrics, regression_metrics
@@ -118,9 +119,11 @@ def log_training_run(
                 )
                 versions[kind] = str(info.registered_model_version)
         for kind, version in versions.items():
-            MlflowClient().set_model_version_tag(
-                settings.registered_model_name(kind), version, "leadwise.run_id", run.info.run_id
-            )
+            client = MlflowClient()
+            name = settings.registered_model_name(kind)
+            client.set_model_version_tag(name, version, "leadwise.run_id", run.info.run_id)
+            # A pickled bundle only works with code that still matches it: serving checks this tag.
+            client.set_model_version_tag(name, version, "leadwise.version", leadwise.__version__)
     return run.info.run_id, versions
 
 

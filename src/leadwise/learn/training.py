@@ -52,7 +52,7 @@ class TrainConfig(BaseModel):
     history_burn_in: float = Field(0.25, ge=0.0, lt=0.9)
     # Baselines are fitted on at most this many rows: their figures settle long before a million rows,
     # and a one-hot logistic regression on all of them would cost more than the model it is compared to.
-    baseline_max_rows: int = Field(200_000, ge=1_000)
+    baseline_max_rows: int = Field(50_000, ge=1_000)
 
     @classmethod
     def from_file(cls, path: str | Path) -> TrainConfig:
