@@ -3,7 +3,7 @@
 The point-in-time rates in ``builder`` estimate each rep effect on its own (a rep's record in a sector,
 in a series...). Those marginal estimates overlap: a rep's sector record also carries the series and
 account sizes that rep happened to work in that sector. A logistic regression on all terms at once
-(lead terms, rep, rep × sector, rep × series, rep × size band, and a per-rep slope on account size)
+(lead terms, rep, rep × sector, rep × series, and a per-rep slope on account size)
 separates them, with L2 regularisation doing the shrinkage.
 
 To stay free of leakage the model is refitted at snapshots spread over the history; a lead engaged at
@@ -23,7 +23,9 @@ from sklearn.linear_model import LogisticRegression
 
 REP = "sales_agent"
 LEAD_TERMS: tuple[tuple[str, ...], ...] = (("product",), ("sector",), ("size_band",), ("account",))
-REP_TERMS: tuple[tuple[str, ...], ...] = ((REP,), (REP, "sector"), (REP, "series"), (REP, "size_band"))
+# Account size enters the rep terms as a per-rep slope on log revenue, not as banded levels too: on
+# synthetic worlds the bands only added parameters (captured lift 0.85 with them, 0.86 without).
+REP_TERMS: tuple[tuple[str, ...], ...] = ((REP,), (REP, "sector"), (REP, "series"))
 SLOPE_COLUMN = "revenue"  # per-rep slope on standardised log account revenue
 
 
