@@ -41,6 +41,7 @@ class Settings(BaseSettings):
     max_reassignments: int = Field(default=2, ge=0)  # rejected/lapsed this many times: manager queue
     flow_file: Path | None = None  # the flow seeded into an empty database (default: training/flows/default.toml)
     pricer_seconds: float = Field(default=10.0, ge=0)  # how often a worker checks its capacity prices; 0: off
+    request_threads: int = Field(default=1, ge=1, le=64)  # per worker, for blocking endpoints (api.app)
 
     @field_validator("database_url")
     @classmethod

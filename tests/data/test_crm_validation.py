@@ -55,7 +55,7 @@ def test_empty_file(crm_dir: Path) -> None:
 
 def test_header_without_rows(crm_dir: Path) -> None:
     (crm_dir / "sales_teams.csv").write_text("sales_agent,manager,regional_office\n")
-    assert "sales_teams.csv: file has a header but no data rows" == str(expect_error(crm_dir))
+    assert str(expect_error(crm_dir)) == "sales_teams.csv: file has a header but no data rows"
 
 
 def test_wrong_type_names_file_column_and_row(crm_dir: Path) -> None:

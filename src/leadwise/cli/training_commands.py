@@ -123,8 +123,8 @@ def score(
     tracking_uri: TrackingOption = None,
 ) -> None:
     """Score leads with the champion models: one row per lead and rep (lead id, rep, p_win, expected value)."""
-    from leadwise.data.crm import ACCOUNTS_FILE, read_accounts
     from leadwise.data.cleaning import CleaningReport, read_csv_strict
+    from leadwise.data.crm import ACCOUNTS_FILE, read_accounts
     from leadwise.learn.registry import load_champion
 
     settings = get_settings()

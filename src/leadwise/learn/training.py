@@ -6,8 +6,8 @@ Nothing here touches MLflow or the disk; ``leadwise.learn.tracking`` logs what t
 from __future__ import annotations
 
 import hashlib
-import warnings
 import tomllib
+import warnings
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path

@@ -30,6 +30,13 @@ FRAME_COLUMNS = (
 )
 
 
+NUMERIC_COLUMNS = ("revenue", "employees", "year_established")
+
+
+def _plain_number(value: Any) -> bool:
+    return value is None or (isinstance(value, int | float) and not isinstance(value, bool))
+
+
 def leads_frame(leads: Sequence[Mapping[str, Any]]) -> pd.DataFrame:
     rows = []
     for lead in leads:
@@ -39,8 +46,16 @@ def leads_frame(leads: Sequence[Mapping[str, Any]]) -> pd.DataFrame:
         stamp = pd.Timestamp(engage) if engage else pd.Timestamp.now(tz="UTC")
         row["engage_date"] = (stamp.tz_convert(None) if stamp.tzinfo else stamp).normalize()
         rows.append(row)
+    # The numeric columns as ``pd.to_numeric(errors="coerce")`` makes them. When they hold plain numbers
+    # and None only (what the API's schema lets through), None as NaN gives the frame those dtypes at
+    # construction: re-assigning three columns afterwards cost more than the rest of this function.
+    convert = [c for c in NUMERIC_COLUMNS if not all(_plain_number(row[c]) for row in rows)]
+    for row in rows:
+        for column in NUMERIC_COLUMNS:
+            if row[column] is None and column not in convert:
+                row[column] = np.nan
     frame = pd.DataFrame(rows, columns=list(FRAME_COLUMNS))
-    for numeric in ("revenue", "employees", "year_established"):
+    for numeric in convert:
         frame[numeric] = pd.to_numeric(frame[numeric], errors="coerce")
     return frame
 

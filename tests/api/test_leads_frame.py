@@ -1,0 +1,66 @@
+"""The frame the service hands to the models: the numeric columns as ``pd.to_numeric(errors="coerce")``
+makes them, whether the lead carries plain numbers (built directly) or anything else (converted)."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+import numpy as np
+import pandas as pd
+from pandas.testing import assert_frame_equal
+
+from leadwise.services.scoring import FRAME_COLUMNS, NUMERIC_COLUMNS, leads_frame
+
+
+def reference(leads: list[dict[str, object]]) -> pd.DataFrame:
+    """Build the frame column by column and convert afterwards: the definition the fast build must match."""
+    rows = []
+    for lead in leads:
+        row = {c: lead.get(c) for c in FRAME_COLUMNS}
+        engage = row["engage_date"]
+        stamp = pd.Timestamp(engage) if engage else pd.Timestamp.now(tz="UTC")  # type: ignore[arg-type]
+        row["engage_date"] = (stamp.tz_convert(None) if stamp.tzinfo else stamp).normalize()
+        rows.append(row)
+    frame = pd.DataFrame(rows, columns=list(FRAME_COLUMNS))
+    for column in NUMERIC_COLUMNS:
+        frame[column] = pd.to_numeric(frame[column], errors="coerce")
+    return frame
+
+
+PLAIN = {"lead_id": "a", "account": "Acme Corporation", "product": "GTX Pro"}
+FULL = {
+    "lead_id": "b",
+    "account": None,
+    "product": "MG Special",
+    "sector": "retail",
+    "revenue": 12.5,
+    "employees": 3.0,
+    "year_established": 1990,
+    "engage_date": datetime(2017, 6, 1, 15, 30, tzinfo=UTC),
+}
+TEXT = {"lead_id": "c", "product": "GTX Pro", "revenue": "1000", "year_established": "unknown"}
+INTS = {
+    "lead_id": "d",
+    "product": "GTX Pro",
+    "revenue": 5,
+    "employees": np.float64(3),
+    "year_established": 2001,
+}
+
+
+def test_leads_frame_matches_the_column_by_column_conversion() -> None:
+    for leads in ([PLAIN], [FULL], [TEXT], [INTS], [PLAIN, FULL], [FULL, INTS], [PLAIN, FULL, TEXT, INTS]):
+        got = leads_frame(leads)
+        assert_frame_equal(got, reference(leads), check_exact=True)
+        assert list(got.columns) == list(FRAME_COLUMNS)
+
+
+def test_leads_frame_numbers() -> None:
+    frame = leads_frame([PLAIN, TEXT])
+    assert frame["revenue"].dtype == np.float64 and frame["year_established"].dtype == np.float64
+    assert np.isnan(frame.loc[0, "revenue"]) and frame.loc[1, "revenue"] == 1000.0
+    assert np.isnan(frame.loc[1, "year_established"])  # not a number: missing, not an error
+    assert leads_frame([INTS])["year_established"].dtype == np.int64
+    # Engaged today (naive, midnight) when the lead has no date; a dated lead keeps its calendar day.
+    assert frame.loc[0, "engage_date"] == pd.Timestamp.now(tz="UTC").tz_convert(None).normalize()
+    assert leads_frame([FULL]).loc[0, "engage_date"] == pd.Timestamp("2017-06-01")
