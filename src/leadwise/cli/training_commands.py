@@ -120,6 +120,9 @@ def score(
     leads: Annotated[Path, typer.Option("--leads", help="CSV of leads to score.")],
     out: Annotated[Path, typer.Option("--out", help="Where to write the scores (CSV).")],
     data: Annotated[Path | None, typer.Option("--data", help="A CRM directory whose accounts.csv completes the leads' accounts.")] = None,
+    touchpoints: Annotated[
+        Path | None, typer.Option("--touchpoints", help="The leads' marketing touches (touchpoints.csv schema), for models trained with touchpoints.")
+    ] = None,
     tracking_uri: TrackingOption = None,
 ) -> None:
     """Score leads with the champion models: one row per lead and rep (lead id, rep, p_win, expected value)."""
@@ -135,7 +138,14 @@ def score(
         raw = read_csv_strict(leads, ())
         if data is not None and models.reference is not None:
             models.reference = models.reference.with_accounts(read_accounts(data / ACCOUNTS_FILE, CleaningReport()))
-        prediction = models.predict(raw, file=leads.name)
+        touches = None
+        if touchpoints is not None:
+            from leadwise.marketing.touchpoints import read_touchpoints
+
+            touches = read_touchpoints(touchpoints)
+            if models.builder.engagement is None:
+                console.print(f"[yellow]models {models.version} were trained without touchpoints: {touchpoints} is ignored[/]")
+        prediction = models.predict(raw, file=leads.name, touches=touches)
     except DataValidationError as error:
         fail(str(error))
     if prediction.fit.shape[1]:

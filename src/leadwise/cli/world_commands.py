@@ -144,13 +144,22 @@ def evaluate(
         models = _train(history, config)
     scored = _score(models, history, truth, seed=settings.random_seed)
     reference = _score(fit_reference_model_on(history), history, truth, seed=settings.random_seed)
+    gain = None
+    if history.touches is not None and truth.touches is not None and not champion:
+        console.print("training again without the touchpoints (what the engagement features add)")
+        gain = engagement_gain(history, truth, config, seed=settings.random_seed, scored=scored.report)
 
     curve: dict[str, list[float]] = {}
     if sizes:
         curve = _lift_curve(world_config, sizes, config)
     _print_table(scored.report, reference.report, world_config, curve, sizes)
+    if gain is not None:
+        console.print(
+            f"lead score AUC with engagement features {gain.with_engagement:.3f}, without "
+            f"{gain.without_engagement:.3f} (gain {gain.gain:+.3f}; Bayes {gain.bayes:.3f})"
+        )
     if log:
-        _log_run(settings, tracking_uri, world, world_config, scored, reference.report, sizes, curve)
+        _log_run(settings, tracking_uri, world, world_config, scored, reference.report, sizes, curve, gain)
 
 
 # ------------------------------------------------------------------------------------------------ steps
@@ -161,6 +170,42 @@ class _Scored:
     report: TruthReport
     fit: np.ndarray
     p_true: np.ndarray
+
+
+@dataclass(frozen=True)
+class EngagementGain:
+    """Lead-score ROC AUC against the truth's outcomes, trained with and without the touchpoints."""
+
+    with_engagement: float
+    without_engagement: float
+    bayes: float
+
+    @property
+    def gain(self) -> float:
+        return self.with_engagement - self.without_engagement
+
+    def as_dict(self) -> dict[str, float]:
+        return {
+            "engagement.lead_auc_with": self.with_engagement,
+            "engagement.lead_auc_without": self.without_engagement,
+            "engagement.lead_auc_gain": self.gain,
+            "engagement.bayes_lead_auc": self.bayes,
+        }
+
+
+def engagement_gain(
+    history: CrmHistory, truth: WorldTruth, config: TrainConfig, seed: int, scored: TruthReport | None = None
+) -> EngagementGain:
+    """Train with the history's touchpoints and without them; score the stream (with its touches, or none)
+    and compare the lead scores on the same sampled outcomes. ``scored``: the with-touches report already
+    computed, so that model is not trained twice."""
+    import dataclasses
+
+    if scored is None:
+        scored = _score(_train(history, config), history, truth, seed).report
+    cold = dataclasses.replace(history, touches=None)
+    without = _score(_train(cold, config), cold, dataclasses.replace(truth, touches=None), seed).report
+    return EngagementGain(scored.lead_auc, without.lead_auc, scored.bayes_lead_auc)
 
 
 def _load_history(directory: Path) -> CrmHistory:
@@ -206,9 +251,13 @@ def _product_prior(history: CrmHistory, leads: pd.DataFrame) -> np.ndarray:
 
 
 def _score(models: Any, history: CrmHistory, truth: WorldTruth, seed: int) -> _Scored:
+    from leadwise.learn.models import LeadwiseModels
+
     leads = _leads(truth, history)
-    fit = np.asarray(models.fit_matrix(leads, truth.reps), dtype=float)
-    lead_score = models.lead_score(leads) if hasattr(models, "lead_score") else fit.mean(axis=1)
+    # The stream's touches go to leadwise's models (the true-form reference does not read them).
+    touches = {"touches": truth.touches} if isinstance(models, LeadwiseModels) else {}
+    fit = np.asarray(models.fit_matrix(leads, truth.reps, **touches), dtype=float)
+    lead_score = models.lead_score(leads, **touches) if hasattr(models, "lead_score") else fit.mean(axis=1)
     report = evaluate_against_truth(
         truth.p_matrix, fit, np.asarray(lead_score), _product_prior(history, leads), seed
     )
@@ -229,7 +278,7 @@ def _lift_curve(config: WorldConfig, sizes: list[int], train_config: TrainConfig
             history = _load_history(Path(tmp))
             sized_truth = load_truth(Path(tmp))
             leads = _leads(sized_truth, history)
-            fit = _train(history, train_config).fit_matrix(leads, sized_truth.reps)
+            fit = _train(history, train_config).fit_matrix(leads, sized_truth.reps, touches=sized_truth.touches)
             ref = fit_reference_model_on(history).fit_matrix(leads, sized_truth.reps)
         curve["leadwise fit model"].append(captured_lift(sized_truth.p_matrix, fit))
         curve["true-form reference"].append(captured_lift(sized_truth.p_matrix, ref))
@@ -283,6 +332,7 @@ def _log_run(
     reference: TruthReport,
     sizes: list[int],
     curve: dict[str, list[float]],
+    gain: EngagementGain | None = None,
 ) -> None:
     import mlflow
 
@@ -294,9 +344,12 @@ def _log_run(
         mlflow.log_params(
             {"world": str(world), "seed": config.seed, "n_history": config.n_history, "n_reps": config.n_reps,
              "n_accounts": config.n_accounts, "n_stream": config.n_stream,
-             "confounding": config.confounding.enabled}
+             "confounding": config.confounding.enabled,
+             **({"engagement": True} if config.engagement.enabled else {})}
         )  # fmt: skip
         mlflow.log_metrics(scored.report.as_dict())
+        if gain is not None:
+            mlflow.log_metrics(gain.as_dict())
         mlflow.log_metrics({f"reference_{key}": value for key, value in reference.as_dict().items()})
         for size, lift, ref_lift in zip(
             sizes, curve.get("leadwise fit model", []), curve.get("true-form reference", []), strict=False
@@ -308,7 +361,8 @@ def _log_run(
             mlflow.log_figure(lift_curve_figure(sizes, curve), "lift_vs_history.png")
         mlflow.log_dict(
             {"leadwise": scored.report.as_dict(), "true_form_reference": reference.as_dict(),
-             "lift_curve": {"history_sizes": sizes, **curve}},
+             "lift_curve": {"history_sizes": sizes, **curve},
+             **({"engagement": gain.as_dict()} if gain is not None else {})},
             "evaluation.json",
         )  # fmt: skip
         world_json = world / TRUTH_DIR / PARAMS_FILE

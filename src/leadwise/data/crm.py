@@ -28,6 +28,7 @@ PIPELINE_FILE, ACCOUNTS_FILE, PRODUCTS_FILE, TEAMS_FILE = (
     "products.csv",
     "sales_teams.csv",
 )
+TOUCHPOINTS_FILE = "touchpoints.csv"  # optional: marketing touches, linked to deals by opportunity_id
 PIPELINE_COLUMNS = (
     "opportunity_id", "sales_agent", "product", "account", "deal_stage", "engage_date", "close_date",
     "close_value",
@@ -51,6 +52,8 @@ class CrmHistory:
     teams: pd.DataFrame
     source: Path
     report: CleaningReport = field(default_factory=CleaningReport)
+    # ``touchpoints.csv`` when the directory has one (``lead_id`` = the deal's opportunity_id), else None.
+    touches: pd.DataFrame | None = None
 
     @property
     def closed(self) -> pd.DataFrame:
@@ -175,9 +178,27 @@ def load_crm_dir(path: str | Path) -> CrmHistory:
     )
     deals["won"] = deals["deal_stage"].map({"Won": 1.0, "Lost": 0.0})  # open stages map to NaN
     deals = validate_contract(deals, DEALS_SCHEMA, "deals")
+    touches = read_deal_touches(directory / TOUCHPOINTS_FILE, deals, report)
     return CrmHistory(
-        deals=deals, accounts=accounts, products=products, teams=teams, source=directory, report=report
-    )
+        deals=deals, accounts=accounts, products=products, teams=teams, source=directory, report=report,
+        touches=touches,
+    )  # fmt: skip
+
+
+def read_deal_touches(path: Path, deals: pd.DataFrame, report: CleaningReport) -> pd.DataFrame | None:
+    """The optional touchpoints file, validated (one-line errors naming file, column and row), or None.
+
+    Touches name a deal by ``opportunity_id`` (or ``lead_id``); touches of unknown deals are dropped and
+    reported (they may belong to leads that never became opportunities).
+    """
+    if not path.is_file():
+        return None
+    from leadwise.marketing.touchpoints import read_touchpoints
+
+    touches = read_touchpoints(path)
+    known = touches["lead_id"].isin(deals["lead_id"].astype(str))
+    report.add(path.name, "lead_id", "touches of deals not in sales_pipeline.csv dropped", (~known).sum())
+    return touches.loc[known, ["lead_id", "timestamp", "channel", "touch_type"]].reset_index(drop=True)
 
 
 def require_both_outcomes(labels: pd.Series, file: str, column: str) -> None:

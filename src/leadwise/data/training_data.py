@@ -56,6 +56,8 @@ class TrainingData:
     label_column: str = "deal_stage"
     # Single-table form: how to read a new lead's columns (id, rep, and each feature with its type).
     table_columns: dict[str, Any] = field(default_factory=dict)
+    # Marketing touches (``lead_id, timestamp, channel, touch_type``) or None: engagement features then.
+    touches: pd.DataFrame | None = None
 
     @property
     def has_time(self) -> bool:
@@ -107,6 +109,7 @@ def from_crm(history: CrmHistory) -> TrainingData:
         report=history.report,
         reference=reference,
         rep_attributes=rep_attributes,
+        touches=history.touches,
     )
 
 

@@ -18,6 +18,7 @@ import pandas as pd
 
 from leadwise.data.training_data import TrainingData
 from leadwise.features.effects import relative_effect
+from leadwise.features.engagement import EngagementSpec, engagement_features
 from leadwise.features.glm import GlmSnapshots
 from leadwise.features.history import (
     EVENT_TIME,
@@ -131,7 +132,18 @@ class FeatureBuilder:
                 + [(REP, k) for k in self.segment_keys_]
             }
             self.glm_ = GlmSnapshots().fit(self._glm_frame(closed))
+        # Engagement features only when the history came with touches (and times to cut them at):
+        # without touchpoints the feature columns are exactly those of a history without them.
+        touches = getattr(data, "touches", None)
+        self.engagement_ = (
+            EngagementSpec.from_touches(touches) if touches is not None and len(touches) and data.has_time else None
+        )
         return self
+
+    @property
+    def engagement(self) -> EngagementSpec | None:
+        """The engagement features' spec; None when trained without touchpoints (or pickled before them)."""
+        return getattr(self, "engagement_", None)
 
     # ---------------------------------------------------------------------------------------- features
     @property
@@ -141,7 +153,8 @@ class FeatureBuilder:
             history = ["prior_rate", "expected_rate", "account_effect", "lead_expected_rate", "glm_lead_logit"]
             for key in self.segment_keys_:
                 history += [f"{key}_rate", f"{key}_log_n"]
-        return [*self.numeric_, *self.categorical_, *history]
+        engagement = self.engagement.feature_names if self.engagement is not None else []
+        return [*self.numeric_, *self.categorical_, *history, *engagement]
 
     @property
     def pair_feature_names(self) -> list[str]:
@@ -154,8 +167,9 @@ class FeatureBuilder:
             rep += ["rep_fit_logit", "glm_rep_effect", "glm_pair_logit"]
         return [*self.lead_feature_names, *rep]
 
-    def lead_features(self, frame: pd.DataFrame) -> pd.DataFrame:
-        """One row per lead: its own fields plus its segments' record before its engage date."""
+    def lead_features(self, frame: pd.DataFrame, touches: pd.DataFrame | None = None) -> pd.DataFrame:
+        """One row per lead: its own fields plus its segments' record before its engage date (and, for a
+        model trained with touchpoints, its engagement from ``touches`` before that date)."""
         out = pd.DataFrame(index=frame.index)
         for column in self.numeric_:
             out[column] = pd.to_numeric(frame[column], errors="coerce").astype(float)
@@ -166,10 +180,18 @@ class FeatureBuilder:
             for column in history.columns:
                 out[column] = history[column].to_numpy()
             out["glm_lead_logit"] = self.glm_.features(self._glm_frame(frame), with_rep=False)["glm_lead_logit"]
+        if self.engagement is not None:
+            at = frame["engage_date"].to_numpy(dtype="datetime64[ns]")
+            for name, values in engagement_features(self.engagement, frame["lead_id"].tolist(), at, touches).items():
+                out[name] = values
         return out[self.lead_feature_names]
 
     def pair_features(
-        self, frame: pd.DataFrame, reps: Sequence[str] | None = None, lead_matrix: pd.DataFrame | None = None
+        self,
+        frame: pd.DataFrame,
+        reps: Sequence[str] | None = None,
+        lead_matrix: pd.DataFrame | None = None,
+        touches: pd.DataFrame | None = None,
     ) -> pd.DataFrame:
         """Rows for (lead, rep) pairs.
 
@@ -177,7 +199,7 @@ class FeatureBuilder:
         otherwise every lead is paired with every rep, lead-major (row ``i * len(reps) + j``).
         ``lead_matrix`` (this frame's ``lead_features``) may be passed in to avoid computing it twice.
         """
-        leads = self.lead_features(frame) if lead_matrix is None else lead_matrix
+        leads = self.lead_features(frame, touches) if lead_matrix is None else lead_matrix
         if reps is None:
             pairs = leads.reset_index(drop=True)
             pair_reps = frame[REP].astype(str).to_numpy()
@@ -245,8 +267,10 @@ class FeatureBuilder:
             rep.append(list(self.rep_categories_))
         return [*self.lead_categories, *rep]
 
-    def lead_array(self, frame: Columns) -> np.ndarray:
-        """``lead_features(frame)`` as LightGBM's float matrix, for leads that ``scores_now``."""
+    def lead_array(self, frame: Columns, touches: pd.DataFrame | None = None) -> np.ndarray:
+        """``lead_features(frame, touches)`` as LightGBM's float matrix, for leads that ``scores_now``.
+
+        The engagement columns come from the same ``engagement_features`` call as in ``lead_features``."""
         tables = self._now_tables_for(frame)
         n = len(frame) if isinstance(frame, pd.DataFrame) else len(next(iter(frame.values())))
         names = self.lead_feature_names
@@ -265,6 +289,11 @@ class FeatureBuilder:
             latest = self.glm_.latest
             keys = {key: key_strings(_values(frame[key])) for key in self.segment_keys_}
             out[:, position["glm_lead_logit"]] = latest.lead_logit(keys) if latest else np.nan
+        if self.engagement is not None:
+            position = {name: i for i, name in enumerate(names)}
+            at = np.asarray(frame["engage_date"], dtype="datetime64[ns]")
+            for name, values in engagement_features(self.engagement, _values(frame["lead_id"]), at, touches).items():
+                out[:, position[name]] = values
         return out
 
     def pair_array(self, frame: Columns, reps: Sequence[Any], lead_array: np.ndarray) -> np.ndarray:

@@ -288,30 +288,41 @@ class LeadwiseModels:
             return prepare_crm_leads(leads, self.reference, file=file)
         return prepare_table_leads(leads, self.table_columns, file=file)
 
-    def lead_score(self, leads: pd.DataFrame) -> np.ndarray:
-        return self.predict(leads, reps=[]).lead_score
+    def lead_score(self, leads: pd.DataFrame, touches: pd.DataFrame | None = None) -> np.ndarray:
+        return self.predict(leads, reps=[], touches=touches).lead_score
 
-    def fit_matrix(self, leads: pd.DataFrame, reps: Sequence[str]) -> np.ndarray:
-        return self.predict(leads, reps=reps).fit
+    def fit_matrix(self, leads: pd.DataFrame, reps: Sequence[str], touches: pd.DataFrame | None = None) -> np.ndarray:
+        return self.predict(leads, reps=reps, touches=touches).fit
 
-    def deal_value(self, leads: pd.DataFrame) -> np.ndarray:
-        return self.predict(leads, reps=[]).deal_value
+    def deal_value(self, leads: pd.DataFrame, touches: pd.DataFrame | None = None) -> np.ndarray:
+        return self.predict(leads, reps=[], touches=touches).deal_value
 
     def predict(
-        self, leads: pd.DataFrame, reps: Sequence[str] | None = None, *, file: str = "leads", fast: bool = True
+        self,
+        leads: pd.DataFrame,
+        reps: Sequence[str] | None = None,
+        *,
+        file: str = "leads",
+        fast: bool = True,
+        touches: pd.DataFrame | None = None,
     ) -> Predictions:
         """All three predictions from one preparation of the leads (``reps`` None: every known rep).
 
         Leads engaged after the whole history (the serving case) take a lookup path that gives the same
         numbers in a fraction of the time; ``fast=False`` forces the general frame path.
+
+        ``touches`` (``lead_id, timestamp, channel, touch_type``, as ``read_touchpoints`` returns them) are
+        the leads' marketing touches; only those before each lead's engage date (or now) count. A model
+        trained without touchpoints ignores them.
         """
         reps = self.reps if reps is None else list(reps)
+        touches = touches if self.builder.engagement is not None else None
         if fast and 0 < len(leads) <= FAST_PATH_MAX_LEADS:
-            predictions = self._predict_now(leads, reps, file)
+            predictions = self._predict_now(leads, reps, file, touches)
             if predictions is not None:
                 return predictions
         prepared = self.prepare(leads, file=file)
-        lead_matrix = self.builder.lead_features(prepared)
+        lead_matrix = self.builder.lead_features(prepared, touches)
         lead_score = self.lead_model.predict_win(lead_matrix) if len(prepared) else np.zeros(0)
         value = (
             np.ones(len(prepared))
@@ -330,7 +341,9 @@ class LeadwiseModels:
         state.pop("_now_scoring_cache", None)  # rebuilt on first use after loading
         return state
 
-    def _predict_now(self, leads: pd.DataFrame, reps: list[str], file: str) -> Predictions | None:
+    def _predict_now(
+        self, leads: pd.DataFrame, reps: list[str], file: str, touches: pd.DataFrame | None = None
+    ) -> Predictions | None:
         """``predict`` through lookups and float matrices; None when that path does not apply."""
         scoring = self._now_scoring()
         if not scoring.ready:
@@ -343,7 +356,7 @@ class LeadwiseModels:
             prepared = self.prepare(leads, file=file)
         if not self.builder.scores_now(prepared):
             return None
-        lead_matrix = self.builder.lead_array(prepared)
+        lead_matrix = self.builder.lead_array(prepared, touches)
         n_leads = len(lead_matrix)
         lead_score = self.lead_model.predict_win_array(lead_matrix)
         value = np.ones(n_leads) if self.value_model is None else self.value_model.predict_array(lead_matrix)

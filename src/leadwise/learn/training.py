@@ -93,6 +93,7 @@ class TrainingOutcome:
     importances: dict[str, pd.Series]
     validation_leads: pd.DataFrame  # the validation rows as a caller would send them, with outcomes
     input_example: pd.DataFrame  # a few raw leads, logged with each MLflow model
+    validation_touches: pd.DataFrame | None = None  # the touchpoints, when the history had them
 
     @property
     def metrics(self) -> dict[str, float]:
@@ -127,6 +128,8 @@ def data_fingerprint(data: TrainingData) -> dict[str, Any]:
         fingerprint["date_max"] = str(frame["engage_date"].max().date())
     if data.has_rep:
         fingerprint["reps"] = int(frame["sales_agent"].nunique())
+    if data.touches is not None:
+        fingerprint["touches"] = int(len(data.touches))
     return fingerprint
 
 
@@ -209,8 +212,10 @@ def train_models(
         say(f"split {len(train)} training / {len(valid)} validation deals ({split_kind})")
 
     builder = FeatureBuilder(config.prior_strength, config.rep_prior_strength).fit(data)
-    lead_train, lead_valid = builder.lead_features(train), builder.lead_features(valid)
-    say(f"built {lead_train.shape[1]} lead features")
+    touches = data.touches if builder.engagement is not None else None
+    lead_train, lead_valid = builder.lead_features(train, touches), builder.lead_features(valid, touches)
+    engaged = f" ({len(builder.engagement.feature_names)} from {len(touches):,} touches)" if touches is not None else ""
+    say(f"built {lead_train.shape[1]} lead features{engaged}")
     y_train, y_valid = train["won"].to_numpy(int), valid["won"].to_numpy(int)
 
     def booster(offsets: tuple[str, ...] = ()) -> CalibratedBooster:
@@ -315,6 +320,7 @@ def train_models(
         importances,
         validation_leads,
         example.reset_index(drop=True),
+        data.touches,
     )
 
 

@@ -60,6 +60,44 @@ def leads_frame(leads: Sequence[Mapping[str, Any]]) -> pd.DataFrame:
     return frame
 
 
+TOUCH_FIELDS = ("timestamp", "channel", "touch_type")
+
+
+def _field(item: Any, name: str) -> Any:
+    return item.get(name) if isinstance(item, Mapping) else getattr(item, name, None)
+
+
+def touches_frame(leads: Sequence[Mapping[str, Any]]) -> pd.DataFrame | None:
+    """The leads' ``touches`` (items with ``timestamp``, ``channel``, ``touch_type``; mappings or objects)
+    as the touchpoints frame the models read, timestamps as naive UTC; None when no lead has any.
+
+    A lead is scored at its engage date (today when it has none), so, as in training, only touches
+    before that day count.
+    """
+    rows = [
+        (str(lead.get("lead_id")), *(_field(item, name) for name in TOUCH_FIELDS))
+        for lead in leads
+        for item in (lead.get("touches") or ())
+    ]
+    if not rows:
+        return None
+    from leadwise.features.engagement import touch_times
+
+    frame = pd.DataFrame(rows, columns=["lead_id", *TOUCH_FIELDS])
+    try:
+        frame["timestamp"] = touch_times(frame["timestamp"])
+    except (TypeError, ValueError) as exc:
+        raise DataValidationError(f"a touch's timestamp is not a date and time: {exc}", column="touches") from exc
+    frame["touch_type"] = frame["touch_type"].astype(str).str.strip().str.lower().str.replace(r"[\s\-]+", "_", regex=True)
+    frame["channel"] = frame["channel"].astype(str).str.strip()
+    return frame
+
+
+def _reads_touches(models: Any) -> bool:
+    """Whether the models were trained with touchpoints (else a lead's touches are ignored)."""
+    return getattr(getattr(models, "builder", None), "engagement", None) is not None
+
+
 @dataclass(frozen=True)
 class LeadFigures:
     model_version: str
@@ -77,7 +115,9 @@ def score_leads(
     models = loaded.models
     names = tuple(rep_names)
     if hasattr(models, "predict"):  # one feature preparation for the three outputs
-        predictions = models.predict(frame, reps=list(names))
+        touches = touches_frame(leads) if _reads_touches(models) else None
+        extra = {"touches": touches} if touches is not None else {}
+        predictions = models.predict(frame, reps=list(names), **extra)
         scores, values, matrix = predictions.lead_score, predictions.deal_value, predictions.fit
     else:
         scores, values = models.lead_score(frame), models.deal_value(frame)

@@ -21,6 +21,16 @@ quality, big accounts win more, so a rep's raw win rate mixes lead quality with 
 Randomness comes from one ``numpy`` ``SeedSequence`` split into independent streams (parameters, accounts,
 history assignment, history outcomes, stream), so switching confounding off or changing the history size
 leaves the planted parameters, the accounts and the stream unchanged.
+
+**Engagement** (:class:`Engagement`, off by default): each deal may come with a marketing journey
+(``touchpoints.csv``, and ``truth/touchpoints.csv`` for the stream) ending shortly before its engage date,
+drawn with ``leadwise.simulate.journeys``' channel specs, and the journey adds known log-odds to the truth::
+
+    + channel_scale * sum(effect[c] for each distinct channel c touched)
+    + sum(type_effects[t] for each distinct touch type t touched) + offset
+
+The effect does not depend on the rep: it moves P(win | lead), not who should work the lead. Its touches
+come from their own random streams, so switching it on leaves every other draw unchanged.
 """
 
 from __future__ import annotations
@@ -37,6 +47,8 @@ import pandas as pd
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
+from leadwise.marketing.touchpoints import TOUCH_TYPES
+from leadwise.simulate.journeys import DEFAULT_CHANNELS, JourneyParams, simulate_journeys
 from leadwise.simulate.world_names import (
     FOREIGN_OFFICES,
     PRODUCT_SHARES,
@@ -52,6 +64,7 @@ from leadwise.simulate.world_names import (
 
 TRUTH_DIR = "truth"
 STREAM_FILE = "stream.csv"
+TOUCHPOINTS_FILE = "touchpoints.csv"  # beside the CRM files (history) and in truth/ (the stream)
 P_WIN_FILE = "p_win.csv"
 PARAMS_FILE = "world.json"
 
@@ -114,6 +127,29 @@ class Confounding(_Part):
     senior_big_accounts: float = Field(1.0, ge=0)  # log-weight tilt: z_size * z_senior
 
 
+class Engagement(_Part):
+    """Marketing journeys before each deal, with a planted effect on winning (see the module docstring)."""
+
+    enabled: bool = False
+    touched_share: float = Field(0.8, ge=0, le=1)  # deals with a journey; the rest came in cold
+    channel_scale: float = 1.0  # multiplies the channel effects of simulate.journeys.DEFAULT_CHANNELS
+    type_effects: dict[str, float] = Field(default_factory=lambda: {"demo_request": 0.8, "quote_request": 0.5})
+    offset: float = -1.0  # keeps the win rate near the world's without engagement
+    mean_extra_touches: float = Field(3.0, ge=0)
+    mean_gap_days: float = Field(4.0, gt=0)
+    max_lag_days: float = Field(3.0, gt=0)  # the last touch falls up to this long before the engage date
+
+    @model_validator(mode="after")
+    def _known_types(self) -> Engagement:
+        unknown = sorted(set(self.type_effects) - set(TOUCH_TYPES))
+        if unknown:
+            raise ValueError(f"type_effects: unknown touch type {unknown[0]!r} (accepted: {', '.join(TOUCH_TYPES)})")
+        return self
+
+    def channel_effects(self) -> dict[str, float]:
+        return {spec.name: self.channel_scale * spec.effect for spec in DEFAULT_CHANNELS}
+
+
 class Noise(BaseModel):
     """The untidiness of a real pipeline."""
 
@@ -147,6 +183,7 @@ class WorldConfig(BaseModel):
     size_seniority: SizeSeniority = SizeSeniority()
     confounding: Confounding = Confounding()
     noise: Noise = Noise()
+    engagement: Engagement = Engagement()
 
     @model_validator(mode="after")
     def _enough_reps_per_region(self) -> WorldConfig:
@@ -164,6 +201,10 @@ class WorldConfig(BaseModel):
     @property
     def end_date(self) -> date:
         return self.start_date + timedelta(days=self.history_days - 1)
+
+    def document(self) -> dict[str, Any]:
+        """The config as written to ``world.json``; without engagement, exactly as before it existed."""
+        return self.model_dump(mode="json", exclude=None if self.engagement.enabled else {"engagement"})
 
 
 # ---------------------------------------------------------------------------------------------- world
@@ -256,6 +297,12 @@ class World:
     stream: pd.DataFrame  # lead_id, account, product, engage_date, deal_value
     p_matrix: np.ndarray  # (n_stream, n_reps), columns in params.reps order
     history_p: np.ndarray  # true P(win) of each pipeline row with the rep it was assigned
+    # With engagement on: touchpoints.csv rows (lead_id = opportunity_id) for the history and the stream,
+    # and each row's planted log-odds (history in pipeline order, stream in stream order).
+    touchpoints: pd.DataFrame | None = None
+    stream_touchpoints: pd.DataFrame | None = None
+    history_engagement: np.ndarray | None = None
+    stream_engagement: np.ndarray | None = None
 
 
 @dataclass(frozen=True)
@@ -267,6 +314,7 @@ class WorldTruth:
     p_matrix: np.ndarray
     deal_value: np.ndarray
     params: dict[str, Any]
+    touches: pd.DataFrame | None = None  # the stream's touchpoints (engagement worlds)
 
 
 def generate_world(config: WorldConfig) -> World:
@@ -279,9 +327,22 @@ def generate_world(config: WorldConfig) -> World:
     accounts = _accounts_frame(config, params, rng_accounts, rng_names)
     teams = _teams_frame(params, rng_names)
     products = pd.DataFrame(PRODUCTS, columns=["product", "series", "sales_price"])
-    pipeline, history_p = _history(config, params, rng_assign, rng_outcome)
-    stream, p_matrix = _stream(config, params, rng_stream)
-    return World(config, params, pipeline, accounts, products, teams, stream, p_matrix, history_p)
+    if not config.engagement.enabled:
+        pipeline, history_p, _ = _history(config, params, rng_assign, rng_outcome, None)
+        stream, p_matrix, _ = _stream(config, params, rng_stream, None)
+        return World(config, params, pipeline, accounts, products, teams, stream, p_matrix, history_p)
+    # Their own streams (children 6 and 7 of the same seed): every other draw stays as it was.
+    rng_touch_history, rng_touch_stream = (
+        np.random.default_rng(np.random.SeedSequence(config.seed, spawn_key=(key,))) for key in (6, 7)
+    )
+    pipeline, history_p, (touches, history_effect) = _history(
+        config, params, rng_assign, rng_outcome, rng_touch_history
+    )
+    stream, p_matrix, (stream_touches, stream_effect) = _stream(config, params, rng_stream, rng_touch_stream)
+    return World(
+        config, params, pipeline, accounts, products, teams, stream, p_matrix, history_p,
+        touches, stream_touches, history_effect, stream_effect,
+    )  # fmt: skip
 
 
 def write_world(world: World, out: Path) -> None:
@@ -293,6 +354,10 @@ def write_world(world: World, out: Path) -> None:
     world.products.to_csv(out / "products.csv", index=False)
     world.teams.to_csv(out / "sales_teams.csv", index=False)
     world.stream.to_csv(truth / STREAM_FILE, index=False, float_format="%.2f")
+    if world.touchpoints is not None and world.stream_touchpoints is not None:
+        stamp = "%Y-%m-%dT%H:%M:%S"
+        world.touchpoints.to_csv(out / TOUCHPOINTS_FILE, index=False, date_format=stamp)
+        world.stream_touchpoints.to_csv(truth / TOUCHPOINTS_FILE, index=False, date_format=stamp)
     n_leads, n_reps = world.p_matrix.shape
     pd.DataFrame(
         {
@@ -303,9 +368,16 @@ def write_world(world: World, out: Path) -> None:
     ).to_csv(truth / P_WIN_FILE, index=False, float_format="%.6f")
     document = {
         "seed": world.config.seed,
-        "config": world.config.model_dump(mode="json"),
+        "config": world.config.document(),
         "params": world.params.to_json(),
     }
+    if world.config.engagement.enabled:
+        engagement = world.config.engagement
+        document["params"]["engagement"] = {
+            "channel_effects": engagement.channel_effects(),
+            "type_effects": dict(engagement.type_effects),
+            "offset": engagement.offset,
+        }
     (truth / PARAMS_FILE).write_text(json.dumps(document, indent=1, sort_keys=True) + "\n", encoding="utf-8")
 
 
@@ -328,7 +400,12 @@ def load_truth(directory: Path | str) -> WorldTruth:
             f"and sales_agent {reps[rep]!r}"
         )
     params = json.loads((truth / PARAMS_FILE).read_text(encoding="utf-8"))
-    return WorldTruth(stream, reps, p_matrix, stream["deal_value"].to_numpy(dtype=float), params)
+    touches = None
+    if (truth / TOUCHPOINTS_FILE).is_file():
+        from leadwise.marketing.touchpoints import read_touchpoints
+
+        touches = read_touchpoints(truth / TOUCHPOINTS_FILE)
+    return WorldTruth(stream, reps, p_matrix, stream["deal_value"].to_numpy(dtype=float), params, touches)
 
 
 # ------------------------------------------------------------------------------------------- internals
@@ -539,17 +616,21 @@ def _won_values(
 
 
 def _history(
-    config: WorldConfig, params: WorldParams, rng: np.random.Generator, rng_outcome: np.random.Generator
-) -> tuple[pd.DataFrame, np.ndarray]:
+    config: WorldConfig,
+    params: WorldParams,
+    rng: np.random.Generator,
+    rng_outcome: np.random.Generator,
+    rng_touch: np.random.Generator | None,
+) -> tuple[pd.DataFrame, np.ndarray, tuple[pd.DataFrame | None, np.ndarray | None]]:
     n = config.n_history
     account = rng.choice(len(params.accounts), size=n, p=params.account_activity)
     product = rng.choice(len(PRODUCTS), size=n, p=_normalised(PRODUCT_SHARES))
     rep = _pick_reps(_assignment_cdf(config, params), account, rng.random(n))
-    p = _sigmoid(params.logit(account, product, rep))
+    logit = params.logit(account, product, rep)
 
     # Outcomes and the noise of the pipeline come from their own stream: the confounding switch changes who
     # got a deal, not the coin flips.
-    won = rng_outcome.random(n) < p
+    coin = rng_outcome.random(n)
     noise = config.noise
     is_open = rng_outcome.random(n) < noise.open_share
     prospecting = is_open & (rng_outcome.random(n) < noise.prospecting_share)
@@ -565,12 +646,18 @@ def _history(
     close = np.where(is_open, np.nan, engage + cycle)
     engage[prospecting] = np.nan
     values = _won_values(config, params, account, product, rng_outcome)
+    ids = _opportunity_ids(np.arange(n))
+    touches, effect = None, np.zeros(n)
+    if rng_touch is not None:  # journeys end before the engage date; prospects (no date) have none
+        touches, effect = _journeys(config, ids, engage, rng_touch)
+    p = _sigmoid(logit + effect)
+    won = coin < p
 
     stage = np.where(is_open, np.where(prospecting, "Prospecting", "Engaging"), np.where(won, "Won", "Lost"))
     close_value = np.where(is_open, np.nan, np.where(won, values, 0.0))
     frame = pd.DataFrame(
         {
-            "opportunity_id": _opportunity_ids(np.arange(n)),
+            "opportunity_id": ids,
             "sales_agent": np.asarray(params.reps, dtype=object)[rep],
             "product": np.array([name for name, _, _ in PRODUCTS], dtype=object)[product],
             "account": np.where(no_account, None, np.asarray(params.accounts, dtype=object)[account]),
@@ -582,12 +669,39 @@ def _history(
     )
     # Ordered by engage date like the bundled file; prospects (no date) last.
     order = np.lexsort((np.arange(n), np.nan_to_num(engage, nan=np.inf)))
-    return frame.iloc[order].reset_index(drop=True), p[order]
+    return frame.iloc[order].reset_index(drop=True), p[order], (touches, None if touches is None else effect[order])
+
+
+def _journeys(
+    config: WorldConfig, ids: np.ndarray, engage_days: np.ndarray, rng: np.random.Generator
+) -> tuple[pd.DataFrame, np.ndarray]:
+    """Touch journeys for the leads with an engage date (a ``touched_share`` of them) and each lead's
+    planted log-odds (``offset`` included, for every lead: a cold lead has the offset alone)."""
+    engagement = config.engagement
+    n = len(ids)
+    touched = ~np.isnan(engage_days) & (rng.random(n) < engagement.touched_share)
+    lag = rng.uniform(1 / 24, engagement.max_lag_days, n)
+    ends = pd.Timestamp(config.start_date) + pd.to_timedelta(engage_days[touched] - lag[touched], unit="D")
+    journey = simulate_journeys(
+        pd.DataFrame({"lead_id": ids[touched], "engage_date": ends}),
+        params=JourneyParams(
+            mean_extra_touches=engagement.mean_extra_touches, mean_gap_days=engagement.mean_gap_days
+        ),
+        seed=int(rng.integers(0, 2**63 - 1)),
+    )
+    touches = journey.touchpoints[["lead_id", "timestamp", "channel", "touch_type", "campaign", "cost"]]
+    # The planted effect: each distinct channel and each distinct touch type a lead touched, once.
+    position = pd.Index(ids).get_indexer(touches["lead_id"])
+    effect = np.full(n, engagement.offset)
+    for column, effects in (("channel", engagement.channel_effects()), ("touch_type", engagement.type_effects)):
+        distinct = pd.DataFrame({"row": position, "value": touches[column].to_numpy()}).drop_duplicates()
+        np.add.at(effect, distinct["row"].to_numpy(), distinct["value"].map(effects).fillna(0.0).to_numpy())
+    return touches.reset_index(drop=True), effect
 
 
 def _stream(
-    config: WorldConfig, params: WorldParams, rng: np.random.Generator
-) -> tuple[pd.DataFrame, np.ndarray]:
+    config: WorldConfig, params: WorldParams, rng: np.random.Generator, rng_touch: np.random.Generator | None
+) -> tuple[pd.DataFrame, np.ndarray, tuple[pd.DataFrame | None, np.ndarray | None]]:
     n = config.n_stream
     account = rng.choice(len(params.accounts), size=n, p=params.account_activity)
     product = rng.choice(len(PRODUCTS), size=n, p=_normalised(PRODUCT_SHARES))
@@ -606,4 +720,9 @@ def _stream(
             "deal_value": mean_value,
         }
     )
-    return stream, params.p_matrix(account, product)
+    if rng_touch is None:
+        return stream, params.p_matrix(account, product), (None, None)
+    touches, effect = _journeys(config, stream["lead_id"].to_numpy(), days, rng_touch)
+    reps = np.arange(len(params.reps))
+    p_matrix = _sigmoid(params.logit(account[:, None], product[:, None], reps[None, :]) + effect[:, None])
+    return stream, p_matrix, (touches, effect)
