@@ -170,7 +170,8 @@ def _inputs(
         model_leads = truth.stream[["lead_id", "account", "product", "engage_date"]].merge(
             accounts[[c for c in ACCOUNT_COLUMNS if c in accounts.columns]], on="account", how="left"
         )
-        predictions = models.predict(model_leads, reps=list(truth.reps))
+        # An engagement world's stream comes with its touches (ignored by models trained without them).
+        predictions = models.predict(model_leads, reps=list(truth.reps), touches=truth.touches)
         p_model = np.asarray(predictions.fit, dtype=float)
         value_model = np.asarray(predictions.deal_value, dtype=float)
         lead_score = np.asarray(predictions.lead_score, dtype=float)
