@@ -42,6 +42,10 @@ class Settings(BaseSettings):
     flow_file: Path | None = None  # the flow seeded into an empty database (default: training/flows/default.toml)
     pricer_seconds: float = Field(default=10.0, ge=0)  # how often a worker checks its capacity prices; 0: off
     request_threads: int = Field(default=1, ge=1, le=64)  # per worker, for blocking endpoints (api.app)
+    # Why a rep may hand a lead back to marketing (POST /v1/assignments/{id}/return); JSON list in the env.
+    return_reasons: list[str] = Field(
+        default_factory=lambda: ["project_postponed", "new_contact", "not_mature", "bad_data"], min_length=1
+    )
 
     @field_validator("database_url")
     @classmethod
@@ -49,6 +53,16 @@ class Settings(BaseSettings):
         if not url.startswith(("sqlite", "postgresql")):
             raise ValueError("database_url must be a sqlite:/// or postgresql+psycopg:// URL")
         return url
+
+    @field_validator("return_reasons")
+    @classmethod
+    def return_reasons_are_names(cls, reasons: list[str]) -> list[str]:
+        for reason in reasons:
+            if not reason.strip() or len(reason) > 100:
+                raise ValueError(f"return reason {reason!r} must be a non-empty name of at most 100 characters")
+        if len(set(reasons)) != len(reasons):
+            raise ValueError("return_reasons lists a reason twice")
+        return reasons
 
     @field_validator("model_alias")
     @classmethod

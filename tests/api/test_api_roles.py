@@ -6,6 +6,7 @@ import pytest
 
 ALL = {"admin", "manager", "rep", "integration"}
 LEAD = {"lead_id": "role-lead", "product": "GTX Pro"}
+TOUCH = {"timestamp": "2024-05-01T09:00:00Z", "channel": "web", "touch_type": "visit"}
 
 # method, path, body, roles allowed
 ENDPOINTS = [
@@ -20,10 +21,16 @@ ENDPOINTS = [
     ("POST", "/v1/assignments/1/accept", None, {"admin", "manager", "rep"}),
     ("POST", "/v1/assignments/1/reject", {"reason": "x"}, {"admin", "manager", "rep"}),
     ("POST", "/v1/assignments/1/outcome", {"result": "won", "value": 10}, ALL),
+    ("POST", "/v1/assignments/1/return", {"reason": "not_mature"}, {"admin", "manager", "rep"}),
+    ("POST", "/v1/leads/role-lead/touches", {"touches": [TOUCH]}, {"admin", "manager", "integration"}),
     ("GET", "/v1/pool", None, {"admin", "manager", "rep"}),
     ("POST", "/v1/pool/some-lead/claim", None, {"rep"}),
     ("POST", "/v1/leads/role-lead/assign", {"rep_id": 2}, {"admin", "manager"}),
     ("GET", "/v1/stats", None, {"admin", "manager"}),
+    ("GET", "/v1/reports/conversion", None, {"admin", "manager"}),
+    ("GET", "/v1/reports/speed", None, {"admin", "manager"}),
+    ("GET", "/v1/reports/returns", None, {"admin", "manager"}),
+    ("GET", "/v1/reports/attribution", None, {"admin", "manager"}),
     ("GET", "/v1/flows", None, {"admin"}),
     ("POST", "/v1/flows", {"source": '[[steps]]\npool = "everyone"\nstrategy = "round_robin"\n'}, {"admin"}),
     ("GET", "/v1/admin/model", None, {"admin"}),
@@ -39,6 +46,7 @@ def test_every_v1_route_is_in_the_role_table(env) -> None:
         "/v1/reps/1": "/v1/reps/{rep_id}",
         "/v1/pool/some-lead/claim": "/v1/pool/{lead_id}/claim",
         "/v1/leads/role-lead/assign": "/v1/leads/{lead_id}/assign",
+        "/v1/leads/role-lead/touches": "/v1/leads/{lead_id}/touches",
     }
     table = {
         (m, templates.get(p, p).replace("/assignments/1", "/assignments/{assignment_id}"))

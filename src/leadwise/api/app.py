@@ -125,9 +125,21 @@ def create_app(
     install_error_handlers(app)
     app.add_middleware(LatencyMiddleware)
 
-    from leadwise.api.routers import admin, assignments, flows, health, pool, reps, route, score, stats
+    from leadwise.api.routers import (
+        admin,
+        assignments,
+        flows,
+        health,
+        leads,
+        pool,
+        reports,
+        reps,
+        route,
+        score,
+        stats,
+    )
 
-    for module in (health, reps, route, score, assignments, pool, stats, flows, admin):
+    for module in (health, reps, route, score, assignments, pool, leads, stats, reports, flows, admin):
         app.include_router(module.router)
     if settings.enable_bench_floor:
         from leadwise.api.routers import bench

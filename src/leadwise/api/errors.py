@@ -42,6 +42,7 @@ def _routing_statuses() -> dict[type[Exception], tuple[int, str]]:
 
 _SERVICE_STATUSES: dict[type[Exception], int] = {
     svc.NotFound: 404,
+    svc.NotAllowed: 403,
     svc.Conflict: 409,
     svc.InvalidInput: 422,
     svc.ModelNotReady: 503,

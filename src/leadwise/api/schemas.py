@@ -8,7 +8,7 @@ from typing import Annotated, Any, Literal
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validator, model_validator
 
 Role = Literal["admin", "manager", "rep", "integration"]
-AssignmentState = Literal["offered", "accepted", "rejected", "expired", "won", "lost", "queued"]
+AssignmentState = Literal["offered", "accepted", "rejected", "expired", "won", "lost", "queued", "returned"]
 Name = Annotated[str, Field(min_length=1, max_length=200)]
 Text = Annotated[str, Field(max_length=200)]
 
@@ -139,6 +139,26 @@ class RepsPublic(BaseModel):
 
 # --------------------------------------------------------------------------------------------- leads
 
+# The marketing package's names of touch types (a demo request, a visit ...).
+TouchType = Literal[
+    "visit", "content_download", "demo_request", "webinar_attended", "quote_request", "email_click", "call"
+]
+
+
+class TouchIn(BaseModel):
+    """One marketing touch. ``timestamp``, ``channel`` and ``touch_type`` are what scoring reads."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    timestamp: AwareDatetime
+    channel: Name
+    touch_type: TouchType
+    campaign: Text | None = None
+    cost: float | None = Field(default=None, ge=0, le=1e12, allow_inf_nan=False)
+
+
+Touches = Annotated[list[TouchIn], Field(max_length=1000)]
+
 
 class LeadIn(BaseModel):
     """A lead as a CRM or web form sends it. ``lead_id`` is the caller's id: routing is idempotent on it."""
@@ -159,6 +179,13 @@ class LeadIn(BaseModel):
     region: Text | None = None
     source: Text | None = None
     existing_customer: bool | None = None
+    touches: Touches = Field(default_factory=list, description="marketing touches so far (stored with the lead)")
+
+
+class TouchesIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    touches: Annotated[list[TouchIn], Field(min_length=1, max_length=1000)]
 
 
 # ---------------------------------------------------------------------------------------------- score
@@ -240,6 +267,15 @@ class OutcomeIn(BaseModel):
 
     result: Literal["won", "lost"]
     value: float | None = Field(default=None, ge=0, le=1e12, allow_inf_nan=False)
+
+
+class ReturnIn(BaseModel):
+    """Hand the lead back to marketing; ``reason`` is one of ``Settings.return_reasons``."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    reason: Annotated[str, Field(min_length=1, max_length=100)]
+    note: Annotated[str, Field(max_length=2000)] | None = None
 
 
 class ManualAssignIn(BaseModel):
@@ -330,3 +366,97 @@ class FlowPublic(BaseModel):
 class FlowsPublic(BaseModel):
     data: list[FlowPublic]
     count: int
+
+
+class TouchesOut(BaseModel):
+    lead_id: str
+    added: int
+    touches: int = Field(description="touches stored for the lead, these included")
+    sales_ready: bool | None = Field(description="judged for a lead waiting in nurture only (else null)")
+    why: str | None
+    rerouted: bool = Field(description="the lead matured out of nurture and went through the flow again")
+    decision: AssignmentPublic | None
+
+
+# -------------------------------------------------------------------------------------------- reports
+
+
+class GroupConversion(BaseModel):
+    key: str
+    leads: int
+    closed: int
+    won: int
+    conversion_rate: float | None = Field(description="won / closed (open leads are not losses)")
+    won_value: float
+
+
+class ConversionOut(BaseModel):
+    channel_basis: str = Field(description="first_touch: a lead counts for the channel of its first touch")
+    total: GroupConversion
+    by_channel: list[GroupConversion]
+    by_source: list[GroupConversion]
+    by_customer: list[GroupConversion]
+    by_series: list[GroupConversion]
+    by_rep: list[GroupConversion]
+
+
+class SpeedGroup(BaseModel):
+    key: str
+    assignments: int
+    median_seconds_to_assignment: float | None
+    p90_seconds_to_assignment: float | None
+    accepted: int
+    median_seconds_to_acceptance: float | None
+    p90_seconds_to_acceptance: float | None
+
+
+class SlaGroup(BaseModel):
+    key: str
+    offers: int = Field(description="offers with an SLA deadline that are no longer waiting")
+    accepted_within_sla: int
+    expired: int
+    adherence: float | None
+
+
+class SpeedOut(BaseModel):
+    by_rep: list[SpeedGroup]
+    by_hour: list[SpeedGroup] = Field(description="hour of day (UTC) the lead was created")
+    sla: list[SlaGroup]
+
+
+class ReturnCount(BaseModel):
+    reason: str
+    count: int
+
+
+class RepReturnCount(BaseModel):
+    rep: str
+    reason: str
+    count: int
+
+
+class ReturnsOut(BaseModel):
+    total: int
+    reasons: list[ReturnCount]
+    by_rep: list[RepReturnCount]
+
+
+class ChannelCredit(BaseModel):
+    channel: str
+    conversions: float = Field(description="credited won deals")
+    share: float | None
+    revenue: float
+    journeys: int
+    converted_journeys: int
+    conversion_rate: float | None
+    cost: float
+    cost_per_won: float | None
+
+
+class AttributionOut(BaseModel):
+    model: str
+    exact: bool
+    note: str
+    journeys: int = Field(description="leads with touches and a recorded outcome")
+    won: int
+    channels: list[ChannelCredit]

@@ -2,6 +2,7 @@
 
 from leadwise.cli import (
     marketing_commands,  # noqa: F401  (registers attribution)
+    report_commands,  # noqa: F401  (registers report)
     routing_commands,  # noqa: F401  (registers simulate, flow-check)
     service_commands,  # noqa: F401  (registers serve, db, reps, keys, sweep)
     training_commands,  # noqa: F401  (registers train, score)

@@ -212,6 +212,9 @@ class Lead(BaseModel):
     created_at: datetime | None = None
     source: str | None = None
     existing_customer: bool | None = None
+    # Marketing touch types seen on the lead so far (``leadwise.marketing.touchpoints.TOUCH_TYPES``):
+    # what a flow's ``[maturity]`` reads for revealing acts such as a demo request.
+    touch_types: frozenset[str] = frozenset()
 
     @property
     def location(self) -> str | None:

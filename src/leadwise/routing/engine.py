@@ -72,12 +72,15 @@ def route_lead(
         notes.append("no model loaded")
     for index, step in enumerate(flow.steps):
         name = step.name or f"step {index + 1}"
-        unmet = step.when.check(lead, scores, reps, flow.territories)
+        unmet = step.when.check(lead, scores, reps, flow.territories, flow.maturity)
         if unmet is not None:
             traces.append(StepTrace(index=index, name=name, matched=False, note=unmet))
             continue
         if step.action != "assign":
-            traces.append(StepTrace(index=index, name=name, matched=True, note=f"action {step.action}"))
+            note = f"action {step.action}"
+            if step.when.sales_ready is not None:  # say why the lead is (not) sales-ready
+                note += f" ({flow.maturity.assess(lead, scores)[1]})"
+            traces.append(StepTrace(index=index, name=name, matched=True, note=note))
             return _decision(
                 lead,
                 _ACTION_OUTCOME[step.action],

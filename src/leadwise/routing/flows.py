@@ -16,6 +16,7 @@ from typing import Any, Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
+from leadwise.marketing.touchpoints import TOUCH_TYPES  # flows and touch data share the act names
 from leadwise.routing.domain import InvalidFlow, Lead, Objective, Rep, Scores, Seniority
 from leadwise.routing.fairness import FairnessBounds
 from leadwise.routing.strategies import STRATEGIES
@@ -58,6 +59,44 @@ class Pool(BaseModel):
         return [r for r in reps if keep(r)]
 
 
+class Maturity(BaseModel):
+    """When a lead is sales-ready (flow-level ``[maturity]``): its lead score is at least
+    ``score_at_least``, OR one of the revealing ``acts`` (touch types) happened. Without a model there
+    is no score, so only the acts decide. A step reads it with ``when = { sales_ready = false }``."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    score_at_least: float | None = Field(default=None, ge=0, le=1)
+    acts: list[str] = Field(default_factory=lambda: ["demo_request", "quote_request"])
+
+    @field_validator("acts")
+    @classmethod
+    def known_acts(cls, acts: list[str]) -> list[str]:
+        unknown = [a for a in acts if a not in TOUCH_TYPES]
+        if unknown:
+            raise ValueError(f"unknown touch type(s) {unknown}; known: {', '.join(TOUCH_TYPES)}")
+        return acts
+
+    def assess(self, lead: Lead, scores: Scores) -> tuple[bool, str]:
+        """Whether ``lead`` is sales-ready, and why (for the explanation)."""
+        acts = sorted(set(self.acts) & lead.touch_types)
+        if acts:
+            return True, f"sales-ready: revealing act {', '.join(acts)}"
+        if self.score_at_least is not None and scores.lead_score is not None:
+            if scores.lead_score >= self.score_at_least:
+                return True, f"sales-ready: lead score {scores.lead_score:.3f} ≥ {self.score_at_least}"
+            return False, (
+                f"not sales-ready: lead score {scores.lead_score:.3f} < {self.score_at_least} "
+                f"and no revealing act ({', '.join(self.acts) or 'none configured'})"
+            )
+        rules_only = (
+            "rules-only (no lead score): only revealing acts decide; "
+            if self.score_at_least is not None
+            else ""
+        )
+        return False, f"not sales-ready: {rules_only}no revealing act ({', '.join(self.acts) or 'none configured'})"
+
+
 class When(BaseModel):
     """Conditions of a step; all given ones must hold. No condition means the step always applies."""
 
@@ -73,11 +112,21 @@ class When(BaseModel):
     in_territory_map: bool | None = None
     region_in: list[str] | None = None
     source_in: list[str] | None = None
+    sales_ready: bool | None = None  # judged by the flow's ``[maturity]``
 
     def check(
-        self, lead: Lead, scores: Scores, reps: Sequence[Rep], territories: Mapping[str, str]
+        self,
+        lead: Lead,
+        scores: Scores,
+        reps: Sequence[Rep],
+        territories: Mapping[str, str],
+        maturity: Maturity | None = None,
     ) -> str | None:
         """None when every condition holds, else the first that does not (for the explanation)."""
+        if self.sales_ready is not None:
+            ready, why = (maturity or Maturity()).assess(lead, scores)
+            if ready != self.sales_ready:
+                return why
         if self.existing_customer is not None:
             is_customer = bool(lead.existing_customer) or any(
                 lead.account is not None and lead.account in r.accounts for r in reps
@@ -148,6 +197,7 @@ class Flow(BaseModel):
     on_no_match: Literal["manager_queue", "error"] = "manager_queue"
     fairness: FairnessBounds | None = None
     territories: dict[str, str] = Field(default_factory=dict)
+    maturity: Maturity = Maturity()
     pools: dict[str, Pool] = Field(default_factory=lambda: {"everyone": Pool()})
     steps: list[Step] = Field(min_length=1)
 

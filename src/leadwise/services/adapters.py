@@ -92,9 +92,14 @@ def domain_loads(
     return loads
 
 
-def domain_lead(external_id: str, payload: Mapping[str, Any]) -> Lead:
-    fields = {k: v for k, v in payload.items() if k in Lead.model_fields and k != "lead_id"}
-    return Lead(lead_id=external_id, **fields)
+def domain_lead(
+    external_id: str, payload: Mapping[str, Any], touch_types: frozenset[str] = frozenset()
+) -> Lead:
+    """The routing lead of a stored payload; ``touch_types`` are the marketing touches seen so far."""
+    fields = {
+        k: v for k, v in payload.items() if k in Lead.model_fields and k not in ("lead_id", "touch_types")
+    }
+    return Lead(lead_id=external_id, touch_types=touch_types, **fields)
 
 
 def domain_scores(figures: LeadFigures | None, rows: Sequence[RepHead]) -> Scores:

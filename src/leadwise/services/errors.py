@@ -17,6 +17,12 @@ class Conflict(ServiceError):
     code = "conflict"
 
 
+class NotAllowed(ServiceError):
+    """The caller's role may do this, but not on this object (e.g. another rep's assignment)."""
+
+    code = "forbidden"
+
+
 class InvalidInput(ServiceError):
     code = "invalid_input"
 

@@ -42,7 +42,7 @@ from leadwise.routing.pull import check_claim
 from leadwise.routing.sla import PendingLead, SlaPolicy, reassign, start_acceptance
 from leadwise.services import adapters, engine_bridge
 from leadwise.services.engine_bridge import FLOW_NAME, FlowVersion, PriceBook
-from leadwise.services.errors import Conflict, NotFound, Unavailable
+from leadwise.services.errors import Conflict, NotAllowed, NotFound, Unavailable
 from leadwise.services.models import ModelHolder
 from leadwise.services.scoring import LeadFigures, try_score
 from leadwise.settings import Settings
@@ -51,6 +51,7 @@ from leadwise.store.db import Database
 from leadwise.store.models import (
     OPEN_STATES,
     AssignmentRow,
+    LeadReturnRow,
     LeadRow,
     OutcomeRow,
     PoolClaimRow,
@@ -212,13 +213,19 @@ def _decide_and_store(
     pending: PendingLead | None = None,
     pending_reason: str = "rejected",
     new_lead: bool = False,
+    touch_types: frozenset[str] | None = None,
 ) -> Routed:
     """Run the active flow for ``lead`` on locked reps and store the decision (capacity taken in the same
     step). With ``pending`` the lead comes back (rejected or lapsed): the engine's ``sla.reassign``
-    routes it away from every rep who had it, or to the manager queue after ``max_reassignments``."""
+    routes it away from every rep who had it, or to the manager queue after ``max_reassignments``.
+    ``touch_types``: the lead's marketing touch types (read from the store when not given)."""
     ctx = _context(session, now)
     scores = adapters.domain_scores(figures, ctx.heads)
-    domain_lead = adapters.domain_lead(lead.external_id, lead.payload)
+    if touch_types is None:
+        touch_types = (
+            repo.lead_touch_types(session=session, lead_id=lead.id) if lead.id is not None else frozenset()
+        )
+    domain_lead = adapters.domain_lead(lead.external_id, lead.payload, touch_types)
     state = repo.DbRoutingState(session)
     if pending is None:
         decision = engine_route(
@@ -388,7 +395,11 @@ def route_lead(
             found = existing_decision(session=session, external_id=external_id)
             if found is not None:
                 return found
-    payload = _json_payload({k: v for k, v in lead.items() if k != "lead_id" and v is not None})
+    # Touches go to their own table (the payload keeps the lead's fields); the scorer sees them.
+    touches = list(lead.get("touches") or ())
+    payload = _json_payload(
+        {k: v for k, v in lead.items() if k not in ("lead_id", "touches") and v is not None}
+    )
     scored = try_score(models=models, leads=[lead], rep_names=_active_rep_names(db, models))
     figures = scored[0] if scored else None
 
@@ -401,7 +412,7 @@ def route_lead(
             now = utcnow()
             # Inserted with its decision by ``_store_decision`` (one write instead of insert + update).
             row = LeadRow(external_id=external_id, payload=payload, created_at=now)
-            return _decide_and_store(
+            routed = _decide_and_store(
                 session,
                 settings=settings,
                 lead=row,
@@ -410,7 +421,10 @@ def route_lead(
                 now=now,
                 prices=prices,
                 new_lead=True,
+                touch_types=frozenset(t["touch_type"] for t in touches),
             )
+            repo.add_touches(session=session, lead_id=routed.lead.id, touches=touches, now=now)
+            return routed
 
     try:
         routed = with_retries(attempt)
@@ -448,7 +462,7 @@ def _batch_decisions(
             (
                 k
                 for k, s in enumerate(flow.steps)
-                if s.when.check(lead, lead_scores, reps, flow.territories) is None
+                if s.when.check(lead, lead_scores, reps, flow.territories, flow.maturity) is None
             ),
             None,
         )
@@ -586,14 +600,23 @@ def route_batch(
                     new.append(k)
             rows: dict[int, LeadRow] = {}
             for k in new:
-                payload = {f: v for f, v in leads[k].items() if f != "lead_id" and v is not None}
+                payload = {
+                    f: v for f, v in leads[k].items() if f not in ("lead_id", "touches") and v is not None
+                }
                 rows[k] = LeadRow(external_id=ids[k], payload=_json_payload(payload), created_at=now)
             if new:
                 ctx = _context(session, now)
                 figures = [scored[k] if scored else None for k in new]
                 scores = [adapters.domain_scores(f, ctx.heads) for f in figures]
                 decisions = _batch_decisions(
-                    [adapters.domain_lead(ids[k], rows[k].payload) for k in new],
+                    [
+                        adapters.domain_lead(
+                            ids[k],
+                            rows[k].payload,
+                            frozenset(t["touch_type"] for t in leads[k].get("touches") or ()),
+                        )
+                        for k in new
+                    ],
                     scores,
                     ctx,
                     now=now,
@@ -612,6 +635,12 @@ def route_batch(
                         source="batch",
                         now=now,
                         new_lead=True,
+                    )
+                    repo.add_touches(
+                        session=session,
+                        lead_id=rows[k].id,
+                        touches=list(leads[k].get("touches") or ()),
+                        now=now,
                     )
             return [r for r in results if r is not None]
 
@@ -683,7 +712,15 @@ def _pending(session: Session, row: AssignmentRow, lead: LeadRow) -> PendingLead
 def _lead_figures(db: Database, models: ModelHolder, lead_id: int) -> LeadFigures | None:
     with db.read_session() as session:
         lead = session.get(LeadRow, lead_id)
-        payload = {"lead_id": lead.external_id, **lead.payload} if lead else None
+        payload = (
+            {
+                "lead_id": lead.external_id,
+                **lead.payload,
+                "touches": repo.lead_touches(session=session, lead_id=lead.id),
+            }
+            if lead
+            else None
+        )
     if payload is None:
         return None
     scored = try_score(models=models, leads=[payload], rep_names=_active_rep_names(db, models))
@@ -779,6 +816,135 @@ def record_outcome(
             lead = session.get(LeadRow, row.lead_id)
             assert lead is not None
             lead.status = "closed"
+            session.flush()
+            session.refresh(row)
+            return _routed(session, row, lead, created=False)
+
+    return with_retries(attempt)
+
+
+# --------------------------------------------------------------------------- marketing: touches, returns
+
+
+@dataclass(frozen=True)
+class TouchesAdded:
+    lead: LeadRow
+    added: int
+    total: int
+    sales_ready: bool | None  # judged only for a lead waiting in nurture
+    why: str | None
+    routed: Routed | None  # the new decision when the lead matured out of nurture
+
+
+def add_touches(
+    *,
+    db: Database,
+    settings: Settings,
+    models: ModelHolder,
+    external_id: str,
+    touches: Sequence[Mapping[str, Any]],
+    prices: PriceBook | None = None,
+) -> TouchesAdded:
+    """Append touches to a stored lead. A lead waiting in nurture (put there by the flow or handed back
+    by a rep) that is now sales-ready under the active flow's ``[maturity]`` goes through the flow again:
+    a new decision row, in the same transaction as the touches; the earlier decisions stay. After a
+    return, only touches timestamped after it count as revealing acts (the score counts as always)."""
+    with db.read_session() as session:
+        lead = repo.get_lead_by_external_id(session=session, external_id=external_id)
+        if lead is None:
+            raise NotFound(f"lead {external_id!r} not found")
+        everything = [*repo.lead_touches(session=session, lead_id=lead.id), *touches]
+        payload = {"lead_id": lead.external_id, **lead.payload, "touches": everything}
+    scored = try_score(models=models, leads=[payload], rep_names=_active_rep_names(db, models))
+    figures = scored[0] if scored else None
+
+    def attempt() -> TouchesAdded:
+        with db.write_session() as session:
+            lead = repo.get_lead_by_external_id(session=session, external_id=external_id)
+            if lead is None:
+                raise NotFound(f"lead {external_id!r} not found")
+            now = utcnow()
+            repo.add_touches(session=session, lead_id=lead.id, touches=list(touches), now=now)
+            total = len(everything)
+            if not (lead.status == "queued" and lead.queue == "nurture"):
+                return TouchesAdded(lead, len(touches), total, None, None, None)
+            # A lead a rep handed back matures *again*: only the acts since the return count.
+            returned_at = repo.last_return_at(session=session, lead_id=lead.id)
+            types = repo.lead_touch_types(session=session, lead_id=lead.id, since=returned_at)
+            flow = engine_bridge.current_flow(session, FLOW_NAME).flow
+            ready, why = flow.maturity.assess(
+                adapters.domain_lead(lead.external_id, lead.payload, types),
+                adapters.domain_scores(figures, []),
+            )
+            if not ready:
+                return TouchesAdded(lead, len(touches), total, False, why, None)
+            _take_from_queue(session, lead, now=now)
+            routed = _decide_and_store(
+                session,
+                settings=settings,
+                lead=lead,
+                figures=figures,
+                source="matured",
+                now=now,
+                prices=prices,
+                touch_types=types,
+            )
+            return TouchesAdded(lead, len(touches), total, True, why, routed)
+
+    return with_retries(attempt)
+
+
+def return_to_marketing(
+    *,
+    db: Database,
+    assignment_id: int,
+    rep_id: int | None,
+    reason: str,
+    note: str | None,
+    returned_by: str,
+) -> Routed:
+    """The rep (or a manager) hands an open lead back to marketing: the assignment ends as ``returned``,
+    the rep's capacity is freed in the same transaction, the reason is stored and the lead waits in
+    nurture until new touches make it sales-ready (``add_touches``). ``rep_id`` restricts to that rep's
+    assignments (a rep key); the reason is checked against ``Settings.return_reasons`` by the caller."""
+
+    def attempt() -> Routed:
+        with db.write_session() as session:
+            row = repo.get_assignment(session=session, assignment_id=assignment_id)
+            if row is None:
+                raise NotFound(f"assignment {assignment_id} not found")
+            if rep_id is not None and row.rep_id != rep_id:
+                raise NotAllowed(
+                    f"assignment {assignment_id} is not yours: only its rep (or a manager) may return it"
+                )
+            now = utcnow()
+            if row.rep_id is None or not repo.transition(
+                session=session,
+                assignment_id=row.id,
+                from_states=list(OPEN_STATES),
+                to_state="returned",
+                closed_at=now,
+                reason=f"returned to marketing: {reason}" + (f" ({note})" if note else ""),
+            ):
+                session.refresh(row)
+                raise Conflict(
+                    f"assignment {assignment_id} is {row.state}: only an offered or accepted lead can be returned"
+                )
+            repo.release_capacity(session=session, rep_id=row.rep_id)
+            session.add(
+                LeadReturnRow(
+                    assignment_id=row.id,
+                    lead_id=row.lead_id,
+                    rep_id=row.rep_id,
+                    reason=reason,
+                    note=note or None,
+                    returned_by=returned_by,
+                    returned_at=now,
+                )
+            )
+            lead = session.get(LeadRow, row.lead_id)
+            assert lead is not None
+            lead.status, lead.queue, lead.pool, lead.blind = "queued", "nurture", None, False
             session.flush()
             session.refresh(row)
             return _routed(session, row, lead, created=False)

@@ -42,7 +42,7 @@ NAMING = {
     "pk": "pk_%(table_name)s",
 }
 
-ASSIGNMENT_STATES = ("offered", "accepted", "rejected", "expired", "won", "lost")
+ASSIGNMENT_STATES = ("offered", "accepted", "rejected", "expired", "won", "lost", "returned")
 OPEN_STATES = ("offered", "accepted")
 ROLES = ("admin", "manager", "rep", "integration")
 LEAD_STATUSES = ("assigned", "queued", "closed")
@@ -172,7 +172,8 @@ class AssignmentRow(Base):
     __tablename__ = "assignments"
     __table_args__ = (
         CheckConstraint(
-            "state IN ('offered','accepted','rejected','expired','won','lost','queued')", name="state_known"
+            "state IN ('offered','accepted','rejected','expired','won','lost','queued','returned')",
+            name="state_known",
         ),
         # At most one live assignment per lead, whatever the number of workers.
         Index(
@@ -231,6 +232,37 @@ class OutcomeRow(Base):
     result: Mapped[str] = mapped_column(String(10))
     value: Mapped[float | None] = mapped_column(Float)
     recorded_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+
+
+class TouchRow(Base):
+    """A marketing touch on a lead (visit, demo request ...): what maturity and attribution read."""
+
+    __tablename__ = "touches"
+    __table_args__ = (CheckConstraint("cost IS NULL OR cost >= 0", name="cost_non_negative"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    lead_id: Mapped[int] = mapped_column(ForeignKey("leads.id"), index=True)
+    timestamp: Mapped[datetime] = mapped_column(UTCDateTime())
+    channel: Mapped[str] = mapped_column(String(200))
+    touch_type: Mapped[str] = mapped_column(String(50))
+    campaign: Mapped[str | None] = mapped_column(String(200))
+    cost: Mapped[float | None] = mapped_column(Float)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+
+
+class LeadReturnRow(Base):
+    """A rep's hand-off of a lead back to marketing (nurture): why, and from which assignment."""
+
+    __tablename__ = "lead_returns"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    assignment_id: Mapped[int] = mapped_column(ForeignKey("assignments.id"), unique=True)
+    lead_id: Mapped[int] = mapped_column(ForeignKey("leads.id"), index=True)
+    rep_id: Mapped[int | None] = mapped_column(ForeignKey("reps.id"))
+    reason: Mapped[str] = mapped_column(String(100))
+    note: Mapped[str | None] = mapped_column(Text)
+    returned_by: Mapped[str] = mapped_column(String(50))  # "rep" or the manager/admin key
+    returned_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
 
 
 class ApiKeyRow(Base):

@@ -22,11 +22,13 @@ from leadwise.store.models import (
     OPEN_STATES,
     ApiKeyRow,
     AssignmentRow,
+    LeadReturnRow,
     LeadRow,
     RepDayCountRow,
     RepRow,
     RoutingFlowRow,
     RoutingStateRow,
+    TouchRow,
     utcnow,
 )
 
@@ -230,6 +232,56 @@ def latest_assignment(*, session: Session, lead_id: int) -> AssignmentRow | None
 
 def get_assignment(*, session: Session, assignment_id: int) -> AssignmentRow | None:
     return session.get(AssignmentRow, assignment_id)
+
+
+# -------------------------------------------------------------------------------------------- touches
+
+
+def add_touches(
+    *, session: Session, lead_id: int, touches: Sequence[dict[str, Any]], now: datetime
+) -> None:
+    """Append marketing touches (``timestamp, channel, touch_type, campaign, cost``) to a stored lead."""
+    if touches:
+        session.execute(
+            TouchRow.__table__.insert(),
+            [
+                {
+                    "lead_id": lead_id,
+                    "timestamp": t["timestamp"],
+                    "channel": t["channel"],
+                    "touch_type": t["touch_type"],
+                    "campaign": t.get("campaign"),
+                    "cost": t.get("cost"),
+                    "created_at": now,
+                }
+                for t in touches
+            ],
+        )
+
+
+def lead_touches(*, session: Session, lead_id: int) -> list[dict[str, Any]]:
+    """A lead's touches in time order, as the API takes them."""
+    rows = session.execute(
+        select(TouchRow.timestamp, TouchRow.channel, TouchRow.touch_type, TouchRow.campaign, TouchRow.cost)
+        .where(TouchRow.lead_id == lead_id)
+        .order_by(TouchRow.timestamp, TouchRow.id)
+    ).all()
+    return [
+        {"timestamp": r[0], "channel": r[1], "touch_type": r[2], "campaign": r[3], "cost": r[4]} for r in rows
+    ]
+
+
+def lead_touch_types(*, session: Session, lead_id: int, since: datetime | None = None) -> frozenset[str]:
+    """The touch types seen on a lead (only touches timestamped after ``since`` when given)."""
+    query = select(TouchRow.touch_type).where(TouchRow.lead_id == lead_id)
+    if since is not None:
+        query = query.where(TouchRow.timestamp > since)
+    return frozenset(session.scalars(query.distinct()))
+
+
+def last_return_at(*, session: Session, lead_id: int) -> datetime | None:
+    """When a rep last handed the lead back to marketing (None if never)."""
+    return session.scalar(select(func.max(LeadReturnRow.returned_at)).where(LeadReturnRow.lead_id == lead_id))
 
 
 def transition(

@@ -5,11 +5,12 @@ from __future__ import annotations
 from typing import Annotated
 
 from fastapi import APIRouter, Path
+from fastapi.exceptions import RequestValidationError
 
 from leadwise.api.deps import AnyRoleDep, DbDep, ModelsDep, PricesDep, Principal, SessionDep, SettingsDep
 from leadwise.api.errors import Forbidden
 from leadwise.api.routers._convert import assignment_public
-from leadwise.api.schemas import AssignmentPublic, OutcomeIn, Problem, RejectIn, RejectOut
+from leadwise.api.schemas import AssignmentPublic, OutcomeIn, Problem, RejectIn, RejectOut, ReturnIn
 from leadwise.services import routing as service
 
 router = APIRouter(prefix="/v1/assignments", tags=["assignments"])
@@ -83,5 +84,41 @@ def outcome(
     return assignment_public(
         service.record_outcome(
             db=db, assignment_id=assignment_id, rep_id=_own(principal), result=body.result, value=body.value
+        )
+    )
+
+
+@router.post(
+    "/{assignment_id}/return",
+    response_model=AssignmentPublic,
+    responses=ERRORS | {422: {"model": Problem}},
+)
+def return_to_marketing(
+    assignment_id: AssignmentId, body: ReturnIn, db: DbDep, settings: SettingsDep, principal: AnyRoleDep
+) -> AssignmentPublic:
+    """Hand the lead back to marketing (the assigned rep, or a manager): the assignment ends as
+    ``returned``, the rep's capacity is freed, and the lead waits in nurture until new touches
+    (``POST /v1/leads/{lead_id}/touches``) make it sales-ready again. ``reason`` is one of the
+    configured return reasons (``LEADWISE_RETURN_REASONS``)."""
+    if principal.role == "integration":
+        raise Forbidden("integration keys route and score; returning a lead is for the rep (or a manager)")
+    if body.reason not in settings.return_reasons:
+        raise RequestValidationError(
+            [
+                {
+                    "loc": ("body", "reason"),
+                    "msg": f"unknown return reason {body.reason!r}; known: {', '.join(settings.return_reasons)}",
+                    "type": "value_error",
+                }
+            ]
+        )
+    return assignment_public(
+        service.return_to_marketing(
+            db=db,
+            assignment_id=assignment_id,
+            rep_id=_own(principal),
+            reason=body.reason,
+            note=body.note,
+            returned_by="rep" if principal.is_rep() else f"{principal.role} key {principal.key_id}",
         )
     )

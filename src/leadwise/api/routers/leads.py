@@ -1,0 +1,50 @@
+"""Marketing touches on a known lead; a lead waiting in nurture that is now sales-ready is routed again."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Path, status
+
+from leadwise.api.deps import DbDep, ModelsDep, PricesDep, RouterDep, SettingsDep
+from leadwise.api.routers._convert import assignment_public
+from leadwise.api.schemas import Problem, TouchesIn, TouchesOut
+from leadwise.services import routing as service
+
+router = APIRouter(prefix="/v1/leads", tags=["leads"])
+LeadId = Annotated[str, Path(min_length=1, max_length=200)]
+ERRORS = {401: {"model": Problem}, 403: {"model": Problem}, 404: {"model": Problem}, 409: {"model": Problem}}
+
+
+@router.post(
+    "/{lead_id}/touches", response_model=TouchesOut, status_code=status.HTTP_201_CREATED, responses=ERRORS
+)
+def add_touches(
+    lead_id: LeadId,
+    body: TouchesIn,
+    db: DbDep,
+    settings: SettingsDep,
+    models: ModelsDep,
+    prices: PricesDep,
+    _: RouterDep,
+) -> TouchesOut:
+    """Append touches to a routed lead. When the lead waits in nurture and is now sales-ready under the
+    flow's ``[maturity]`` (score threshold, or a revealing act such as a demo request), it goes through
+    the flow again and the answer carries the new decision."""
+    added = service.add_touches(
+        db=db,
+        settings=settings,
+        models=models,
+        external_id=lead_id,
+        touches=[t.model_dump() for t in body.touches],
+        prices=prices,
+    )
+    return TouchesOut(
+        lead_id=added.lead.external_id,
+        added=added.added,
+        touches=added.total,
+        sales_ready=added.sales_ready,
+        why=added.why,
+        rerouted=added.routed is not None,
+        decision=assignment_public(added.routed) if added.routed is not None else None,
+    )
