@@ -37,6 +37,9 @@ class Settings(BaseSettings):
     accept_sla_minutes: float = Field(default=30.0, gt=0)  # an offered lead not accepted by then expires
     default_rep_capacity: int = Field(default=20, ge=0)
     db_busy_timeout_ms: int = Field(default=10_000, ge=0)  # SQLite: how long a writer waits for the lock
+    # SQLite: the service checkpoints the write-ahead log in the background this often (0: requests do, as
+    # SQLite does by default); the requests' own checkpoint threshold is then raised to a backstop.
+    sqlite_checkpoint_seconds: float = Field(default=1.0, ge=0)
     enable_bench_floor: bool = False  # exposes POST /bench/floor (one bare insert) for benchmarks only
     max_reassignments: int = Field(default=2, ge=0)  # rejected/lapsed this many times: manager queue
     flow_file: Path | None = None  # the flow seeded into an empty database (default: training/flows/default.toml)

@@ -24,6 +24,7 @@ from leadwise.store.migrate import current_revision, head_revision, upgrade
 from leadwise.store.repositories import active_flow
 
 log = logging.getLogger(__name__)
+WAL_BACKSTOP_PAGES = 10_000
 
 
 async def _every(
@@ -62,7 +63,13 @@ def create_app(
         # 86 instead of 657 ms. More threads can pay off when the database is remote (waits overlap).
         anyio.to_thread.current_default_thread_limiter().total_tokens = settings.request_threads
         background = anyio.CapacityLimiter(1)  # the schedules below, one at a time
-        database = db or Database.connect(settings.database_url, busy_timeout_ms=settings.db_busy_timeout_ms)
+        checkpoint_in_background = settings.sqlite_checkpoint_seconds > 0
+        database = db or Database.connect(
+            settings.database_url,
+            busy_timeout_ms=settings.db_busy_timeout_ms,
+            # A backstop, should the background checkpoint fall behind: 10,000 pages is ~40 MB of log.
+            wal_autocheckpoint=WAL_BACKSTOP_PAGES if checkpoint_in_background else None,
+        )
         # ``leadwise serve`` migrates once before starting workers; this covers an app run another way.
         if current_revision(database.engine) != head_revision():
             await run_in_threadpool(upgrade, database.engine)
@@ -89,6 +96,18 @@ def create_app(
             tasks.append(
                 asyncio.create_task(
                     _every(settings.model_poll_seconds, holder.reload, "model-poll", background)
+                )
+            )
+        if checkpoint_in_background and database.dialect == "sqlite":
+            # Its own thread: a long SLA sweep must not hold the checkpoint back.
+            tasks.append(
+                asyncio.create_task(
+                    _every(
+                        settings.sqlite_checkpoint_seconds,
+                        database.checkpoint,
+                        "wal-checkpoint",
+                        anyio.CapacityLimiter(1),
+                    )
                 )
             )
         if settings.sla_sweep_seconds > 0:
