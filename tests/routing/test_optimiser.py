@@ -21,7 +21,7 @@ from leadwise.routing import (
     route_with_strategy,
 )
 from leadwise.routing.fairness import fairness_report, gini
-from leadwise.routing.optimiser import OptimisationFailed
+from leadwise.routing.optimiser import OptimisationFailed, _solve_sparse
 
 
 def brute_force(values: np.ndarray, cap: np.ndarray) -> float:
@@ -104,6 +104,23 @@ def test_pricer_prices_the_scarce_valuable_rep():
     prices = pricer.resolve(values, remaining_capacity=[100, 1000, 1000], expected_leads=1000)
     assert prices["a"] > 0.1 and prices["b"] == pytest.approx(0, abs=1e-9)  # ...but rep 0 is scarce
     assert not pricer.due(10) and pricer.due(50)
+
+
+def test_pricer_with_slack_capacity_prices_nothing_and_matches_the_lp():
+    rng = np.random.default_rng(3)
+    values = rng.uniform(0.1, 0.9, size=(200, 8))
+    pricer = CapacityPricer([f"r{j}" for j in range(8)])
+    # Each rep can take every lead of the sample: nothing is scarce, and the LP agrees (zero duals).
+    slack = pricer.resolve(values, remaining_capacity=[10_000] * 8, expected_leads=1000)
+    assert set(slack.values()) == {0.0}
+    x, optimum, duals, _, _ = _solve_sparse(values, np.zeros(8), np.full(8, 2000.0), assign_all=True)
+    assert optimum == pytest.approx(values.max(axis=1).sum()) and np.allclose(duals, 0.0, atol=1e-9)
+    # Shrink one popular rep below what greedy would give it: now the LP is solved and prices it.
+    favourite = int(np.bincount(values.argmax(axis=1)).argmax())
+    capacity = np.full(8, 10_000.0)
+    capacity[favourite] = 10.0  # scaled to the sample: 10 × 200 / 1000 = 2 leads
+    tight = pricer.resolve(values, remaining_capacity=capacity, expected_leads=1000)
+    assert tight[f"r{favourite}"] > 0
 
 
 def planted_world(seed: int, n: int = 600, m: int = 6) -> np.ndarray:
