@@ -162,3 +162,21 @@ def test_score_reads_the_leads_touchpoints(isolated_settings, tmp_path: Path) ->
     bad.write_text("lead_id,timestamp,channel,touch_type\nx,2018-01-01,web,coffee\n")
     result = runner.invoke(app, ["score", "--leads", str(leads), "--out", str(without), "--touchpoints", str(bad)])
     assert result.exit_code == 2 and "bad.csv, column 'touch_type', row 1" in result.stderr
+    # The registered MLflow model takes the same touches, as a JSON list per lead in a ``touches`` column.
+    import mlflow
+
+    stream = pd.read_csv(leads)
+    items = load_truth(world).touches
+    items = items.assign(timestamp=items["timestamp"].dt.strftime("%Y-%m-%dT%H:%M:%S"))
+    as_json = items.groupby("lead_id")[["timestamp", "channel", "touch_type"]].apply(
+        lambda group: group.to_json(orient="records")
+    )
+    stream["touches"] = stream["lead_id"].map(as_json)
+    mlflow.set_tracking_uri(isolated_settings.tracking_uri)
+    lead_model = mlflow.pyfunc.load_model("models:/leadwise-lead-score@champion")
+    scored = lead_model.predict(stream).set_index("lead_id")["p_win"]
+    expected = a.drop_duplicates("lead_id").set_index("lead_id")["lead_score"]
+    assert np.allclose(scored.loc[expected.index], expected, rtol=1e-5)
+    broken = stream.head(3).assign(touches=["[", None, None])
+    with pytest.raises(Exception, match="column 'touches', row 1"):
+        lead_model.predict(broken)

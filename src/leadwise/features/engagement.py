@@ -13,13 +13,14 @@ and 30 days, and whether a revealing act (a demo or a quote request) happened.
 from __future__ import annotations
 
 import re
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 import pandas as pd
 
+from leadwise.data.errors import DataValidationError
 from leadwise.marketing.touchpoints import TOUCH_TYPES
 
 REVEALING_TYPES = ("demo_request", "quote_request")
@@ -122,3 +123,34 @@ def engagement_features(
     out["touch_last_30d"] = count(age <= 30)
     out["touch_revealing"] = (count(np.isin(kinds, REVEALING_TYPES)) > 0).astype(float)
     return out
+
+
+TOUCH_FIELDS = ("timestamp", "channel", "touch_type")
+
+
+def _field(item: Any, name: str) -> Any:
+    return item.get(name) if isinstance(item, Mapping) else getattr(item, name, None)
+
+
+def touches_frame(leads: Sequence[Mapping[str, Any]]) -> pd.DataFrame | None:
+    """The leads' ``touches`` (items with ``timestamp``, ``channel``, ``touch_type``; mappings or objects)
+    as the touchpoints frame the models read, timestamps as naive UTC; None when no lead has any.
+
+    A lead is scored at its engage date (today when it has none), so, as in training, only touches
+    before that day count.
+    """
+    rows = [
+        (str(lead.get("lead_id")), *(_field(item, name) for name in TOUCH_FIELDS))
+        for lead in leads
+        for item in (lead.get("touches") or ())
+    ]
+    if not rows:
+        return None
+    frame = pd.DataFrame(rows, columns=["lead_id", *TOUCH_FIELDS])
+    try:
+        frame["timestamp"] = touch_times(frame["timestamp"])
+    except (TypeError, ValueError) as exc:
+        raise DataValidationError(f"a touch's timestamp is not a date and time: {exc}", column="touches") from exc
+    frame["touch_type"] = frame["touch_type"].astype(str).str.strip().str.lower().str.replace(r"[\s\-]+", "_", regex=True)
+    frame["channel"] = frame["channel"].astype(str).str.strip()
+    return frame

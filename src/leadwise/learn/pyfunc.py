@@ -7,6 +7,7 @@ answers with its own part of the prediction.
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 import joblib
@@ -16,10 +17,37 @@ from mlflow.models.signature import ModelSignature
 from mlflow.types.schema import ColSpec, Schema
 
 from leadwise.data.crm import ACCOUNT_FIELDS
+from leadwise.data.errors import DataValidationError
+from leadwise.features.engagement import touches_frame
 from leadwise.learn.models import LeadwiseModels
 
 BUNDLE_ARTIFACT = "bundle"
 MODEL_KINDS = ("lead_score", "rep_fit", "deal_value")
+# Models trained with touchpoints take each lead's touches as a JSON list in this column, e.g.
+# '[{"timestamp": "2024-05-02T10:00:00Z", "channel": "webinar", "touch_type": "webinar_attended"}]'.
+TOUCHES_COLUMN = "touches"
+
+
+def split_touches(model_input: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame | None]:
+    """The leads without their ``touches`` column, and those touches as the frame the models read."""
+    if TOUCHES_COLUMN not in model_input:
+        return model_input, None
+    leads = model_input.drop(columns=[TOUCHES_COLUMN])
+    ids = leads["lead_id"].astype(str) if "lead_id" in leads else pd.Series(
+        [str(i + 1) for i in range(len(leads))], index=leads.index
+    )
+    parsed = []
+    for row, (lead_id, text) in enumerate(zip(ids, model_input[TOUCHES_COLUMN], strict=True), start=1):
+        if text is None or (isinstance(text, float) and pd.isna(text)) or text == "":
+            continue
+        try:
+            items = json.loads(text) if isinstance(text, str) else text
+        except json.JSONDecodeError as exc:
+            raise DataValidationError(f"not a JSON list of touches: {exc}", column=TOUCHES_COLUMN, row=row) from None
+        if not isinstance(items, list) or not all(isinstance(item, dict) for item in items):
+            raise DataValidationError("expected a JSON list of touch objects", column=TOUCHES_COLUMN, row=row)
+        parsed.append({"lead_id": lead_id, "touches": items})
+    return leads, touches_frame(parsed)
 
 
 class LeadwisePyfunc(mlflow.pyfunc.PythonModel):
@@ -36,7 +64,8 @@ class LeadScoreModel(LeadwisePyfunc):
     def predict(
         self, context: Any, model_input: pd.DataFrame, params: dict[str, Any] | None = None
     ) -> pd.DataFrame:
-        prediction = self.models.predict(model_input, reps=[])
+        leads, touches = split_touches(model_input)
+        prediction = self.models.predict(leads, reps=[], touches=touches)
         return pd.DataFrame({"lead_id": prediction.lead_ids, "p_win": prediction.lead_score})
 
 
@@ -46,10 +75,11 @@ class RepFitModel(LeadwisePyfunc):
     def predict(
         self, context: Any, model_input: pd.DataFrame, params: dict[str, Any] | None = None
     ) -> pd.DataFrame:
+        model_input, touches = split_touches(model_input)
         if "sales_agent" in model_input and model_input["sales_agent"].notna().all():
             rows = []
             for rep, group in model_input.groupby("sales_agent", sort=False):
-                prediction = self.models.predict(group, reps=[str(rep)])
+                prediction = self.models.predict(group, reps=[str(rep)], touches=touches)
                 rows.append(
                     pd.DataFrame(
                         {"lead_id": prediction.lead_ids, "sales_agent": rep, "p_win": prediction.fit[:, 0]},
@@ -57,7 +87,7 @@ class RepFitModel(LeadwisePyfunc):
                     )
                 )
             return pd.concat(rows).loc[model_input.index].reset_index(drop=True)
-        prediction = self.models.predict(model_input)
+        prediction = self.models.predict(model_input, touches=touches)
         n_leads, n_reps = prediction.fit.shape
         return pd.DataFrame(
             {
@@ -72,7 +102,8 @@ class DealValueModel(LeadwisePyfunc):
     def predict(
         self, context: Any, model_input: pd.DataFrame, params: dict[str, Any] | None = None
     ) -> pd.DataFrame:
-        prediction = self.models.predict(model_input, reps=[])
+        leads, touches = split_touches(model_input)
+        prediction = self.models.predict(leads, reps=[], touches=touches)
         return pd.DataFrame({"lead_id": prediction.lead_ids, "deal_value": prediction.deal_value})
 
 
@@ -103,6 +134,8 @@ def input_schema(models: LeadwiseModels, with_rep: bool) -> Schema:
         ]
     if with_rep:
         columns.append(ColSpec("string", "sales_agent", required=False))
+    if getattr(models.builder, "engagement", None) is not None:
+        columns.append(ColSpec("string", TOUCHES_COLUMN, required=False))
     return Schema(columns)
 
 

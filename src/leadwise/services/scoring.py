@@ -11,6 +11,7 @@ import numpy as np
 import pandas as pd
 
 from leadwise.data.errors import DataValidationError
+from leadwise.features.engagement import touches_frame
 from leadwise.services.errors import InvalidInput, ModelFailed, ModelNotReady
 from leadwise.services.models import LoadedModels, ModelHolder
 
@@ -57,39 +58,6 @@ def leads_frame(leads: Sequence[Mapping[str, Any]]) -> pd.DataFrame:
     frame = pd.DataFrame(rows, columns=list(FRAME_COLUMNS))
     for numeric in convert:
         frame[numeric] = pd.to_numeric(frame[numeric], errors="coerce")
-    return frame
-
-
-TOUCH_FIELDS = ("timestamp", "channel", "touch_type")
-
-
-def _field(item: Any, name: str) -> Any:
-    return item.get(name) if isinstance(item, Mapping) else getattr(item, name, None)
-
-
-def touches_frame(leads: Sequence[Mapping[str, Any]]) -> pd.DataFrame | None:
-    """The leads' ``touches`` (items with ``timestamp``, ``channel``, ``touch_type``; mappings or objects)
-    as the touchpoints frame the models read, timestamps as naive UTC; None when no lead has any.
-
-    A lead is scored at its engage date (today when it has none), so, as in training, only touches
-    before that day count.
-    """
-    rows = [
-        (str(lead.get("lead_id")), *(_field(item, name) for name in TOUCH_FIELDS))
-        for lead in leads
-        for item in (lead.get("touches") or ())
-    ]
-    if not rows:
-        return None
-    from leadwise.features.engagement import touch_times
-
-    frame = pd.DataFrame(rows, columns=["lead_id", *TOUCH_FIELDS])
-    try:
-        frame["timestamp"] = touch_times(frame["timestamp"])
-    except (TypeError, ValueError) as exc:
-        raise DataValidationError(f"a touch's timestamp is not a date and time: {exc}", column="touches") from exc
-    frame["touch_type"] = frame["touch_type"].astype(str).str.strip().str.lower().str.replace(r"[\s\-]+", "_", regex=True)
-    frame["channel"] = frame["channel"].astype(str).str.strip()
     return frame
 
 
