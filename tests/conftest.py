@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import os
 import shutil
-from collections.abc import Iterator
+import uuid
+from collections.abc import Callable, Iterator
+from contextlib import AbstractContextManager, contextmanager
 from pathlib import Path
 
 import pandas as pd
@@ -59,3 +62,29 @@ def isolated_settings(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, empty_mlf
     get_settings.cache_clear()
     yield get_settings()
     get_settings.cache_clear()
+
+
+@contextmanager
+def _throwaway_postgres_schema(prefix: str) -> Iterator[str]:
+    """A new schema on ``LEADWISE_TEST_DATABASE_URL``, as a URL whose search path is that schema; dropped after."""
+    from sqlalchemy import create_engine, text
+
+    base = os.environ["LEADWISE_TEST_DATABASE_URL"]
+    schema = f"{prefix}_{uuid.uuid4().hex[:10]}"
+    admin = create_engine(base, isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        conn.execute(text(f'CREATE SCHEMA "{schema}"'))
+    sep = "&" if "?" in base else "?"
+    try:
+        yield f"{base}{sep}options=-csearch_path%3D{schema}"
+    finally:
+        with admin.connect() as conn:
+            conn.execute(text(f'DROP SCHEMA "{schema}" CASCADE'))
+        admin.dispose()
+
+
+@pytest.fixture(scope="session")
+def postgres_schema() -> Callable[[str], AbstractContextManager[str]]:
+    """``with postgres_schema("prefix") as url:`` a throw-away PostgreSQL schema (the tests that use it
+    skip unless ``LEADWISE_TEST_DATABASE_URL`` is set)."""
+    return _throwaway_postgres_schema
