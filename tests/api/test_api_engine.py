@@ -124,3 +124,25 @@ def test_a_failing_model_is_503_on_score_and_routing_goes_on_rules_only(env) -> 
     assert routed.status_code == 201 and routed.json()["model_version"] is None
     ready = env.client.get("/readyz").json()
     assert ready["leadwise_version"] == leadwise.__version__ and ready["flow"]["version"] == 1
+
+
+class PickyModels(BrokenModels):
+    """A model that refuses the lead's data, as the real ones refuse a product they never saw."""
+
+    def predict(self, leads: pd.DataFrame, reps=None):
+        from leadwise.data.errors import DataValidationError
+
+        raise DataValidationError("unknown product 'Hoverboard'", file="leads", column="product", row=1)
+
+
+def test_a_lead_the_model_cannot_score_is_routed_rules_only_and_says_why(env) -> None:
+    env.models.install(PickyModels())
+    scored = env.client.post("/v1/score", json={"lead_id": "P-1", "product": "Hoverboard"}, headers=env.h("integration"))
+    assert scored.status_code == 422 and "unknown product 'Hoverboard'" in scored.json()["detail"]
+    routed = route(env, "P-2")
+    assert routed.status_code == 201 and routed.json()["model_version"] is None and routed.json()["p_win"] is None
+    notes = routed.json()["explanation"]["explanation"]["notes"]
+    assert any("not scored by model old-1" in n and "unknown product 'Hoverboard'" in n for n in notes), notes
+    # What was answered is what is stored: reading the decision back gives the same note.
+    again = env.client.get(f"/v1/assignments/{routed.json()['id']}", headers=env.h("admin")).json()
+    assert again["explanation"]["explanation"]["notes"] == notes

@@ -44,7 +44,7 @@ from leadwise.services import adapters, engine_bridge
 from leadwise.services.engine_bridge import FLOW_NAME, FlowVersion, PriceBook
 from leadwise.services.errors import Conflict, NotAllowed, NotFound, Unavailable
 from leadwise.services.models import ModelHolder
-from leadwise.services.scoring import LeadFigures, try_score
+from leadwise.services.scoring import LeadFigures, score_or_reason, try_score
 from leadwise.settings import Settings
 from leadwise.store import repositories as repo
 from leadwise.store.db import Database
@@ -214,11 +214,13 @@ def _decide_and_store(
     pending_reason: str = "rejected",
     new_lead: bool = False,
     touch_types: frozenset[str] | None = None,
+    note: str | None = None,
 ) -> Routed:
     """Run the active flow for ``lead`` on locked reps and store the decision (capacity taken in the same
     step). With ``pending`` the lead comes back (rejected or lapsed): the engine's ``sla.reassign``
     routes it away from every rep who had it, or to the manager queue after ``max_reassignments``.
-    ``touch_types``: the lead's marketing touch types (read from the store when not given)."""
+    ``touch_types``: the lead's marketing touch types (read from the store when not given); ``note`` is
+    added to the explanation (e.g. why the model did not score the lead)."""
     ctx = _context(session, now)
     scores = adapters.domain_scores(figures, ctx.heads)
     if touch_types is None:
@@ -252,6 +254,8 @@ def _decide_and_store(
             scores=scores,
             prices=ctx.prices(prices, scores),
         )
+    if note:
+        decision.explanation.notes.append(note)
     return _store_decision(
         session,
         settings=settings,
@@ -400,7 +404,7 @@ def route_lead(
     payload = _json_payload(
         {k: v for k, v in lead.items() if k not in ("lead_id", "touches") and v is not None}
     )
-    scored = try_score(models=models, leads=[lead], rep_names=_active_rep_names(db, models))
+    scored, scoring_note = score_or_reason(models=models, leads=[lead], rep_names=_active_rep_names(db, models))
     figures = scored[0] if scored else None
 
     def attempt() -> Routed:
@@ -422,6 +426,7 @@ def route_lead(
                 prices=prices,
                 new_lead=True,
                 touch_types=frozenset(t["touch_type"] for t in touches),
+                note=scoring_note,
             )
             repo.add_touches(session=session, lead_id=routed.lead.id, touches=touches, now=now)
             return routed

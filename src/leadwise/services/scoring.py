@@ -128,11 +128,21 @@ def try_score(
     *, models: ModelHolder, leads: Sequence[Mapping[str, Any]], rep_names: Sequence[str]
 ) -> list[LeadFigures] | None:
     """Figures for routing, or None in rules-only mode or when the model fails: routing must go on."""
+    return score_or_reason(models=models, leads=leads, rep_names=rep_names)[0]
+
+
+def score_or_reason(
+    *, models: ModelHolder, leads: Sequence[Mapping[str, Any]], rep_names: Sequence[str]
+) -> tuple[list[LeadFigures] | None, str | None]:
+    """As ``try_score``, with why there are no figures while a model is served (for the explanation)."""
     loaded = models.current
     if loaded is None:
-        return None
+        return None, None
     try:
-        return score_leads(loaded=loaded, leads=leads, rep_names=rep_names)
-    except Exception:
+        return score_leads(loaded=loaded, leads=leads, rep_names=rep_names), None
+    except DataValidationError as exc:  # the lead's data (an unknown product...): not the model's fault
+        log.info("model %s cannot score this lead (%s); routing it rules-only", loaded.version, exc)
+        return None, f"not scored by model {loaded.version}: {exc}; routed rules-only"
+    except Exception as exc:
         log.exception("scoring failed; routing this request rules-only")
-        return None
+        return None, f"model {loaded.version} failed ({type(exc).__name__}); routed rules-only"
