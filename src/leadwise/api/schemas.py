@@ -7,6 +7,8 @@ from typing import Annotated, Any, Literal
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validator, model_validator
 
+from leadwise.marketing.touchpoints import TOUCH_TYPES
+
 Role = Literal["admin", "manager", "rep", "integration"]
 AssignmentState = Literal["offered", "accepted", "rejected", "expired", "won", "lost", "queued", "returned"]
 Name = Annotated[str, Field(min_length=1, max_length=200)]
@@ -139,10 +141,8 @@ class RepsPublic(BaseModel):
 
 # --------------------------------------------------------------------------------------------- leads
 
-# The marketing package's names of touch types (a demo request, a visit ...).
-TouchType = Literal[
-    "visit", "content_download", "demo_request", "webinar_attended", "quote_request", "email_click", "call"
-]
+# The marketing package's names of touch types (a demo request, a visit ...), as a Literal for the schema.
+TouchType = Literal[TOUCH_TYPES]
 
 
 class TouchIn(BaseModel):

@@ -21,7 +21,7 @@ import numpy as np
 import pandas as pd
 
 from leadwise.data.errors import DataValidationError
-from leadwise.marketing.touchpoints import TOUCH_TYPES
+from leadwise.marketing.touchpoints import TOUCH_TYPES, normalise_touch_type
 
 REVEALING_TYPES = ("demo_request", "quote_request")
 MAX_CHANNELS = 8
@@ -151,6 +151,6 @@ def touches_frame(leads: Sequence[Mapping[str, Any]]) -> pd.DataFrame | None:
         frame["timestamp"] = touch_times(frame["timestamp"])
     except (TypeError, ValueError) as exc:
         raise DataValidationError(f"a touch's timestamp is not a date and time: {exc}", column="touches") from exc
-    frame["touch_type"] = frame["touch_type"].astype(str).str.strip().str.lower().str.replace(r"[\s\-]+", "_", regex=True)
+    frame["touch_type"] = normalise_touch_type(frame["touch_type"].astype(str))
     frame["channel"] = frame["channel"].astype(str).str.strip()
     return frame

@@ -45,7 +45,7 @@ def _first_row(mask: np.ndarray | pd.Series) -> int:
     return int(np.flatnonzero(np.asarray(mask))[0]) + 1
 
 
-def _normalise_touch_type(values: pd.Series) -> pd.Series:
+def normalise_touch_type(values: pd.Series) -> pd.Series:
     # "Demo Request", "demo-request" and "demo_request" are the same act written by different tools.
     return values.str.strip().str.lower().str.replace(r"[\s\-]+", "_", regex=True)
 
@@ -85,7 +85,7 @@ def validate_touchpoints(frame: pd.DataFrame, *, file: str | Path = "touchpoints
             raise TouchpointsError("value is missing", file=path, column=column, row=_first_row(missing))
         out[target] = text
 
-    touch = _normalise_touch_type(pd.Series(out["touch_type"]))
+    touch = normalise_touch_type(pd.Series(out["touch_type"]))
     bad = ~touch.isin(TOUCH_TYPES).to_numpy()
     if bad.any():
         row = _first_row(bad)
