@@ -401,9 +401,7 @@ def route_lead(
                 return found
     # Touches go to their own table (the payload keeps the lead's fields); the scorer sees them.
     touches = list(lead.get("touches") or ())
-    payload = _json_payload(
-        {k: v for k, v in lead.items() if k not in ("lead_id", "touches") and v is not None}
-    )
+    payload = _stored_payload(lead)
     scored, scoring_note = score_or_reason(models=models, leads=[lead], rep_names=_active_rep_names(db, models))
     figures = scored[0] if scored else None
 
@@ -443,6 +441,11 @@ def route_lead(
     if routed.created and figures is not None and prices is not None:
         prices.observe(figures.rep_names, figures.p_win, figures.deal_value)
     return routed
+
+
+def _stored_payload(lead: Mapping[str, Any]) -> dict[str, Any]:
+    """What a lead row keeps of a posted lead: its given fields, JSON-ready (touches have their own table)."""
+    return _json_payload({k: v for k, v in lead.items() if k not in ("lead_id", "touches") and v is not None})
 
 
 def _json_payload(payload: Mapping[str, Any]) -> dict[str, Any]:
@@ -605,10 +608,7 @@ def route_batch(
                     new.append(k)
             rows: dict[int, LeadRow] = {}
             for k in new:
-                payload = {
-                    f: v for f, v in leads[k].items() if f not in ("lead_id", "touches") and v is not None
-                }
-                rows[k] = LeadRow(external_id=ids[k], payload=_json_payload(payload), created_at=now)
+                rows[k] = LeadRow(external_id=ids[k], payload=_stored_payload(leads[k]), created_at=now)
             if new:
                 ctx = _context(session, now)
                 figures = [scored[k] if scored else None for k in new]
@@ -860,8 +860,18 @@ def add_touches(
             raise NotFound(f"lead {external_id!r} not found")
         everything = [*repo.lead_touches(session=session, lead_id=lead.id), *touches]
         payload = {"lead_id": lead.external_id, **lead.payload, "touches": everything}
-    scored = try_score(models=models, leads=[payload], rep_names=_active_rep_names(db, models))
-    figures = scored[0] if scored else None
+
+    def in_nurture(row: LeadRow) -> bool:
+        return row.status == "queued" and row.queue == "nurture"
+
+    def figures_of() -> LeadFigures | None:
+        scored = try_score(models=models, leads=[payload], rep_names=_active_rep_names(db, models))
+        return scored[0] if scored else None
+
+    # Only a lead waiting in nurture is judged (most touches arrive for leads already with a rep): score it
+    # before the write transaction, or inside it should it have gone to nurture meanwhile.
+    scored_ahead = in_nurture(lead)
+    figures_ahead = figures_of() if scored_ahead else None
 
     def attempt() -> TouchesAdded:
         with db.write_session() as session:
@@ -871,8 +881,9 @@ def add_touches(
             now = utcnow()
             repo.add_touches(session=session, lead_id=lead.id, touches=list(touches), now=now)
             total = len(everything)
-            if not (lead.status == "queued" and lead.queue == "nurture"):
+            if not in_nurture(lead):
                 return TouchesAdded(lead, len(touches), total, None, None, None)
+            figures = figures_ahead if scored_ahead else figures_of()
             # A lead a rep handed back matures *again*: only the acts since the return count.
             returned_at = repo.last_return_at(session=session, lead_id=lead.id)
             types = repo.lead_touch_types(session=session, lead_id=lead.id, since=returned_at)
