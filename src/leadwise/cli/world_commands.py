@@ -254,10 +254,13 @@ def _score(models: Any, history: CrmHistory, truth: WorldTruth, seed: int) -> _S
     from leadwise.learn.models import LeadwiseModels
 
     leads = _leads(truth, history)
-    # The stream's touches go to leadwise's models (the true-form reference does not read them).
-    touches = {"touches": truth.touches} if isinstance(models, LeadwiseModels) else {}
-    fit = np.asarray(models.fit_matrix(leads, truth.reps, **touches), dtype=float)
-    lead_score = models.lead_score(leads, **touches) if hasattr(models, "lead_score") else fit.mean(axis=1)
+    if isinstance(models, LeadwiseModels):
+        # One preparation for both outputs; the stream's touches go to leadwise's models only.
+        predictions = models.predict(leads, reps=truth.reps, touches=truth.touches)
+        fit, lead_score = np.asarray(predictions.fit, dtype=float), predictions.lead_score
+    else:  # the true-form reference
+        fit = np.asarray(models.fit_matrix(leads, truth.reps), dtype=float)
+        lead_score = models.lead_score(leads) if hasattr(models, "lead_score") else fit.mean(axis=1)
     report = evaluate_against_truth(
         truth.p_matrix, fit, np.asarray(lead_score), _product_prior(history, leads), seed
     )
