@@ -2,8 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from dataclasses import dataclass
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import pandas as pd
@@ -14,28 +13,19 @@ from leadwise.marketing import reports as pure
 from leadwise.store.models import AssignmentRow, LeadReturnRow, LeadRow, OutcomeRow, RepRow, TouchRow
 
 
-@dataclass(frozen=True)
-class Frames:
-    leads: pd.DataFrame
-    assignments: pd.DataFrame
-    outcomes: pd.DataFrame
-    touches: pd.DataFrame
-    returns: pd.DataFrame
-
-
 def _times(frame: pd.DataFrame, *columns: str) -> pd.DataFrame:
     for column in columns:
         frame[column] = pd.to_datetime(frame[column], utc=True)
     return frame
 
 
-def load_frames(*, session: Session) -> Frames:
-    """Everything the reports read, one query per table (rep ids replaced by rep names)."""
+def _rep_names(session: Session) -> Callable[[int | None], str | None]:
     names = dict(session.execute(select(RepRow.id, RepRow.name)).all())
+    return lambda rep_id: None if rep_id is None else names.get(rep_id, f"rep {rep_id}")
 
-    def rep(rep_id: int | None) -> str | None:
-        return None if rep_id is None else names.get(rep_id, f"rep {rep_id}")
 
+# One query per table, each report reading only the tables it needs (rep ids replaced by rep names).
+def load_leads(session: Session) -> pd.DataFrame:
     lead_rows = session.execute(select(LeadRow.id, LeadRow.external_id, LeadRow.created_at, LeadRow.payload))
     leads = pd.DataFrame(
         [
@@ -51,6 +41,11 @@ def load_frames(*, session: Session) -> Frames:
         ],
         columns=["lead_key", "lead_id", "created_at", "source", "series", "existing_customer"],
     )
+    return _times(leads, "created_at")
+
+
+def load_assignments(session: Session) -> pd.DataFrame:
+    rep = _rep_names(session)
     assignments = pd.DataFrame(
         [
             {
@@ -74,6 +69,11 @@ def load_frames(*, session: Session) -> Frames:
         ],
         columns=["lead_key", "rep", "state", "created_at", "expires_at", "responded_at"],
     )
+    return _times(assignments, "created_at", "expires_at", "responded_at")
+
+
+def load_outcomes(session: Session) -> pd.DataFrame:
+    rep = _rep_names(session)
     outcomes = pd.DataFrame(
         [
             {"lead_key": lead, "rep": rep(rep_id), "result": result, "value": value}
@@ -83,6 +83,11 @@ def load_frames(*, session: Session) -> Frames:
         ],
         columns=["lead_key", "rep", "result", "value"],
     )
+    outcomes["value"] = pd.to_numeric(outcomes["value"], errors="coerce").astype(float)
+    return outcomes
+
+
+def load_touches(session: Session) -> pd.DataFrame:
     touches = pd.DataFrame(
         session.execute(
             select(
@@ -96,7 +101,13 @@ def load_frames(*, session: Session) -> Frames:
         ).all(),
         columns=["lead_key", "timestamp", "channel", "touch_type", "campaign", "cost"],
     )
-    returns = pd.DataFrame(
+    touches["cost"] = pd.to_numeric(touches["cost"], errors="coerce").astype(float)
+    return _times(touches, "timestamp")
+
+
+def load_returns(session: Session) -> pd.DataFrame:
+    rep = _rep_names(session)
+    return pd.DataFrame(
         [
             {"lead_key": lead, "rep": rep(rep_id), "reason": reason}
             for lead, rep_id, reason in session.execute(
@@ -107,48 +118,40 @@ def load_frames(*, session: Session) -> Frames:
         ],
         columns=["lead_key", "rep", "reason"],
     )
-    outcomes["value"] = pd.to_numeric(outcomes["value"], errors="coerce").astype(float)
-    touches["cost"] = pd.to_numeric(touches["cost"], errors="coerce").astype(float)
-    return Frames(
-        leads=_times(leads, "created_at"),
-        assignments=_times(assignments, "created_at", "expires_at", "responded_at"),
-        outcomes=outcomes,
-        touches=_times(touches, "timestamp"),
-        returns=returns,
-    )
 
 
 def conversion(*, session: Session) -> dict[str, Any]:
-    f = load_frames(session=session)
     return pure.conversion_report(
-        leads=f.leads, assignments=f.assignments, outcomes=f.outcomes, touches=f.touches
+        leads=load_leads(session),
+        assignments=load_assignments(session),
+        outcomes=load_outcomes(session),
+        touches=load_touches(session),
     )
 
 
 def speed(*, session: Session) -> dict[str, Any]:
-    f = load_frames(session=session)
-    return pure.speed_report(leads=f.leads, assignments=f.assignments)
+    return pure.speed_report(leads=load_leads(session), assignments=load_assignments(session))
 
 
 def returns(*, session: Session, reasons: Sequence[str] = ()) -> dict[str, Any]:
-    return pure.returns_report(returns=load_frames(session=session).returns, reasons=reasons)
+    return pure.returns_report(returns=load_returns(session), reasons=reasons)
 
 
 def attribution(*, session: Session, model: str = "linear") -> dict[str, Any]:
-    f = load_frames(session=session)
-    return pure.attribution_report(leads=f.leads, outcomes=f.outcomes, touches=f.touches, model=model)
+    return pure.attribution_report(
+        leads=load_leads(session), outcomes=load_outcomes(session), touches=load_touches(session), model=model
+    )
 
 
 def all_reports(*, session: Session, reasons: Sequence[str] = (), model: str = "linear") -> dict[str, Any]:
-    """Every report from one read of the store (what ``leadwise report`` prints and logs)."""
-    f = load_frames(session=session)
+    """Every report from one read of each table (what ``leadwise report`` prints and logs)."""
+    leads, assignments = load_leads(session), load_assignments(session)
+    outcomes, touches = load_outcomes(session), load_touches(session)
     return {
         "conversion": pure.conversion_report(
-            leads=f.leads, assignments=f.assignments, outcomes=f.outcomes, touches=f.touches
+            leads=leads, assignments=assignments, outcomes=outcomes, touches=touches
         ),
-        "speed": pure.speed_report(leads=f.leads, assignments=f.assignments),
-        "returns": pure.returns_report(returns=f.returns, reasons=reasons),
-        "attribution": pure.attribution_report(
-            leads=f.leads, outcomes=f.outcomes, touches=f.touches, model=model
-        ),
+        "speed": pure.speed_report(leads=leads, assignments=assignments),
+        "returns": pure.returns_report(returns=load_returns(session), reasons=reasons),
+        "attribution": pure.attribution_report(leads=leads, outcomes=outcomes, touches=touches, model=model),
     }
