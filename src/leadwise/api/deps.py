@@ -10,6 +10,7 @@ from typing import Annotated
 from fastapi import Depends, Request, Security
 from fastapi.security import APIKeyHeader, HTTPAuthorizationCredentials, HTTPBearer
 from sqlalchemy.orm import Session
+from starlette.concurrency import run_in_threadpool
 
 from leadwise.api.errors import Forbidden, Unauthorized
 from leadwise.services.engine_bridge import PriceBook
@@ -36,19 +37,19 @@ class Principal:
         return self.role == "rep"
 
 
-def get_db(request: Request) -> Database:
+async def get_db(request: Request) -> Database:
     return request.app.state.db
 
 
-def get_settings_dep(request: Request) -> Settings:
+async def get_settings_dep(request: Request) -> Settings:
     return request.app.state.settings
 
 
-def get_models(request: Request) -> ModelHolder:
+async def get_models(request: Request) -> ModelHolder:
     return request.app.state.models
 
 
-def get_prices(request: Request) -> PriceBook:
+async def get_prices(request: Request) -> PriceBook:
     return request.app.state.prices
 
 
@@ -66,7 +67,15 @@ def get_session(db: DbDep) -> Iterator[Session]:
 SessionDep = Annotated[Session, Depends(get_session)]
 
 
-def get_principal(
+def _principal_of(db: Database, key: str) -> Principal | None:
+    with db.read_session() as session:
+        row = repo.find_api_key(session=session, key=key)
+        return None if row is None else Principal(key_id=row.id, role=row.role, rep_id=row.rep_id)
+
+
+# The dependencies are coroutines: a plain function would cost every request a round trip through the
+# worker's (one-thread) pool just to read app state or the key cache.
+async def get_principal(
     request: Request,
     db: DbDep,
     bearer: Annotated[HTTPAuthorizationCredentials | None, Security(_bearer)] = None,
@@ -80,9 +89,7 @@ def get_principal(
     now = time.monotonic()
     if hit is not None and hit[0] > now:
         return hit[1]
-    with db.read_session() as session:
-        row = repo.find_api_key(session=session, key=key)
-        principal = None if row is None else Principal(key_id=row.id, role=row.role, rep_id=row.rep_id)
+    principal = await run_in_threadpool(_principal_of, db, key)
     if principal is None:
         cache.pop(key, None)
         raise Unauthorized("the API key is not valid")
@@ -98,7 +105,7 @@ CurrentPrincipal = Annotated[Principal, Depends(get_principal)]
 def require(*roles: str) -> Callable[[Principal], Principal]:
     """A dependency admitting only ``roles`` (403 for the others)."""
 
-    def check(principal: CurrentPrincipal) -> Principal:
+    async def check(principal: CurrentPrincipal) -> Principal:
         if principal.role not in roles:
             raise Forbidden(f"role {principal.role!r} may not do this (allowed: {', '.join(roles)})")
         return principal

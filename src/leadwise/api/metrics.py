@@ -38,6 +38,11 @@ DECISIONS = Counter(
     "leadwise_decisions_total", "Routing decisions by strategy and outcome", ["strategy", "outcome", "source"]
 )
 EXPIRED = Counter("leadwise_expired_offers_total", "Offers expired by the SLA sweep")
+ROUTE_BATCH = Histogram(
+    "leadwise_route_batch_size",
+    "POST /v1/route requests routed together in one scoring call and one transaction (services.route_queue)",
+    buckets=(1, 2, 4, 8, 16, 32, 64),
+)
 
 
 class DatabaseCollector:

@@ -21,7 +21,7 @@ import logging
 import threading
 import time
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from itertools import islice
 from typing import Any, TypeVar
@@ -215,13 +215,15 @@ def _decide_and_store(
     new_lead: bool = False,
     touch_types: frozenset[str] | None = None,
     note: str | None = None,
+    ctx: _Context | None = None,
 ) -> Routed:
     """Run the active flow for ``lead`` on locked reps and store the decision (capacity taken in the same
     step). With ``pending`` the lead comes back (rejected or lapsed): the engine's ``sla.reassign``
     routes it away from every rep who had it, or to the manager queue after ``max_reassignments``.
     ``touch_types``: the lead's marketing touch types (read from the store when not given); ``note`` is
-    added to the explanation (e.g. why the model did not score the lead)."""
-    ctx = _context(session, now)
+    added to the explanation (e.g. why the model did not score the lead). ``ctx``: the locked state read
+    earlier in this transaction (several leads in a row); the decision is counted into its loads."""
+    ctx = ctx if ctx is not None else _context(session, now)
     scores = adapters.domain_scores(figures, ctx.heads)
     if touch_types is None:
         touch_types = (
@@ -256,7 +258,7 @@ def _decide_and_store(
         )
     if note:
         decision.explanation.notes.append(note)
-    return _store_decision(
+    routed = _store_decision(
         session,
         settings=settings,
         lead=lead,
@@ -269,6 +271,9 @@ def _decide_and_store(
         now=now,
         new_lead=new_lead,
     )
+    if routed.assignment.rep_id is not None:  # as ``take_lead`` just counted it in the store
+        ctx.loads[str(routed.assignment.rep_id)].record(now, routed.assignment.expected_value or 0.0)
+    return routed
 
 
 _INSERT_LEAD = insert(LeadRow.__table__).returning(LeadRow.__table__.c.id)
@@ -399,35 +404,25 @@ def route_lead(
             found = existing_decision(session=session, external_id=external_id)
             if found is not None:
                 return found
-    # Touches go to their own table (the payload keeps the lead's fields); the scorer sees them.
-    touches = list(lead.get("touches") or ())
-    payload = _stored_payload(lead)
-    scored, scoring_note = score_or_reason(models=models, leads=[lead], rep_names=_active_rep_names(db, models))
+    scored, scoring_note = score_or_reason(
+        models=models, leads=[lead], rep_names=_active_rep_names(db, models)
+    )
     figures = scored[0] if scored else None
 
     def attempt() -> Routed:
         with db.write_session() as session:
-            if repo.lead_id_by_external_id(session=session, external_id=external_id) is not None:
-                found = existing_decision(session=session, external_id=external_id)
-                if found is not None:
-                    return found
             now = utcnow()
-            # Inserted with its decision by ``_store_decision`` (one write instead of insert + update).
-            row = LeadRow(external_id=external_id, payload=payload, created_at=now)
-            routed = _decide_and_store(
+            return _route_in_session(
                 session,
                 settings=settings,
-                lead=row,
+                lead=lead,
                 figures=figures,
+                note=scoring_note,
                 source=source,
                 now=now,
                 prices=prices,
-                new_lead=True,
-                touch_types=frozenset(t["touch_type"] for t in touches),
-                note=scoring_note,
+                ctx=None,
             )
-            repo.add_touches(session=session, lead_id=routed.lead.id, touches=touches, now=now)
-            return routed
 
     try:
         routed = with_retries(attempt)
@@ -441,6 +436,133 @@ def route_lead(
     if routed.created and figures is not None and prices is not None:
         prices.observe(figures.rep_names, figures.p_win, figures.deal_value)
     return routed
+
+
+def _route_in_session(
+    session: Session,
+    *,
+    settings: Settings,
+    lead: Mapping[str, Any],
+    figures: LeadFigures | None,
+    note: str | None,
+    source: str,
+    now: datetime,
+    prices: PriceBook | None,
+    ctx: _Context | None,
+) -> Routed:
+    """Inside the write transaction: the stored decision when the lead id is known, else the new one."""
+    external_id = str(lead["lead_id"])
+    if repo.lead_id_by_external_id(session=session, external_id=external_id) is not None:
+        found = existing_decision(session=session, external_id=external_id)
+        if found is not None:
+            return found
+    # Touches go to their own table (the payload keeps the lead's fields); the scorer saw them.
+    touches = list(lead.get("touches") or ())
+    # Inserted with its decision by ``_store_decision`` (one write instead of insert + update).
+    row = LeadRow(external_id=external_id, payload=_stored_payload(lead), created_at=now)
+    routed = _decide_and_store(
+        session,
+        settings=settings,
+        lead=row,
+        figures=figures,
+        source=source,
+        now=now,
+        prices=prices,
+        new_lead=True,
+        touch_types=frozenset(t["touch_type"] for t in touches),
+        note=note,
+        ctx=ctx,
+    )
+    repo.add_touches(session=session, lead_id=routed.lead.id, touches=touches, now=now)
+    return routed
+
+
+def route_leads(
+    *,
+    db: Database,
+    settings: Settings,
+    models: ModelHolder,
+    leads: Sequence[Mapping[str, Any]],
+    source: str = "route",
+    prices: PriceBook | None = None,
+) -> list[Routed | Exception]:
+    """Route leads that arrived together as ``route_lead`` routes each, in their order, with one scoring
+    call and one write transaction for all of them: under load the fixed costs of a request (the
+    model calls, the locked reads of the reps and the flow, the commit) are paid once per batch.
+
+    Each lead is decided on the loads its predecessors left, so the decisions are those of the same
+    leads routed one after another. Returns one entry per lead: its ``Routed`` (a lead id repeated in
+    the batch, or stored before, gets the stored decision with ``created`` False) or the exception that
+    routing it alone raised. Should the shared transaction fail, nothing of it is kept and each lead is
+    routed alone, so one lead's problem never becomes another's.
+    """
+    if len(leads) <= 1:
+        return [
+            _route_alone(db=db, settings=settings, models=models, lead=lead, source=source, prices=prices)
+            for lead in leads
+        ]
+    rep_names = _active_rep_names(db, models)
+    scored, note = score_or_reason(models=models, leads=leads, rep_names=rep_names)
+    if scored is None and note is not None:  # one lead spoiled the shared call: each is scored alone
+        alone = [score_or_reason(models=models, leads=[lead], rep_names=rep_names) for lead in leads]
+        figures = [f[0] if f else None for f, _ in alone]
+        notes = [n for _, n in alone]
+    else:
+        figures = list(scored) if scored else [None] * len(leads)
+        notes = [None] * len(leads)
+    external_ids = [str(lead["lead_id"]) for lead in leads]
+    first_of = {external_id: k for k, external_id in reversed(list(enumerate(external_ids)))}
+
+    def attempt() -> list[Routed | None]:
+        out: list[Routed | None] = []
+        with db.write_session() as session:
+            now = utcnow()
+            ctx = _context(session, now)
+            for k, lead in enumerate(leads):
+                if first_of[external_ids[k]] != k:  # the same id earlier in this batch decides it
+                    out.append(None)
+                    continue
+                out.append(
+                    _route_in_session(
+                        session,
+                        settings=settings,
+                        lead=lead,
+                        figures=figures[k],
+                        note=notes[k],
+                        source=source,
+                        now=now,
+                        prices=prices,
+                        ctx=ctx,
+                    )
+                )
+        return out
+
+    try:
+        together = with_retries(attempt)
+    except Exception as exc:  # noqa: BLE001 - rolled back whole; each lead alone finds its own answer
+        log.info("routing %d leads together failed (%s); routing each alone", len(leads), type(exc).__name__)
+        return [
+            _route_alone(db=db, settings=settings, models=models, lead=lead, source=source, prices=prices)
+            for lead in leads
+        ]
+    results: list[Routed | Exception] = []
+    for k, routed in enumerate(together):
+        if routed is None:
+            first = together[first_of[external_ids[k]]]
+            assert first is not None
+            routed = replace(first, created=False)
+        elif routed.created and figures[k] is not None and prices is not None:
+            f = figures[k]
+            prices.observe(f.rep_names, f.p_win, f.deal_value)
+        results.append(routed)
+    return results
+
+
+def _route_alone(**route: Any) -> Routed | Exception:
+    try:
+        return route_lead(**route)
+    except Exception as exc:  # noqa: BLE001 - handed to this lead's caller, as route_lead would raise it
+        return exc
 
 
 def _stored_payload(lead: Mapping[str, Any]) -> dict[str, Any]:

@@ -7,6 +7,7 @@ from typing import Any
 from fastapi import APIRouter, status
 from starlette.concurrency import run_in_threadpool
 
+from leadwise.api.app import reload_models
 from leadwise.api.deps import AdminDep, DbDep, ModelsDep
 from leadwise.api.schemas import KeyCreate, KeyCreated, Problem
 from leadwise.services import keys as key_service
@@ -24,7 +25,7 @@ def model_status(models: ModelsDep, _: AdminDep) -> dict[str, Any]:
 @router.post("/model/reload", responses=ERRORS)
 async def reload_model(models: ModelsDep, _: AdminDep) -> dict[str, Any]:
     """Reload the champion now, in this worker; the others follow at their next poll."""
-    changed = await run_in_threadpool(models.reload, force=True)
+    changed = await run_in_threadpool(lambda: reload_models(models, force=True))
     return {"changed": changed, **models.status()}
 
 

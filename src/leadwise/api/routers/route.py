@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter, Response, status
+import asyncio
 
-from leadwise.api.deps import DbDep, ManagerDep, ModelsDep, PricesDep, RouterDep, SettingsDep
+from fastapi import APIRouter, Request, Response, status
+
+from leadwise.api.deps import DbDep, ManagerDep, ModelsDep, RouterDep, SettingsDep
 from leadwise.api.routers._convert import route_out
 from leadwise.api.schemas import BatchIn, BatchOut, LeadIn, Problem, RouteOut
 from leadwise.services import routing as service
@@ -19,19 +21,11 @@ ERRORS = {401: {"model": Problem}, 403: {"model": Problem}, 409: {"model": Probl
     status_code=status.HTTP_201_CREATED,
     responses=ERRORS | {200: {"model": RouteOut, "description": "the lead was routed before: same decision"}},
 )
-def route_lead(
-    lead: LeadIn,
-    db: DbDep,
-    settings: SettingsDep,
-    models: ModelsDep,
-    prices: PricesDep,
-    _: RouterDep,
-) -> Response:
+async def route_lead(request: Request, lead: LeadIn, _: RouterDep) -> Response:
     """Route one lead to a rep or a queue. Idempotent on ``lead_id``: 201 the first time, then 200 with
     the same decision."""
-    routed = service.route_lead(
-        db=db, settings=settings, models=models, lead=lead.model_dump(), prices=prices
-    )
+    # The worker's routing thread routes this lead with the others waiting (``services.route_queue``).
+    routed = await asyncio.wrap_future(request.app.state.router.submit(lead.model_dump()))
     # Serialised once, by pydantic-core, instead of validated again and re-encoded by FastAPI: this
     # answer carries the whole explanation and is the busiest one.
     return Response(

@@ -1,0 +1,184 @@
+"""``services.routing.route_leads``: leads that arrive together are routed in one scoring call and one
+transaction, with the decisions and the stored state of routing them one after another."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from leadwise.data.errors import DataValidationError
+from leadwise.services import routing as service
+from leadwise.services.engine_bridge import ensure_default_flow
+from leadwise.services.models import ModelHolder
+from leadwise.services.reps import create_rep
+from leadwise.settings import Settings
+from leadwise.store import repositories as repo
+from leadwise.store.db import Database
+from leadwise.store.migrate import upgrade
+from leadwise.store.models import AssignmentRow, LeadRow
+
+
+class ProductModels:
+    """GTX leads are warm (0.6) and Expert wins them; other products are cold (0.2: the flow nurtures
+    them); the product "Broken" is refused as the real models refuse an unknown product."""
+
+    version = "product-1"
+
+    def _check(self, leads: pd.DataFrame) -> pd.Series:
+        products = leads["product"].fillna("")
+        if (products == "Broken").any():
+            row = int(np.flatnonzero(products == "Broken")[0]) + 1
+            raise DataValidationError("unknown product 'Broken'", file="leads", column="product", row=row)
+        return products.str.startswith("GTX")
+
+    def lead_score(self, leads: pd.DataFrame) -> np.ndarray:
+        return np.where(self._check(leads), 0.6, 0.2)
+
+    def deal_value(self, leads: pd.DataFrame) -> np.ndarray:
+        self._check(leads)
+        return np.full(len(leads), 1000.0)
+
+    def fit_matrix(self, leads: pd.DataFrame, reps: list[str]) -> np.ndarray:
+        gtx = self._check(leads).to_numpy()
+        return np.array([[0.9 if (r == "Expert" and g) else 0.3 + 0.01 * k for k, r in enumerate(reps)] for g in gtx])
+
+
+@pytest.fixture(scope="module")
+def template(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A migrated database with four reps of capacity 2 and the bundled default flow."""
+    path = tmp_path_factory.mktemp("together") / "template.db"
+    settings = Settings(database_url=f"sqlite:///{path}")
+    db = Database.connect(settings.database_url)
+    upgrade(db.engine)
+    for name in ("Ann", "Bob", "Cleo", "Expert"):
+        create_rep(db=db, fields={"name": name, "capacity": 2, "pools": ["default"]})
+    ensure_default_flow(db=db, settings=settings)
+    db.dispose()
+    return path
+
+
+def _store(tmp_path: Path, template: Path, name: str) -> tuple[Database, Settings, ModelHolder]:
+    shutil.copy(template, tmp_path / name)
+    settings = Settings(database_url=f"sqlite:///{tmp_path / name}", tracking_uri=f"sqlite:///{tmp_path / 'm.db'}")
+    holder = ModelHolder(settings)
+    holder.install(ProductModels())  # type: ignore[arg-type]
+    return Database.connect(settings.database_url), settings, holder
+
+
+def _leads() -> list[dict[str, object]]:
+    products = ["GTX Pro", "MG Special", "GTX Basic", "GTX Plus Pro", "GTK 500", "GTX Pro", "GTX Basic"]
+    products += ["GTX Plus Basic", "GTX Pro", "GTX Basic", "GTX Pro"]
+    return [{"lead_id": f"L{k}", "account": "Acme Corporation", "product": p} for k, p in enumerate(products)]
+
+
+def _decision(routed: service.Routed) -> tuple[object, ...]:
+    a = routed.assignment
+    return (routed.lead.external_id, routed.rep_name, a.queue, a.state, a.rule, a.strategy, a.p_win)
+
+
+def _stored(db: Database) -> list[tuple[object, ...]]:
+    with db.read_session() as session:
+        rows = session.query(LeadRow.external_id, LeadRow.status, AssignmentRow.rep_id, AssignmentRow.state)
+        rows = rows.join(AssignmentRow, AssignmentRow.lead_id == LeadRow.id).order_by(LeadRow.external_id)
+        loads = [(r.name, r.open_leads, r.assigned_today) for r in repo.list_reps(session=session)]
+        return [tuple(r) for r in rows] + loads
+
+
+def test_together_decides_and_stores_what_one_by_one_does(
+    tmp_path: Path, template: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    one_db, settings, models = _store(tmp_path, template, "one.db")
+    together_db, _, together_models = _store(tmp_path, template, "together.db")
+    leads = _leads()  # 11 leads for 4 reps of capacity 2: the last ones find everybody full
+
+    one = [service.route_lead(db=one_db, settings=settings, models=models, lead=lead) for lead in leads]
+    # All in the one shared transaction: falling back to routing each alone would hide a wrong load.
+    monkeypatch.setattr(service, "route_lead", lambda **_: pytest.fail("a lead was routed alone"))
+    together = service.route_leads(db=together_db, settings=settings, models=together_models, leads=leads)
+
+    assert all(isinstance(r, service.Routed) for r in together)
+    assert [_decision(r) for r in together] == [_decision(r) for r in one]  # type: ignore[arg-type]
+    assert {r.assignment.queue for r in one} >= {"nurture", "manager"}  # the flow's queues were exercised
+    assert sum(r.assignment.rep_id is not None for r in one) == 8  # and every rep filled up
+    assert _stored(together_db) == _stored(one_db)
+    with together_db.read_session() as session:
+        assert service.consistency_problems(session=session) == []
+
+
+def test_an_id_twice_in_a_batch_or_stored_before_gets_the_stored_decision(tmp_path: Path, template: Path) -> None:
+    db, settings, models = _store(tmp_path, template, "dup.db")
+    first = service.route_lead(db=db, settings=settings, models=models, lead=_leads()[0])
+    a, b = ({"lead_id": x, "product": "GTX Pro"} for x in ("A", "B"))
+
+    results = service.route_leads(db=db, settings=settings, models=models, leads=[a, b, a, _leads()[0]])
+
+    assert [r.created for r in results] == [True, True, False, False]  # type: ignore[union-attr]
+    assert results[2].assignment.id == results[0].assignment.id  # type: ignore[union-attr]
+    assert results[3].assignment.id == first.assignment.id  # type: ignore[union-attr]
+    with db.read_session() as session:
+        assert session.query(LeadRow).count() == 3
+        assert session.query(AssignmentRow).count() == 3
+
+
+def test_a_lead_the_model_refuses_is_routed_rules_only_and_the_others_keep_their_scores(
+    tmp_path: Path, template: Path
+) -> None:
+    db, settings, models = _store(tmp_path, template, "broken.db")
+    leads = [{"lead_id": "ok1", "product": "GTX Pro"}, {"lead_id": "bad", "product": "Broken"}]
+    leads.append({"lead_id": "ok2", "product": "GTX Basic"})
+
+    ok1, bad, ok2 = service.route_leads(db=db, settings=settings, models=models, leads=leads)
+
+    assert ok1.assignment.p_win is not None and ok2.assignment.p_win is not None  # type: ignore[union-attr]
+    assert bad.assignment.p_win is None  # type: ignore[union-attr]
+    notes = bad.assignment.explanation["explanation"]["notes"]  # type: ignore[union-attr]
+    assert any("unknown product 'Broken'" in n and "rules-only" in n for n in notes)
+
+
+def test_when_the_shared_transaction_fails_each_lead_is_routed_alone(
+    tmp_path: Path, template: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    db, settings, models = _store(tmp_path, template, "fail.db")
+    stored = service.route_lead(db=db, settings=settings, models=models, lead={"lead_id": "S", "product": "GTX Pro"})
+    # A concurrent writer's insert that the idempotency check missed (a race on PostgreSQL): the shared
+    # transaction hits the unique lead id and rolls back whole.
+    lookup = repo.lead_id_by_external_id
+    monkeypatch.setattr(
+        repo, "lead_id_by_external_id", lambda *, session, external_id: None if external_id == "S" else lookup(session=session, external_id=external_id)
+    )
+    leads = [{"lead_id": "N1", "product": "GTX Pro"}, {"lead_id": "S", "product": "GTX Pro"}]
+    leads.append({"lead_id": "N2", "product": "GTX Basic"})
+
+    n1, s, n2 = service.route_leads(db=db, settings=settings, models=models, leads=leads)
+
+    assert (n1.created, s.created, n2.created) == (True, False, True)  # type: ignore[union-attr]
+    assert s.assignment.id == stored.assignment.id  # type: ignore[union-attr]
+    with db.read_session() as session:
+        assert session.query(LeadRow).count() == 3
+        assert service.consistency_problems(session=session) == []
+
+
+def test_an_error_of_one_lead_is_that_lead_s_answer_only(
+    tmp_path: Path, template: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    db, settings, models = _store(tmp_path, template, "error.db")
+    real = service._route_in_session
+
+    def refuse_lead_x(session, **kw):  # type: ignore[no-untyped-def]
+        if kw["lead"]["lead_id"] == "X":
+            raise service.Conflict("lead 'X' is stored without a decision")
+        return real(session, **kw)
+
+    monkeypatch.setattr(service, "_route_in_session", refuse_lead_x)
+    leads = [{"lead_id": k, "product": "GTX Pro"} for k in ("P", "X", "Q")]
+
+    p, x, q = service.route_leads(db=db, settings=settings, models=models, leads=leads)
+
+    assert isinstance(x, service.Conflict)
+    assert p.created and q.created  # type: ignore[union-attr]
+    with db.read_session() as session:
+        assert sorted(session.scalars(session.query(LeadRow.external_id).statement)) == ["P", "Q"]
