@@ -9,7 +9,7 @@ import numpy as np
 import pandas as pd
 from pandas.testing import assert_frame_equal
 
-from leadwise.services.scoring import FRAME_COLUMNS, NUMERIC_COLUMNS, leads_frame
+from leadwise.services.scoring import FRAME_COLUMNS, NUMERIC_COLUMNS, leads_columns, leads_frame
 
 
 def reference(leads: list[dict[str, object]]) -> pd.DataFrame:
@@ -64,3 +64,18 @@ def test_leads_frame_numbers() -> None:
     # Engaged today (naive, midnight) when the lead has no date; a dated lead keeps its calendar day.
     assert frame.loc[0, "engage_date"] == pd.Timestamp.now(tz="UTC").tz_convert(None).normalize()
     assert leads_frame([FULL]).loc[0, "engage_date"] == pd.Timestamp("2017-06-01")
+
+
+def test_leads_columns_hold_the_frame_s_values() -> None:
+    for leads in ([PLAIN], [FULL], [TEXT], [INTS], [PLAIN, FULL, TEXT, INTS]):
+        frame, columns = leads_frame(leads), leads_columns(leads)
+        assert list(columns) == list(FRAME_COLUMNS)
+        for name in FRAME_COLUMNS:
+            expected = frame[name].to_numpy()
+            got = np.asarray(columns[name])
+            if name in NUMERIC_COLUMNS:  # floats, as the models read them
+                assert got.dtype == np.float64 and np.array_equal(got, expected.astype(float), equal_nan=True), name
+            elif name == "engage_date":
+                assert got.dtype == "datetime64[ns]" and np.array_equal(got, expected), name
+            else:
+                assert [None if pd.isna(v) else v for v in got] == [None if pd.isna(v) else v for v in expected]

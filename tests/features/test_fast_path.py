@@ -153,6 +153,12 @@ def test_prepared_columns_match_prepare_crm_leads(data) -> None:
     leads.loc[1, "engage_date"] = pd.NaT  # scored today
     frame = prepare_crm_leads(leads, data.reference)
     columns = prepare_crm_columns(leads, CrmLookup.of(data.reference))
+    by_name = prepare_crm_columns({c: leads[c].to_numpy() for c in leads.columns}, CrmLookup.of(data.reference))
+    assert by_name.keys() == columns.keys()
+    for name, values in by_name.items():
+        assert np.array_equal(values, columns[name], equal_nan=values.dtype.kind in "fM") or all(
+            (pd.isna(a) and pd.isna(b)) or a == b for a, b in zip(values, columns[name], strict=True)
+        ), name
     for name, values in columns.items():
         expected = frame[name].to_numpy()
         if values.dtype.kind in "fM":
@@ -182,6 +188,9 @@ def test_predictions_match_the_frame_path(data, models: LeadwiseModels, reps: li
     frames_forbidden(monkeypatch)
     assert_same(models.predict(leads, reps), slow)
     assert_same(models.predict(leads, reps=[]), slow_no_reps)
+    # The same leads as columns by name (what the scoring service passes): no frame at all.
+    columns = {name: leads[name].tolist() for name in leads.columns}
+    assert_same(models.predict(columns, reps), slow)
 
 
 def test_forbidding_frames_is_seen(data, models: LeadwiseModels, monkeypatch) -> None:
@@ -216,7 +225,9 @@ def test_bad_leads_fail_with_the_same_message(data, models: LeadwiseModels, chan
         models.predict(leads)
     with pytest.raises(DataValidationError) as slow:
         models.predict(leads, fast=False)
-    assert str(fast.value) == str(slow.value) and message in str(fast.value)
+    with pytest.raises(DataValidationError) as columns:
+        models.predict({name: leads[name].tolist() for name in leads.columns})
+    assert str(fast.value) == str(slow.value) == str(columns.value) and message in str(fast.value)
 
 
 def test_isotonic_calibration_matches(models: LeadwiseModels, data) -> None:

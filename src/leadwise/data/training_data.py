@@ -7,6 +7,7 @@ turns new leads into that shape at scoring time, so training and serving cannot 
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
@@ -216,30 +217,39 @@ class CrmLookup:
         )
 
 
-def prepare_crm_columns(leads: pd.DataFrame, lookup: CrmLookup, *, file: str = "leads") -> dict[str, np.ndarray]:
+def prepare_crm_columns(
+    leads: pd.DataFrame | Mapping[str, Sequence[Any]], lookup: CrmLookup, *, file: str = "leads"
+) -> dict[str, np.ndarray]:
     """``prepare_crm_leads`` for a handful of leads, as plain columns built with dictionary lookups.
 
     Same values, same errors: only the columns the features read (and ``lead_id``) are returned. The
-    frame version stays the reference; the fast-path tests hold the two together. Column names must
-    be unique.
+    frame version stays the reference; the fast-path tests hold the two together. ``leads`` is a frame
+    with unique column names, or columns of equal length by name (the scoring service builds those:
+    a frame of one row costs more than the lookups).
     """
-    if not leads.columns.is_unique:
-        raise ValueError("prepare_crm_columns needs unique column names")
-    if "product" not in leads:
+    if isinstance(leads, pd.DataFrame):
+        if not leads.columns.is_unique:
+            raise ValueError("prepare_crm_columns needs unique column names")
+        # One conversion for every column: cheaper than a Series per column, the same Python values.
+        cells = leads.to_numpy(dtype=object)
+        given: dict[str, Any] = {name: cells[:, k].tolist() for k, name in enumerate(leads.columns)}
+    else:
+        given = dict(leads)
+    if "product" not in given:
         raise DataValidationError("required column 'product' is missing", file=file)
-    n = len(leads)
-    # One conversion for every column: cheaper than a Series per column, the same Python values.
-    cells = leads.to_numpy(dtype=object)
-    positions = {name: position for position, name in enumerate(leads.columns)}
+    n = len(leads) if isinstance(leads, pd.DataFrame) else len(given["product"])
 
     def column(name: str) -> list[Any]:
-        return cells[:, positions[name]].tolist() if name in positions else [np.nan] * n
+        values = given.get(name)
+        if values is None:
+            return [np.nan] * n
+        return values.tolist() if isinstance(values, np.ndarray) else list(values)
 
     lead_ids = [str(i + 1) for i in range(n)]
-    if "lead_id" in leads:
+    if "lead_id" in given:
         lead_ids = column("lead_id")
         if not all(type(lead_id) is str for lead_id in lead_ids):
-            lead_ids = leads["lead_id"].astype(str).tolist()
+            lead_ids = pd.Series(lead_ids, dtype=object).astype(str).tolist()
     products = []
     for row, value in enumerate(column("product"), start=1):
         product = lookup.squashed.get(str(value).lower().replace(" ", ""), value)
@@ -257,7 +267,7 @@ def prepare_crm_columns(leads: pd.DataFrame, lookup: CrmLookup, *, file: str = "
         ]
         numeric = name in ("year_established", "revenue", "employees")
         fields[name] = _numbers(values, name, file) if numeric else np.array(values, dtype=object)
-    engaged = _engage_times(leads, file)
+    engaged = _engage_times(leads, n, file)
     # pd.cut's right-closed bands: (-inf, low] small, (low, high] mid, (high, inf] large.
     low, high = lookup.reference.revenue_edges
     bins = np.array([-np.inf, low, high, np.inf])
@@ -279,20 +289,21 @@ def prepare_crm_columns(leads: pd.DataFrame, lookup: CrmLookup, *, file: str = "
     }
 
 
-def _engage_times(leads: pd.DataFrame, file: str) -> np.ndarray:
-    """``_lead_times`` as datetime64[ns]; in numpy when the column already holds naive datetimes within
-    the nanosecond range (the scoring service's case), else through ``_lead_times`` itself."""
+def _engage_times(leads: pd.DataFrame | Mapping[str, Sequence[Any]], n: int, file: str) -> np.ndarray:
+    """``_lead_times`` of ``n`` leads as datetime64[ns]; in numpy when the column already holds naive
+    datetimes within the nanosecond range (the scoring service's case), else through ``_lead_times``."""
     if "engage_date" in leads:
-        values = leads["engage_date"].to_numpy()
+        given = leads["engage_date"]
+        values = given.to_numpy() if isinstance(given, pd.Series) else np.asarray(given)
         if values.dtype.kind == "M":
             known = values[~np.isnat(values)]
             if len(known) and known.min() >= np.datetime64("1678-01-01") and known.max() < np.datetime64("2262-01-01"):
                 times = values.astype("datetime64[ns]")
                 times[np.isnat(times)] = np.datetime64(pd.Timestamp.now().normalize().asm8, "ns")
                 return times
-        frame = leads[["engage_date"]].reset_index(drop=True)
+        frame = pd.DataFrame({"engage_date": given.tolist() if isinstance(given, pd.Series) else list(given)})
     else:
-        frame = pd.DataFrame(index=range(len(leads)))
+        frame = pd.DataFrame(index=range(n))
     return _lead_times(frame, file).to_numpy(dtype="datetime64[ns]")
 
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import warnings
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -299,7 +299,7 @@ class LeadwiseModels:
 
     def predict(
         self,
-        leads: pd.DataFrame,
+        leads: pd.DataFrame | Mapping[str, Sequence[Any]],
         reps: Sequence[str] | None = None,
         *,
         file: str = "leads",
@@ -314,13 +314,19 @@ class LeadwiseModels:
         ``touches`` (``lead_id, timestamp, channel, touch_type``, as ``read_touchpoints`` returns them) are
         the leads' marketing touches; only those before each lead's engage date (or now) count. A model
         trained without touchpoints ignores them.
+
+        ``leads`` may also be columns of equal length by name (the serving path: a frame of one row costs
+        more than the lookups); they become a frame when the lookup path does not apply.
         """
         reps = self.reps if reps is None else list(reps)
         touches = touches if self.builder.engagement is not None else None
-        if fast and 0 < len(leads) <= FAST_PATH_MAX_LEADS:
+        n_leads = len(leads) if isinstance(leads, pd.DataFrame) else len(next(iter(leads.values()), ()))
+        if fast and 0 < n_leads <= FAST_PATH_MAX_LEADS:
             predictions = self._predict_now(leads, reps, file, touches)
             if predictions is not None:
                 return predictions
+        if not isinstance(leads, pd.DataFrame):
+            leads = pd.DataFrame({name: list(values) for name, values in leads.items()})
         prepared = self.prepare(leads, file=file)
         lead_matrix = self.builder.lead_features(prepared, touches)
         lead_score = self.lead_model.predict_win(lead_matrix) if len(prepared) else np.zeros(0)
@@ -342,18 +348,24 @@ class LeadwiseModels:
         return state
 
     def _predict_now(
-        self, leads: pd.DataFrame, reps: list[str], file: str, touches: pd.DataFrame | None = None
+        self,
+        leads: pd.DataFrame | Mapping[str, Sequence[Any]],
+        reps: list[str],
+        file: str,
+        touches: pd.DataFrame | None = None,
     ) -> Predictions | None:
         """``predict`` through lookups and float matrices; None when that path does not apply."""
         scoring = self._now_scoring()
         if not scoring.ready:
             return None
         if self.kind == "crm":
-            if scoring.crm is None or not leads.columns.is_unique:
+            if scoring.crm is None or (isinstance(leads, pd.DataFrame) and not leads.columns.is_unique):
                 return None
             prepared: Any = prepare_crm_columns(leads, scoring.crm, file=file)
-        else:
+        elif isinstance(leads, pd.DataFrame):
             prepared = self.prepare(leads, file=file)
+        else:
+            return None  # single-table leads are prepared as a frame
         if not self.builder.scores_now(prepared):
             return None
         lead_matrix = self.builder.lead_array(prepared, touches)

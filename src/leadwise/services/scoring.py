@@ -61,6 +61,25 @@ def leads_frame(leads: Sequence[Mapping[str, Any]]) -> pd.DataFrame:
     return frame
 
 
+def leads_columns(leads: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
+    """``leads_frame`` as columns by name (what ``LeadwiseModels.predict`` takes on its lookup path):
+    the same values without building a frame, which costs more than scoring one lead."""
+    columns: dict[str, Any] = {c: [lead.get(c) for lead in leads] for c in FRAME_COLUMNS}
+    today = pd.Timestamp.now(tz="UTC").tz_convert(None).normalize()
+    stamps = []
+    for engage in columns["engage_date"]:
+        stamp = pd.Timestamp(engage) if engage else today
+        stamps.append((stamp.tz_convert(None) if stamp.tzinfo else stamp).normalize().asm8)
+    columns["engage_date"] = np.array(stamps, dtype="datetime64[ns]")
+    for column in NUMERIC_COLUMNS:
+        values = columns[column]
+        if all(_plain_number(v) for v in values):
+            columns[column] = np.array([np.nan if v is None else v for v in values], dtype=float)
+        else:
+            columns[column] = pd.to_numeric(pd.Series(values, dtype=object), errors="coerce").to_numpy(dtype=float)
+    return columns
+
+
 def _reads_touches(models: Any) -> bool:
     """Whether the models were trained with touchpoints (else a lead's touches are ignored)."""
     return getattr(getattr(models, "builder", None), "engagement", None) is not None
@@ -79,19 +98,19 @@ def score_leads(
     *, loaded: LoadedModels, leads: Sequence[Mapping[str, Any]], rep_names: Sequence[str]
 ) -> list[LeadFigures]:
     """Scores, deal values and the (lead x rep) P(win) matrix in three model calls for all leads."""
-    frame = leads_frame(leads)
     models = loaded.models
     names = tuple(rep_names)
     if hasattr(models, "predict"):  # one feature preparation for the three outputs
         touches = touches_frame(leads) if _reads_touches(models) else None
         extra = {"touches": touches} if touches is not None else {}
-        predictions = models.predict(frame, reps=list(names), **extra)
+        predictions = models.predict(leads_columns(leads), reps=list(names), **extra)
         scores, values, matrix = predictions.lead_score, predictions.deal_value, predictions.fit
     else:
+        frame = leads_frame(leads)
         scores, values = models.lead_score(frame), models.deal_value(frame)
         matrix = models.fit_matrix(frame, list(names)) if names else np.zeros((len(frame), 0))
     scores, values = np.asarray(scores, dtype=float), np.asarray(values, dtype=float)
-    matrix = np.asarray(matrix, dtype=float).reshape(len(frame), len(names))
+    matrix = np.asarray(matrix, dtype=float).reshape(len(leads), len(names))
     return [
         LeadFigures(
             model_version=loaded.version,
@@ -100,7 +119,7 @@ def score_leads(
             rep_names=names,
             p_win=matrix[i],
         )
-        for i in range(len(frame))
+        for i in range(len(leads))
     ]
 
 
