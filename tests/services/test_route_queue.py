@@ -108,3 +108,28 @@ def test_stop_routes_what_is_queued_then_refuses_new_leads(recorder: Recorder) -
 def test_max_batch_must_be_positive() -> None:
     with pytest.raises(ValueError, match="max_batch"):
         RouteQueue(Recorder(), max_batch=0)
+
+
+def test_a_busy_queue_lingers_for_more_leads_and_a_quiet_one_does_not() -> None:
+    import time
+
+    recorder = Recorder(block_first=False)
+    queue = RouteQueue(recorder, linger=0.2)  # busy: within 5 lingers (1 s) of the last batch's end
+    queue.start()
+    queue.submit({"lead_id": "warm"}).result(5)
+    a = queue.submit({"lead_id": "a"})  # right after a batch: the thread waits up to 0.2 s for more
+    time.sleep(0.01)
+    b = queue.submit({"lead_id": "b"})
+    a.result(5), b.result(5)
+    time.sleep(1.1)  # quiet now: a lead is routed at once, alone
+    c = queue.submit({"lead_id": "c"})
+    time.sleep(0.05)  # within the linger, had the thread lingered
+    d = queue.submit({"lead_id": "d"})
+    c.result(5), d.result(5)
+    assert recorder.batches == [["warm"], ["a", "b"], ["c"], ["d"]]
+    queue.stop()
+
+
+def test_linger_must_not_be_negative() -> None:
+    with pytest.raises(ValueError, match="linger"):
+        RouteQueue(Recorder(), linger=-1)

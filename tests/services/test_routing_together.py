@@ -150,11 +150,14 @@ def test_when_the_shared_transaction_fails_each_lead_is_routed_alone(
     monkeypatch.setattr(
         repo, "lead_id_by_external_id", lambda *, session, external_id: None if external_id == "S" else lookup(session=session, external_id=external_id)
     )
+    alone, route_lead = [], service.route_lead
+    monkeypatch.setattr(service, "route_lead", lambda **kw: alone.append(kw["lead"]["lead_id"]) or route_lead(**kw))
     leads = [{"lead_id": "N1", "product": "GTX Pro"}, {"lead_id": "S", "product": "GTX Pro"}]
     leads.append({"lead_id": "N2", "product": "GTX Basic"})
 
     n1, s, n2 = service.route_leads(db=db, settings=settings, models=models, leads=leads)
 
+    assert alone == ["N1", "S", "N2"]
     assert (n1.created, s.created, n2.created) == (True, False, True)  # type: ignore[union-attr]
     assert s.assignment.id == stored.assignment.id  # type: ignore[union-attr]
     with db.read_session() as session:

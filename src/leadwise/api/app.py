@@ -105,6 +105,7 @@ def create_app(
                 db=database, settings=settings, models=holder, leads=leads, prices=prices
             ),
             max_batch=settings.route_batch_max,
+            linger=settings.route_linger_ms / 1000,
             on_batch=ROUTE_BATCH.observe,
         )
         router.start()

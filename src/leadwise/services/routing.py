@@ -180,6 +180,7 @@ class _Context:
     reps: list[Rep]
     loads: dict[str, RepLoad]
     names: dict[str, str]  # domain rep id -> name
+    state: repo.DbRoutingState  # round-robin pointers and the like, read once per transaction
 
     def prices(self, book: PriceBook | None, scores: Scores) -> dict[str, float] | None:
         if book is None or not scores.has_rep_scores:
@@ -198,6 +199,7 @@ def _context(session: Session, now: datetime) -> _Context:
         reps=adapters.domain_reps(session, heads),
         loads=adapters.domain_loads(heads, counts),
         names={str(h.id): h.name for h in heads},
+        state=repo.DbRoutingState(session),
     )
 
 
@@ -230,7 +232,7 @@ def _decide_and_store(
             repo.lead_touch_types(session=session, lead_id=lead.id) if lead.id is not None else frozenset()
         )
     domain_lead = adapters.domain_lead(lead.external_id, lead.payload, touch_types)
-    state = repo.DbRoutingState(session)
+    state = ctx.state
     if pending is None:
         decision = engine_route(
             lead=domain_lead,
@@ -496,20 +498,16 @@ def route_leads(
     routing it alone raised. Should the shared transaction fail, nothing of it is kept and each lead is
     routed alone, so one lead's problem never becomes another's.
     """
-    if len(leads) <= 1:
-        return [
-            _route_alone(db=db, settings=settings, models=models, lead=lead, source=source, prices=prices)
-            for lead in leads
-        ]
+    if not leads:
+        return []
     rep_names = _active_rep_names(db, models)
     scored, note = score_or_reason(models=models, leads=leads, rep_names=rep_names)
-    if scored is None and note is not None:  # one lead spoiled the shared call: each is scored alone
+    figures: list[LeadFigures | None] = list(scored) if scored else [None] * len(leads)
+    notes: list[str | None] = [note] * len(leads)  # None, or why the one lead was not scored
+    if scored is None and note is not None and len(leads) > 1:  # one lead spoiled the shared call
         alone = [score_or_reason(models=models, leads=[lead], rep_names=rep_names) for lead in leads]
         figures = [f[0] if f else None for f, _ in alone]
         notes = [n for _, n in alone]
-    else:
-        figures = list(scored) if scored else [None] * len(leads)
-        notes = [None] * len(leads)
     external_ids = [str(lead["lead_id"]) for lead in leads]
     first_of = {external_id: k for k, external_id in reversed(list(enumerate(external_ids)))}
 
