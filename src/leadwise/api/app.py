@@ -81,6 +81,7 @@ def create_app(
         # workers' writers. With one thread per worker (2 workers, 2 cores, SQLite, 40 reps, model) the
         # benchmark measured /v1/route at 103 instead of 76 requests/s, and its p99 at ~75 requests/s at
         # 86 instead of 657 ms. More threads can pay off when the database is remote (waits overlap).
+        # POST /v1/route does not use this pool: its leads go to the worker's routing thread (RouteQueue).
         anyio.to_thread.current_default_thread_limiter().total_tokens = settings.request_threads
         background = anyio.CapacityLimiter(1)  # the schedules below, one at a time
         checkpoint_in_background = settings.sqlite_checkpoint_seconds > 0
