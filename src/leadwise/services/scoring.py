@@ -38,14 +38,23 @@ def _plain_number(value: Any) -> bool:
     return value is None or (isinstance(value, int | float) and not isinstance(value, bool))
 
 
+def _engage_day(engage: Any, today: pd.Timestamp) -> pd.Timestamp:
+    """The lead's engage date as a naive UTC calendar day (the models were trained on calendar dates);
+    a lead without one is engaged ``today``."""
+    stamp = pd.Timestamp(engage) if engage else today
+    return (stamp.tz_convert(None) if stamp.tzinfo else stamp).normalize()
+
+
+def _today() -> pd.Timestamp:
+    return pd.Timestamp.now(tz="UTC").tz_convert(None).normalize()
+
+
 def leads_frame(leads: Sequence[Mapping[str, Any]]) -> pd.DataFrame:
+    today = _today()
     rows = []
     for lead in leads:
         row = {c: lead.get(c) for c in FRAME_COLUMNS}
-        engage = row["engage_date"]
-        # The models were trained on calendar dates; a lead without one is engaged today.
-        stamp = pd.Timestamp(engage) if engage else pd.Timestamp.now(tz="UTC")
-        row["engage_date"] = (stamp.tz_convert(None) if stamp.tzinfo else stamp).normalize()
+        row["engage_date"] = _engage_day(row["engage_date"], today)
         rows.append(row)
     # The numeric columns as ``pd.to_numeric(errors="coerce")`` makes them. When they hold plain numbers
     # and None only (what the API's schema lets through), None as NaN gives the frame those dtypes at
@@ -65,12 +74,10 @@ def leads_columns(leads: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
     """``leads_frame`` as columns by name (what ``LeadwiseModels.predict`` takes on its lookup path):
     the same values without building a frame, which costs more than scoring one lead."""
     columns: dict[str, Any] = {c: [lead.get(c) for lead in leads] for c in FRAME_COLUMNS}
-    today = pd.Timestamp.now(tz="UTC").tz_convert(None).normalize()
-    stamps = []
-    for engage in columns["engage_date"]:
-        stamp = pd.Timestamp(engage) if engage else today
-        stamps.append((stamp.tz_convert(None) if stamp.tzinfo else stamp).normalize().asm8)
-    columns["engage_date"] = np.array(stamps, dtype="datetime64[ns]")
+    today = _today()
+    columns["engage_date"] = np.array(
+        [_engage_day(engage, today).asm8 for engage in columns["engage_date"]], dtype="datetime64[ns]"
+    )
     for column in NUMERIC_COLUMNS:
         values = columns[column]
         if all(_plain_number(v) for v in values):
