@@ -7,7 +7,8 @@ import numpy as np
 import pandas as pd
 
 import leadwise
-from leadwise.services.engine_bridge import PriceBook
+from leadwise.routing import Scores
+from leadwise.services.prices import PriceBook
 
 BEST_FIT_WITH_NURTURE = """
 name = "cold to nurture, else best fit"
@@ -97,12 +98,14 @@ def test_batch_uses_the_assignment_lp_within_capacity(env, fake_models) -> None:
 def test_capacity_prices_make_optimised_save_the_scarce_expert(env, fake_models) -> None:
     env.models.install(fake_models)
     book = PriceBook()
-    names = ["Ann", "Bob", "Expert"]
+    ids = tuple(str(env.reps[name]) for name in ("Ann", "Bob", "Expert"))
+    scores = Scores(model_version="m", rep_ids=ids, p_win=np.array([0.3, 0.3, 0.9]), deal_value=1000.0)
     for _ in range(30):  # the expert is best on every lead, and there are 6 seats for 30 leads
-        book.observe(names, np.array([0.3, 0.3, 0.9]), 1000.0)
+        book.observe(scores)
     assert book.resolve_if_due(db=env.db, objective="wins")
-    prices = book.prices_by_name
-    assert prices is not None and prices["Expert"] > prices["Ann"] >= 0
+    prices = book.prices
+    ann, _, expert = ids
+    assert prices is not None and prices[expert] > prices[ann] >= 0
     assert book.status()["priced_reps"] >= 1
 
 

@@ -7,7 +7,8 @@ from datetime import timedelta
 
 from sqlalchemy import update
 
-from leadwise.services.routing import consistency_problems, sweep_expired
+from leadwise.services.checks import consistency_problems
+from leadwise.services.sla import sweep_expired
 from leadwise.store.models import AssignmentRow, utcnow
 
 # Every rep by round robin; when nobody can take the lead, it waits in the claim pool "default".

@@ -9,7 +9,7 @@ import pytest
 from sqlalchemy import func, select
 
 from leadwise.routing.flows import BUNDLED_FLOWS_DIR
-from leadwise.services.routing import consistency_problems
+from leadwise.services.checks import consistency_problems
 from leadwise.store.models import AssignmentRow, LeadReturnRow, LeadRow, RepRow, TouchRow
 
 from .conftest import make_env
@@ -144,7 +144,10 @@ def test_only_the_assigned_rep_or_a_manager_may_return(env) -> None:
     other = "rep_bob" if owner == "rep" else "rep"
     url = f"/v1/assignments/{routed['id']}/return"
     wrong = env.client.post(url, json={"reason": "not_mature"}, headers=env.h(other))
-    assert wrong.status_code == 403 and wrong.json()["error"] == "forbidden"
+    # Another rep's assignment answers as a missing one would: its existence does not leak.
+    missing = env.client.post("/v1/assignments/999/return", json={"reason": "not_mature"}, headers=env.h(other))
+    assert wrong.status_code == missing.status_code == 404 and wrong.json()["error"] == "not_found"
+    assert wrong.json()["detail"] == f"assignment {routed['id']} not found"
     assert (
         env.client.post(url, json={"reason": "not_mature"}, headers=env.h("integration")).status_code == 403
     )

@@ -16,7 +16,7 @@ from collections import defaultdict
 import httpx
 from sqlalchemy import select
 
-from leadwise.services.routing import consistency_problems
+from leadwise.services.checks import consistency_problems
 from leadwise.store.db import Database
 from leadwise.store.models import AssignmentRow, LeadRow, RepRow
 

@@ -1,4 +1,4 @@
-"""``services.routing.route_leads``: leads that arrive together are routed in one scoring call and one
+"""``services.decisions.route_leads``: leads that arrive together are routed in one scoring call and one
 transaction, with the decisions and the stored state of routing them one after another."""
 
 from __future__ import annotations
@@ -11,9 +11,13 @@ import pandas as pd
 import pytest
 
 from leadwise.data.errors import DataValidationError
-from leadwise.services import routing as service
-from leadwise.services.engine_bridge import ensure_default_flow
+from leadwise.errors import Conflict
+from leadwise.routing import Lead
+from leadwise.services import decisions as service
+from leadwise.services.checks import consistency_problems
+from leadwise.services.flows import ensure_default_flow
 from leadwise.services.models import ModelHolder
+from leadwise.services.persist import Routed
 from leadwise.services.reps import create_rep
 from leadwise.settings import Settings
 from leadwise.store import repositories as repo
@@ -69,13 +73,13 @@ def _store(tmp_path: Path, template: Path, name: str) -> tuple[Database, Setting
     return Database.connect(settings.database_url), settings, holder
 
 
-def _leads() -> list[dict[str, object]]:
+def _leads() -> list[Lead]:
     products = ["GTX Pro", "MG Special", "GTX Basic", "GTX Plus Pro", "GTK 500", "GTX Pro", "GTX Basic"]
     products += ["GTX Plus Basic", "GTX Pro", "GTX Basic", "GTX Pro"]
-    return [{"lead_id": f"L{k}", "account": "Acme Corporation", "product": p} for k, p in enumerate(products)]
+    return [Lead(lead_id=f"L{k}", account="Acme Corporation", product=p) for k, p in enumerate(products)]
 
 
-def _decision(routed: service.Routed) -> tuple[object, ...]:
+def _decision(routed: Routed) -> tuple[object, ...]:
     a = routed.assignment
     return (routed.lead.external_id, routed.rep_name, a.queue, a.state, a.rule, a.strategy, a.p_win)
 
@@ -100,19 +104,19 @@ def test_together_decides_and_stores_what_one_by_one_does(
     monkeypatch.setattr(service, "route_lead", lambda **_: pytest.fail("a lead was routed alone"))
     together = service.route_leads(db=together_db, settings=settings, models=together_models, leads=leads)
 
-    assert all(isinstance(r, service.Routed) for r in together)
+    assert all(isinstance(r, Routed) for r in together)
     assert [_decision(r) for r in together] == [_decision(r) for r in one]  # type: ignore[arg-type]
     assert {r.assignment.queue for r in one} >= {"nurture", "manager"}  # the flow's queues were exercised
     assert sum(r.assignment.rep_id is not None for r in one) == 8  # and every rep filled up
     assert _stored(together_db) == _stored(one_db)
     with together_db.read_session() as session:
-        assert service.consistency_problems(session=session) == []
+        assert consistency_problems(session=session) == []
 
 
 def test_an_id_twice_in_a_batch_or_stored_before_gets_the_stored_decision(tmp_path: Path, template: Path) -> None:
     db, settings, models = _store(tmp_path, template, "dup.db")
     first = service.route_lead(db=db, settings=settings, models=models, lead=_leads()[0])
-    a, b = ({"lead_id": x, "product": "GTX Pro"} for x in ("A", "B"))
+    a, b = (Lead(lead_id=x, product="GTX Pro") for x in ("A", "B"))
 
     results = service.route_leads(db=db, settings=settings, models=models, leads=[a, b, a, _leads()[0]])
 
@@ -128,8 +132,8 @@ def test_a_lead_the_model_refuses_is_routed_rules_only_and_the_others_keep_their
     tmp_path: Path, template: Path
 ) -> None:
     db, settings, models = _store(tmp_path, template, "broken.db")
-    leads = [{"lead_id": "ok1", "product": "GTX Pro"}, {"lead_id": "bad", "product": "Broken"}]
-    leads.append({"lead_id": "ok2", "product": "GTX Basic"})
+    leads = [Lead(lead_id="ok1", product="GTX Pro"), Lead(lead_id="bad", product="Broken")]
+    leads.append(Lead(lead_id="ok2", product="GTX Basic"))
 
     ok1, bad, ok2 = service.route_leads(db=db, settings=settings, models=models, leads=leads)
 
@@ -143,7 +147,7 @@ def test_when_the_shared_transaction_fails_each_lead_is_routed_alone(
     tmp_path: Path, template: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     db, settings, models = _store(tmp_path, template, "fail.db")
-    stored = service.route_lead(db=db, settings=settings, models=models, lead={"lead_id": "S", "product": "GTX Pro"})
+    stored = service.route_lead(db=db, settings=settings, models=models, lead=Lead(lead_id="S", product="GTX Pro"))
     # A concurrent writer's insert that the idempotency check missed (a race on PostgreSQL): the shared
     # transaction hits the unique lead id and rolls back whole.
     lookup = repo.lead_id_by_external_id
@@ -151,9 +155,9 @@ def test_when_the_shared_transaction_fails_each_lead_is_routed_alone(
         repo, "lead_id_by_external_id", lambda *, session, external_id: None if external_id == "S" else lookup(session=session, external_id=external_id)
     )
     alone, route_lead = [], service.route_lead
-    monkeypatch.setattr(service, "route_lead", lambda **kw: alone.append(kw["lead"]["lead_id"]) or route_lead(**kw))
-    leads = [{"lead_id": "N1", "product": "GTX Pro"}, {"lead_id": "S", "product": "GTX Pro"}]
-    leads.append({"lead_id": "N2", "product": "GTX Basic"})
+    monkeypatch.setattr(service, "route_lead", lambda **kw: alone.append(kw["lead"].lead_id) or route_lead(**kw))
+    leads = [Lead(lead_id="N1", product="GTX Pro"), Lead(lead_id="S", product="GTX Pro")]
+    leads.append(Lead(lead_id="N2", product="GTX Basic"))
 
     n1, s, n2 = service.route_leads(db=db, settings=settings, models=models, leads=leads)
 
@@ -162,26 +166,26 @@ def test_when_the_shared_transaction_fails_each_lead_is_routed_alone(
     assert s.assignment.id == stored.assignment.id  # type: ignore[union-attr]
     with db.read_session() as session:
         assert session.query(LeadRow).count() == 3
-        assert service.consistency_problems(session=session) == []
+        assert consistency_problems(session=session) == []
 
 
 def test_an_error_of_one_lead_is_that_lead_s_answer_only(
     tmp_path: Path, template: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     db, settings, models = _store(tmp_path, template, "error.db")
-    real = service._route_in_session
+    real = service._route_new
 
-    def refuse_lead_x(session, **kw):  # type: ignore[no-untyped-def]
-        if kw["lead"]["lead_id"] == "X":
-            raise service.Conflict("lead 'X' is stored without a decision")
-        return real(session, **kw)
+    def refuse_lead_x(unit, ctx, **kw):  # type: ignore[no-untyped-def]
+        if kw["lead"].lead_id == "X":
+            raise Conflict("lead 'X' is stored without a decision")
+        return real(unit, ctx, **kw)
 
-    monkeypatch.setattr(service, "_route_in_session", refuse_lead_x)
-    leads = [{"lead_id": k, "product": "GTX Pro"} for k in ("P", "X", "Q")]
+    monkeypatch.setattr(service, "_route_new", refuse_lead_x)
+    leads = [Lead(lead_id=k, product="GTX Pro") for k in ("P", "X", "Q")]
 
     p, x, q = service.route_leads(db=db, settings=settings, models=models, leads=leads)
 
-    assert isinstance(x, service.Conflict)
+    assert isinstance(x, Conflict)
     assert p.created and q.created  # type: ignore[union-attr]
     with db.read_session() as session:
         assert sorted(session.scalars(session.query(LeadRow.external_id).statement)) == ["P", "Q"]

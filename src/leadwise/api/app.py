@@ -15,16 +15,18 @@ import anyio
 from fastapi import FastAPI
 from starlette.concurrency import run_in_threadpool
 
+from leadwise.api import metrics
+from leadwise.api.deps import new_key_cache
 from leadwise.api.errors import install_error_handlers
-from leadwise.api.metrics import ROUTE_BATCH, LatencyMiddleware
-from leadwise.services.engine_bridge import FLOW_NAME, PriceBook, ensure_default_flow, flow_of
+from leadwise.services.decisions import route_leads
+from leadwise.services.flows import active_flow_version, ensure_default_flow
 from leadwise.services.models import ModelHolder
+from leadwise.services.prices import PriceBook
 from leadwise.services.route_queue import RouteQueue
-from leadwise.services.routing import route_leads
+from leadwise.services.sla import sweep_expired
 from leadwise.settings import Settings
 from leadwise.store.db import Database
 from leadwise.store.migrate import current_revision, head_revision, upgrade
-from leadwise.store.repositories import active_flow
 
 log = logging.getLogger(__name__)
 WAL_BACKSTOP_PAGES = 10_000
@@ -107,7 +109,6 @@ def create_app(
             ),
             max_batch=settings.route_batch_max,
             linger=settings.route_linger_ms / 1000,
-            on_batch=ROUTE_BATCH.observe,
         )
         router.start()
         app.state.router = router
@@ -116,8 +117,7 @@ def create_app(
         if settings.pricer_seconds > 0:
 
             def reprice() -> None:
-                with database.read_session() as session:
-                    flow = flow_of(active_flow(session=session, name=FLOW_NAME)).flow
+                flow = active_flow_version(database).flow
                 if any(step.strategy == "optimised" for step in flow.steps) and holder.current is not None:
                     prices.resolve_if_due(db=database, objective=flow.objective)
 
@@ -145,8 +145,6 @@ def create_app(
                 )
             )
         if settings.sla_sweep_seconds > 0:
-            from leadwise.services.routing import sweep_expired
-
             sweep: Callable[[], Awaitable[object] | object] = lambda: sweep_expired(  # noqa: E731
                 db=database, settings=settings, models=holder, prices=prices
             )
@@ -175,9 +173,10 @@ def create_app(
         lifespan=lifespan,
     )
     app.state.settings = settings
-    app.state.key_cache = {}
+    app.state.key_cache = new_key_cache()
     install_error_handlers(app)
-    app.add_middleware(LatencyMiddleware)
+    metrics.subscribe()
+    app.add_middleware(metrics.LatencyMiddleware)
 
     from leadwise.api.routers import (
         admin,

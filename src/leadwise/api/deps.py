@@ -2,21 +2,20 @@
 
 from __future__ import annotations
 
-import time
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
 from typing import Annotated
 
+from cachetools import TTLCache
 from fastapi import Depends, Request, Security
 from fastapi.security import APIKeyHeader, HTTPAuthorizationCredentials, HTTPBearer
 from sqlalchemy.orm import Session
 from starlette.concurrency import run_in_threadpool
 
-from leadwise.api.errors import Forbidden, Unauthorized
-from leadwise.services.engine_bridge import PriceBook
+from leadwise.errors import Forbidden, Unauthorized
+from leadwise.services.keys import Principal, principal_of
 from leadwise.services.models import ModelHolder
+from leadwise.services.prices import PriceBook
 from leadwise.settings import Settings
-from leadwise.store import repositories as repo
 from leadwise.store.db import Database
 
 _bearer = HTTPBearer(auto_error=False, description="Authorization: Bearer <api key>")
@@ -24,17 +23,8 @@ _header = APIKeyHeader(name="X-API-Key", auto_error=False, description="the API 
 
 # A key's role is cached for a few seconds per process so a request costs no extra query;
 # revoking a key therefore takes effect within this delay.
-_KEY_CACHE_SECONDS = 5.0
-
-
-@dataclass(frozen=True)
-class Principal:
-    key_id: int
-    role: str
-    rep_id: int | None
-
-    def is_rep(self) -> bool:
-        return self.role == "rep"
+KEY_CACHE_SECONDS = 5.0
+KEY_CACHE_SIZE = 10_000
 
 
 async def get_db(request: Request) -> Database:
@@ -60,17 +50,12 @@ ModelsDep = Annotated[ModelHolder, Depends(get_models)]
 
 
 def get_session(db: DbDep) -> Iterator[Session]:
+    """A read session for the read-only services (reports, listings)."""
     with db.read_session() as session:
         yield session
 
 
 SessionDep = Annotated[Session, Depends(get_session)]
-
-
-def _principal_of(db: Database, key: str) -> Principal | None:
-    with db.read_session() as session:
-        row = repo.find_api_key(session=session, key=key)
-        return None if row is None else Principal(key_id=row.id, role=row.role, rep_id=row.rep_id)
 
 
 # The dependencies are coroutines: a plain function would cost every request a round trip through the
@@ -84,19 +69,19 @@ async def get_principal(
     key = header_key or (bearer.credentials if bearer is not None else None)
     if not key:
         raise Unauthorized("an API key is required (Authorization: Bearer <key> or X-API-Key)")
-    cache: dict[str, tuple[float, Principal]] = request.app.state.key_cache
+    cache: TTLCache[str, Principal] = request.app.state.key_cache
     hit = cache.get(key)
-    now = time.monotonic()
-    if hit is not None and hit[0] > now:
-        return hit[1]
-    principal = await run_in_threadpool(_principal_of, db, key)
+    if hit is not None:
+        return hit
+    principal = await run_in_threadpool(lambda: principal_of(db=db, key=key))
     if principal is None:
-        cache.pop(key, None)
         raise Unauthorized("the API key is not valid")
-    if len(cache) > 10_000:
-        cache.clear()
-    cache[key] = (now + _KEY_CACHE_SECONDS, principal)
+    cache[key] = principal  # one event loop per worker: no other thread touches this cache
     return principal
+
+
+def new_key_cache() -> TTLCache[str, Principal]:
+    return TTLCache(maxsize=KEY_CACHE_SIZE, ttl=KEY_CACHE_SECONDS)
 
 
 CurrentPrincipal = Annotated[Principal, Depends(get_principal)]

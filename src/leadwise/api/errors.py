@@ -1,4 +1,8 @@
-"""Exceptions to HTTP statuses, in one place. Bodies are ``{"error": code, "detail": sentence}``."""
+"""Errors to HTTP statuses, in one place. Bodies are ``{"error": code, "detail": sentence}``.
+
+Every layer raises a kind of ``leadwise.errors.LeadwiseError``; the kind decides the status (``NotFound``
+also for what the caller may not see), the subclass its ``code``.
+"""
 
 from __future__ import annotations
 
@@ -10,45 +14,34 @@ from fastapi.responses import JSONResponse
 from sqlalchemy.exc import IntegrityError, OperationalError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from leadwise.services import errors as svc
+from leadwise.errors import (
+    Conflict,
+    Forbidden,
+    InvalidInput,
+    LeadwiseError,
+    NotFound,
+    Unauthorized,
+    Unavailable,
+)
 
 log = logging.getLogger(__name__)
 
-
-class Unauthorized(Exception):
-    pass
-
-
-class Forbidden(Exception):
-    pass
-
-
-def _routing_statuses() -> dict[type[Exception], tuple[int, str]]:
-    # The routing domain's errors, imported lazily so the API works while routing/ is incomplete.
-    try:
-        from leadwise.routing import domain as d
-    except ImportError:  # pragma: no cover
-        return {}
-    return {
-        d.LeadNotFound: (404, "lead_not_found"),
-        d.RepNotFound: (404, "rep_not_found"),
-        d.AlreadyClaimed: (409, "already_claimed"),
-        d.CapacityExhausted: (409, "capacity_exhausted"),
-        d.InactiveRep: (409, "inactive_rep"),
-        d.NoEligibleRep: (409, "no_eligible_rep"),
-        d.InvalidFlow: (422, "invalid_flow"),
-    }
-
-
-_SERVICE_STATUSES: dict[type[Exception], int] = {
-    svc.NotFound: 404,
-    svc.NotAllowed: 403,
-    svc.Conflict: 409,
-    svc.InvalidInput: 422,
-    svc.ModelNotReady: 503,
-    svc.ModelFailed: 503,
-    svc.Unavailable: 503,
+STATUS_OF_KIND: dict[type[LeadwiseError], int] = {
+    NotFound: 404,
+    Conflict: 409,
+    InvalidInput: 422,
+    Unauthorized: 401,
+    Forbidden: 403,
+    Unavailable: 503,
 }
+
+
+def status_of(error: LeadwiseError) -> int:
+    """The status of the first kind in the error's class hierarchy (a subclass may be of two kinds)."""
+    for cls in type(error).__mro__:
+        if cls in STATUS_OF_KIND:
+            return STATUS_OF_KIND[cls]
+    return 400
 
 
 def problem(status: int, error: str, detail: object, headers: dict[str, str] | None = None) -> JSONResponse:
@@ -56,32 +49,15 @@ def problem(status: int, error: str, detail: object, headers: dict[str, str] | N
 
 
 def install_error_handlers(app: FastAPI) -> None:
-    routing = _routing_statuses()
-
-    @app.exception_handler(Unauthorized)
-    async def _unauthorized(_: Request, exc: Unauthorized) -> JSONResponse:
-        return problem(401, "unauthorized", str(exc), headers={"WWW-Authenticate": "Bearer"})
-
-    @app.exception_handler(Forbidden)
-    async def _forbidden(_: Request, exc: Forbidden) -> JSONResponse:
-        return problem(403, "forbidden", str(exc))
-
-    @app.exception_handler(svc.ServiceError)
-    async def _service(_: Request, exc: svc.ServiceError) -> JSONResponse:
-        status = next((s for cls, s in _SERVICE_STATUSES.items() if isinstance(exc, cls)), 400)
+    @app.exception_handler(LeadwiseError)
+    async def _leadwise(_: Request, exc: LeadwiseError) -> JSONResponse:
+        status = status_of(exc)
         headers = {"Retry-After": "1"} if status == 503 else None
-        return problem(status, exc.code, str(exc), headers=headers)
-
-    for cls, (status, code) in routing.items():
-
-        async def _routing(
-            _: Request, exc: Exception, status: int = status, code: str = code
-        ) -> JSONResponse:
-            # An invalid flow lists every problem (each names its line and field), not only the first.
-            problems = getattr(exc, "problems", None)
-            return problem(status, code, "; ".join(problems) if problems else str(exc))
-
-        app.add_exception_handler(cls, _routing)
+        if status == 401:
+            headers = {"WWW-Authenticate": "Bearer"}
+        # An invalid flow lists every problem (each names its line and field), not only the first.
+        problems = getattr(exc, "problems", None)
+        return problem(status, exc.code, "; ".join(problems) if problems else str(exc), headers=headers)
 
     @app.exception_handler(RequestValidationError)
     async def _validation(_: Request, exc: RequestValidationError) -> JSONResponse:

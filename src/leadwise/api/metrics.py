@@ -2,7 +2,7 @@
 
 With several uvicorn workers ``leadwise serve`` sets ``PROMETHEUS_MULTIPROC_DIR`` so counters and
 histograms are summed across processes; queue sizes are read from the database at scrape time, so
-they are right whichever worker answers.
+they are right whichever worker answers. Counters follow the services' events (``subscribe``).
 """
 
 from __future__ import annotations
@@ -22,11 +22,11 @@ from prometheus_client import (
 )
 from prometheus_client.core import GaugeMetricFamily, Metric
 from prometheus_client.multiprocess import MultiProcessCollector
-from sqlalchemy import func, select
+from prometheus_client.registry import Collector
 
+from leadwise.services import events, health
 from leadwise.services.models import ModelHolder
 from leadwise.store.db import Database
-from leadwise.store.models import AssignmentRow, LeadRow
 
 REQUEST_LATENCY = Histogram(
     "leadwise_http_request_duration_seconds",
@@ -45,7 +45,26 @@ ROUTE_BATCH = Histogram(
 )
 
 
-class DatabaseCollector:
+def _count_decision(event: events.DecisionStored) -> None:
+    DECISIONS.labels(event.strategy or "none", event.outcome, event.source).inc()
+
+
+def _count_expired(event: events.OffersExpired) -> None:
+    EXPIRED.inc(event.count)
+
+
+def _observe_batch(event: events.LeadsRoutedTogether) -> None:
+    ROUTE_BATCH.observe(event.size)
+
+
+def subscribe() -> None:
+    """Count the services' events (idempotent: blinker connects a receiver once)."""
+    events.decision_stored.connect(_count_decision, weak=False)
+    events.offers_expired.connect(_count_expired, weak=False)
+    events.leads_routed_together.connect(_observe_batch, weak=False)
+
+
+class DatabaseCollector(Collector):
     """Figures read from the database (the same for every worker) and this worker's model."""
 
     def __init__(self, db: Database, models: ModelHolder) -> None:
@@ -54,15 +73,10 @@ class DatabaseCollector:
     def collect(self) -> Iterable[Metric]:
         queues = GaugeMetricFamily("leadwise_queue_size", "Leads waiting in a queue", labels=["queue"])
         states = GaugeMetricFamily("leadwise_assignments", "Assignments by state", labels=["state"])
-        with self.db.read_session() as session:
-            waiting = (
-                select(LeadRow.queue, func.count()).where(LeadRow.status == "queued").group_by(LeadRow.queue)
-            )
-            for queue, n in session.execute(waiting):
-                queues.add_metric([queue or "none"], n)
-            by_state = select(AssignmentRow.state, func.count()).group_by(AssignmentRow.state)
-            for state, n in session.execute(by_state):
-                states.add_metric([state], n)
+        for queue, n in health.queue_sizes(self.db).items():
+            queues.add_metric([queue], n)
+        for state, n in health.assignment_states(self.db).items():
+            states.add_metric([state], n)
         model = GaugeMetricFamily(
             "leadwise_model_info", "1 for the model version this worker serves", labels=["version", "mode"]
         )
@@ -79,7 +93,7 @@ def render(db: Database, models: ModelHolder) -> tuple[bytes, str]:
     else:
         output = generate_latest(REGISTRY)
     extra = CollectorRegistry()
-    extra.register(DatabaseCollector(db, models))  # type: ignore[arg-type]
+    extra.register(DatabaseCollector(db, models))
     return output + generate_latest(extra), CONTENT_TYPE_LATEST
 
 

@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 
 from leadwise.cli.app import app, console, fail
-from leadwise.services.errors import ServiceError
+from leadwise.errors import LeadwiseError
 from leadwise.settings import Settings, get_settings
 
 if TYPE_CHECKING:
@@ -75,7 +75,7 @@ def reps_import(
     db = _migrated_db(settings)
     try:
         result = import_sales_teams(db=db, path=path, capacity=capacity or settings.default_rep_capacity)
-    except ServiceError as exc:
+    except LeadwiseError as exc:
         fail(str(exc))
     finally:
         db.dispose()
@@ -107,7 +107,7 @@ def keys_create(
                     fail(f"--rep: no rep named or numbered {rep!r}")
                 rep_id = row.id
         key_id, key = create_key(db=db, role=role, name=name, rep_id=rep_id)
-    except ServiceError as exc:
+    except LeadwiseError as exc:
         fail(f"--role/--rep: {exc}")
     finally:
         db.dispose()
@@ -119,7 +119,7 @@ def keys_create(
 def sweep(database_url: DatabaseOption = None) -> None:
     """Expire offers past their SLA once (the service also does this on a schedule)."""
     from leadwise.services.models import ModelHolder
-    from leadwise.services.routing import sweep_expired
+    from leadwise.services.sla import sweep_expired
 
     settings = _settings(database_url)
     db = _migrated_db(settings)
@@ -142,7 +142,7 @@ def serve(
     routing flow if there is none, serve."""
     import uvicorn
 
-    from leadwise.services.engine_bridge import default_flow_file, ensure_default_flow
+    from leadwise.services.flows import default_flow_file, ensure_default_flow
     from leadwise.services.keys import ensure_admin_key
     from leadwise.services.reps import import_sales_teams
     from leadwise.store import repositories as repo
@@ -160,7 +160,7 @@ def serve(
         seeded = ensure_default_flow(db=db, settings=settings)
         if seeded is not None:
             console.print(f"routing flow 'default' v{seeded} seeded from {default_flow_file(settings)}")
-    except ServiceError as exc:
+    except LeadwiseError as exc:
         fail(str(exc))
     finally:
         db.dispose()

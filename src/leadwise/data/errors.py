@@ -4,8 +4,10 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from leadwise.errors import InvalidInput
 
-class DataValidationError(ValueError):
+
+class DataValidationError(InvalidInput, ValueError):
     """Bad input data. ``str(error)`` is one line naming file, column and row where they apply.
 
     ``row`` is the 1-based data row (the header is not counted), so row 1 is line 2 of a CSV file.

@@ -22,6 +22,7 @@ from leadwise.routing.domain import (
     RoutingError,
     Scores,
     Seniority,
+    Touch,
     WorkingHours,
 )
 from leadwise.routing.engine import manual_assign, route_lead, route_with_strategy, scores_from_models
@@ -58,6 +59,7 @@ __all__ = [
     "RoutingState",
     "Scores",
     "Seniority",
+    "Touch",
     "SystemClock",
     "WorkingHours",
     "assign_batch",

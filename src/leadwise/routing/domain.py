@@ -17,42 +17,68 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
+from leadwise.errors import Conflict, InvalidInput, LeadwiseError, NotFound
+
 # --------------------------------------------------------------------------------------------- errors
 
 
-class RoutingError(Exception):
-    """Base class of the routing domain's errors (mapped once to HTTP statuses by the API)."""
+class RoutingError(LeadwiseError):
+    """Base class of the routing domain's errors; each is also one of the kinds of ``leadwise.errors``,
+    which is what the API maps to a status."""
 
 
-class NoEligibleRep(RoutingError):
+class NoEligibleRep(RoutingError, Conflict):
     """No rep of any step could take the lead and the flow was told to raise rather than queue."""
 
+    code = "no_eligible_rep"
 
-class CapacityExhausted(RoutingError):
+
+class CapacityExhausted(RoutingError, Conflict):
     """A rep was asked to take a lead beyond one of their capacity limits."""
 
-
-class InvalidFlow(RoutingError):
-    """A rule flow file is malformed; the message names the file and line."""
+    code = "capacity_exhausted"
 
 
-class LeadNotFound(RoutingError):
+class InvalidFlow(RoutingError, InvalidInput):
+    """A rule flow file is malformed; the message names the file and line (``problems`` lists them all)."""
+
+    code = "invalid_flow"
+
+    def __init__(self, message: str, problems: Sequence[str] = ()) -> None:
+        super().__init__(message)
+        self.problems = list(problems)
+
+
+class LeadNotFound(RoutingError, NotFound):
     """A pool or queue does not hold the lead asked for."""
 
+    code = "lead_not_found"
 
-class AlreadyClaimed(RoutingError):
+
+class AlreadyClaimed(RoutingError, Conflict):
     """A pooled lead was claimed by someone else first."""
 
+    code = "already_claimed"
 
-class RepNotFound(RoutingError):
+
+class RepNotFound(RoutingError, NotFound):
     """A rep id is not in the directory given."""
 
+    code = "rep_not_found"
 
-class InactiveRep(RoutingError):
+
+class InactiveRep(RoutingError, Conflict):
     """Only active reps can receive leads, even by manual assignment."""
+
+    code = "inactive_rep"
 
 
 # ---------------------------------------------------------------------------------------------- reps
+
+# A rep's one identity in routing: the service uses the store's key as text, the replay the CRM's agent
+# name. Scores, loads, prices and decisions are all keyed by it.
+RepId = str
+
 
 
 class Seniority(StrEnum):
@@ -192,8 +218,22 @@ class Rep(BaseModel):
 # --------------------------------------------------------------------------------------------- leads
 
 
+class Touch(BaseModel):
+    """One marketing touch on a lead: what scoring reads (time, channel, type) and what reports add."""
+
+    model_config = ConfigDict(frozen=True)
+
+    timestamp: datetime
+    channel: str
+    touch_type: str
+    campaign: str | None = None
+    cost: float | None = None
+
+
 class Lead(BaseModel):
-    """A lead to route: the lead fields of the training data plus optional routing context."""
+    """A lead to route: the lead fields of the training data plus optional routing context. The one shape
+    of a lead from the service down to the strategies; the API, the store and the models convert at
+    their edges."""
 
     model_config = ConfigDict(frozen=True)
 
@@ -215,6 +255,19 @@ class Lead(BaseModel):
     # Marketing touch types seen on the lead so far (``leadwise.marketing.touchpoints.TOUCH_TYPES``):
     # what a flow's ``[maturity]`` reads for revealing acts such as a demo request.
     touch_types: frozenset[str] = frozenset()
+    # The touches themselves, for scoring and storage; routing reads ``touch_types`` only.
+    touches: tuple[Touch, ...] = ()
+
+    @model_validator(mode="before")
+    @classmethod
+    def _touch_types_of_touches(cls, data: Any) -> Any:
+        """Without explicit ``touch_types``, the types of the lead's own touches."""
+        if isinstance(data, dict) and "touch_types" not in data and data.get("touches"):
+            data = dict(data)
+            data["touch_types"] = frozenset(
+                t["touch_type"] if isinstance(t, Mapping) else t.touch_type for t in data["touches"]
+            )
+        return data
 
     @property
     def location(self) -> str | None:
@@ -259,7 +312,7 @@ class RepLoad:
         self.last_assigned_at = at
 
 
-Loads = Mapping[str, RepLoad]
+Loads = Mapping[RepId, RepLoad]
 
 
 # -------------------------------------------------------------------------------------------- scores

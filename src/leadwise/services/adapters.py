@@ -1,38 +1,60 @@
-"""Store rows to routing domain objects (``leadwise.routing.domain``) and back to JSON for storage."""
+"""The edges of the routing domain (``leadwise.routing.domain``): store rows to domain reps, loads and
+leads and back (a rep's store key as its ``RepId``), and the models' per-rep-name figures to ``Scores``
+keyed by ``RepId``. Nothing above this module converts a rep id or reshapes a lead."""
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Mapping, Sequence
 from datetime import datetime
-from typing import Any
+from typing import Any, NamedTuple
 
-import numpy as np
+from cachetools import LRUCache
 from sqlalchemy.orm import Session
 
 from leadwise.routing.domain import (
-    NO_SCORES,
     Capacity,
     Lead,
     OutOfOffice,
     Rep,
+    RepId,
     RepLoad,
-    Scores,
+    Touch,
     WorkingHours,
 )
-from leadwise.services.scoring import LeadFigures
-from leadwise.store.models import RepRow
+from leadwise.store.models import LeadRow, RepRow
 from leadwise.store.repositories import RepHead
+
+
+class RepName(NamedTuple):
+    """A rep as the models know it: by name (the CRM's sales agent)."""
+
+    id: RepId
+    name: str
+
+
+def rep_id(key: int) -> RepId:
+    """The domain id of the rep stored under ``key``."""
+    return str(key)
+
+
+def rep_key(rep: RepId) -> int:
+    """The store key of a domain rep id (the inverse of ``rep_id``)."""
+    return int(rep)
+
 
 # Domain reps are immutable; rebuilding 40 validated pydantic objects per request would cost more than
 # the decision itself, so they are cached per (row id, last update).
-_REP_CACHE: dict[tuple[int, datetime], Rep] = {}
+_REP_CACHE: LRUCache[tuple[int, datetime], Rep] = LRUCache(maxsize=5000)
+_REP_CACHE_LOCK = threading.Lock()
 
 
 def domain_reps(session: Session, heads: Sequence[RepHead]) -> list[Rep]:
     """Domain reps for locked rep heads, from the cache when the row has not changed since."""
     reps = []
     for head in heads:
-        rep = _REP_CACHE.get((head.id, head.updated_at))
+        with _REP_CACHE_LOCK:  # an LRU read reorders the cache
+            rep = _REP_CACHE.get((head.id, head.updated_at))
         if rep is None:
             row = session.get(RepRow, head.id)
             assert row is not None  # locked by the caller
@@ -43,12 +65,11 @@ def domain_reps(session: Session, heads: Sequence[RepHead]) -> list[Rep]:
 
 def domain_rep(row: RepRow) -> Rep:
     key = (row.id, row.updated_at)
-    rep = _REP_CACHE.get(key)
+    with _REP_CACHE_LOCK:
+        rep = _REP_CACHE.get(key)
     if rep is None:
-        if len(_REP_CACHE) > 5000:
-            _REP_CACHE.clear()
         rep = Rep(
-            id=str(row.id),
+            id=rep_id(row.id),
             name=row.name,
             team=row.team,
             manager=row.manager,
@@ -68,20 +89,21 @@ def domain_rep(row: RepRow) -> Rep:
             accounts=frozenset(row.accounts_owned or ()),
             win_rate=row.win_rate,
         )
-        _REP_CACHE[key] = rep
+        with _REP_CACHE_LOCK:
+            _REP_CACHE[key] = rep
     return rep
 
 
 def domain_loads(
     heads: Sequence[RepHead], window: Mapping[int, tuple[int, float]] | None = None
-) -> dict[str, RepLoad]:
+) -> dict[RepId, RepLoad]:
     """Each rep's ``RepLoad`` from the counters on its row and (when the flow has fairness bounds) the
     leads and value received in the window."""
     window = window or {}
-    loads: dict[str, RepLoad] = {}
+    loads: dict[RepId, RepLoad] = {}
     for head in heads:
         n_window, value = window.get(head.id, (0, 0.0))
-        loads[str(head.id)] = RepLoad(
+        loads[rep_id(head.id)] = RepLoad(
             open_leads=head.open_leads,
             assigned_today=head.assigned_today,
             assigned_this_week=head.assigned_week,
@@ -92,26 +114,30 @@ def domain_loads(
     return loads
 
 
-def domain_lead(
-    external_id: str, payload: Mapping[str, Any], touch_types: frozenset[str] = frozenset()
-) -> Lead:
-    """The routing lead of a stored payload; ``touch_types`` are the marketing touches seen so far."""
-    fields = {
-        k: v for k, v in payload.items() if k in Lead.model_fields and k not in ("lead_id", "touch_types")
-    }
-    return Lead(lead_id=external_id, touch_types=touch_types, **fields)
+def domain_lead(row: LeadRow, touch_types: frozenset[str] = frozenset()) -> Lead:
+    """The routing lead of a stored lead; ``touch_types`` are the marketing touches that count so far."""
+    fields = {k: v for k, v in row.payload.items() if k in Lead.model_fields and k not in _NOT_STORED}
+    return Lead(lead_id=row.external_id, touch_types=touch_types, **fields)
 
 
-def domain_scores(figures: LeadFigures | None, rows: Sequence[RepHead]) -> Scores:
-    """Model figures keyed by the domain rep ids (database ids as strings); ``NO_SCORES`` rules-only."""
-    if figures is None:
-        return NO_SCORES
-    by_name = dict(zip(figures.rep_names, figures.p_win, strict=True))
-    known = [r for r in rows if r.name in by_name]
-    return Scores(
-        model_version=figures.model_version,
-        lead_score=figures.score,
-        rep_ids=tuple(str(r.id) for r in known),
-        p_win=np.array([by_name[r.name] for r in known], dtype=float),
-        deal_value=figures.deal_value,
-    )
+_NOT_STORED = ("lead_id", "touch_types", "touches")  # the row's own column, and what has its own table
+
+
+def stored_payload(lead: Lead) -> dict[str, Any]:
+    """What a lead row keeps of a lead: its given fields, JSON-ready (touches have their own table)."""
+    return lead.model_dump(mode="json", exclude=set(_NOT_STORED), exclude_none=True)
+
+
+def touch_rows(lead: Lead) -> list[dict[str, Any]]:
+    """The lead's touches as the store's touch rows take them."""
+    return [touch.model_dump() for touch in lead.touches]
+
+
+def lead_with_touches(row: LeadRow, touches: Sequence[Mapping[str, Any]]) -> Lead:
+    """The stored lead with ``touches`` (stored ones, new ones), for scoring."""
+    return domain_lead(row).model_copy(update={"touches": tuple(Touch.model_validate(t) for t in touches)})
+
+
+def model_input(lead: Lead) -> dict[str, Any]:
+    """The lead as the models read it (a mapping of the training data's fields, touches as mappings)."""
+    return lead.model_dump(exclude={"touch_types"})

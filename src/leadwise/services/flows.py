@@ -1,15 +1,125 @@
-"""Publishing and listing routing flow versions."""
+"""Routing flows in the store: stored versions as ``Flow`` objects (the active one for routing), the
+default flow seeded into an empty database, publishing and listing versions."""
 
 from __future__ import annotations
 
+import logging
+import threading
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from pathlib import Path
+from typing import Any, Literal
+
+from cachetools import LRUCache
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from leadwise.services.engine_bridge import FlowFormat, parse_definition
-from leadwise.services.errors import Conflict
+from leadwise.errors import Conflict
+from leadwise.routing import Flow, InvalidFlow, parse_flow
+from leadwise.routing.flows import BUNDLED_FLOWS_DIR
+from leadwise.settings import Settings
 from leadwise.store import repositories as repo
 from leadwise.store.db import Database
 from leadwise.store.models import RoutingFlowRow
+
+log = logging.getLogger(__name__)
+
+FLOW_NAME = "default"  # the flow routing uses; other names can be published and kept, not routed by
+FlowFormat = Literal["toml", "yaml"]
+
+# Used only while a database has no flow at all (seeding failed): every rep, load balancing.
+FALLBACK_FLOW = Flow.single("load_balancing")
+
+
+@dataclass(frozen=True)
+class FlowVersion:
+    id: int | None
+    version: int | None
+    flow: Flow
+
+
+def parse_definition(text: str, *, fmt: FlowFormat, source: str) -> tuple[Flow, dict[str, Any]]:
+    """Validate a flow file's text with the routing package's loader (``InvalidFlow`` names the line) and
+    build what is stored: the text as written and the validated flow."""
+    flow = parse_flow(text, fmt=fmt, source=source)
+    return flow, {"format": fmt, "source": text, "flow": flow.model_dump(mode="json")}
+
+
+# Stored versions never change (a change is a new version), so a parsed flow is cached by row id and
+# creation time (the time tells apart two databases whose ids coincide, e.g. in tests).
+_FLOWS: LRUCache[tuple[int, datetime], Flow] = LRUCache(maxsize=1000)
+_FLOWS_LOCK = threading.Lock()
+
+
+def flow_of(row: RoutingFlowRow | None) -> FlowVersion:
+    if row is None:
+        return FlowVersion(id=None, version=None, flow=FALLBACK_FLOW)
+    key = (row.id, row.created_at)
+    with _FLOWS_LOCK:
+        flow = _FLOWS.get(key)
+    if flow is None:
+        flow = Flow.model_validate(row.definition["flow"])
+        with _FLOWS_LOCK:
+            _FLOWS[key] = flow
+    return FlowVersion(id=row.id, version=row.version, flow=flow)
+
+
+def current_flow(session: Session, name: str = FLOW_NAME) -> FlowVersion:
+    """The active version of flow ``name``: one small query, the parsed flow from the cache."""
+    head = repo.active_flow_head(session=session, name=name)
+    if head is None:
+        return FlowVersion(id=None, version=None, flow=FALLBACK_FLOW)
+    with _FLOWS_LOCK:  # an LRU read reorders the cache
+        flow = _FLOWS.get((head[0], head[2]))
+    if flow is not None:
+        return FlowVersion(id=head[0], version=head[1], flow=flow)
+    return flow_of(session.get(RoutingFlowRow, head[0]))
+
+
+def fairness_window(flow: Flow) -> timedelta | None:
+    """The longest rolling window any fairness bound of ``flow`` looks at; None when it has no bound."""
+    bounds = [b for b in (flow.fairness, *(s.fairness for s in flow.steps)) if b is not None and b.active]
+    return max((b.window for b in bounds), default=None)
+
+
+def default_flow_file(settings: Settings) -> Path:
+    return settings.flow_file or BUNDLED_FLOWS_DIR / "default.toml"
+
+
+def ensure_default_flow(*, db: Database, settings: Settings) -> int | None:
+    """Publish the flow file as version 1 of the routing flow when the database has none; returns the
+    version published (None when one existed). Several workers starting at once: one insert wins."""
+    with db.read_session() as session:
+        if repo.count_flows(session=session, name=FLOW_NAME) > 0:
+            return None
+    path = default_flow_file(settings)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError as exc:
+        log.warning("no flow seeded: cannot read %s (%s); routing uses load balancing", path, exc.strerror)
+        return None
+    fmt: FlowFormat = "yaml" if path.suffix.lower() in {".yaml", ".yml"} else "toml"
+    try:
+        _, definition = parse_definition(text, fmt=fmt, source=str(path))
+    except InvalidFlow as exc:
+        log.error("no flow seeded: %s", exc)
+        return None
+    try:
+        with db.write_session() as session:
+            if repo.count_flows(session=session, name=FLOW_NAME) > 0:
+                return None
+            row = repo.publish_flow(session=session, name=FLOW_NAME, definition=definition)
+            version = row.version
+    except IntegrityError:  # another worker seeded it between our check and insert
+        return None
+    log.info("seeded routing flow %r version %s from %s", FLOW_NAME, version, path)
+    return version
+
+
+def active_flow_version(db: Database, name: str = FLOW_NAME) -> FlowVersion:
+    """The active version of flow ``name``, read in its own session (health, background jobs)."""
+    with db.read_session() as session:
+        return current_flow(session, name)
 
 
 def list_flows(*, session: Session, name: str | None = None) -> list[RoutingFlowRow]:

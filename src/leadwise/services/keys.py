@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from leadwise.services.errors import InvalidInput, NotFound
+from dataclasses import dataclass
+
+from leadwise.errors import InvalidInput, NotFound
 from leadwise.store import repositories as repo
 from leadwise.store.db import Database
 from leadwise.store.models import ROLES
@@ -23,6 +25,25 @@ def create_key(
             raise NotFound(f"rep {rep_id} not found")
         row, key = repo.create_api_key(session=session, role=role, name=name, rep_id=rep_id)
         return row.id, key
+
+
+@dataclass(frozen=True)
+class Principal:
+    """Who a request acts for: a key's id, its role and, for a rep key, its rep."""
+
+    key_id: int
+    role: str
+    rep_id: int | None
+
+    def is_rep(self) -> bool:
+        return self.role == "rep"
+
+
+def principal_of(*, db: Database, key: str) -> Principal | None:
+    """The principal of an API key; None when no stored key matches."""
+    with db.read_session() as session:
+        row = repo.find_api_key(session=session, key=key)
+        return None if row is None else Principal(key_id=row.id, role=row.role, rep_id=row.rep_id)
 
 
 def ensure_admin_key(*, db: Database) -> str | None:

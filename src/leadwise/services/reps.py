@@ -10,7 +10,7 @@ from typing import Any
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from leadwise.services.errors import Conflict, InvalidInput, NotFound
+from leadwise.errors import Conflict, InvalidInput, NotFound
 from leadwise.store import repositories as repo
 from leadwise.store.db import Database
 from leadwise.store.models import RepRow

@@ -3,7 +3,7 @@
 A worker handles many requests at once but can only compute one at a time (the GIL), and SQLite
 lets one writer in at a time. So instead of each request thread scoring and taking the writer lock
 on its own, requests queue here and a single thread takes everything waiting (up to ``max_batch``)
-into one ``services.routing.route_leads`` call: one scoring call and one write transaction for the
+into one ``services.decisions.route_leads`` call: one scoring call and one write transaction for the
 batch. With nothing else waiting a lead is routed alone at once: batching costs no latency when the
 service is quiet, and under load the fixed costs of a request are shared.
 
@@ -20,18 +20,18 @@ import math
 import queue
 import threading
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Sequence
 from concurrent.futures import Future
-from typing import Any
 
-from leadwise.services.routing import Routed
+from leadwise.routing import Lead
+from leadwise.services.persist import Routed
 
 log = logging.getLogger(__name__)
 
 # A lead arriving within this many lingers of the previous batch's end means the service is busy.
 BUSY_LINGERS = 5
 
-RouteMany = Callable[[Sequence[Mapping[str, Any]]], list[Routed | Exception]]
+RouteMany = Callable[[Sequence[Lead]], list[Routed | Exception]]
 
 
 class RouteQueue:
@@ -54,7 +54,7 @@ class RouteQueue:
         self._linger = linger
         self._last_done = -math.inf
         self._on_batch = on_batch
-        self._waiting: queue.SimpleQueue[tuple[Mapping[str, Any], Future[Routed]] | None] = (
+        self._waiting: queue.SimpleQueue[tuple[Lead, Future[Routed]] | None] = (
             queue.SimpleQueue()
         )
         self._thread: threading.Thread | None = None
@@ -81,7 +81,7 @@ class RouteQueue:
             if item is not None:
                 item[1].set_exception(RuntimeError("the routing thread is not running"))
 
-    def submit(self, lead: Mapping[str, Any]) -> Future[Routed]:
+    def submit(self, lead: Lead) -> Future[Routed]:
         future: Future[Routed] = Future()
         if self._stopping or self._thread is None:
             future.set_exception(RuntimeError("the routing thread is not running"))
@@ -113,7 +113,7 @@ class RouteQueue:
             if ending:
                 return
 
-    def _route(self, batch: list[tuple[Mapping[str, Any], Future[Routed]]]) -> None:
+    def _route(self, batch: list[tuple[Lead, Future[Routed]]]) -> None:
         if self._on_batch is not None:
             self._on_batch(len(batch))
         try:

@@ -11,8 +11,10 @@ import numpy as np
 import pandas as pd
 
 from leadwise.data.errors import DataValidationError
+from leadwise.errors import InvalidInput, ModelFailed, ModelNotReady
 from leadwise.features.engagement import touches_frame
-from leadwise.services.errors import InvalidInput, ModelFailed, ModelNotReady
+from leadwise.routing import NO_SCORES, Lead, Scores
+from leadwise.services.adapters import RepName, model_input
 from leadwise.services.models import LoadedModels, ModelHolder
 
 log = logging.getLogger(__name__)
@@ -130,7 +132,7 @@ def score_leads(
     ]
 
 
-def score_for_api(*, models: ModelHolder, lead: Mapping[str, Any], rep_names: Sequence[str]) -> LeadFigures:
+def score_for_api(*, models: ModelHolder, lead: Lead, rep_names: Sequence[str]) -> LeadFigures:
     """As ``score_leads`` for one lead, raising ModelNotReady (503) in rules-only mode."""
     loaded = models.current
     if loaded is None:
@@ -139,11 +141,11 @@ def score_for_api(*, models: ModelHolder, lead: Mapping[str, Any], rep_names: Se
             "scoring is unavailable, routing runs rules-only"
         )
     try:
-        return score_leads(loaded=loaded, leads=[lead], rep_names=rep_names)[0]
+        return score_leads(loaded=loaded, leads=[model_input(lead)], rep_names=rep_names)[0]
     except DataValidationError as exc:  # the models' input validation: the lead's fault
         raise InvalidInput(f"the lead cannot be scored: {exc}") from exc
     except Exception as exc:  # anything else is the model's (or its code's) fault: 503, never a 500
-        log.exception("model %s failed on lead %r", loaded.version, lead.get("lead_id"))
+        log.exception("model %s failed on lead %r", loaded.version, lead.lead_id)
         raise ModelFailed(
             f"model {loaded.version} failed on this lead ({type(exc).__name__}: {exc}); served by "
             f"leadwise {loaded.leadwise_version}. Scoring is unavailable, routing continues rules-only"
@@ -172,3 +174,52 @@ def score_or_reason(
     except Exception as exc:
         log.exception("scoring failed; routing this request rules-only")
         return None, f"model {loaded.version} failed ({type(exc).__name__}); routed rules-only"
+
+
+# ---------------------------------------------------------------------------------- routing's score stage
+
+
+def domain_scores(figures: LeadFigures | None, reps: Sequence[RepName]) -> Scores:
+    """The models' figures (reps by name) as the routing domain's ``Scores`` (reps by ``RepId``): the one
+    place a rep's name turns into its id. ``NO_SCORES`` rules-only."""
+    if figures is None:
+        return NO_SCORES
+    by_name = dict(zip(figures.rep_names, figures.p_win, strict=True))
+    known = [r for r in reps if r.name in by_name]
+    return Scores(
+        model_version=figures.model_version,
+        lead_score=figures.score,
+        rep_ids=tuple(r.id for r in known),
+        p_win=np.array([by_name[r.name] for r in known], dtype=float),
+        deal_value=figures.deal_value,
+    )
+
+
+@dataclass(frozen=True)
+class ScoredLead:
+    figures: LeadFigures | None  # None rules-only, or when the model did not score the lead
+    scores: Scores
+    note: str | None  # why a served model did not score the lead (for the explanation)
+
+
+def score_for_routing(
+    *, models: ModelHolder, leads: Sequence[Lead], reps: Sequence[RepName]
+) -> list[ScoredLead]:
+    """Each lead's figures in one model call for all. Should one lead spoil the shared call (the model
+    refuses its data), each is scored alone, so the others keep their scores. Never raises: routing goes
+    on rules-only for a lead the model cannot score."""
+    if not leads:
+        return []
+    names = [r.name for r in reps] if models.current is not None else []
+    inputs = [model_input(lead) for lead in leads]
+    scored, note = score_or_reason(models=models, leads=inputs, rep_names=names)
+    if scored is not None:
+        return [ScoredLead(f, domain_scores(f, reps), None) for f in scored]
+    if note is None or len(leads) == 1:  # rules-only, or the one lead's reason
+        return [ScoredLead(None, NO_SCORES, note) for _ in leads]
+    out = []
+    for one in inputs:
+        alone, why = score_or_reason(models=models, leads=[one], rep_names=names)
+        figures = alone[0] if alone else None
+        out.append(ScoredLead(figures, domain_scores(figures, reps), why))
+    return out

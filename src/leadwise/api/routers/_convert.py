@@ -1,9 +1,21 @@
-"""Stored decisions to response bodies."""
+"""The API's edge: request bodies to the domain's shapes, stored decisions to response bodies."""
 
 from __future__ import annotations
 
-from leadwise.api.schemas import AssignmentPublic, RouteOut
-from leadwise.services.routing import Routed
+from typing import Any
+
+from leadwise.api.schemas import AssignmentPublic, LeadIn, RouteOut, TouchIn
+from leadwise.routing import Lead, Touch
+from leadwise.services.persist import Routed
+
+
+def domain_lead(lead: LeadIn) -> Lead:
+    """A posted lead as the routing domain's ``Lead`` (its touch types from its touches)."""
+    return Lead.model_validate(lead.model_dump())
+
+
+def domain_touches(touches: list[TouchIn]) -> list[Touch]:
+    return [Touch.model_validate(t.model_dump()) for t in touches]
 
 
 def assignment_public(routed: Routed) -> AssignmentPublic:
@@ -14,7 +26,7 @@ def route_out(routed: Routed) -> RouteOut:
     return RouteOut(**_fields(routed), created=routed.created)
 
 
-def _fields(routed: Routed) -> dict:
+def _fields(routed: Routed) -> dict[str, Any]:
     a = routed.assignment
     return {
         "id": a.id,

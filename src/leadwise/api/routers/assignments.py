@@ -7,11 +7,12 @@ from typing import Annotated
 from fastapi import APIRouter, Path
 from fastapi.exceptions import RequestValidationError
 
-from leadwise.api.deps import AnyRoleDep, DbDep, ModelsDep, PricesDep, Principal, SessionDep, SettingsDep
-from leadwise.api.errors import Forbidden
+from leadwise.api.deps import AnyRoleDep, DbDep, ModelsDep, PricesDep, Principal, SettingsDep
 from leadwise.api.routers._convert import assignment_public
 from leadwise.api.schemas import AssignmentPublic, OutcomeIn, Problem, RejectIn, RejectOut, ReturnIn
-from leadwise.services import routing as service
+from leadwise.errors import Forbidden
+from leadwise.services import assignments as service
+from leadwise.services import marketing
 
 router = APIRouter(prefix="/v1/assignments", tags=["assignments"])
 AssignmentId = Annotated[int, Path(ge=1, le=2**63 - 1)]
@@ -24,12 +25,8 @@ def _own(principal: Principal) -> int | None:
 
 
 @router.get("/{assignment_id}", response_model=AssignmentPublic, responses=ERRORS)
-def get_assignment(
-    assignment_id: AssignmentId, session: SessionDep, principal: AnyRoleDep
-) -> AssignmentPublic:
-    return assignment_public(
-        service.get_assignment(session=session, assignment_id=assignment_id, rep_id=_own(principal))
-    )
+def get_assignment(assignment_id: AssignmentId, db: DbDep, principal: AnyRoleDep) -> AssignmentPublic:
+    return assignment_public(service.get_assignment(db=db, assignment_id=assignment_id, rep_id=_own(principal)))
 
 
 @router.post("/{assignment_id}/accept", response_model=AssignmentPublic, responses=ERRORS)
@@ -113,7 +110,7 @@ def return_to_marketing(
             ]
         )
     return assignment_public(
-        service.return_to_marketing(
+        marketing.return_to_marketing(
             db=db,
             assignment_id=assignment_id,
             rep_id=_own(principal),

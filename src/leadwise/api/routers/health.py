@@ -6,13 +6,10 @@ from typing import Any
 
 from fastapi import APIRouter, Response
 from fastapi.responses import JSONResponse
-from sqlalchemy import text
 
 from leadwise.api.deps import DbDep, ModelsDep, PricesDep
 from leadwise.api.metrics import render
-from leadwise.services.engine_bridge import FLOW_NAME
-from leadwise.store.migrate import current_revision, head_revision
-from leadwise.store.repositories import active_flow
+from leadwise.services import health
 
 router = APIRouter(tags=["health"])
 
@@ -29,20 +26,11 @@ def readyz(db: DbDep, models: ModelsDep, prices: PricesDep) -> Any:
     service runs rules-only (still ready: routing never depends on the model), the leadwise version
     serving it, the routing flow version in use and this worker's capacity prices."""
     body: dict[str, Any] = {"database": db.dialect, **models.status()}
-    try:
-        with db.read_session() as session:
-            session.execute(text("SELECT 1"))
-        revision = current_revision(db.engine)
-    except Exception as exc:
-        body |= {"status": "unavailable", "detail": f"database: {type(exc).__name__}"}
-        return JSONResponse(status_code=503, content=body)
-    body["schema_revision"] = revision
-    with db.read_session() as session:
-        flow = active_flow(session=session, name=FLOW_NAME)
-    body["flow"] = {"name": FLOW_NAME, "version": flow.version if flow is not None else None}
-    body["capacity_prices"] = prices.status()
-    if revision != head_revision():
-        body |= {"status": "unavailable", "detail": f"schema at {revision}, expected {head_revision()}"}
+    readiness = health.readiness(db)
+    body |= readiness.body
+    if "schema_revision" in body:  # the database answered
+        body["capacity_prices"] = prices.status()
+    if not readiness.ready:
         return JSONResponse(status_code=503, content=body)
     body["status"] = "ready"
     return body

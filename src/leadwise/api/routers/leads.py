@@ -7,9 +7,9 @@ from typing import Annotated
 from fastapi import APIRouter, Path, status
 
 from leadwise.api.deps import DbDep, ModelsDep, PricesDep, RouterDep, SettingsDep
-from leadwise.api.routers._convert import assignment_public
+from leadwise.api.routers._convert import assignment_public, domain_touches
 from leadwise.api.schemas import Problem, TouchesIn, TouchesOut
-from leadwise.services import routing as service
+from leadwise.services import marketing as service
 
 router = APIRouter(prefix="/v1/leads", tags=["leads"])
 LeadId = Annotated[str, Path(min_length=1, max_length=200)]
@@ -36,7 +36,7 @@ def add_touches(
         settings=settings,
         models=models,
         external_id=lead_id,
-        touches=[t.model_dump() for t in body.touches],
+        touches=domain_touches(body.touches),
         prices=prices,
     )
     return TouchesOut(

@@ -7,12 +7,11 @@ from typing import Annotated
 
 from fastapi import APIRouter, Path
 
-from leadwise.api.deps import AnyRoleDep, DbDep, ManagerDep, RepDep, SessionDep, SettingsDep
-from leadwise.api.errors import Forbidden
+from leadwise.api.deps import AnyRoleDep, DbDep, ManagerDep, RepDep, SettingsDep
 from leadwise.api.routers._convert import assignment_public
 from leadwise.api.schemas import AssignmentPublic, ManualAssignIn, PoolLead, PoolPublic, Problem
-from leadwise.services import routing as service
-from leadwise.store import repositories as repo
+from leadwise.errors import Forbidden
+from leadwise.services import pools as service
 
 router = APIRouter(tags=["pools"])
 LeadId = Annotated[str, Path(min_length=1, max_length=200)]
@@ -22,17 +21,15 @@ BLIND_FIELDS = ("account", "revenue", "employees", "sector", "year_established",
 
 
 @router.get("/v1/pool", response_model=PoolPublic, responses=ERRORS)
-def list_pool(session: SessionDep, principal: AnyRoleDep) -> PoolPublic:
+def list_pool(db: DbDep, principal: AnyRoleDep) -> PoolPublic:
     """A rep sees the pools they belong to; managers and admins see every queue (pool, manager, nurture)."""
     if principal.role == "integration":
         raise Forbidden("integration keys route and score; pools are for reps and managers")
     if principal.is_rep():
-        rep = repo.get_rep(session=session, rep_id=principal.rep_id or 0)
-        leads = service.pool_leads(
-            session=session, pools=list(rep.pools or []) if rep else [], queues=["pool"]
-        )
+        pools = service.rep_pools(db=db, rep_id=principal.rep_id or 0)
+        leads = service.pool_leads(db=db, pools=pools, queues=["pool"])
     else:
-        leads = service.pool_leads(session=session, pools=None, queues=["pool", "manager", "nurture"])
+        leads = service.pool_leads(db=db, pools=None, queues=["pool", "manager", "nurture"])
     data = []
     for lead in leads:
         details = {"lead_id": lead.external_id, **lead.payload}
@@ -53,11 +50,11 @@ def list_pool(session: SessionDep, principal: AnyRoleDep) -> PoolPublic:
 
 
 @router.post("/v1/pool/{lead_id}/claim", response_model=AssignmentPublic, responses=ERRORS)
-def claim(lead_id: LeadId, db: DbDep, settings: SettingsDep, principal: RepDep) -> AssignmentPublic:
+def claim(lead_id: LeadId, db: DbDep, principal: RepDep) -> AssignmentPublic:
     """The rep takes the lead (accepted at once); 409 when someone was faster or the rep is full."""
     assert principal.rep_id is not None  # a rep key always names its rep (database check)
     return assignment_public(
-        service.claim(db=db, settings=settings, external_id=lead_id, rep_id=principal.rep_id)
+        service.claim(db=db, external_id=lead_id, rep_id=principal.rep_id)
     )
 
 

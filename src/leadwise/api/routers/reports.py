@@ -8,8 +8,8 @@ from fastapi import APIRouter, Query
 
 from leadwise.api.deps import ManagerDep, SessionDep, SettingsDep
 from leadwise.api.schemas import AttributionOut, ConversionOut, Problem, ReturnsOut, SpeedOut
+from leadwise.errors import InvalidInput
 from leadwise.services import reports
-from leadwise.services.errors import InvalidInput
 
 router = APIRouter(prefix="/v1/reports", tags=["reports"])
 ERRORS = {401: {"model": Problem}, 403: {"model": Problem}}

@@ -7,9 +7,9 @@ import asyncio
 from fastapi import APIRouter, Request, Response, status
 
 from leadwise.api.deps import DbDep, ManagerDep, ModelsDep, RouterDep, SettingsDep
-from leadwise.api.routers._convert import route_out
+from leadwise.api.routers._convert import domain_lead, route_out
 from leadwise.api.schemas import BatchIn, BatchOut, LeadIn, Problem, RouteOut
-from leadwise.services import routing as service
+from leadwise.services import decisions as service
 
 router = APIRouter(prefix="/v1/route", tags=["routing"])
 ERRORS = {401: {"model": Problem}, 403: {"model": Problem}, 409: {"model": Problem}, 503: {"model": Problem}}
@@ -25,7 +25,7 @@ async def route_lead(request: Request, lead: LeadIn, _: RouterDep) -> Response:
     """Route one lead to a rep or a queue. Idempotent on ``lead_id``: 201 the first time, then 200 with
     the same decision."""
     # The worker's routing thread routes this lead with the others waiting (``services.route_queue``).
-    routed = await asyncio.wrap_future(request.app.state.router.submit(lead.model_dump()))
+    routed = await asyncio.wrap_future(request.app.state.router.submit(domain_lead(lead)))
     # Serialised once, by pydantic-core, instead of validated again and re-encoded by FastAPI: this
     # answer carries the whole explanation and is the busiest one.
     return Response(
@@ -43,7 +43,7 @@ def route_batch(
     the flow's conditions still send leads to queues, and leads the LP cannot place go through the flow
     one by one. Leads routed before keep their decision."""
     routed = service.route_batch(
-        db=db, settings=settings, models=models, leads=[lead.model_dump() for lead in body.leads]
+        db=db, settings=settings, models=models, leads=[domain_lead(lead) for lead in body.leads]
     )
     data = [route_out(r) for r in routed]
     return BatchOut(data=data, count=len(data))

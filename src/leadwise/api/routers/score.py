@@ -7,8 +7,9 @@ from typing import Annotated
 from fastapi import APIRouter, Query, Response
 
 from leadwise.api.deps import DbDep, ModelsDep, ScorerDep
+from leadwise.api.routers._convert import domain_lead
 from leadwise.api.schemas import LeadIn, Problem, RepScore, ScoreOut
-from leadwise.services.routing import active_reps_brief
+from leadwise.services.context import active_reps
 from leadwise.services.scoring import score_for_api
 
 router = APIRouter(prefix="/v1/score", tags=["scoring"])
@@ -32,13 +33,13 @@ def score(
     top: Annotated[int | None, Query(ge=1, le=1000, description="only the best reps")] = None,
 ) -> Response:
     """503 in rules-only mode (no model served)."""
-    reps = active_reps_brief(db)
-    figures = score_for_api(models=models, lead=lead.model_dump(), rep_names=[name for _, name in reps])
+    reps = active_reps(db)
+    figures = score_for_api(models=models, lead=domain_lead(lead), rep_names=[r.name for r in reps])
     by_name = dict(zip(figures.rep_names, figures.p_win, strict=True))
     rep_scores = sorted(
         (
             RepScore(
-                rep_id=rep_id,
+                rep_id=int(rep_id),
                 name=name,
                 p_win=float(by_name[name]),
                 expected_value=float(by_name[name]) * figures.deal_value,

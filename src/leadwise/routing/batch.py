@@ -1,0 +1,179 @@
+"""A backlog routed together: the flow's conditions pick each lead's step, the exact assignment LP
+(``optimiser.assign_batch``) places the leads to assign under capacities and the flow's fairness bounds,
+and what it cannot place goes through the flow one by one (fall-through, manager queue), on loads that
+already count the batch."""
+
+from __future__ import annotations
+
+from collections.abc import MutableMapping, Sequence
+from datetime import datetime
+
+import numpy as np
+
+from leadwise.routing.clock import Clock
+from leadwise.routing.domain import (
+    CandidateScore,
+    Decision,
+    Explanation,
+    Lead,
+    Outcome,
+    Rep,
+    RepId,
+    RepLoad,
+    Scores,
+)
+from leadwise.routing.eligibility import screen
+from leadwise.routing.engine import route_lead
+from leadwise.routing.flows import Flow, Step
+from leadwise.routing.optimiser import OptimisationFailed, assign_batch
+from leadwise.routing.state import RoutingState
+
+TOP_CANDIDATES = 10  # candidates kept in a batch decision's explanation
+
+
+def _room(rep: Rep, load: RepLoad, backlog: int) -> int:
+    """How many more leads ``rep`` can take now: the tightest of its limits (``backlog`` when unlimited)."""
+    cap = rep.capacity
+    limits = [
+        (cap.max_open - load.open_leads) if cap.max_open is not None else backlog,
+        (cap.max_per_day - load.assigned_today) if cap.max_per_day is not None else backlog,
+        (cap.max_per_week - load.assigned_this_week) if cap.max_per_week is not None else backlog,
+    ]
+    return max(0, min(limits))
+
+
+def _matched_step(flow: Flow, lead: Lead, scores: Scores, reps: Sequence[Rep]) -> int | None:
+    return next(
+        (
+            k
+            for k, step in enumerate(flow.steps)
+            if step.when.check(lead, scores, reps, flow.territories, flow.maturity) is None
+        ),
+        None,
+    )
+
+
+def batch_decisions(
+    leads: Sequence[Lead],
+    scores: Sequence[Scores],
+    *,
+    reps: Sequence[Rep],
+    loads: MutableMapping[RepId, RepLoad],
+    flow: Flow,
+    state: RoutingState,
+    clock: Clock,
+) -> list[Decision]:
+    """The backlog's decisions, in the leads' order. ``loads`` are counted as leads are placed."""
+    now = clock.now()
+    steps: list[Step | None] = []
+    step_indexes: list[int | None] = []
+    for lead, lead_scores in zip(leads, scores, strict=True):
+        k = _matched_step(flow, lead, lead_scores, reps)
+        step_indexes.append(k)
+        steps.append(flow.steps[k] if k is not None else None)
+    to_place = [i for i, step in enumerate(steps) if step is not None and step.action == "assign"]
+    decisions: dict[int, Decision] = {}
+    if to_place and reps:
+        decisions = _placed_by_lp(leads, scores, steps, step_indexes, to_place, reps, loads, flow, now)
+    out: list[Decision] = []
+    for i, lead in enumerate(leads):
+        decision = decisions.get(i)
+        if decision is None:
+            decision = route_lead(
+                lead=lead, reps=reps, loads=loads, flow=flow, scores=scores[i], state=state, clock=clock
+            )
+            if decision.rep_id is not None:
+                loads[decision.rep_id].record(now)
+        out.append(decision)
+    return out
+
+
+def _placed_by_lp(
+    leads: Sequence[Lead],
+    scores: Sequence[Scores],
+    steps: Sequence[Step | None],
+    step_indexes: Sequence[int | None],
+    to_place: Sequence[int],
+    reps: Sequence[Rep],
+    loads: MutableMapping[RepId, RepLoad],
+    flow: Flow,
+    now: datetime,
+) -> dict[int, Decision]:
+    eligible, _ = screen(reps, loads, now, require_hours=flow.require_availability)
+    ok = {r.id for r in eligible}
+    capacity = np.array(
+        [_room(rep, loads[rep.id], len(to_place)) if rep.id in ok else 0 for rep in reps], dtype=float
+    )
+    busiest = max((loads[r.id].open_leads for r in reps), default=0) + 1
+    values = np.full((len(to_place), len(reps)), -1.0)  # -1: outside the step's pool, never taken
+    for row, i in enumerate(to_place):
+        step = steps[i]
+        assert step is not None and step.pool is not None  # an assign step always names its pool
+        pool = {r.id for r in flow.pools[step.pool].select(reps)}
+        ev = (
+            scores[i].expected_values([r.id for r in reps], flow.objective)
+            if scores[i].has_rep_scores
+            else np.zeros(len(reps))
+        )
+        for j, rep in enumerate(reps):
+            if rep.id in pool:
+                # 1 + value: placing a lead always beats leaving it; a tiny load term spreads ties.
+                values[row, j] = 1.0 + np.nan_to_num(ev[j]) - 1e-6 * loads[rep.id].open_leads / busiest
+    bounds = flow.fairness if flow.fairness is not None and flow.fairness.active else None
+    weights = [r.weight for r in reps]
+    note = ""
+    try:
+        result = assign_batch(values, capacity, bounds=bounds, weights=weights, assign_all=False)
+    except (OptimisationFailed, ValueError) as exc:
+        result = assign_batch(values, capacity, weights=weights, assign_all=False)
+        note = f"; fairness bounds dropped for this batch ({exc})"
+    summary = (
+        f"batch of {len(leads)} lead(s), {len(to_place)} for the LP: objective {result.objective:.4f}, "
+        f"LP bound {result.lp_bound:.4f} (gap {result.gap:.3%}){note}"
+    )
+    decisions: dict[int, Decision] = {}
+    for row, i in enumerate(to_place):
+        j = int(result.assignment[row])
+        if j < 0 or values[row, j] <= 0:
+            continue
+        step, step_index = steps[i], step_indexes[i]
+        assert step is not None and step_index is not None
+        order = [k for k in np.argsort(-values[row], kind="stable")[:TOP_CANDIDATES] if values[row, k] > 0]
+        candidate_ids = [reps[k].id for k in order]
+        p = scores[i].expected_values(candidate_ids, "wins") if scores[i].has_rep_scores else None
+        ranked = [
+            CandidateScore(
+                rep_id=rid,
+                score=float(values[row, k]),
+                p_win=None if p is None or np.isnan(p[n]) else float(p[n]),
+                price=float(result.prices[k]),
+                open_leads=loads[rid].open_leads,
+            )
+            for n, (k, rid) in enumerate(zip(order, candidate_ids, strict=True))
+        ]
+        rep_id = reps[j].id
+        decisions[i] = Decision(
+            lead_id=leads[i].lead_id,
+            outcome=Outcome.assigned,
+            rep_id=rep_id,
+            decided_at=now,
+            strategy="batch_lp",
+            explanation=Explanation(
+                step=step.name or f"step {step_index + 1}",
+                step_index=step_index,
+                pool=step.pool,
+                strategy="batch_lp",
+                objective=flow.objective,
+                eligible=ranked,
+                model_version=scores[i].model_version,
+                lead_score=scores[i].lead_score,
+                notes=[summary],
+            ),
+        )
+        value = (
+            float(np.nan_to_num(scores[i].expected_values([rep_id], "wins")[0]))
+            if scores[i].has_rep_scores
+            else 0.0
+        )
+        loads[rep_id].record(now, value)
+    return decisions

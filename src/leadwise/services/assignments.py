@@ -1,0 +1,144 @@
+"""An offered lead's life: read it, accept it, reject it (it is routed again), record its outcome.
+
+A rep key (``rep_id`` given) reaches only that rep's assignments; another's answers 404 like a missing one.
+"""
+
+from __future__ import annotations
+
+from leadwise.errors import NotFound
+from leadwise.services import context, decisions
+from leadwise.services.models import ModelHolder
+from leadwise.services.persist import Routed, routed_of
+from leadwise.services.prices import PriceBook
+from leadwise.services.scoring import ScoredLead, score_for_routing
+from leadwise.services.sla import pending_of
+from leadwise.services.unit_of_work import UnitOfWork, transaction
+from leadwise.settings import Settings
+from leadwise.store import repositories as repo
+from leadwise.store.db import Database
+from leadwise.store.models import OPEN_STATES, AssignmentRow, LeadRow, OutcomeRow
+
+
+def lead_of(unit_or_session: UnitOfWork, row: AssignmentRow) -> LeadRow:
+    lead = unit_or_session.session.get(LeadRow, row.lead_id)
+    assert lead is not None  # a foreign key
+    return lead
+
+
+def get_assignment(*, db: Database, assignment_id: int, rep_id: int | None) -> Routed:
+    with db.read_session() as session:
+        row = repo.get_assignment(session=session, assignment_id=assignment_id)
+        if row is None or (rep_id is not None and row.rep_id != rep_id):
+            raise NotFound(f"assignment {assignment_id} not found")
+        lead = session.get(LeadRow, row.lead_id)
+        assert lead is not None
+        return routed_of(session, row, lead)
+
+
+def rescore(db: Database, models: ModelHolder, lead_key: int) -> ScoredLead:
+    """A stored lead scored again (outside any transaction) for a new decision on it."""
+    from leadwise.services import adapters
+
+    with db.read_session() as session:
+        row = session.get(LeadRow, lead_key)
+        if row is None:
+            raise NotFound(f"lead {lead_key} not found")
+        lead = adapters.lead_with_touches(row, repo.lead_touches(session=session, lead_id=row.id))
+    (scored,) = score_for_routing(models=models, leads=[lead], reps=context.active_reps(db))
+    return scored
+
+
+def accept(*, db: Database, assignment_id: int, rep_id: int | None) -> Routed:
+    def work(unit: UnitOfWork) -> Routed:
+        row = unit.assignment(assignment_id, rep_id=rep_id)
+        unit.move(
+            row,
+            to_state="accepted",
+            from_states=["offered"],
+            refused=f"assignment {assignment_id} is {{state}}: only an offered lead can be accepted",
+            release=False,
+            responded_at=unit.now,
+        )
+        return routed_of(unit.session, row, lead_of(unit, row))
+
+    return transaction(db, work)
+
+
+def reject(
+    *,
+    db: Database,
+    settings: Settings,
+    models: ModelHolder,
+    assignment_id: int,
+    rep_id: int | None,
+    reason: str,
+    prices: PriceBook | None = None,
+) -> tuple[Routed, Routed]:
+    """Reject an offered or accepted lead; it is routed again, away from every rep who had it (the
+    manager queue after ``max_reassignments``). Returns the rejected assignment and the new decision."""
+    with db.read_session() as session:
+        first = repo.get_assignment(session=session, assignment_id=assignment_id)
+        if first is None or (rep_id is not None and first.rep_id != rep_id):
+            raise NotFound(f"assignment {assignment_id} not found")
+    scored = rescore(db, models, first.lead_id)
+
+    def work(unit: UnitOfWork) -> tuple[Routed, Routed]:
+        row = unit.assignment(assignment_id, rep_id=rep_id)
+        unit.move(
+            row,
+            to_state="rejected",
+            from_states=OPEN_STATES,
+            refused=f"assignment {assignment_id} is {{state}}: only an open lead can be rejected",
+            responded_at=unit.now,
+            closed_at=unit.now,
+            reason=reason or None,
+        )
+        lead = lead_of(unit, row)
+        new = decisions.decide_and_store(
+            unit,
+            context.lock_context(unit),
+            settings=settings,
+            row=lead,
+            lead=decisions.stored_lead(unit, lead),
+            scored=scored,
+            source="reroute",
+            prices=prices,
+            pending=pending_of(unit, row, lead),
+            pending_reason="rejected",
+        )
+        return routed_of(unit.session, row, lead), new
+
+    return transaction(db, work)
+
+
+def record_outcome(
+    *, db: Database, assignment_id: int, rep_id: int | None, result: str, value: float | None
+) -> Routed:
+    """Won or lost: closes the lead and frees the rep's capacity."""
+
+    def work(unit: UnitOfWork) -> Routed:
+        row = unit.assignment(assignment_id, rep_id=rep_id)
+        unit.move(
+            row,
+            to_state=result,
+            from_states=OPEN_STATES,
+            refused=f"assignment {assignment_id} is {{state}}: an outcome needs an offered or accepted lead",
+            closed_at=unit.now,
+        )
+        assert row.rep_id is not None  # an open assignment has its rep
+        unit.session.add(
+            OutcomeRow(
+                assignment_id=row.id,
+                lead_id=row.lead_id,
+                rep_id=row.rep_id,
+                result=result,
+                value=value,
+                recorded_at=unit.now,
+            )
+        )
+        lead = lead_of(unit, row)
+        lead.status = "closed"
+        unit.session.flush()
+        return routed_of(unit.session, row, lead)
+
+    return transaction(db, work)

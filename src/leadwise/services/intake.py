@@ -1,0 +1,64 @@
+"""Intake: what a posted lead goes through before it is scored. Idempotency on the caller's lead id (a
+lead routed before gets its stored decision back), one lead per id in a request, and the rows a new lead
+is stored as."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from leadwise.errors import Conflict
+from leadwise.routing import Lead
+from leadwise.services import adapters
+from leadwise.services.persist import Routed, existing_decision
+from leadwise.services.unit_of_work import UnitOfWork
+from leadwise.store import repositories as repo
+from leadwise.store.db import Database
+from leadwise.store.models import LeadRow
+
+
+def stored_decision(db: Database, external_id: str) -> Routed | None:
+    """The decision on a lead routed before (one cheap indexed read first: most leads are new)."""
+    with db.read_session() as session:
+        if repo.lead_id_by_external_id(session=session, external_id=external_id) is None:
+            return None
+        return existing_decision(session=session, external_id=external_id)
+
+
+def decision_of_concurrent_insert(db: Database, external_id: str) -> Routed | None:
+    """After the unique lead id refused our insert: the decision of the request that stored it first."""
+    with db.read_session() as session:
+        return existing_decision(session=session, external_id=external_id)
+
+
+def stored_decision_in(unit: UnitOfWork, external_id: str) -> Routed | None:
+    """As ``stored_decision``, inside the write transaction (a concurrent request may have stored it)."""
+    if repo.lead_id_by_external_id(session=unit.session, external_id=external_id) is None:
+        return None
+    return existing_decision(session=unit.session, external_id=external_id)
+
+
+def first_occurrences(leads: Sequence[Lead]) -> dict[str, int]:
+    """Each lead id's first position: a later lead with the same id gets that lead's decision."""
+    first: dict[str, int] = {}
+    for k, lead in enumerate(leads):
+        first.setdefault(lead.lead_id, k)
+    return first
+
+
+def refuse_repeated_ids(leads: Sequence[Lead]) -> None:
+    """A backlog is one request: the same lead twice in it is the caller's mistake (409)."""
+    seen: set[str] = set()
+    for lead in leads:
+        if lead.lead_id in seen:
+            raise Conflict(f"lead id {lead.lead_id!r} appears twice in the batch")
+        seen.add(lead.lead_id)
+
+
+def new_lead_row(unit: UnitOfWork, lead: Lead) -> LeadRow:
+    """The lead's row, not yet written: it is inserted with its decision (one write, not insert + update)."""
+    return LeadRow(external_id=lead.lead_id, payload=adapters.stored_payload(lead), created_at=unit.now)
+
+
+def store_touches(unit: UnitOfWork, row: LeadRow, lead: Lead) -> None:
+    """The posted touches go to their own table (the payload keeps the lead's fields); the scorer saw them."""
+    repo.add_touches(session=unit.session, lead_id=row.id, touches=adapters.touch_rows(lead), now=unit.now)
