@@ -179,8 +179,8 @@ def _unique_inverse(values: np.ndarray, bound: int) -> tuple[np.ndarray, np.ndar
         uniques = np.flatnonzero(present)
         index = np.cumsum(present) - 1
         return uniques.astype(values.dtype), index[values]
-    uniques, inverse = np.unique(values, return_inverse=True)
-    return uniques, inverse.ravel()
+    found = np.unique_inverse(values)
+    return found.values, found.inverse_indices.ravel()
 
 
 def _credit_touch_weights(journeys: Journeys, weights: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
