@@ -20,13 +20,13 @@ from leadwise.api.deps import new_key_cache
 from leadwise.api.errors import install_error_handlers
 from leadwise.services.decisions import route_leads
 from leadwise.services.flows import active_flow_version, ensure_default_flow
+from leadwise.services.health import migrate_if_behind
 from leadwise.services.models import ModelHolder
 from leadwise.services.prices import PriceBook
 from leadwise.services.route_queue import RouteQueue
 from leadwise.services.sla import sweep_expired
 from leadwise.settings import Settings
 from leadwise.store.db import Database
-from leadwise.store.migrate import current_revision, head_revision, upgrade
 
 log = logging.getLogger(__name__)
 WAL_BACKSTOP_PAGES = 10_000
@@ -93,9 +93,7 @@ def create_app(
             # A backstop, should the background checkpoint fall behind: 10,000 pages is ~40 MB of log.
             wal_autocheckpoint=WAL_BACKSTOP_PAGES if checkpoint_in_background else None,
         )
-        # ``leadwise serve`` migrates once before starting workers; this covers an app run another way.
-        if current_revision(database.engine) != head_revision():
-            await run_in_threadpool(upgrade, database.engine)
+        await run_in_threadpool(migrate_if_behind, database)
         # ``leadwise serve`` seeds the flow once before starting workers; this covers an app run another way.
         await run_in_threadpool(lambda: ensure_default_flow(db=database, settings=settings))
         holder = models or ModelHolder(settings)

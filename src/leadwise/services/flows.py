@@ -24,6 +24,8 @@ from leadwise.store.models import RoutingFlowRow
 
 log = logging.getLogger(__name__)
 
+StoredFlow = RoutingFlowRow  # a stored flow version, as the API reads it
+
 FLOW_NAME = "default"  # the flow routing uses; other names can be published and kept, not routed by
 FlowFormat = Literal["toml", "yaml"]
 

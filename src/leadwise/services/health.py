@@ -11,7 +11,7 @@ from sqlalchemy import func, select, text
 from leadwise.services.flows import FLOW_NAME
 from leadwise.store import repositories as repo
 from leadwise.store.db import Database
-from leadwise.store.migrate import current_revision, head_revision
+from leadwise.store.migrate import current_revision, head_revision, upgrade
 from leadwise.store.models import AssignmentRow, LeadRow
 
 
@@ -37,6 +37,15 @@ def readiness(db: Database) -> Readiness:
         body |= {"status": "unavailable", "detail": f"schema at {revision}, expected {head_revision()}"}
         return Readiness(False, body)
     return Readiness(True, body)
+
+
+def migrate_if_behind(db: Database) -> bool:
+    """Upgrade the schema to head when it is behind; True when it ran. ``leadwise serve`` migrates once
+    before starting workers; this covers an app run another way."""
+    if current_revision(db.engine) == head_revision():
+        return False
+    upgrade(db.engine)
+    return True
 
 
 def queue_sizes(db: Database) -> dict[str, int]:

@@ -8,7 +8,6 @@ from fastapi import APIRouter, Query, status
 from leadwise.api.deps import AdminDep, DbDep, SessionDep
 from leadwise.api.schemas import FlowIn, FlowPublic, FlowsPublic, Problem
 from leadwise.services import flows as service
-from leadwise.store.models import RoutingFlowRow
 
 router = APIRouter(prefix="/v1/flows", tags=["flows"])
 ERRORS = {401: {"model": Problem}, 403: {"model": Problem}}
@@ -36,7 +35,7 @@ def publish_flow(body: FlowIn, db: DbDep, _: AdminDep) -> FlowPublic:
     return flow_public(row)
 
 
-def flow_public(row: RoutingFlowRow) -> FlowPublic:
+def flow_public(row: service.StoredFlow) -> FlowPublic:
     definition = row.definition or {}
     return FlowPublic(
         id=row.id,
