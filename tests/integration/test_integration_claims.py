@@ -87,7 +87,9 @@ def _race(server, claimants: list[tuple[int, str]], plan: Callable[[int], list[l
     def run(k: int) -> None:
         rep_id, key = claimants[k]
         try:
-            with httpx.Client(base_url=server.url, headers={"Authorization": f"Bearer {key}"}, timeout=60) as client:
+            with httpx.Client(
+                base_url=server.url, headers={"Authorization": f"Bearer {key}"}, timeout=60
+            ) as client:
                 assert client.get("/readyz").status_code == 200  # connected before the race starts
                 for leads in rounds[k]:
                     barrier.wait()
