@@ -8,6 +8,7 @@ from datetime import timedelta
 from sqlalchemy import update
 
 from leadwise.services.checks import consistency_problems
+from leadwise.services.keys import create_key
 from leadwise.services.sla import sweep_expired
 from leadwise.store.models import AssignmentRow, utcnow
 
@@ -36,6 +37,10 @@ def publish(env, source: str, fmt: str = "toml"):
 
 def route(env, lead_id: str, **fields):
     return env.client.post("/v1/route", json={"lead_id": lead_id, **fields}, headers=env.h("integration"))
+
+
+def _open_leads(env, rep_id: int) -> int:
+    return env.client.get(f"/v1/reps/{rep_id}", headers=env.h("admin")).json()["open_leads"]
 
 
 def assert_consistent(env) -> None:
@@ -102,21 +107,36 @@ def test_outcome_closes_the_lead_and_frees_capacity(env) -> None:
 
 def test_pool_claim_once_and_only_from_own_pools(env) -> None:
     publish(env, OVERFLOW_TO_POOL)
-    for i in range(7):
-        route(env, f"P-{i}", account="Secret Corp")
+    answers = [route(env, f"P-{i}", account="Secret Corp").json() for i in range(7)]  # 6 seats, 1 pooled
     pool = env.client.get("/v1/pool", headers=env.h("rep")).json()
     assert pool["count"] == 1 and pool["data"][0]["lead"]["account"] == "Secret Corp"
-    env.client.post(f"/v1/assignments/{1}/outcome", json={"result": "lost"}, headers=env.h("admin"))
     lead_id = pool["data"][0]["lead_id"]
+    expert = {"Authorization": f"Bearer {create_key(db=env.db, role='rep', rep_id=env.reps['Expert'])[1]}"}
+    assert env.client.get("/v1/pool", headers=expert).json()["count"] == 0  # Expert is not in "default"
+    assert env.client.post(f"/v1/pool/{lead_id}/claim", headers=expert).status_code == 404
     ann = env.reps["Ann"]
-    first_open = env.client.get(f"/v1/reps/{ann}", headers=env.h("admin")).json()["open_leads"]
+    full = env.client.post(f"/v1/pool/{lead_id}/claim", headers=env.h("rep"))
+    assert (full.status_code, full.json()["error"]) == (409, "capacity_exhausted")  # refused, not squeezed in
+    first_of_ann = next(a for a in answers if a["rep_id"] == ann)
+    closed = env.client.post(
+        f"/v1/assignments/{first_of_ann['id']}/outcome", json={"result": "lost"}, headers=env.h("admin")
+    )
+    assert closed.status_code == 200 and _open_leads(env, ann) == 1
     claimed = env.client.post(f"/v1/pool/{lead_id}/claim", headers=env.h("rep"))
-    if first_open >= 2:  # Ann is full: the claim must be refused, not squeezed in
-        assert claimed.status_code == 409
-        return
-    assert claimed.status_code == 200 and claimed.json()["state"] == "accepted"
+    assert claimed.status_code == 200, claimed.text
+    assert (claimed.json()["state"], claimed.json()["rep_id"]) == ("accepted", ann)
+    assert _open_leads(env, ann) == 2
     assert env.client.post(f"/v1/pool/{lead_id}/claim", headers=env.h("rep_bob")).status_code in (404, 409)
+    assert env.client.get("/v1/pool", headers=env.h("rep")).json()["count"] == 0
     assert_consistent(env)
+
+
+def test_a_rep_beaten_to_a_lead_is_told_it_was_claimed(env) -> None:
+    publish(env, '[[steps]]\nname = "to the pool"\naction = "claim_pool"\n')
+    route(env, "C-1")
+    assert env.client.post("/v1/pool/C-1/claim", headers=env.h("rep")).status_code == 200
+    late = env.client.post("/v1/pool/C-1/claim", headers=env.h("rep_bob"))
+    assert (late.status_code, late.json()["error"]) == (409, "already_claimed")
 
 
 def test_blind_pool_hides_details_from_reps(env) -> None:

@@ -234,10 +234,23 @@ def test_a_manager_may_return_any_assignment(env, role: str) -> None:
         assert s.scalar(select(LeadReturnRow.returned_by)).startswith(f"{role} key")
 
 
-def test_touch_types_of_the_api_are_the_marketing_ones() -> None:
-    from typing import get_args
-
-    from leadwise.api.schemas import TouchType
+def test_the_api_takes_every_marketing_touch_type_and_no_other(env) -> None:
+    # What a CRM may send, checked at the HTTP edge: every type the marketing package (and so
+    # attribution and the features) knows is accepted and stored as sent; the published schema
+    # lists exactly those; any other name is refused. Comparing ``get_args(TouchType)`` with
+    # ``TOUCH_TYPES`` checked nothing: ``TouchType`` is built from ``TOUCH_TYPES``.
     from leadwise.marketing.touchpoints import TOUCH_TYPES
 
-    assert get_args(TouchType) == TOUCH_TYPES
+    _route(env, "types-1")
+    h = env.h("integration")
+    touches = [VISIT | {"touch_type": kind} for kind in TOUCH_TYPES]
+    response = env.client.post("/v1/leads/types-1/touches", json={"touches": touches}, headers=h)
+    assert response.status_code == 201, response.text
+    with env.db.read_session() as s:
+        assert sorted(s.scalars(select(TouchRow.touch_type))) == sorted(TOUCH_TYPES)
+    schema = env.client.get("/openapi.json").json()["components"]["schemas"]["TouchIn"]
+    assert schema["properties"]["touch_type"]["enum"] == list(TOUCH_TYPES)
+    unknown = env.client.post(
+        "/v1/leads/types-1/touches", json={"touches": [VISIT | {"touch_type": "demo request"}]}, headers=h
+    )
+    assert unknown.status_code == 422 and unknown.json()["detail"][0]["loc"][-1] == "touch_type"

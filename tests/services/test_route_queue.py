@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from leadwise.services.route_queue import RouteQueue
+from leadwise.services.route_queue import BUSY_LINGERS, RouteQueue
 
 
 class Recorder:
@@ -29,7 +29,10 @@ class Recorder:
         self.release.wait(10)
         if any(lead.get("crash") for lead in leads):
             raise RuntimeError("bug in route_many")
-        return [ValueError(f"bad {lead['lead_id']}") if lead.get("bad") else f"routed {lead['lead_id']}" for lead in leads]
+        return [
+            ValueError(f"bad {lead['lead_id']}") if lead.get("bad") else f"routed {lead['lead_id']}"
+            for lead in leads
+        ]
 
 
 @pytest.fixture
@@ -110,23 +113,92 @@ def test_max_batch_must_be_positive() -> None:
         RouteQueue(Recorder(), max_batch=0)
 
 
-def test_a_busy_queue_lingers_for_more_leads_and_a_quiet_one_does_not() -> None:
-    import time
+class FakeClock:
+    """The queue's ``clock``: stands still unless told (``set``, ``after_next_read``); ``read`` is set
+    whenever the routing thread looks at it."""
 
-    recorder = Recorder(block_first=False)
-    queue = RouteQueue(recorder, linger=0.2)  # busy: within 5 lingers (1 s) of the last batch's end
+    def __init__(self, now: float = 1000.0) -> None:
+        self.now = now
+        self.read = threading.Event()
+        self._then: float | None = None
+        self._lock = threading.Lock()
+
+    def __call__(self) -> float:
+        with self._lock:
+            moment = self.now
+            self.now = self._then if self._then is not None else self.now
+            self._then = None
+            self.read.set()
+            return moment
+
+    def set(self, now: float) -> None:
+        with self._lock:
+            self.now = now
+
+    def after_next_read(self, now: float) -> None:
+        with self._lock:
+            self._then = now
+
+
+# A linger no test waits out: had the thread lingered where it must not, a result(5) times out.
+LONG = 60.0
+
+
+def _take_next_then_submit(queue: RouteQueue, clock: FakeClock, first: str, second: str) -> list[Any]:
+    """Submit ``first``; once the thread has taken it (it reads the clock to judge busy or quiet), submit
+    ``second``: it joins ``first`` only if the thread lingers for it."""
+    clock.read.clear()  # the last batch's end was stamped before its callers heard back
+    a = queue.submit({"lead_id": first})
+    assert clock.read.wait(5)
+    b = queue.submit({"lead_id": second})
+    return [a.result(5), b.result(5)]
+
+
+def test_a_busy_queue_waits_for_a_lead_arriving_after_its_first() -> None:
+    recorder, clock = Recorder(block_first=False), FakeClock()  # time stands still: always busy
+    queue = RouteQueue(recorder, max_batch=2, linger=LONG, clock=clock)  # the second lead ends the wait
     queue.start()
-    queue.submit({"lead_id": "warm"}).result(5)
-    a = queue.submit({"lead_id": "a"})  # right after a batch: the thread waits up to 0.2 s for more
-    time.sleep(0.01)
-    b = queue.submit({"lead_id": "b"})
-    a.result(5), b.result(5)
-    time.sleep(1.1)  # quiet now: a lead is routed at once, alone
+    queue.submit({"lead_id": "warm"}).result(5)  # nothing before it: quiet, routed alone
+    assert _take_next_then_submit(queue, clock, "a", "b") == ["routed a", "routed b"]
+    assert recorder.batches == [["warm"], ["a", "b"]]
+    queue.stop()
+
+
+def test_a_quiet_queue_routes_a_lead_alone_at_once() -> None:
+    recorder, clock = Recorder(), FakeClock()  # time stands still: a lingering thread would wait 60 s
+    queue = RouteQueue(recorder, linger=LONG, clock=clock)
+    queue.start()
     c = queue.submit({"lead_id": "c"})
-    time.sleep(0.05)  # within the linger, had the thread lingered
-    d = queue.submit({"lead_id": "d"})
-    c.result(5), d.result(5)
-    assert recorder.batches == [["warm"], ["a", "b"], ["c"], ["d"]]
+    assert recorder.started.wait(5)  # nothing before it: quiet, routed without lingering
+    recorder.release.set()
+    assert c.result(5) == "routed c"
+    clock.set(clock.now + 100 * LONG)  # long after c's batch: quiet again
+    assert queue.submit({"lead_id": "d"}).result(5) == "routed d"
+    assert recorder.batches == [["c"], ["d"]]
+    queue.stop()
+
+
+def test_busy_means_within_five_lingers_of_the_last_batch_s_end() -> None:
+    recorder, clock = Recorder(block_first=False), FakeClock(1000.0)
+    queue = RouteQueue(recorder, max_batch=2, linger=LONG, clock=clock)
+    queue.start()
+    queue.submit({"lead_id": "warm"}).result(5)  # ends at 1000
+    clock.set(1000.0 + BUSY_LINGERS * LONG)  # quiet from exactly five lingers on: routed alone, at once
+    assert queue.submit({"lead_id": "quiet"}).result(5) == "routed quiet"
+    clock.set(clock.now + BUSY_LINGERS * LONG - 0.001)  # just within five lingers of "quiet": busy
+    assert _take_next_then_submit(queue, clock, "a", "b") == ["routed a", "routed b"]
+    assert recorder.batches == [["warm"], ["quiet"], ["a", "b"]]
+    queue.stop()
+
+
+def test_a_linger_ends_when_the_clock_passes_it() -> None:
+    recorder, clock = Recorder(block_first=False), FakeClock(1000.0)
+    queue = RouteQueue(recorder, linger=LONG, clock=clock)
+    queue.start()
+    queue.submit({"lead_id": "warm"}).result(5)  # ends at 1000
+    clock.after_next_read(1000.0 + LONG)  # "a" is judged busy at 1000, then its linger is over
+    assert queue.submit({"lead_id": "a"}).result(5) == "routed a"  # not 60 s later
+    assert recorder.batches == [["warm"], ["a"]]
     queue.stop()
 
 

@@ -6,6 +6,7 @@ from collections.abc import Sequence
 from datetime import datetime
 
 from sqlalchemy import select, update
+from sqlalchemy.orm import Session
 
 from leadwise.errors import Conflict, NotFound
 from leadwise.routing import NO_SCORES, Decision, Explanation, Outcome, RepLoad
@@ -64,6 +65,14 @@ def take_from_queue(unit: UnitOfWork, lead: LeadRow) -> None:
     )
 
 
+def _claimed_from(session: Session, lead: LeadRow) -> str | None:
+    """The pool the lead was last claimed from (None if it never was): a rep of that pool beaten to the
+    lead is told it was claimed; anyone else never learns the lead existed."""
+    return session.scalar(
+        select(PoolClaimRow.pool).where(PoolClaimRow.lead_id == lead.id).order_by(PoolClaimRow.id.desc()).limit(1)
+    )
+
+
 def _row_load(rep: RepRow, now: datetime) -> RepLoad:
     day, week = repo.day_and_week(now)
     return RepLoad(
@@ -83,10 +92,11 @@ def claim(*, db: Database, external_id: str, rep_id: int) -> Routed:
         session, now = unit.session, unit.now
         rep = repo.lock_rep(session=session, rep_id=rep_id)
         lead = repo.get_lead_by_external_id(session=session, external_id=external_id)
-        if lead is None or rep is None or lead.queue != "pool" or lead.pool not in (rep.pools or []):
-            raise NotFound(f"lead {external_id!r} is not in any of your pools")
-        if lead.status != "queued":
+        pools = set(rep.pools or []) if rep is not None else set()
+        if lead is not None and lead.status != "queued" and _claimed_from(session, lead) in pools:
             raise AlreadyClaimed(f"lead {external_id!r} was already claimed")
+        if lead is None or rep is None or lead.queue != "pool" or lead.pool not in pools:
+            raise NotFound(f"lead {external_id!r} is not in any of your pools")
         check_claim(adapters.domain_rep(rep), _row_load(rep, now))
         take_from_queue(unit, lead)
         if not repo.take_lead(session=session, rep_id=rep_id, now=now, value=lead.expected_value):

@@ -11,6 +11,9 @@ Under load, the thread is done with a batch before the next requests have been r
 sockets: taking only what is queued at that instant gave batches of two on average. So when the
 previous batch ended only just before (the service is busy), the thread lingers up to ``linger``
 seconds for more leads, as a dynamic batcher's queue delay does; a quiet service never lingers.
+
+``clock`` (``time.monotonic`` by default) is the one source of time of both decisions (busy or quiet,
+and when the linger ends), so tests decide them with a fake clock instead of sleeping.
 """
 
 from __future__ import annotations
@@ -44,6 +47,7 @@ class RouteQueue:
         max_batch: int = 16,
         linger: float = 0.0,
         on_batch: Callable[[int], None] | None = None,
+        clock: Callable[[], float] = time.monotonic,
     ) -> None:
         if max_batch < 1:
             raise ValueError("max_batch must be at least 1")
@@ -52,6 +56,7 @@ class RouteQueue:
         self._route_many = route_many
         self._max_batch = max_batch
         self._linger = linger
+        self._clock = clock
         self._last_done = -math.inf
         self._on_batch = on_batch
         self._waiting: queue.SimpleQueue[tuple[Lead, Future[Routed]] | None] = (
@@ -96,12 +101,12 @@ class RouteQueue:
                 return
             batch = [first]
             ending = False
-            now = time.monotonic()
+            now = self._clock()
             # Busy: this lead came within a few lingers of the last batch's end.
             until = now + self._linger if now - self._last_done < BUSY_LINGERS * self._linger else now
             while len(batch) < self._max_batch:
                 try:
-                    item = self._waiting.get(timeout=max(0.0, until - time.monotonic()))
+                    item = self._waiting.get(timeout=max(0.0, until - self._clock()))
                 except queue.Empty:
                     break
                 if item is None:
@@ -109,7 +114,6 @@ class RouteQueue:
                     break
                 batch.append(item)
             self._route(batch)
-            self._last_done = time.monotonic()
             if ending:
                 return
 
@@ -117,7 +121,10 @@ class RouteQueue:
         if self._on_batch is not None:
             self._on_batch(len(batch))
         try:
-            results = self._route_many([lead for lead, _ in batch])
+            try:
+                results = self._route_many([lead for lead, _ in batch])
+            finally:  # the batch's end, stamped before any caller hears back (and may submit again)
+                self._last_done = self._clock()
             for (_, future), result in zip(batch, results, strict=True):
                 if isinstance(result, Exception):
                     future.set_exception(result)
