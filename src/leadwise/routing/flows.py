@@ -278,9 +278,7 @@ def parse_flow(text: str, *, fmt: Literal["toml", "yaml"] = "toml", source: str 
 
 def _invalid(problems: list[str]) -> InvalidFlow:
     more = f" (and {len(problems) - 1} more)" if len(problems) > 1 else ""
-    error = InvalidFlow(problems[0] + more)
-    error.problems = problems  # type: ignore[attr-defined]
-    return error
+    return InvalidFlow(problems[0] + more, problems)
 
 
 def _dotted(loc: Sequence[Any]) -> str:
