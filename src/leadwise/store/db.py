@@ -10,23 +10,21 @@ Two kinds of transaction:
 
 from __future__ import annotations
 
-import os
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 
+from filelock import FileLock
 from sqlalchemy import Engine, create_engine, event
 from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session, sessionmaker
 
-try:  # POSIX only; elsewhere SQLite's busy timeout alone orders writers across processes
-    import fcntl
-except ImportError:  # pragma: no cover
-    fcntl = None  # type: ignore[assignment]
-
 _BEGIN_OPTION = "leadwise_sqlite_begin"
+# ``filelock`` waits for a held lock by retrying a non-blocking ``flock`` after this pause: 1 ms keeps
+# the wait close to the kernel's wake-up (its default, 50 ms, would set the tail latency under load).
+_WRITER_LOCK_POLL_SECONDS = 0.001
 
 
 def is_sqlite(url: str) -> bool:
@@ -80,9 +78,9 @@ class Database:
     _read: sessionmaker[Session]
     _write: sessionmaker[Session]
     # SQLite has one writer at a time. Writers queue on a thread lock, then on an exclusive ``flock`` of
-    # a file next to the database (shared by every leadwise process on it), instead of on SQLite's busy
-    # handler, which polls with sleeps of up to 100 ms: under load that polling, not the work, set the
-    # tail latency. The kernel wakes the next waiter at once, and drops the lock of a killed process.
+    # a file next to the database (shared by every leadwise process on it, taken with ``filelock``),
+    # instead of on SQLite's busy handler, which polls with sleeps of up to 100 ms: under load that
+    # polling, not the work, set the tail latency. The kernel drops the lock of a killed process.
     _writer: _WriterLock | None = None
 
     @classmethod
@@ -146,30 +144,40 @@ class Database:
 
 
 class _WriterLock:
-    """A thread lock plus, for a SQLite file on a system with ``fcntl``, an inter-process ``flock``."""
+    """A thread lock plus, for a SQLite file, an inter-process file lock (``flock`` through ``filelock``).
+
+    The thread lock comes first, so that one thread at a time uses the file lock, which is therefore
+    shared by the threads (``thread_local=False``) and never taken twice by one process.
+    """
 
     def __init__(self, url: str) -> None:
         self._thread = threading.Lock()
-        self._fd: int | None = None
+        self._file: FileLock | None = None
         database = make_url(url).database
-        if fcntl is not None and database and database != ":memory:" and not database.startswith("file:"):
-            self._fd = os.open(f"{database}.writer-lock", os.O_RDWR | os.O_CREAT, 0o644)
+        if database and database != ":memory:" and not database.startswith("file:"):
+            self._file = FileLock(
+                f"{database}.writer-lock",
+                thread_local=False,
+                poll_interval=_WRITER_LOCK_POLL_SECONDS,
+                # No marker-file fallback: a killed process must not leave the lock held.
+                fallback_to_soft=False,
+            )
 
     def __enter__(self) -> None:
         self._thread.acquire()
-        if self._fd is not None:
+        if self._file is not None:
             try:
-                fcntl.flock(self._fd, fcntl.LOCK_EX)
+                self._file.acquire()
             except BaseException:
                 self._thread.release()
                 raise
 
     def __exit__(self, *_: object) -> None:
-        if self._fd is not None:
-            fcntl.flock(self._fd, fcntl.LOCK_UN)
+        if self._file is not None:
+            self._file.release()
         self._thread.release()
 
     def close(self) -> None:
-        if self._fd is not None:
-            os.close(self._fd)
-            self._fd = None
+        if self._file is not None:
+            self._file.release(force=True)
+            self._file = None
