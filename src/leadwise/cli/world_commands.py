@@ -24,15 +24,9 @@ from leadwise.simulate.evaluation import (
     lift_curve_figure,
     reliability_figure,
 )
-from leadwise.simulate.world import (
-    PARAMS_FILE,
-    TRUTH_DIR,
-    WorldConfig,
-    WorldTruth,
-    generate_world,
-    load_truth,
-    write_world,
-)
+from leadwise.simulate.world import generate_world
+from leadwise.simulate.world_config import WorldConfig
+from leadwise.simulate.world_files import PARAMS_FILE, TRUTH_DIR, WorldTruth, load_truth, write_world
 from leadwise.simulate.world_reference import fit_reference_model
 
 if TYPE_CHECKING:
