@@ -84,6 +84,11 @@ class World:
     history_engagement: np.ndarray | None = None
     stream_engagement: np.ndarray | None = None
 
+    def outcome_counts(self) -> tuple[int, int]:
+        """Closed deals and won deals in the history."""
+        stage = self.pipeline["deal_stage"]
+        return int(stage.isin(["Won", "Lost"]).sum()), int((stage == "Won").sum())
+
 
 def generate_world(config: WorldConfig) -> World:
     """Draw a world. Pure and deterministic for ``config`` (seed included)."""

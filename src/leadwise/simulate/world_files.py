@@ -12,6 +12,7 @@ import numpy as np
 import pandas as pd
 
 from leadwise.simulate.world import World
+from leadwise.simulate.world_config import WorldConfig
 
 TRUTH_DIR = "truth"
 STREAM_FILE = "stream.csv"
@@ -30,6 +31,11 @@ class WorldTruth:
     deal_value: np.ndarray
     params: dict[str, Any]
     touches: pd.DataFrame | None = None  # the stream's touchpoints (engagement worlds)
+
+    @property
+    def config(self) -> WorldConfig:
+        """The config the world was generated from (``world.json``)."""
+        return WorldConfig.model_validate(self.params["config"])
 
 
 def write_world(world: World, out: Path) -> None:
