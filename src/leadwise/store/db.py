@@ -148,6 +148,10 @@ class _WriterLock:
 
     The thread lock comes first, so that one thread at a time uses the file lock, which is therefore
     shared by the threads (``thread_local=False``) and never taken twice by one process.
+
+    Cost: an uncontended acquire + release of filelock 4.3 measured ~0.4 ms on the shared 2-core box
+    (a bare ``flock`` on a kept-open descriptor: ~2 µs); a one-row write transaction went from ~0.65 to
+    ~1.1-1.4 ms there.
     """
 
     def __init__(self, url: str) -> None:
