@@ -14,7 +14,9 @@ from pathlib import Path
 import numpy as np
 from sklearn.metrics import roc_auc_score
 
-from leadwise.simulate.world import WorldConfig, generate_world, write_world
+from leadwise.simulate.world import generate_world
+from leadwise.simulate.world_config import WorldConfig
+from leadwise.simulate.world_files import write_world
 
 
 def main() -> None:

@@ -84,7 +84,9 @@ def main() -> None:
         with tempfile.TemporaryDirectory() as scratch:
             run_pipeline(BUNDLED_DATA_DIR, Path(scratch))
     if args.one == "synthetic":
-        from leadwise.simulate.world import WorldConfig, generate_world, write_world
+        from leadwise.simulate.world import generate_world
+        from leadwise.simulate.world_config import WorldConfig
+        from leadwise.simulate.world_files import write_world
 
         print(f"== synthetic history, {args.rows:,} rows")
         with tempfile.TemporaryDirectory() as scratch:

@@ -23,7 +23,9 @@ from leadwise.learn.training import TrainConfig, train_models
 from leadwise.marketing.touchpoints import TOUCH_TYPES
 from leadwise.services.models import LoadedModels
 from leadwise.services.scoring import score_leads, touches_frame
-from leadwise.simulate.world import Engagement, WorldConfig, generate_world, load_truth, write_world
+from leadwise.simulate.world import generate_world
+from leadwise.simulate.world_config import Engagement, WorldConfig
+from leadwise.simulate.world_files import load_truth, write_world
 
 QUICK = TrainConfig(baselines=False, lgbm_params={"n_estimators": 120, "num_threads": 1})
 TOLERANCE = 1e-9

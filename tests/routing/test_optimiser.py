@@ -12,13 +12,14 @@ from leadwise.routing import (
     Capacity,
     CapacityPricer,
     FairnessBounds,
+    Flow,
     InMemoryState,
     ManualClock,
     Rep,
     RepLoad,
     Scores,
     assign_batch,
-    route_with_strategy,
+    route_lead,
 )
 from leadwise.routing.fairness import fairness_report, gini
 from leadwise.routing.optimiser import OptimisationFailed, _solve_sparse
@@ -154,11 +155,11 @@ def replay(strategy, p, cap, pricer=None, noise=0.0, seed=0):
                 remaining = [cap[j] - loads[f"r{j}"].open_leads for j in range(m)]
                 pricer.resolve(model[max(0, i - 300) : i], remaining, n - i, decisions=i)
             prices = pricer.prices
-        d = route_with_strategy(
+        d = route_lead(
             lead=lead(i),
             reps=reps,
             loads=loads,
-            strategy=strategy,
+            flow=Flow.single(strategy),
             scores=Scores("t", None, ids, model[i]),
             state=state,
             clock=clock,
@@ -219,11 +220,11 @@ def test_capacity_is_never_exceeded(caps, strategy, n, seed):
     clock, state = ManualClock(), InMemoryState()
     prices = {r: float(rng.uniform()) for r in ids}
     for i in range(n):
-        d = route_with_strategy(
+        d = route_lead(
             lead=lead(i),
             reps=reps,
             loads=loads,
-            strategy=strategy,
+            flow=Flow.single(strategy),
             scores=Scores("t", 0.5, ids, rng.uniform(size=len(ids))),
             state=state,
             clock=clock,

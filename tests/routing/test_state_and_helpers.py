@@ -1,71 +1,28 @@
 from __future__ import annotations
 
-from datetime import timedelta
-
 import numpy as np
-import pandas as pd
 import pytest
 
-from leadwise.routing import JsonFileState, Rep, RepLoad, scores_from_models
-from leadwise.routing.domain import RepNotFound
-from leadwise.routing.engine import find_rep
-from leadwise.routing.fairness import RollingWindow
+from leadwise.routing import InMemoryState, Scores
 
 
-def test_json_state_round_trip_and_corrupt_file(tmp_path):
-    path = tmp_path / "deep" / "state.json"
-    state = JsonFileState(path)
-    state.set("rr:everyone", "r2")
+def test_in_memory_state_round_trip():
+    state = InMemoryState({"rr:everyone": "r1"})
     state.set("wrr:everyone", {"a": 1.5})
-    again = JsonFileState(path)
-    assert again.get("rr:everyone") == "r2" and again.get("wrr:everyone") == {"a": 1.5}
-    path.write_text("{not json")
-    with pytest.raises(ValueError, match=r"state.json: line 1"):
-        JsonFileState(path)
+    assert state.get("rr:everyone") == "r1" and state.get("missing") is None
+    assert state.snapshot() == {"rr:everyone": "r1", "wrr:everyone": {"a": 1.5}}
 
 
-def test_rolling_window_expires_old_assignments(clock):
-    loads = {"a": RepLoad(), "b": RepLoad()}
-    window = RollingWindow(timedelta(days=7))
-    for rep_id, value in (("a", 10.0), ("b", 5.0)):
-        loads[rep_id].record(clock.now(), value)
-        window.add(clock.now(), rep_id, value, loads)
-    clock.advance(days=5)
-    loads["a"].record(clock.now(), 1.0)
-    window.add(clock.now(), "a", 1.0, loads)
-    clock.advance(days=3)  # the first two fall out of the window, the third stays
-    window.expire(clock.now(), loads)
-    assert (loads["a"].window_leads, loads["a"].window_value) == (1, 1.0)
-    assert (loads["b"].window_leads, loads["b"].window_value) == (0, 0.0)
-    assert loads["a"].open_leads == 2  # open leads are not a window figure
-
-
-class FakeModels:
-    version = "v3"
-
-    def lead_score(self, leads: pd.DataFrame) -> np.ndarray:
-        return np.full(len(leads), 0.4)
-
-    def fit_matrix(self, leads: pd.DataFrame, reps: list[str]) -> np.ndarray:
-        return np.tile(np.linspace(0.1, 0.9, len(reps)), (len(leads), 1))
-
-    def deal_value(self, leads: pd.DataFrame) -> np.ndarray:
-        return np.arange(1, len(leads) + 1) * 100.0
-
-
-def test_scores_from_models_align_reps():
-    leads = pd.DataFrame({"lead_id": ["a", "b"], "account": ["x", "y"], "product": ["p", "p"]})
-    scores = scores_from_models(FakeModels(), leads, ["r1", "r2", "r3"])
-    assert [s.model_version for s in scores] == ["v3", "v3"]
-    assert scores[1].deal_value == 200.0 and scores[1].lead_score == pytest.approx(0.4)
-    assert scores[0].expected_values(["r3", "r1", "zz"], "revenue")[:2].tolist() == pytest.approx(
-        [90.0, 10.0]
+def test_scores_expected_values_align_reps():
+    scores = Scores(
+        model_version="v3",
+        lead_score=0.4,
+        rep_ids=("r1", "r2", "r3"),
+        p_win=np.array([0.1, 0.5, 0.9]),
+        deal_value=100.0,
     )
-    assert np.isnan(scores[0].expected_values(["zz"])[0])
-
-
-def test_find_rep():
-    reps = [Rep(id="a"), Rep(id="b")]
-    assert find_rep(reps, "b").id == "b"
-    with pytest.raises(RepNotFound):
-        find_rep(reps, "c")
+    assert scores.expected_values(["r3", "r1", "zz"], "revenue")[:2].tolist() == pytest.approx([90.0, 10.0])
+    assert scores.expected_values(["r3", "r1"]).tolist() == pytest.approx([0.9, 0.1])
+    assert np.isnan(scores.expected_values(["zz"])[0])
+    with pytest.raises(ValueError, match="3 rep ids but 2 win probabilities"):
+        Scores(model_version="v3", rep_ids=("r1", "r2", "r3"), p_win=np.array([0.1, 0.5]))

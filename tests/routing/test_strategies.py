@@ -11,7 +11,6 @@ from leadwise.routing import (
     Capacity,
     Flow,
     InMemoryState,
-    JsonFileState,
     Outcome,
     OutOfOffice,
     Rep,
@@ -19,21 +18,22 @@ from leadwise.routing import (
     Scores,
     Seniority,
     WorkingHours,
-    route_with_strategy,
+    route_lead,
 )
 
 
-def run(strategy, reps, n, clock, state=None, loads=None, scores=None, **kw):
+def run(strategy, reps, n, clock, state=None, loads=None, scores=None, params=None, **kw):
     state = state if state is not None else InMemoryState()
     loads = loads if loads is not None else {}
+    flow = Flow.single(strategy, params=params)
     picks = []
     for i in range(n):
         extra = {} if scores is None else {"scores": scores(i)}
-        d = route_with_strategy(
+        d = route_lead(
             lead=lead(i, **kw.pop("lead_kw", {})),
             reps=reps,
             loads=loads,
-            strategy=strategy,
+            flow=flow,
             state=state,
             clock=clock,
             **extra,
@@ -51,12 +51,13 @@ def test_round_robin_cycles_in_pool_order_and_skips_ineligible(make_reps, clock)
     assert run("round_robin", reps, 6, clock) == ["r0", "r1", "r3", "r0", "r1", "r3"]
 
 
-def test_round_robin_pointer_survives_restart_when_persisted(make_reps, clock, tmp_path):
+def test_round_robin_pointer_survives_restart_when_persisted(make_reps, clock):
     reps = make_reps(3)
-    path = tmp_path / "state.json"
-    assert run("round_robin", reps, 2, clock, state=JsonFileState(path)) == ["r0", "r1"]
-    # A new process: a fresh state object reading the same file continues the cycle.
-    assert run("round_robin", reps, 2, clock, state=JsonFileState(path)) == ["r2", "r0"]
+    first = InMemoryState()
+    assert run("round_robin", reps, 2, clock, state=first) == ["r0", "r1"]
+    # A new process: a fresh state object holding the stored values (the service's ``DbRoutingState``
+    # reads them from the database) continues the cycle.
+    assert run("round_robin", reps, 2, clock, state=InMemoryState(first.snapshot())) == ["r2", "r0"]
     # An in-memory state forgets, by contrast.
     assert run("round_robin", reps, 1, clock, state=InMemoryState()) == ["r0"]
 
@@ -81,8 +82,13 @@ def test_weighted_round_robin_is_exact_over_each_cycle(make_reps, clock):
 def test_load_balancing_picks_fewest_open(make_reps, clock):
     reps = make_reps(3)
     loads = {"r0": RepLoad(open_leads=5), "r1": RepLoad(open_leads=1), "r2": RepLoad(open_leads=3)}
-    d = route_with_strategy(
-        lead=lead(), reps=reps, loads=loads, strategy="load_balancing", state=InMemoryState(), clock=clock
+    d = route_lead(
+        lead=lead(),
+        reps=reps,
+        loads=loads,
+        flow=Flow.single("load_balancing"),
+        state=InMemoryState(),
+        clock=clock,
     )
     assert d.rep_id == "r1"
     assert d.explanation.runner_up == "r2"
@@ -148,11 +154,11 @@ def test_priority_tiers_route_by_score_and_nurture_cold_leads(clock):
     assert run("priority_tiers", reps, 1, clock, scores=scored(0.9)) == ["sen"]
     assert run("priority_tiers", reps, 1, clock, scores=scored(0.5)) == ["mid"]
     assert run("priority_tiers", reps, 1, clock, scores=scored(0.3)) == ["jun"]
-    d = route_with_strategy(
+    d = route_lead(
         lead=lead(),
         reps=reps,
         loads={},
-        strategy="priority_tiers",
+        flow=Flow.single("priority_tiers"),
         scores=Scores("v1", 0.1),
         state=InMemoryState(),
         clock=clock,
@@ -161,11 +167,11 @@ def test_priority_tiers_route_by_score_and_nurture_cold_leads(clock):
     # Senior at capacity: a hot lead drops to the next tier, and the explanation says so.
     full = {"sen": RepLoad(open_leads=1)}
     capped = [reps[0].model_copy(update={"capacity": Capacity(max_open=1)}), *reps[1:]]
-    d = route_with_strategy(
+    d = route_lead(
         lead=lead(),
         reps=capped,
         loads=full,
-        strategy="priority_tiers",
+        flow=Flow.single("priority_tiers"),
         scores=Scores("v1", 0.9),
         state=InMemoryState(),
         clock=clock,
@@ -188,8 +194,8 @@ def test_availability_prefers_rep_free_soonest(clock):
             id="ooo", out_of_office=(OutOfOffice(start=now - timedelta(days=1), end=now + timedelta(days=3)),)
         ),
     ]
-    d = route_with_strategy(
-        lead=lead(), reps=reps, loads={}, strategy="availability", state=InMemoryState(), clock=clock
+    d = route_lead(
+        lead=lead(), reps=reps, loads={}, flow=Flow.single("availability"), state=InMemoryState(), clock=clock
     )
     assert d.rep_id == "ny" and d.explanation.runner_up == "tokyo"
     assert {e.rep_id: e.reason for e in d.explanation.excluded} == {"ooo": "out of office"}
@@ -219,17 +225,23 @@ def test_working_hours_respected_when_flow_asks(clock):
 def test_best_fit_and_optimised_use_scores_and_explain(clock):
     reps = [Rep(id="a"), Rep(id="b"), Rep(id="c")]
     s = Scores("v7", 0.5, ("a", "b", "c"), np.array([0.2, 0.9, 0.6]), deal_value=1000.0)
-    d = route_with_strategy(
-        lead=lead(), reps=reps, loads={}, strategy="best_fit", scores=s, state=InMemoryState(), clock=clock
+    d = route_lead(
+        lead=lead(),
+        reps=reps,
+        loads={},
+        flow=Flow.single("best_fit"),
+        scores=s,
+        state=InMemoryState(),
+        clock=clock,
     )
     assert d.rep_id == "b" and d.explanation.runner_up == "c"
     assert d.explanation.margin == pytest.approx(0.3) and d.explanation.model_version == "v7"
     # A high capacity price on b leaves the lead to c, where b's edge is too small to pay it.
-    d = route_with_strategy(
+    d = route_lead(
         lead=lead(),
         reps=reps,
         loads={},
-        strategy="optimised",
+        flow=Flow.single("optimised"),
         scores=s,
         state=InMemoryState(),
         clock=clock,
@@ -238,15 +250,14 @@ def test_best_fit_and_optimised_use_scores_and_explain(clock):
     assert d.rep_id == "c"
     assert {c.rep_id: c.price for c in d.explanation.eligible} == {"a": 0.0, "b": 0.5, "c": 0.0}
     # Revenue objective scales by deal value.
-    d = route_with_strategy(
+    d = route_lead(
         lead=lead(),
         reps=reps,
         loads={},
-        strategy="best_fit",
+        flow=Flow.single("best_fit", objective="revenue"),
         scores=s,
         state=InMemoryState(),
         clock=clock,
-        objective="revenue",
     )
     assert d.explanation.eligible[0].expected_value == pytest.approx(900.0)
 
@@ -255,8 +266,8 @@ def test_best_fit_and_optimised_use_scores_and_explain(clock):
 def test_model_strategies_fall_back_to_load_balancing_without_a_model(name, clock):
     reps = [Rep(id="a"), Rep(id="b")]
     loads = {"a": RepLoad(open_leads=3)}
-    d = route_with_strategy(
-        lead=lead(), reps=reps, loads=loads, strategy=name, state=InMemoryState(), clock=clock
+    d = route_lead(
+        lead=lead(), reps=reps, loads=loads, flow=Flow.single(name), state=InMemoryState(), clock=clock
     )
     assert d.rep_id == "b" and d.strategy == "load_balancing"
     assert any("fell back to load_balancing" in n for n in d.explanation.notes)
@@ -290,11 +301,11 @@ def test_model_strategies_fall_back_to_load_balancing_without_a_model(name, cloc
 def test_every_strategy_skips_blocked_reps(strategy, rep, load, reason, clock):
     reps = [rep, Rep(id="free")]
     s = Scores("v", 0.5, ("x", "free"), np.array([0.99, 0.01]))
-    d = route_with_strategy(
+    d = route_lead(
         lead=lead(),
         reps=reps,
         loads={"x": load},
-        strategy=strategy,
+        flow=Flow.single(strategy),
         scores=s,
         state=InMemoryState(),
         clock=clock,

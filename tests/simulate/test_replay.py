@@ -76,7 +76,9 @@ def test_price_of_fairness_is_monotone():
 
 @pytest.fixture(scope="module")
 def tiny_world(tmp_path_factory):
-    from leadwise.simulate.world import WorldConfig, generate_world, write_world
+    from leadwise.simulate.world import generate_world
+    from leadwise.simulate.world_config import WorldConfig
+    from leadwise.simulate.world_files import write_world
 
     out = tmp_path_factory.mktemp("world")
     write_world(

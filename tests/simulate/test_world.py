@@ -9,15 +9,9 @@ import pandas as pd
 import pytest
 from scipy.stats import spearmanr
 
-from leadwise.simulate.world import (
-    P_WIN_FILE,
-    TRUTH_DIR,
-    Confounding,
-    WorldConfig,
-    generate_world,
-    load_truth,
-    write_world,
-)
+from leadwise.simulate.world import generate_world
+from leadwise.simulate.world_config import Confounding, WorldConfig
+from leadwise.simulate.world_files import P_WIN_FILE, TRUTH_DIR, load_truth, write_world
 from leadwise.simulate.world_names import PRODUCTS, SECTORS
 
 WORLDS_DIR = Path(__file__).resolve().parents[2] / "training" / "worlds"

@@ -9,7 +9,8 @@ from typer.testing import CliRunner
 
 from leadwise.cli import app
 from leadwise.settings import get_settings
-from leadwise.simulate.world import WorldConfig, load_truth
+from leadwise.simulate.world_config import WorldConfig
+from leadwise.simulate.world_files import load_truth
 
 runner = CliRunner()
 

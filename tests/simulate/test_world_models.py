@@ -12,7 +12,9 @@ import numpy as np
 import pytest
 from scipy.stats import spearmanr
 
-from leadwise.simulate.world import Confounding, World, WorldConfig, generate_world, write_world
+from leadwise.simulate.world import World, generate_world
+from leadwise.simulate.world_config import Confounding, WorldConfig
+from leadwise.simulate.world_files import write_world
 from leadwise.simulate.world_names import SECTORS
 
 training = pytest.importorskip("leadwise.learn.training")

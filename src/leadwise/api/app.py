@@ -94,6 +94,10 @@ def create_app(
             wal_autocheckpoint=WAL_BACKSTOP_PAGES if checkpoint_in_background else None,
         )
         await run_in_threadpool(migrate_if_behind, database)
+        if settings.enable_bench_floor:  # the benchmark's own table, outside the service's schema
+            from leadwise.api.routers.bench import create_floor_table
+
+            await run_in_threadpool(create_floor_table, database.engine)
         # ``leadwise serve`` seeds the flow once before starting workers; this covers an app run another way.
         await run_in_threadpool(lambda: ensure_default_flow(db=database, settings=settings))
         holder = models or ModelHolder(settings)

@@ -143,7 +143,7 @@ def _inputs(
 ) -> ReplayInputs:
     from leadwise.routing.directory import leads_from_frame, reps_from_sales_teams
     from leadwise.simulate.replay import ReplayInputs, noisy_probabilities
-    from leadwise.simulate.world import load_truth
+    from leadwise.simulate.world_files import load_truth
 
     if not world.is_dir():
         fail(f"--world: directory '{world}' does not exist")

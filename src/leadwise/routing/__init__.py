@@ -25,11 +25,11 @@ from leadwise.routing.domain import (
     Touch,
     WorkingHours,
 )
-from leadwise.routing.engine import manual_assign, route_lead, route_with_strategy, scores_from_models
+from leadwise.routing.engine import manual_assign, route_lead
 from leadwise.routing.fairness import FairnessBounds
 from leadwise.routing.flows import Flow, load_flow, parse_flow
 from leadwise.routing.optimiser import CapacityPricer, assign_batch
-from leadwise.routing.state import InMemoryState, JsonFileState, RoutingState
+from leadwise.routing.state import InMemoryState, RoutingState
 from leadwise.routing.strategies import STRATEGIES
 
 __all__ = [
@@ -46,7 +46,6 @@ __all__ = [
     "Flow",
     "InMemoryState",
     "InvalidFlow",
-    "JsonFileState",
     "Lead",
     "LeadNotFound",
     "ManualClock",
@@ -67,6 +66,4 @@ __all__ = [
     "manual_assign",
     "parse_flow",
     "route_lead",
-    "route_with_strategy",
-    "scores_from_models",
 ]

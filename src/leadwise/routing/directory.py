@@ -8,11 +8,22 @@ real to work with.
 from __future__ import annotations
 
 from collections.abc import Mapping
+from dataclasses import dataclass, field
 
 import numpy as np
 import pandas as pd
 
-from leadwise.routing.domain import Capacity, Rep, Seniority
+from leadwise.routing.domain import Capacity, Lead, Rep, Seniority
+
+
+@dataclass
+class _RepHistory:
+    """What the pipeline history says about one rep."""
+
+    win_rate: float | None = None
+    seniority: Seniority = Seniority.mid
+    skills: dict[str, frozenset[str]] = field(default_factory=dict)  # "sectors", "products", "series"
+    accounts: set[str] = field(default_factory=set)
 
 
 def reps_from_sales_teams(
@@ -34,7 +45,7 @@ def reps_from_sales_teams(
     missing = {"sales_agent", "manager", "regional_office"} - set(teams.columns)
     if missing:
         raise ValueError(f"sales teams table lacks column(s) {sorted(missing)}")
-    stats: dict[str, dict[str, object]] = {agent: {} for agent in teams["sales_agent"]}
+    stats = {agent: _RepHistory() for agent in teams["sales_agent"]}
     if pipeline is not None and len(pipeline):
         closed = pipeline[pipeline["deal_stage"].isin(["Won", "Lost"])].copy()
         closed["won"] = closed["deal_stage"].eq("Won")
@@ -48,22 +59,22 @@ def reps_from_sales_teams(
         won = closed[closed["won"]]
         for agent in stats:
             if agent in per_rep.index and per_rep.loc[agent, "count"] > 0:
-                stats[agent]["win_rate"] = float(per_rep.loc[agent, "sum"] / per_rep.loc[agent, "count"])
+                stats[agent].win_rate = float(per_rep.loc[agent, "sum"] / per_rep.loc[agent, "count"])
             n = counts.get(agent, 0)
-            stats[agent]["seniority"] = (
+            stats[agent].seniority = (
                 Seniority.senior if n > cuts[1] else Seniority.junior if n <= cuts[0] else Seniority.mid
             )
             mine = won[won["sales_agent"] == agent]
             for column, key in (("sector", "sectors"), ("product", "products"), ("series", "series")):
                 if column in mine.columns:
                     top = mine[column].dropna().value_counts().head(skills_per_rep).index
-                    stats[agent][key] = frozenset(map(str, top))
+                    stats[agent].skills[key] = frozenset(map(str, top))
         if assign_account_owners and len(won):
             value = won.groupby(["account", "sales_agent"])["close_value"].sum().reset_index()
             owners = value.sort_values("close_value", ascending=False).drop_duplicates("account")
             for account, agent in zip(owners["account"], owners["sales_agent"], strict=True):
                 if agent in stats:
-                    stats[agent].setdefault("accounts", set()).add(str(account))  # type: ignore[union-attr]
+                    stats[agent].accounts.add(str(account))
     reps = []
     for row in teams.itertuples(index=False):
         extra = stats[row.sales_agent]
@@ -75,22 +86,20 @@ def reps_from_sales_teams(
                 manager=str(row.manager),
                 region=str(row.regional_office),
                 territories=(territories or {}).get(str(row.regional_office), frozenset()),
-                sectors=extra.get("sectors", frozenset()),
-                products=extra.get("products", frozenset()),
-                series=extra.get("series", frozenset()),
-                seniority=extra.get("seniority", Seniority.mid),
+                sectors=extra.skills.get("sectors", frozenset()),
+                products=extra.skills.get("products", frozenset()),
+                series=extra.skills.get("series", frozenset()),
+                seniority=extra.seniority,
                 capacity=capacity or Capacity(),
-                accounts=frozenset(extra.get("accounts", set())),  # type: ignore[arg-type]
-                win_rate=extra.get("win_rate"),
+                accounts=frozenset(extra.accounts),
+                win_rate=extra.win_rate,
             )
         )
     return reps
 
 
-def leads_from_frame(frame: pd.DataFrame) -> list:
+def leads_from_frame(frame: pd.DataFrame) -> list[Lead]:
     """``Lead`` objects from a leads frame (columns of the training data; extra columns ignored)."""
-    from leadwise.routing.domain import Lead
-
     fields = set(Lead.model_fields)
     out = []
     for record in frame.to_dict(orient="records"):
@@ -104,5 +113,5 @@ def leads_from_frame(frame: pd.DataFrame) -> list:
         clean["lead_id"] = str(clean["lead_id"])
         if isinstance(clean.get("engage_date"), str):
             clean["engage_date"] = pd.Timestamp(clean["engage_date"]).to_pydatetime()
-        out.append(Lead(**clean))
+        out.append(Lead.model_validate(clean))
     return out

@@ -332,10 +332,12 @@ class Scores:
     rep_ids: tuple[str, ...] = ()
     p_win: np.ndarray = field(default_factory=lambda: np.zeros(0))
     deal_value: float | None = None
+    _index: dict[str, int] = field(init=False, repr=False, compare=False)  # rep id -> position
 
     def __post_init__(self) -> None:
         if len(self.rep_ids) != len(self.p_win):
             raise ValueError(f"{len(self.rep_ids)} rep ids but {len(self.p_win)} win probabilities")
+        # A frozen dataclass sets its derived fields through object.__setattr__.
         object.__setattr__(self, "_index", {r: k for k, r in enumerate(self.rep_ids)})
 
     @property
@@ -344,7 +346,7 @@ class Scores:
 
     def expected_values(self, rep_ids: Sequence[str], objective: Objective = "wins") -> np.ndarray:
         """Expected wins (p) or revenue (p × deal value) for each of ``rep_ids``; NaN for unknown reps."""
-        idx: dict[str, int] = self._index  # type: ignore[attr-defined]
+        idx = self._index
         p = np.array([self.p_win[idx[r]] if r in idx else np.nan for r in rep_ids], dtype=float)
         if objective == "revenue":
             return p * float(self.deal_value if self.deal_value is not None else 1.0)

@@ -11,9 +11,6 @@ from collections import Counter
 from collections.abc import Collection, Mapping, Sequence
 from typing import Any
 
-import numpy as np
-import pandas as pd
-
 from leadwise.routing.clock import Clock
 from leadwise.routing.domain import (
     NO_SCORES,
@@ -25,7 +22,6 @@ from leadwise.routing.domain import (
     NoEligibleRep,
     Outcome,
     Rep,
-    RepNotFound,
     Scores,
     StepTrace,
 )
@@ -116,35 +112,6 @@ def route_lead(
         raise NoEligibleRep(f"no step of flow {flow.name!r} found an eligible rep for lead {lead.lead_id!r}")
     notes.append("no step found an eligible rep: manager queue")
     return _decision(lead, Outcome.manager_queue, None, now, None, None, flow, scores, traces, notes, attempt)
-
-
-def route_with_strategy(
-    *,
-    lead: Lead,
-    reps: Sequence[Rep],
-    loads: Loads,
-    strategy: str,
-    scores: Scores = NO_SCORES,
-    state: RoutingState,
-    clock: Clock,
-    objective: str = "wins",
-    params: Mapping[str, Any] | None = None,
-    prices: Mapping[str, float] | None = None,
-    exclude: Collection[str] = (),
-) -> Decision:
-    """Route with one strategy over every rep (a one-step flow)."""
-    flow = Flow.single(strategy, objective=objective, params=params)  # type: ignore[arg-type]
-    return route_lead(
-        lead=lead,
-        reps=reps,
-        loads=loads,
-        flow=flow,
-        scores=scores,
-        state=state,
-        clock=clock,
-        prices=prices,
-        exclude=exclude,
-    )
 
 
 def _try_step(
@@ -289,31 +256,3 @@ def manual_assign(*, lead: Lead, rep: Rep, manager: str, clock: Clock, note: str
             strategy="manual", notes=[f"manual assignment by {manager}", *([note] if note else [])]
         ),
     )
-
-
-def find_rep(reps: Sequence[Rep], rep_id: str) -> Rep:
-    for rep in reps:
-        if rep.id == rep_id:
-            return rep
-    raise RepNotFound(f"no rep {rep_id!r}")
-
-
-# ---------------------------------------------------------------------------------- model scores
-
-
-def scores_from_models(models: Any, leads: pd.DataFrame, rep_ids: Sequence[str]) -> list[Scores]:
-    """Per-lead ``Scores`` from a ``LeadwiseModels`` (lead_score, fit_matrix, deal_value) for a leads frame."""
-    lead_p = np.asarray(models.lead_score(leads), dtype=float)
-    fit = np.asarray(models.fit_matrix(leads, list(rep_ids)), dtype=float)
-    value = np.asarray(models.deal_value(leads), dtype=float)
-    ids = tuple(rep_ids)
-    return [
-        Scores(
-            model_version=str(models.version),
-            lead_score=float(lead_p[i]),
-            rep_ids=ids,
-            p_win=fit[i],
-            deal_value=float(value[i]),
-        )
-        for i in range(len(leads))
-    ]

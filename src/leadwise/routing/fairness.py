@@ -8,15 +8,14 @@ the leads in the rolling window.
 from __future__ import annotations
 
 import math
-from collections import deque
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from dataclasses import dataclass
+from datetime import timedelta
 
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field
 
-from leadwise.routing.domain import Exclusion, Rep, RepLoad
+from leadwise.routing.domain import Exclusion, Loads, Rep, RepLoad
 
 
 class FairnessBounds(BaseModel):
@@ -51,7 +50,7 @@ def fair_shares(reps: Sequence[Rep], weighted: bool = True) -> np.ndarray:
 
 
 def screen_fairness(
-    reps: Sequence[Rep], loads: dict[str, RepLoad] | object, bounds: FairnessBounds, pool: Sequence[Rep]
+    reps: Sequence[Rep], loads: Loads, bounds: FairnessBounds, pool: Sequence[Rep]
 ) -> tuple[list[Rep], list[Exclusion]]:
     """Drop reps that one more lead would push above a max bound; prefer reps owed their min share.
 
@@ -61,7 +60,7 @@ def screen_fairness(
         return list(reps), []
     shares = dict(zip((r.id for r in pool), fair_shares(pool, bounds.weighted), strict=True))
     empty = RepLoad()
-    get = loads.get  # type: ignore[attr-defined]
+    get = loads.get
     total_leads = sum(get(r.id, empty).window_leads for r in pool)
     total_value = sum(get(r.id, empty).window_value for r in pool)
     kept: list[Rep] = []
@@ -140,24 +139,3 @@ def fairness_report(
         min_share_ratio=float((share / fair).min()) if share.size else 0.0,
         max_share_ratio=float((share / fair).max()) if share.size else 0.0,
     )
-
-
-@dataclass
-class RollingWindow:
-    """In-memory ledger of recent assignments, for callers that keep loads in memory (replay, tests)."""
-
-    window: timedelta
-    _events: deque[tuple[datetime, str, float]] = field(default_factory=deque)
-
-    def add(self, at: datetime, rep_id: str, value: float, loads: dict[str, RepLoad]) -> None:
-        self._events.append((at, rep_id, value))
-        self.expire(at, loads)
-
-    def expire(self, now: datetime, loads: dict[str, RepLoad]) -> None:
-        cutoff = now - self.window
-        while self._events and self._events[0][0] < cutoff:
-            _, rep_id, value = self._events.popleft()
-            load = loads.get(rep_id)
-            if load is not None:
-                load.window_leads -= 1
-                load.window_value -= value

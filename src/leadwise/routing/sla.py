@@ -56,10 +56,6 @@ def start_acceptance(
     return base
 
 
-def overdue(pending: Sequence[PendingLead], now: datetime) -> list[PendingLead]:
-    return [p for p in pending if p.is_overdue(now)]
-
-
 def reassign(
     pending: PendingLead,
     *,

@@ -146,7 +146,11 @@ class Database:
 
 
 class _WriterLock:
-    """A thread lock plus, for a SQLite file on a system with ``fcntl``, an inter-process ``flock``."""
+    """A thread lock plus, for a SQLite file on a system with ``fcntl``, an inter-process ``flock``.
+
+    Hand-written rather than ``filelock``: filelock opens and closes the lock file on every acquisition,
+    which measured ~400 µs per lock against ~2 µs here, on every write transaction of the request path.
+    An ``flock`` dies with its process, so a killed writer never leaves the lock held."""
 
     def __init__(self, url: str) -> None:
         self._thread = threading.Lock()

@@ -290,13 +290,3 @@ class RoutingStateRow(Base):
     key: Mapped[str] = mapped_column(String(200), primary_key=True)
     value: Mapped[Any] = mapped_column(JSON)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow, onupdate=utcnow)
-
-
-class BenchFloorRow(Base):
-    """Rows written by the benchmark floor endpoint: the cost of one bare insert, for comparison."""
-
-    __tablename__ = "bench_floor"
-
-    id: Mapped[int] = mapped_column(Integer, primary_key=True)
-    note: Mapped[str] = mapped_column(String(100))
-    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
