@@ -44,6 +44,11 @@ class Settings(BaseSettings):
     max_reassignments: int = Field(default=2, ge=0)  # rejected/lapsed this many times: manager queue
     flow_file: Path | None = None  # the flow seeded into an empty database (default: training/flows/default.toml)
     pricer_seconds: float = Field(default=10.0, ge=0)  # how often a worker checks its capacity prices; 0: off
+    # Capacity prices' demand model (``routing.demand``): how long a lead stays open when the service has
+    # not yet closed enough of its own, and how much of its own log it needs before trusting it.
+    demand_open_horizon_hours: float = Field(default=168.0, gt=0)
+    demand_min_log_leads: int = Field(default=200, ge=1)
+    demand_log_days: float = Field(default=28.0, gt=0)
     request_threads: int = Field(default=1, ge=1, le=64)  # per worker, for blocking endpoints (api.app)
     route_batch_max: int = Field(default=16, ge=1, le=1000)  # /v1/route requests routed together, at most
     route_linger_ms: float = Field(default=1.0, ge=0, le=100)  # when busy, wait this long for more (route_queue)

@@ -19,6 +19,7 @@ from leadwise.api import metrics
 from leadwise.api.deps import new_key_cache
 from leadwise.api.errors import install_error_handlers
 from leadwise.services.decisions import route_leads
+from leadwise.services.demand import history_arrivals
 from leadwise.services.flows import active_flow_version, ensure_default_flow
 from leadwise.services.health import migrate_if_behind
 from leadwise.services.models import ModelHolder
@@ -119,9 +120,16 @@ def create_app(
         if settings.pricer_seconds > 0:
 
             def reprice() -> None:
-                flow = active_flow_version(database).flow
-                if any(step.strategy == "optimised" for step in flow.steps) and holder.current is not None:
-                    prices.resolve_if_due(db=database, objective=flow.objective)
+                version = active_flow_version(database)
+                loaded = holder.current
+                if any(step.strategy == "optimised" for step in version.flow.steps) and loaded is not None:
+                    prices.resolve_if_due(
+                        db=database,
+                        objective=version.flow.objective,
+                        settings=settings,
+                        flow=version,
+                        history=history_arrivals(loaded.models),
+                    )
 
             tasks.append(
                 asyncio.create_task(_every(settings.pricer_seconds, reprice, "capacity-prices", background))

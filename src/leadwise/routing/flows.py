@@ -10,6 +10,7 @@ from __future__ import annotations
 import re
 import tomllib
 from collections.abc import Mapping, Sequence
+from datetime import timedelta
 from pathlib import Path
 from typing import Any, Literal
 
@@ -24,6 +25,41 @@ from leadwise.routing.strategies import STRATEGIES
 BUNDLED_FLOWS_DIR = Path(__file__).resolve().parents[3] / "training" / "flows"
 
 Action = Literal["assign", "nurture", "claim_pool", "blind_pool", "manager_queue"]
+
+
+_DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([mhdw])\s*$")
+_DURATION_UNITS = {"m": "minutes", "h": "hours", "d": "days", "w": "weeks"}
+
+
+def parse_duration(value: Any) -> Any:
+    """``"36h"``, ``"7d"``, ``"2w"`` (or ``"90m"``) as a ``timedelta``; anything else is left to pydantic
+    (ISO 8601 ``"P7D"``, seconds), which is also how a stored flow reads back."""
+    if isinstance(value, str) and (match := _DURATION.match(value)):
+        return timedelta(**{_DURATION_UNITS[match.group(2)]: float(match.group(1))})
+    return value
+
+
+class Demand(BaseModel):
+    """``[demand]``: the leads the open-lead capacity must cover from the moment the flow is published,
+    for the ``optimised`` strategy's capacity prices. ``expected_leads`` replaces the service's own
+    estimate until that many leads have been routed or, with ``horizon`` (``"7d"``), until it is over."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    expected_leads: int = Field(gt=0, le=100_000_000)
+    horizon: timedelta | None = None
+
+    @field_validator("horizon", mode="before")
+    @classmethod
+    def _duration(cls, value: Any) -> Any:
+        return parse_duration(value)
+
+    @field_validator("horizon")
+    @classmethod
+    def _positive(cls, value: timedelta | None) -> timedelta | None:
+        if value is not None and value <= timedelta(0):
+            raise ValueError("horizon must be positive, e.g. \"7d\"")
+        return value
 
 
 class Pool(BaseModel):
@@ -198,6 +234,7 @@ class Flow(BaseModel):
     fairness: FairnessBounds | None = None
     territories: dict[str, str] = Field(default_factory=dict)
     maturity: Maturity = Maturity()
+    demand: Demand | None = None
     pools: dict[str, Pool] = Field(default_factory=lambda: {"everyone": Pool()})
     steps: list[Step] = Field(min_length=1)
 

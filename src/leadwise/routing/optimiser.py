@@ -335,8 +335,22 @@ class CapacityPricer:
         recent = np.asarray(recent_values, dtype=float)[-self.window :]
         k = recent.shape[0]
         cap = np.asarray(remaining_capacity, dtype=float)
-        scaled = cap * (k / max(expected_leads, k)) if k and expected_leads > 0 else cap
-        if k == 0 or expected_leads <= 0 or _capacity_is_slack(recent, scaled):
+        if k == 0 or expected_leads <= 0:
+            self.prices = dict.fromkeys(self.rep_ids, 0.0)
+            self.solved_at_decision = decisions
+            return self.prices
+        return self.resolve_scaled(recent, cap * (k / max(expected_leads, k)), decisions=decisions)
+
+    def resolve_scaled(
+        self, recent_values: np.ndarray, scaled_capacity: np.ndarray, *, decisions: int = 0
+    ) -> dict[str, float]:
+        """As ``resolve``, with each rep's remaining capacity already scaled to the sample (e.g. by
+        ``routing.demand.Scarcity.scaled_room``: each rep against the leads expected until it frees up).
+        An unlimited rep has infinite capacity and never a price."""
+        recent = np.asarray(recent_values, dtype=float)[-self.window :]
+        k = recent.shape[0]
+        scaled = np.minimum(np.asarray(scaled_capacity, dtype=float), float(max(k, 1)))
+        if k == 0 or _capacity_is_slack(recent, scaled):
             self.prices = dict.fromkeys(self.rep_ids, 0.0)
         else:
             _, _, lam, _, _ = _solve_sparse(

@@ -23,7 +23,7 @@ from leadwise.routing.domain import (
     WorkingHours,
 )
 from leadwise.store.models import LeadRow, RepRow
-from leadwise.store.repositories import RepHead
+from leadwise.store.repositories import RepHead, day_and_week
 
 
 class RepName(NamedTuple):
@@ -92,6 +92,16 @@ def domain_rep(row: RepRow) -> Rep:
         with _REP_CACHE_LOCK:
             _REP_CACHE[key] = rep
     return rep
+
+
+def row_load(row: RepRow, now: datetime) -> RepLoad:
+    """A rep's load from its own row's counters (a day's or week's count is 0 once it is over)."""
+    day, week = day_and_week(now)
+    return RepLoad(
+        open_leads=row.open_leads,
+        assigned_today=row.assigned_today if row.count_day == day else 0,
+        assigned_this_week=row.assigned_week if row.count_week == week else 0,
+    )
 
 
 def domain_loads(

@@ -83,6 +83,9 @@ def decide_and_store(
         decision, _ = reassign(pending, reason=pending_reason, policy=policy, **common)
     if scored.note:
         decision.explanation.notes.append(scored.note)
+    optimised = (decision.strategy or decision.explanation.strategy) == "optimised"
+    if optimised and prices is not None and (why := prices.explain()) is not None:
+        decision.explanation.notes.append(why)
     routed = persist(unit, ctx, row=row, decision=decision, scored=scored, policy=policy, source=source, new_lead=new_lead)
     ctx.count(decision.rep_id, unit, routed.assignment.expected_value or 0.0)
     return routed

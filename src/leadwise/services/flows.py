@@ -38,6 +38,7 @@ class FlowVersion:
     id: int | None
     version: int | None
     flow: Flow
+    published_at: datetime | None = None
 
 
 def parse_definition(text: str, *, fmt: FlowFormat, source: str) -> tuple[Flow, dict[str, Any]]:
@@ -63,7 +64,7 @@ def flow_of(row: RoutingFlowRow | None) -> FlowVersion:
         flow = Flow.model_validate(row.definition["flow"])
         with _FLOWS_LOCK:
             _FLOWS[key] = flow
-    return FlowVersion(id=row.id, version=row.version, flow=flow)
+    return FlowVersion(id=row.id, version=row.version, flow=flow, published_at=row.created_at)
 
 
 def current_flow(session: Session, name: str = FLOW_NAME) -> FlowVersion:
@@ -74,7 +75,7 @@ def current_flow(session: Session, name: str = FLOW_NAME) -> FlowVersion:
     with _FLOWS_LOCK:  # an LRU read reorders the cache
         flow = _FLOWS.get((head[0], head[2]))
     if flow is not None:
-        return FlowVersion(id=head[0], version=head[1], flow=flow)
+        return FlowVersion(id=head[0], version=head[1], flow=flow, published_at=head[2])
     return flow_of(session.get(RoutingFlowRow, head[0]))
 
 

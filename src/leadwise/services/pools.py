@@ -3,13 +3,12 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from datetime import datetime
 
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
 from leadwise.errors import Conflict, NotFound
-from leadwise.routing import NO_SCORES, Decision, Explanation, Outcome, RepLoad
+from leadwise.routing import NO_SCORES, Decision, Explanation, Outcome
 from leadwise.routing import manual_assign as engine_manual_assign
 from leadwise.routing.clock import ManualClock
 from leadwise.routing.domain import AlreadyClaimed, CapacityExhausted, RepNotFound
@@ -21,7 +20,7 @@ from leadwise.services.unit_of_work import UnitOfWork, transaction
 from leadwise.settings import Settings
 from leadwise.store import repositories as repo
 from leadwise.store.db import Database
-from leadwise.store.models import OPEN_STATES, AssignmentRow, LeadRow, PoolClaimRow, RepRow
+from leadwise.store.models import OPEN_STATES, AssignmentRow, LeadRow, PoolClaimRow
 
 POOL_PAGE = 500
 
@@ -73,15 +72,6 @@ def _claimed_from(session: Session, lead: LeadRow) -> str | None:
     )
 
 
-def _row_load(rep: RepRow, now: datetime) -> RepLoad:
-    day, week = repo.day_and_week(now)
-    return RepLoad(
-        open_leads=rep.open_leads,
-        assigned_today=rep.assigned_today if rep.count_day == day else 0,
-        assigned_this_week=rep.assigned_week if rep.count_week == week else 0,
-    )
-
-
 def claim(*, db: Database, external_id: str, rep_id: int) -> Routed:
     """A rep takes a lead from one of their pools (accepted at once: claiming is accepting).
 
@@ -97,7 +87,7 @@ def claim(*, db: Database, external_id: str, rep_id: int) -> Routed:
             raise AlreadyClaimed(f"lead {external_id!r} was already claimed")
         if lead is None or rep is None or lead.queue != "pool" or lead.pool not in pools:
             raise NotFound(f"lead {external_id!r} is not in any of your pools")
-        check_claim(adapters.domain_rep(rep), _row_load(rep, now))
+        check_claim(adapters.domain_rep(rep), adapters.row_load(rep, now))
         take_from_queue(unit, lead)
         if not repo.take_lead(session=session, rep_id=rep_id, now=now, value=lead.expected_value):
             raise CapacityExhausted(f"rep {rep_id} is at capacity ({rep.capacity} open leads)")

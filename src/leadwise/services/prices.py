@@ -15,9 +15,12 @@ from typing import Any
 
 import numpy as np
 
-from leadwise.routing import CapacityPricer, Scores
+from leadwise.routing import CapacityPricer, Rep, RepLoad, Scores
+from leadwise.routing.demand import ArrivalRates, scarcity
 from leadwise.routing.domain import RepId
-from leadwise.services import adapters
+from leadwise.services import adapters, demand
+from leadwise.services.flows import FlowVersion
+from leadwise.settings import Settings
 from leadwise.store import repositories as repo
 from leadwise.store.db import Database
 from leadwise.store.models import utcnow
@@ -34,6 +37,8 @@ class PriceBook:
         self.observed = 0
         self.prices: dict[RepId, float] | None = None  # None before the first solve
         self.solved_at: datetime | None = None
+        self.sample_size = 0
+        self.demand_note = ""
 
     def observe(self, scores: Scores) -> None:
         """Add a routed lead's scores to the sample (nothing when it had no rep scores)."""
@@ -45,18 +50,28 @@ class PriceBook:
             self._sample.append((row, value))
             self.observed += 1
 
-    def resolve_if_due(self, *, db: Database, objective: str) -> bool:
-        """Re-solve when the pricer's schedule says so; True when prices changed."""
+    def resolve_if_due(
+        self,
+        *,
+        db: Database,
+        objective: str,
+        settings: Settings | None = None,
+        flow: FlowVersion | None = None,
+        history: ArrivalRates | None = None,
+    ) -> bool:
+        """Re-solve when the pricer's schedule says so; True when prices changed. With ``settings`` and
+        ``flow`` each rep's remaining capacity is weighed against the leads expected until it frees up
+        (``services.demand``); without, against the leads of the last ``horizon``."""
         with self._lock:
             sample = list(self._sample)
             observed = self.observed
+        now = utcnow()
         with db.read_session() as session:
-            reps = [
-                (adapters.rep_id(r.id), r.capacity, r.open_leads)
-                for r in repo.list_reps(session=session, active_only=True)
-            ]
-            expected = repo.leads_since(session=session, since=utcnow() - self.horizon)
-        rep_ids = tuple(rid for rid, _, _ in reps)
+            rows = repo.list_reps(session=session, active_only=True)
+            reps = [adapters.domain_rep(r) for r in rows]
+            loads = {rep.id: adapters.row_load(row, now) for rep, row in zip(reps, rows, strict=True)}
+            recent = repo.leads_since(session=session, since=now - self.horizon)
+        rep_ids = tuple(rep.id for rep in reps)
         if rep_ids != self._rep_ids or self._pricer is None:
             self._rep_ids = rep_ids
             self._pricer = CapacityPricer(list(rep_ids), window=self.window)
@@ -65,12 +80,40 @@ class PriceBook:
         values = np.array([[p.get(rid, 0.0) for rid in rep_ids] for p, _ in sample], dtype=float)
         if objective == "revenue":
             values *= np.array([value for _, value in sample])[:, None]
-        remaining = np.array([max(cap - used, 0) for _, cap, used in reps], dtype=float)
-        self.prices = self._pricer.resolve(
-            values, remaining, max(float(expected), float(len(sample))), decisions=observed
+        plan = (
+            demand.plan(db=db, settings=settings, flow=flow, now=now, history=history)
+            if settings is not None and flow is not None
+            else None
         )
-        self.solved_at = utcnow()
+        if plan is not None:
+            seats = scarcity(
+                reps, loads, now, arrivals=plan.arrivals, open_horizon=plan.open_horizon, open_demand=plan.open_demand
+            )
+            self.prices = self._pricer.resolve_scaled(values, seats.scaled_room(len(values)), decisions=observed)
+            self.demand_note = plan.describe()
+        else:
+            remaining = np.array([max(cap - load.open_leads, 0) for cap, load in self._open_caps(reps, loads)])
+            expected = max(float(recent), float(len(sample)))
+            self.prices = self._pricer.resolve(values, remaining, expected, decisions=observed)
+            self.demand_note = f"demand: the {recent} leads assigned in the last {self.horizon} (no demand model)"
+        self.solved_at = now
+        self.sample_size = len(values)
         return True
+
+    @staticmethod
+    def _open_caps(reps: list[Rep], loads: dict[RepId, RepLoad]) -> list[tuple[float, RepLoad]]:
+        return [
+            (float(r.capacity.max_open) if r.capacity.max_open is not None else np.inf, loads[r.id]) for r in reps
+        ]
+
+    def explain(self) -> str | None:
+        """One sentence for an ``optimised`` decision: when the prices it paid were solved, on what."""
+        if self.prices is None or self.solved_at is None:
+            return None
+        return (
+            f"capacity prices solved at {self.solved_at:%Y-%m-%d %H:%M:%S} UTC on {self.sample_size} recent "
+            f"leads; {self.demand_note}"
+        )
 
     def status(self) -> dict[str, Any]:
         prices = self.prices
@@ -78,4 +121,5 @@ class PriceBook:
             "observed_leads": self.observed,
             "solved_at": self.solved_at.isoformat() if self.solved_at else None,
             "priced_reps": sum(1 for v in (prices or {}).values() if v > 0),
+            "demand": self.demand_note or None,
         }

@@ -205,6 +205,27 @@ def leads_since(*, session: Session, since: datetime) -> int:
     return int(session.scalar(query) or 0)
 
 
+def lead_arrivals(*, session: Session, since: datetime, limit: int = 100_000) -> list[datetime]:
+    """When leads arrived since ``since`` (newest ``limit``): the demand model's own log."""
+    query = select(LeadRow.created_at).where(LeadRow.created_at >= since)
+    return list(session.scalars(query.order_by(LeadRow.created_at.desc()).limit(limit)))
+
+
+def leads_created_since(*, session: Session, since: datetime) -> int:
+    return int(session.scalar(select(func.count()).select_from(LeadRow).where(LeadRow.created_at >= since)) or 0)
+
+
+def open_durations(*, session: Session, since: datetime, limit: int = 5_000) -> list[timedelta]:
+    """How long offers to reps stayed open (offered → closed, any ending), for those closed since ``since``."""
+    query = (
+        select(AssignmentRow.created_at, AssignmentRow.closed_at)
+        .where(AssignmentRow.rep_id.is_not(None), AssignmentRow.closed_at >= since)
+        .order_by(AssignmentRow.closed_at.desc())
+        .limit(limit)
+    )
+    return [closed - created for created, closed in session.execute(query)]
+
+
 # -------------------------------------------------------------------------------------- leads/assign
 
 

@@ -1,0 +1,147 @@
+"""Demand: how many leads are expected before a rep's capacity frees up — what capacity prices cover.
+
+A rep's seat is scarce when the leads still to come before it frees up outnumber it. Each capacity limit
+frees on its own schedule: an open-lead seat when a lead closes (``open_horizon``, how long a lead stays
+open), a day's quota at midnight UTC, a week's on Monday. ``scarcity`` picks, per rep, the limit whose
+room is smallest against the leads expected until it frees; the pricer then scales that room to its
+sample of leads (the re-solving scheme of Agrawal, Wang and Ye: remaining capacity against remaining
+expected demand, solved again on a schedule).
+
+Arrivals are counted by hour of the week (Monday 00:00 UTC is hour 0) and smoothed towards the overall
+rate, so an hour seen in one week only does not swing the estimate.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+
+import numpy as np
+
+from leadwise.routing.domain import Rep, RepLoad
+
+HOURS_PER_WEEK = 168
+_HOUR = timedelta(hours=1)
+
+
+def hour_of_week(moment: datetime) -> int:
+    moment = moment.astimezone(UTC)
+    return moment.weekday() * 24 + moment.hour
+
+
+@dataclass(frozen=True)
+class ArrivalRates:
+    """Expected leads per hour for each hour of the week; ``source`` says where they were measured."""
+
+    per_hour: np.ndarray
+    source: str
+    observed: int  # leads behind the estimate
+
+    @classmethod
+    def from_times(
+        cls,
+        times: Sequence[datetime],
+        *,
+        source: str,
+        until: datetime,
+        since: datetime | None = None,
+        smoothing_weeks: float = 2.0,
+    ) -> ArrivalRates | None:
+        """Rates from the arrival times of leads (aware datetimes) observed in [since, until) (``since``:
+        the first arrival when not given); None with no lead. Each hour's rate is its count over the
+        weeks observed, shrunk towards the overall hourly rate with ``smoothing_weeks`` pseudo-weeks."""
+        if not times:
+            return None
+        first = (since or min(times)).astimezone(UTC)
+        span_hours = max((until.astimezone(UTC) - first) / _HOUR, 1.0)
+        overall = len(times) / span_hours
+        if span_hours < HOURS_PER_WEEK:  # less than a week seen: the hours not seen yet say nothing
+            return cls.constant(overall, source=source, observed=len(times))
+        counts = np.bincount([hour_of_week(t) for t in times], minlength=HOURS_PER_WEEK).astype(float)
+        weeks = span_hours / HOURS_PER_WEEK  # how often each hour of the week occurred in the span
+        per_hour = (counts + smoothing_weeks * overall) / (weeks + smoothing_weeks)
+        return cls(per_hour=per_hour, source=source, observed=len(times))
+
+    @classmethod
+    def constant(cls, per_hour: float, *, source: str, observed: int = 0) -> ArrivalRates:
+        return cls(per_hour=np.full(HOURS_PER_WEEK, float(per_hour)), source=source, observed=observed)
+
+    def expected(self, start: datetime, end: datetime) -> float:
+        """Leads expected in [start, end): the rate integrated hour by hour (whole weeks at once)."""
+        if end <= start:
+            return 0.0
+        total = 0.0
+        span = end - start
+        whole_weeks = int(span / timedelta(weeks=1))
+        if whole_weeks:
+            total += whole_weeks * float(self.per_hour.sum())
+            start += timedelta(weeks=whole_weeks)
+        moment = start
+        while moment < end:
+            step_end = min(end, moment.replace(minute=0, second=0, microsecond=0) + _HOUR)
+            total += float(self.per_hour[hour_of_week(moment)]) * ((step_end - moment) / _HOUR)
+            moment = step_end
+        return total
+
+
+@dataclass(frozen=True)
+class Scarcity:
+    """Per rep (in the order given): the room left under its scarcest limit, the leads expected until
+    that limit frees up, and which limit it is."""
+
+    room: np.ndarray
+    expected_leads: np.ndarray
+    limit: tuple[str, ...]
+
+    def scaled_room(self, sample_size: int) -> np.ndarray:
+        """Each rep's room as seats for a sample of ``sample_size`` leads of the same mix: room × sample /
+        expected, at most the sample (no lead expected: never scarce)."""
+        with np.errstate(divide="ignore", invalid="ignore"):
+            scaled = np.where(self.expected_leads > 0, self.room * sample_size / self.expected_leads, np.inf)
+        return np.minimum(scaled, float(sample_size))
+
+
+def _end_of_day(now: datetime) -> datetime:
+    return now.astimezone(UTC).replace(hour=0, minute=0, second=0, microsecond=0) + timedelta(days=1)
+
+
+def _end_of_week(now: datetime) -> datetime:
+    day = _end_of_day(now) - timedelta(days=1)
+    return day + timedelta(days=7 - day.weekday())
+
+
+def scarcity(
+    reps: Sequence[Rep],
+    loads: dict[str, RepLoad],
+    now: datetime,
+    *,
+    arrivals: ArrivalRates,
+    open_horizon: timedelta,
+    open_demand: float | None = None,
+) -> Scarcity:
+    """Each rep's scarcest limit. ``open_demand``, when given, replaces the arrival estimate for the
+    open-lead limit (an admin's ``[demand] expected_leads`` still to come)."""
+    rooms, expected, limits = [], [], []
+    for rep in reps:
+        load, cap = loads.get(rep.id, RepLoad()), rep.capacity
+        options: list[tuple[float, float, str]] = []
+        if cap.max_open is not None:
+            leads = open_demand if open_demand is not None else arrivals.expected(now, now + open_horizon)
+            options.append((max(cap.max_open - load.open_leads, 0), leads, "open leads"))
+        if cap.max_per_day is not None:
+            leads = arrivals.expected(now, _end_of_day(now))
+            options.append((max(cap.max_per_day - load.assigned_today, 0), leads, "today"))
+        if cap.max_per_week is not None:
+            leads = arrivals.expected(now, _end_of_week(now))
+            options.append((max(cap.max_per_week - load.assigned_this_week, 0), leads, "this week"))
+        if not options:  # no limit: never scarce
+            rooms.append(np.inf)
+            expected.append(0.0)
+            limits.append("none")
+            continue
+        room, leads, limit = min(options, key=lambda o: o[0] / max(o[1], 1e-9))
+        rooms.append(room)
+        expected.append(leads)
+        limits.append(limit)
+    return Scarcity(room=np.array(rooms, dtype=float), expected_leads=np.array(expected), limit=tuple(limits))

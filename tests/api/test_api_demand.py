@@ -1,0 +1,99 @@
+"""Capacity prices planned for the demand the service expects: an admin's ``[demand]`` in the flow,
+else its own log, else the model's history; every ``optimised`` decision says which."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+import numpy as np
+
+from leadwise.routing import Scores
+from leadwise.routing.demand import ArrivalRates
+from leadwise.services.demand import flow_demand, plan
+from leadwise.services.flows import active_flow_version
+from leadwise.services.prices import PriceBook
+
+OPTIMISED = """
+[[steps]]
+pool = "everyone"
+strategy = "optimised"
+"""
+
+
+def publish(env, source: str):
+    return env.client.post("/v1/flows", json={"source": source, "format": "toml"}, headers=env.h("admin"))
+
+
+def _book_after(env, leads: int) -> PriceBook:
+    """A price book that saw ``leads`` leads on which the expert (capacity 2, like everyone) is best."""
+    book = PriceBook()
+    ids = tuple(str(env.reps[name]) for name in ("Ann", "Bob", "Expert"))
+    scores = Scores(model_version="m", rep_ids=ids, p_win=np.array([0.3, 0.3, 0.9]), deal_value=1000.0)
+    for _ in range(leads):
+        book.observe(scores)
+    return book
+
+
+def test_a_typo_in_demand_is_a_422_naming_the_line(env) -> None:
+    bad = publish(env, "[demand]\nexpected_lead = 500\n" + OPTIMISED)
+    assert bad.status_code == 422
+    assert "line 2: demand.expected_lead" in bad.json()["detail"]
+    assert "demand.expected_leads" in publish(env, "[demand]\nexpected_leads = 0\n" + OPTIMISED).json()["detail"]
+    assert publish(env, '[demand]\nexpected_leads = 500\nhorizon = "7d"\n' + OPTIMISED).status_code == 201
+
+
+def test_the_flow_s_expected_leads_make_the_scarce_expert_expensive(env) -> None:
+    assert publish(env, "[demand]\nexpected_leads = 600\n" + OPTIMISED).status_code == 201
+    many = _book_after(env, 30)
+    assert many.resolve_if_due(db=env.db, objective="wins", settings=env.settings, flow=active_flow_version(env.db))
+    ann, _, expert = (str(env.reps[n]) for n in ("Ann", "Bob", "Expert"))
+    assert many.prices is not None and many.prices[expert] > many.prices[ann] >= 0
+    assert "600 leads of flow version 2's [demand]" in (many.explain() or "")
+
+    # Two leads to come, for the expert's two seats: nothing is scarce, nothing has a price.
+    assert publish(env, "[demand]\nexpected_leads = 2\n" + OPTIMISED).status_code == 201
+    few = _book_after(env, 30)
+    assert few.resolve_if_due(db=env.db, objective="wins", settings=env.settings, flow=active_flow_version(env.db))
+    assert few.prices is not None and max(few.prices.values()) == 0
+
+
+def test_without_demand_or_log_the_model_history_plans_the_cold_start(env) -> None:
+    assert publish(env, OPTIMISED).status_code == 201
+    flow = active_flow_version(env.db)
+    now = datetime.now(UTC)
+    assert plan(db=env.db, settings=env.settings, flow=flow, now=now, history=None) is None
+    history = ArrivalRates.constant(50.0, source="the training history kept with the model")
+    cold = plan(db=env.db, settings=env.settings, flow=flow, now=now, history=history)
+    assert cold is not None and cold.arrivals is history and cold.open_demand is None
+    assert cold.open_horizon == timedelta(hours=env.settings.demand_open_horizon_hours)
+    assert "training history" in cold.describe()
+    book = _book_after(env, 30)  # 50 leads an hour for a week against six seats: the expert is priced
+    assert book.resolve_if_due(db=env.db, objective="wins", settings=env.settings, flow=flow, history=history)
+    assert book.prices is not None and book.prices[str(env.reps["Expert"])] > 0
+
+
+def test_demand_counts_down_from_publication_and_ends_with_its_horizon(env) -> None:
+    assert publish(env, '[demand]\nexpected_leads = 10\nhorizon = "2d"\n' + OPTIMISED).status_code == 201
+    flow = active_flow_version(env.db)
+    assert flow.published_at is not None
+    published = flow.published_at if flow.published_at.tzinfo else flow.published_at.replace(tzinfo=UTC)
+    assert flow_demand(flow, routed_since_published=4, now=published + timedelta(days=1))[0] == 6
+    assert flow_demand(flow, routed_since_published=40, now=published + timedelta(days=1))[0] == 0
+    assert flow_demand(flow, routed_since_published=4, now=published + timedelta(days=3)) == (None, None)
+
+
+def test_an_optimised_decision_says_what_its_prices_were_solved_on(env, fake_models) -> None:
+    env.models.install(fake_models)
+    assert publish(env, "[demand]\nexpected_leads = 600\n" + OPTIMISED).status_code == 201
+    book: PriceBook = env.client.app.state.prices
+    ids = tuple(str(env.reps[name]) for name in ("Ann", "Bob", "Expert"))
+    for _ in range(30):
+        book.observe(Scores(model_version="m", rep_ids=ids, p_win=np.array([0.3, 0.3, 0.9]), deal_value=1.0))
+    assert book.resolve_if_due(db=env.db, objective="wins", settings=env.settings, flow=active_flow_version(env.db))
+    routed = env.client.post(
+        "/v1/route", json={"lead_id": "D-1", "product": "GTX Pro"}, headers=env.h("integration")
+    ).json()
+    notes = routed["explanation"]["explanation"]["notes"]
+    assert routed["strategy"] == "optimised"
+    assert any("capacity prices solved at" in n and "[demand]" in n for n in notes)
+    assert env.client.get("/readyz").json()["capacity_prices"]["demand"].startswith("demand: ")
