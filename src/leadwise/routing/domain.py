@@ -332,6 +332,8 @@ class Scores:
     rep_ids: tuple[str, ...] = ()
     p_win: np.ndarray = field(default_factory=lambda: np.zeros(0))
     deal_value: float | None = None
+    # rep id -> position in ``rep_ids``, built once in ``__post_init__``
+    _index: dict[str, int] = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         if len(self.rep_ids) != len(self.p_win):
@@ -344,7 +346,7 @@ class Scores:
 
     def expected_values(self, rep_ids: Sequence[str], objective: Objective = "wins") -> np.ndarray:
         """Expected wins (p) or revenue (p × deal value) for each of ``rep_ids``; NaN for unknown reps."""
-        idx: dict[str, int] = self._index  # type: ignore[attr-defined]
+        idx = self._index
         p = np.array([self.p_win[idx[r]] if r in idx else np.nan for r in rep_ids], dtype=float)
         if objective == "revenue":
             return p * float(self.deal_value if self.deal_value is not None else 1.0)

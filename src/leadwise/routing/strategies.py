@@ -75,8 +75,8 @@ def _load(ctx: StrategyContext, rep: Rep) -> RepLoad:
 def _choice(
     ctx: StrategyContext,
     reps: Sequence[Rep],
-    scores: Sequence[float],
-    price: Sequence[float] | None = None,
+    scores: Sequence[float] | np.ndarray,
+    price: Sequence[float] | np.ndarray | None = None,
     **kw: Any,
 ) -> Choice:
     """Rank candidates by score (stable, so pool order breaks ties); detail the top ones."""
@@ -136,7 +136,8 @@ def weighted_round_robin(ctx: StrategyContext) -> Choice:
         credit[rep.id] = credit.get(rep.id, 0.0) + rep.weight
     scores = [credit[r.id] for r in eligible]
     choice = _choice(ctx, eligible, scores)
-    credit[choice.rep_id] -= total  # type: ignore[index]
+    assert choice.rep_id is not None  # eligible is not empty, so _choice picked a rep
+    credit[choice.rep_id] -= total
     ctx.state.set(key, {k: round(v, 9) for k, v in credit.items()})
     return choice
 
@@ -178,7 +179,8 @@ def performance(ctx: StrategyContext) -> Choice:
     tgt = dict(zip((r.id for r in reps), target, strict=True))
     scores = [tgt[r.id] * total - counts.get(r.id, 0) for r in ctx.eligible]
     choice = _choice(ctx, ctx.eligible, scores, notes=notes)
-    counts[choice.rep_id] = counts.get(choice.rep_id, 0) + 1  # type: ignore[index]
+    assert choice.rep_id is not None  # eligible is not empty, so _choice picked a rep
+    counts[choice.rep_id] = counts.get(choice.rep_id, 0) + 1
     ctx.state.set(key, counts)
     return choice
 
