@@ -48,8 +48,9 @@ bench: $(STAMP)
 mlflow-ui: $(STAMP)
 	$(BIN)/mlflow ui --backend-store-uri $(TRACKING_URI) --host $(HOST) --port 5000
 
-## lint: check style with ruff
+## lint: check style with ruff and types with mypy (settings in pyproject.toml)
 lint: $(STAMP)
 	$(BIN)/ruff check src tests benchmarks
+	$(BIN)/mypy
 
 .PHONY: help install train serve run test bench mlflow-ui lint

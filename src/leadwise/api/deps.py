@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Awaitable, Callable, Iterator
 from typing import Annotated
 
 from cachetools import TTLCache
@@ -87,7 +87,7 @@ def new_key_cache() -> TTLCache[str, Principal]:
 CurrentPrincipal = Annotated[Principal, Depends(get_principal)]
 
 
-def require(*roles: str) -> Callable[[Principal], Principal]:
+def require(*roles: str) -> Callable[[Principal], Awaitable[Principal]]:
     """A dependency admitting only ``roles`` (403 for the others)."""
 
     async def check(principal: CurrentPrincipal) -> Principal:

@@ -7,7 +7,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validator, model_validator
 
-from leadwise.marketing.touchpoints import TOUCH_TYPES
+from leadwise.marketing.touchpoints import TouchTypeName
 
 Role = Literal["admin", "manager", "rep", "integration"]
 AssignmentState = Literal["offered", "accepted", "rejected", "expired", "won", "lost", "queued", "returned"]
@@ -22,6 +22,9 @@ def _aware(moment: datetime | None) -> datetime | None:
 
 
 AwareDatetime = Annotated[datetime, AfterValidator(_aware)]
+
+# A route's ``responses=``: status code -> OpenAPI response object (the type FastAPI's decorators take).
+Responses = dict[int | str, dict[str, Any]]
 
 
 class Problem(BaseModel):
@@ -142,7 +145,7 @@ class RepsPublic(BaseModel):
 # --------------------------------------------------------------------------------------------- leads
 
 # The marketing package's names of touch types (a demo request, a visit ...), as a Literal for the schema.
-TouchType = Literal[TOUCH_TYPES]
+TouchType = TouchTypeName
 
 
 class TouchIn(BaseModel):

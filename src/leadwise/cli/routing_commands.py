@@ -18,10 +18,12 @@ from leadwise.settings import Settings, get_settings
 if TYPE_CHECKING:
     import matplotlib.pyplot as plt
 
+    from leadwise.routing.domain import Objective
     from leadwise.simulate.replay import ReplayInputs, ReplayReport
 
 SIMULATION_EXPERIMENT = "leadwise-simulation"
 SCORE_SOURCES = ("model", "champion", "noisy", "truth")
+OBJECTIVES: dict[str, Objective] = {"wins": "wins", "revenue": "revenue"}  # --objective, as the typed value
 TARGET_OPTIMISED_RATIO = 0.95
 ACCOUNT_COLUMNS = ["account", "sector", "revenue", "employees", "office_location", "year_established"]
 
@@ -81,7 +83,7 @@ def simulate(
     if not names or unknown:
         first = unknown[0] if unknown else "(none)"
         fail(f"--policies: unknown policy {first!r}; known: {', '.join(sorted(POLICIES))}")
-    if objective not in ("wins", "revenue"):
+    if objective not in OBJECTIVES:
         fail(f"--objective: expected wins or revenue, got {objective!r}")
     if scores not in SCORE_SOURCES:
         fail(f"--scores: expected one of {', '.join(SCORE_SOURCES)}, got {scores!r}")
@@ -101,7 +103,7 @@ def simulate(
         inputs,
         names,
         capacity_factor=capacity_factor,
-        objective=objective,  # type: ignore[arg-type]
+        objective=OBJECTIVES[objective],
         fairness=bounds,
         fairness_curve=fairness_curve,
         resolve_every=resolve_every,

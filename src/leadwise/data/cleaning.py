@@ -6,6 +6,7 @@ import difflib
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import cast
 
 import numpy as np
 import pandas as pd
@@ -71,7 +72,9 @@ def read_csv_strict(path: Path, required_columns: tuple[str, ...]) -> pd.DataFra
     if frame.empty:
         raise DataValidationError("file has a header but no data rows", file=path)
     for column in frame.columns:
-        frame[column] = frame[column].str.strip().replace("", np.nan)
+        # pandas-stubs type ``.str.strip()`` as Series[str], whose replace() only takes str values; NaN
+        # (a missing value) is valid, so the strip is typed as a plain Series.
+        frame[column] = cast(pd.Series, frame[column].str.strip()).replace("", np.nan)
     return frame
 
 

@@ -204,8 +204,8 @@ class CrmLookup:
             or not (np.isfinite(low) and np.isfinite(high) and low < high)
         ):
             return None
-        for names in (products["product"], accounts["account"]):
-            if names.isna().any() or not names.is_unique:
+        for keys in (products["product"], accounts["account"]):
+            if keys.isna().any() or not keys.is_unique:
                 return None
         names = products["product"].tolist()
         fields = accounts[list(ACCOUNT_FIELDS)].astype("object").itertuples(index=False, name=None)
@@ -299,7 +299,7 @@ def _engage_times(leads: pd.DataFrame | Mapping[str, Sequence[Any]], n: int, fil
             known = values[~np.isnat(values)]
             if len(known) and known.min() >= np.datetime64("1678-01-01") and known.max() < np.datetime64("2262-01-01"):
                 times = values.astype("datetime64[ns]")
-                times[np.isnat(times)] = np.datetime64(pd.Timestamp.now().normalize().asm8, "ns")
+                times[np.isnat(times)] = pd.Timestamp.now().normalize().asm8.astype("datetime64[ns]")
                 return times
         frame = pd.DataFrame({"engage_date": given.tolist() if isinstance(given, pd.Series) else list(given)})
     else:
@@ -325,7 +325,7 @@ def _numbers(values: list[Any], column: str, file: str) -> np.ndarray:
 
 
 def prepare_table_leads(
-    leads: pd.DataFrame, data_columns: dict[str, str], *, file: str = "leads"
+    leads: pd.DataFrame, data_columns: Mapping[str, Any], *, file: str = "leads"
 ) -> pd.DataFrame:
     """Single-table leads: the feature columns named as in training (``f_`` + original name)."""
     out = pd.DataFrame(index=range(len(leads)))

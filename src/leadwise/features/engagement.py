@@ -39,7 +39,7 @@ class EngagementSpec:
         counts = touches["channel"].astype(str).value_counts()
         # Most frequent first, ties by name: the same touches always give the same columns.
         ranked = sorted(counts.items(), key=lambda item: (-item[1], item[0]))
-        return cls(tuple(name for name, _ in ranked[:max_channels]))
+        return cls(tuple(str(name) for name, _ in ranked[:max_channels]))
 
     @property
     def channel_columns(self) -> list[str]:

@@ -8,6 +8,7 @@ outcome that was not known at its engage date.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -120,7 +121,7 @@ class TotalsLookup:
         index = totals.index
         self.values_ = [str(column) for column in totals.columns]
         self.levels_: list[dict[object, int]] = []
-        level_codes = []
+        level_codes: list[np.ndarray] = []
         for level in range(index.nlevels):
             codes, uniques = pd.factorize(index.get_level_values(level))
             self.levels_.append({value: code for code, value in enumerate(uniques.tolist())})
@@ -130,7 +131,8 @@ class TotalsLookup:
         self.dense_: np.ndarray | None = None
         if int(np.prod(sizes)) <= self.DENSE_MAX_CELLS:
             self.dense_ = np.zeros((len(self.values_), *sizes))
-            self.dense_[(slice(None), *level_codes)] = rows.T
+            cells: tuple[slice | np.ndarray, ...] = (slice(None), *level_codes)
+            self.dense_[cells] = rows.T
             return
         # Mixed-radix ids of the combinations seen, sorted for ``searchsorted``.
         self.strides_ = np.cumprod([1] + [len(m) for m in self.levels_[:0:-1]])[::-1].astype(np.int64)
@@ -148,7 +150,8 @@ class TotalsLookup:
     def sums(self, *codes: np.ndarray) -> dict[str, np.ndarray]:
         """Totals for broadcast code arrays (one per index level): a contiguous array per value."""
         if self.dense_ is not None:
-            found = self.dense_[(slice(None), *codes)]
+            cells: tuple[slice | np.ndarray, ...] = (slice(None), *codes)
+            found = self.dense_[cells]
         else:
             broadcast = np.broadcast_arrays(*codes)
             ids = self._ids(broadcast)
@@ -172,6 +175,6 @@ def key_strings(values: Sequence[object]) -> list[str]:
     return [value if type(value) is str else MISSING_KEY if _missing(value) else str(value) for value in values]
 
 
-def _missing(value: object) -> bool:
+def _missing(value: Any) -> bool:
     missing = pd.isna(value)
     return bool(missing) if isinstance(missing, bool | np.bool_) else False

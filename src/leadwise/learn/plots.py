@@ -10,17 +10,18 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 from matplotlib.figure import Figure  # noqa: E402
+from numpy.typing import ArrayLike  # noqa: E402
 from sklearn.calibration import CalibrationDisplay  # noqa: E402
 
 
-def calibration_plot(y_true: np.ndarray, p: np.ndarray, title: str) -> Figure:
+def calibration_plot(y_true: ArrayLike, p: ArrayLike, title: str) -> Figure:
     figure, axis = plt.subplots(figsize=(5, 5))
     CalibrationDisplay.from_predictions(y_true, p, n_bins=10, strategy="quantile", ax=axis, name=title)
     axis.set_title(f"Calibration: {title} (validation)")
     return figure
 
 
-def cumulative_gain_plot(y_true: np.ndarray, p: np.ndarray, title: str) -> Figure:
+def cumulative_gain_plot(y_true: ArrayLike, p: ArrayLike, title: str) -> Figure:
     order = np.argsort(-np.asarray(p), kind="stable")
     wins = np.asarray(y_true, float)[order]
     share_of_leads = np.arange(1, len(wins) + 1) / len(wins)
@@ -45,7 +46,7 @@ def importance_plot(importance: pd.Series, title: str, top: int = 20) -> Figure:
     return figure
 
 
-def value_plot(actual: np.ndarray, predicted: np.ndarray) -> Figure:
+def value_plot(actual: ArrayLike, predicted: ArrayLike) -> Figure:
     figure, axis = plt.subplots(figsize=(5, 5))
     axis.scatter(actual, predicted, s=6, alpha=0.4)
     top = float(max(np.max(np.asarray(actual), initial=1), np.max(np.asarray(predicted), initial=1)))

@@ -203,6 +203,7 @@ def _recorded_metrics(settings: Settings) -> dict[str, float]:
     version = client.get_model_version_by_alias(
         settings.registered_model_name("lead_score"), settings.model_alias
     )
+    assert version.run_id is not None  # leadwise registers every version from a training run
     logged = client.get_run(version.run_id).data.metrics
     return {
         kind: logged[f"{kind}.{metric}"]

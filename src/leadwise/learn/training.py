@@ -214,7 +214,11 @@ def train_models(
     builder = FeatureBuilder(config.prior_strength, config.rep_prior_strength).fit(data)
     touches = data.touches if builder.engagement is not None else None
     lead_train, lead_valid = builder.lead_features(train, touches), builder.lead_features(valid, touches)
-    engaged = f" ({len(builder.engagement.feature_names)} from {len(touches):,} touches)" if touches is not None else ""
+    engaged = (
+        f" ({len(builder.engagement.feature_names)} from {len(touches):,} touches)"
+        if builder.engagement is not None and touches is not None
+        else ""
+    )
     say(f"built {lead_train.shape[1]} lead features{engaged}")
     y_train, y_valid = train["won"].to_numpy(int), valid["won"].to_numpy(int)
 

@@ -144,7 +144,7 @@ def build_journeys(touchpoints: pd.DataFrame, outcomes: pd.DataFrame) -> Journey
     if outcome_index.has_duplicates:
         raise TouchpointsError("outcomes name the same lead more than once", column="lead_id")
     lead_ids = touchpoints["lead_id"].astype(str)
-    position_in_outcomes = outcome_index.get_indexer(lead_ids)
+    position_in_outcomes = outcome_index.get_indexer(pd.Index(lead_ids))
     keep = position_in_outcomes >= 0
     if not keep.any():
         raise TouchpointsError(

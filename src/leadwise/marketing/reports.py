@@ -24,8 +24,8 @@ Definitions, fixed so that the numbers can be checked by hand:
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from typing import Any
+from collections.abc import Hashable, Iterable, Sequence
+from typing import Any, cast
 
 import numpy as np
 import pandas as pd
@@ -181,8 +181,10 @@ def returns_report(*, returns: pd.DataFrame, reasons: Sequence[str] = ()) -> dic
     return {
         "total": len(returns),
         "reasons": [{"reason": r, "count": int(counts.get(r, 0))} for r in ordered],
+        # by_rep's keys are (rep, reason) pairs of its MultiIndex; pandas-stubs type index keys as Hashable.
         "by_rep": [
-            {"rep": str(rep), "reason": str(reason), "count": int(n)} for (rep, reason), n in by_rep.items()
+            {"rep": str(rep), "reason": str(reason), "count": int(n)}
+            for (rep, reason), n in cast("Iterable[tuple[tuple[Hashable, Hashable], int]]", by_rep.items())
         ],
     }
 
@@ -239,10 +241,10 @@ def attribution_report(
                 "converted_journeys": int(row["converted_journeys"]),
             }
         )
-    for row in channels:
-        row["conversions"] = row["conversions"] or 0.0
-        row["revenue"] = row["revenue"] or 0.0
-        row["cost"] = row["cost"] or 0.0
+    for channel in channels:
+        channel["conversions"] = channel["conversions"] or 0.0
+        channel["revenue"] = channel["revenue"] or 0.0
+        channel["cost"] = channel["cost"] or 0.0
     return {
         "model": result.model,
         "exact": result.exact,

@@ -14,6 +14,7 @@ Bad input raises :class:`TouchpointsError`, whose text is one line naming file, 
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any, Literal, get_args
 
 import numpy as np
 import pandas as pd
@@ -21,7 +22,7 @@ import pandas as pd
 from leadwise.data.cleaning import CleaningReport, parse_dates, parse_numbers, read_csv_strict
 from leadwise.data.errors import DataValidationError
 
-TOUCH_TYPES: tuple[str, ...] = (
+TouchTypeName = Literal[
     "visit",
     "content_download",
     "demo_request",
@@ -29,10 +30,14 @@ TOUCH_TYPES: tuple[str, ...] = (
     "quote_request",
     "email_click",
     "call",
-)
+]
+TOUCH_TYPES: tuple[str, ...] = get_args(TouchTypeName)
 ID_COLUMNS = ("lead_id", "opportunity_id")
 REQUIRED_COLUMNS = ("timestamp", "channel", "touch_type")
 TOUCHPOINT_COLUMNS = ("lead_id", "timestamp", "channel", "touch_type", "campaign", "cost")
+# ``to_numpy(na_value=None)``: missing values as None. pandas-stubs type na_value as a scalar, but None is
+# valid (pandas: "na_value : Any"), so it is passed as Any.
+_NONE: Any = None
 _TRUE = {"1", "true", "yes", "won", "y", "t"}
 _FALSE = {"0", "false", "no", "lost", "n", "f"}
 
@@ -79,11 +84,11 @@ def validate_touchpoints(frame: pd.DataFrame, *, file: str | Path = "touchpoints
 
     out = pd.DataFrame(index=pd.RangeIndex(len(frame)))
     for column, target in ((id_column, "lead_id"), ("channel", "channel"), ("touch_type", "touch_type")):
-        text = frame[column].astype("string").str.strip().to_numpy(dtype=object, na_value=None)
-        missing = pd.isna(text) | (text == "")
+        values = frame[column].astype("string").str.strip().to_numpy(dtype=object, na_value=_NONE)
+        missing = pd.isna(values) | (values == "")
         if missing.any():
             raise TouchpointsError("value is missing", file=path, column=column, row=_first_row(missing))
-        out[target] = text
+        out[target] = values
 
     touch = normalise_touch_type(pd.Series(out["touch_type"]))
     bad = ~touch.isin(TOUCH_TYPES).to_numpy()
@@ -107,7 +112,7 @@ def validate_touchpoints(frame: pd.DataFrame, *, file: str | Path = "touchpoints
                 )
         else:
             text = frame[["timestamp"]].astype("string").reset_index(drop=True)
-            text["timestamp"] = text["timestamp"].str.strip().replace("", pd.NA)
+            text["timestamp"] = text["timestamp"].str.strip().replace({"": pd.NA})
             missing = text["timestamp"].isna().to_numpy()
             if missing.any():
                 raise TouchpointsError(
@@ -120,8 +125,8 @@ def validate_touchpoints(frame: pd.DataFrame, *, file: str | Path = "touchpoints
             frame["campaign"]
             .astype("string")
             .str.strip()
-            .replace("", pd.NA)
-            .to_numpy(dtype=object, na_value=None)
+            .replace({"": pd.NA})
+            .to_numpy(dtype=object, na_value=_NONE)
             if "campaign" in frame.columns
             else None
         )
@@ -144,7 +149,7 @@ def _non_negative(frame: pd.DataFrame, column: str, path: Path, *, default: floa
         numbers = values.astype(float).reset_index(drop=True)
     else:
         text = frame[[column]].astype("string").reset_index(drop=True)
-        text[column] = text[column].str.strip().replace("", pd.NA)
+        text[column] = text[column].str.strip().replace({"": pd.NA})
         numbers = parse_numbers(text.astype(object), column, path)
     negative = (numbers < 0).to_numpy()
     if negative.any():

@@ -7,8 +7,9 @@ real to work with.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Hashable, Mapping
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -17,12 +18,13 @@ from leadwise.routing.domain import Capacity, Lead, Rep, Seniority
 
 
 @dataclass
-class _RepHistory:
-    """What the pipeline history says about one rep."""
+class _History:
+    """What the pipeline history says about one rep (defaults: no history)."""
 
     win_rate: float | None = None
     seniority: Seniority = Seniority.mid
-    skills: dict[str, frozenset[str]] = field(default_factory=dict)  # "sectors", "products", "series"
+    # "sectors", "products", "series" -> the rep's top values
+    skills: dict[str, frozenset[str]] = field(default_factory=dict)
     accounts: set[str] = field(default_factory=set)
 
 
@@ -45,7 +47,8 @@ def reps_from_sales_teams(
     missing = {"sales_agent", "manager", "regional_office"} - set(teams.columns)
     if missing:
         raise ValueError(f"sales teams table lacks column(s) {sorted(missing)}")
-    stats = {agent: _RepHistory() for agent in teams["sales_agent"]}
+    # Keyed by the raw ``sales_agent`` values, as the pipeline's group keys are.
+    stats: dict[Hashable, _History] = {agent: _History() for agent in teams["sales_agent"]}
     if pipeline is not None and len(pipeline):
         closed = pipeline[pipeline["deal_stage"].isin(["Won", "Lost"])].copy()
         closed["won"] = closed["deal_stage"].eq("Won")
@@ -54,12 +57,14 @@ def reps_from_sales_teams(
         if products is not None and "series" in products.columns:
             closed = closed.merge(products[["product", "series"]], on="product", how="left")
         per_rep = closed.groupby("sales_agent")["won"].agg(["sum", "count"])
-        counts = per_rep["count"].reindex(list(stats)).fillna(0)
+        deals = per_rep["count"]
+        win_rates = (per_rep["sum"] / deals)[deals > 0].to_dict()
+        counts = deals.reindex(list(stats)).fillna(0)
         cuts = np.quantile(counts, [1 / 3, 2 / 3]) if len(counts) else (0, 0)
         won = closed[closed["won"]]
         for agent in stats:
-            if agent in per_rep.index and per_rep.loc[agent, "count"] > 0:
-                stats[agent].win_rate = float(per_rep.loc[agent, "sum"] / per_rep.loc[agent, "count"])
+            if agent in win_rates:
+                stats[agent].win_rate = float(win_rates[agent])
             n = counts.get(agent, 0)
             stats[agent].seniority = (
                 Seniority.senior if n > cuts[1] else Seniority.junior if n <= cuts[0] else Seniority.mid
@@ -103,8 +108,8 @@ def leads_from_frame(frame: pd.DataFrame) -> list[Lead]:
     fields = set(Lead.model_fields)
     out = []
     for record in frame.to_dict(orient="records"):
-        clean = {
-            k: (None if (isinstance(v, float) and np.isnan(v)) else v)
+        clean: dict[str, Any] = {
+            str(k): (None if (isinstance(v, float) and np.isnan(v)) else v)
             for k, v in record.items()
             if k in fields
         }

@@ -19,6 +19,7 @@ from leadwise.routing.domain import (
     Rep,
     RepId,
     RepLoad,
+    Seniority,
     Touch,
     WorkingHours,
 )
@@ -78,7 +79,7 @@ def domain_rep(row: RepRow) -> Rep:
             sectors=frozenset(row.sectors or ()),
             products=frozenset(row.products or ()),
             series=frozenset(row.series or ()),
-            seniority=row.seniority,
+            seniority=Seniority(row.seniority),
             weight=row.weight,
             capacity=Capacity(
                 max_open=row.capacity, max_per_day=row.max_per_day, max_per_week=row.max_per_week

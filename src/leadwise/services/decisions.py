@@ -66,21 +66,18 @@ def decide_and_store(
     loads, for the next lead decided on it."""
     scores = scored.scores
     clock = ManualClock(unit.now)
-    common = {
-        "lead": lead,
-        "reps": ctx.reps,
-        "loads": ctx.loads,
-        "flow": ctx.flow.flow,
-        "scores": scores,
-        "state": ctx.state,
-        "clock": clock,
-        "prices": ctx.prices(prices, scores),
-    }
+    lambdas = ctx.prices(prices, scores)
     policy = sla_policy(settings)
     if pending is None:
-        decision = engine_route(**common)
+        decision = engine_route(
+            lead=lead, reps=ctx.reps, loads=ctx.loads, flow=ctx.flow.flow, scores=scores,
+            state=ctx.state, clock=clock, prices=lambdas,
+        )
     else:
-        decision, _ = reassign(pending, reason=pending_reason, policy=policy, **common)
+        decision, _ = reassign(
+            pending, reason=pending_reason, policy=policy, lead=lead, reps=ctx.reps, loads=ctx.loads,
+            flow=ctx.flow.flow, scores=scores, state=ctx.state, clock=clock, prices=lambdas,
+        )
     if scored.note:
         decision.explanation.notes.append(scored.note)
     optimised = (decision.strategy or decision.explanation.strategy) == "optimised"

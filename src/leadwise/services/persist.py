@@ -8,10 +8,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from itertools import islice
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
-from sqlalchemy import bindparam, insert, update
+from sqlalchemy import Table, bindparam, insert, update
 from sqlalchemy.orm import Session
 from sqlalchemy.orm.attributes import set_committed_value
 
@@ -69,11 +69,14 @@ def existing_decision(*, session: Session, external_id: str) -> Routed | None:
     return routed_of(session, assignment, lead)
 
 
-_INSERT_LEAD = insert(LeadRow.__table__).returning(LeadRow.__table__.c.id)
-_INSERT_ASSIGNMENT = insert(AssignmentRow.__table__).returning(AssignmentRow.__table__.c.id)
+# Declarative types ``__table__`` as any FromClause (a class may map a select); these are Tables.
+_LEADS = cast(Table, LeadRow.__table__)
+_ASSIGNMENTS = cast(Table, AssignmentRow.__table__)
+_INSERT_LEAD = insert(_LEADS).returning(_LEADS.c.id)
+_INSERT_ASSIGNMENT = insert(_ASSIGNMENTS).returning(_ASSIGNMENTS.c.id)
 _UPDATE_LEAD = (
-    update(LeadRow.__table__)
-    .where(LeadRow.__table__.c.id == bindparam("lead_key"))
+    update(_LEADS)
+    .where(_LEADS.c.id == bindparam("lead_key"))
     .values(
         status=bindparam("status"),
         queue=bindparam("queue"),

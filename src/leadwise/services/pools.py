@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Any, cast
 
-from sqlalchemy import select, update
+from sqlalchemy import CursorResult, select, update
 from sqlalchemy.orm import Session
 
 from leadwise.errors import Conflict, NotFound
@@ -44,11 +45,15 @@ def rep_pools(*, db: Database, rep_id: int) -> list[str]:
 
 def take_from_queue(unit: UnitOfWork, lead: LeadRow) -> None:
     """Move the lead out of its queue; the conditional UPDATE makes concurrent claims lose cleanly."""
-    result = unit.session.execute(
-        update(LeadRow)
-        .where(LeadRow.id == lead.id, LeadRow.status == "queued")
-        .values(status="assigned", updated_at=unit.now)
-        .execution_options(synchronize_session=False)
+    # An UPDATE's result is a CursorResult (with rowcount); Session.execute is typed as returning Result.
+    result = cast(
+        CursorResult[Any],
+        unit.session.execute(
+            update(LeadRow)
+            .where(LeadRow.id == lead.id, LeadRow.status == "queued")
+            .values(status="assigned", updated_at=unit.now)
+            .execution_options(synchronize_session=False)
+        ),
     )
     if result.rowcount != 1:
         raise AlreadyClaimed(f"lead {lead.external_id!r} is no longer waiting in a queue")

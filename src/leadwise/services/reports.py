@@ -37,7 +37,7 @@ def load_leads(session: Session) -> pd.DataFrame:
                 "series": (payload or {}).get("series"),
                 "existing_customer": bool((payload or {}).get("existing_customer")),
             }
-            for key, external, created, payload in lead_rows
+            for key, external, created, payload in lead_rows.tuples()
         ],
         columns=["lead_key", "lead_id", "created_at", "source", "series", "existing_customer"],
     )

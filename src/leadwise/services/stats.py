@@ -28,7 +28,7 @@ def team_stats(*, session: Session) -> dict[str, Any]:
             .group_by(AssignmentRow.rep_id)
         ).all()
     )
-    results: dict[tuple[int, str], int] = {
+    results: dict[tuple[int | None, str], int] = {
         (rep_id, result): n
         for rep_id, result, n in session.execute(
             select(OutcomeRow.rep_id, OutcomeRow.result, func.count()).group_by(
@@ -36,7 +36,7 @@ def team_stats(*, session: Session) -> dict[str, Any]:
             )
         )
     }
-    rows = []
+    rows: list[dict[str, Any]] = []
     for rep in reps:
         won, lost = results.get((rep.id, "won"), 0), results.get((rep.id, "lost"), 0)
         rows.append(

@@ -11,9 +11,9 @@ import secrets
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
-from typing import Any
+from typing import Any, cast
 
-from sqlalchemy import bindparam, case, func, select, update
+from sqlalchemy import CursorResult, Table, bindparam, case, func, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
@@ -264,7 +264,8 @@ def add_touches(
     """Append marketing touches (``timestamp, channel, touch_type, campaign, cost``) to a stored lead."""
     if touches:
         session.execute(
-            TouchRow.__table__.insert(),
+            # Declarative types ``__table__`` as any FromClause (a class may map a select); it is a Table.
+            cast(Table, TouchRow.__table__).insert(),
             [
                 {
                     "lead_id": lead_id,
@@ -312,11 +313,15 @@ def transition(
 
     The row count is the arbiter: of two workers expiring or accepting the same assignment, one wins.
     """
-    result = session.execute(
-        update(AssignmentRow)
-        .where(AssignmentRow.id == assignment_id, AssignmentRow.state.in_(list(from_states)))
-        .values(state=to_state, **values)
-        .execution_options(synchronize_session=False)
+    # An UPDATE's result is a CursorResult (with rowcount); Session.execute is typed as returning Result.
+    result = cast(
+        CursorResult[Any],
+        session.execute(
+            update(AssignmentRow)
+            .where(AssignmentRow.id == assignment_id, AssignmentRow.state.in_(list(from_states)))
+            .values(state=to_state, **values)
+            .execution_options(synchronize_session=False)
+        ),
     )
     return result.rowcount == 1
 
@@ -337,7 +342,7 @@ def open_assignment_counts(*, session: Session) -> dict[int, int]:
         .where(AssignmentRow.state.in_(OPEN_STATES), AssignmentRow.rep_id.is_not(None))
         .group_by(AssignmentRow.rep_id)
     )
-    return {int(rep_id): int(n) for rep_id, n in session.execute(query)}
+    return {int(rep_id): int(n) for rep_id, n in session.execute(query) if rep_id is not None}
 
 
 # ------------------------------------------------------------------------------------------- flows

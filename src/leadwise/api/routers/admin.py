@@ -9,11 +9,11 @@ from starlette.concurrency import run_in_threadpool
 
 from leadwise.api.app import reload_models
 from leadwise.api.deps import AdminDep, DbDep, ModelsDep
-from leadwise.api.schemas import KeyCreate, KeyCreated, Problem
+from leadwise.api.schemas import KeyCreate, KeyCreated, Problem, Responses
 from leadwise.services import keys as key_service
 
 router = APIRouter(prefix="/v1/admin", tags=["admin"])
-ERRORS = {401: {"model": Problem}, 403: {"model": Problem}}
+ERRORS: Responses = {401: {"model": Problem}, 403: {"model": Problem}}
 
 
 @router.get("/model", responses=ERRORS)

@@ -9,14 +9,22 @@ from fastapi.exceptions import RequestValidationError
 
 from leadwise.api.deps import AnyRoleDep, DbDep, ModelsDep, PricesDep, Principal, SettingsDep
 from leadwise.api.routers._convert import assignment_public
-from leadwise.api.schemas import AssignmentPublic, OutcomeIn, Problem, RejectIn, RejectOut, ReturnIn
+from leadwise.api.schemas import (
+    AssignmentPublic,
+    OutcomeIn,
+    Problem,
+    RejectIn,
+    RejectOut,
+    Responses,
+    ReturnIn,
+)
 from leadwise.errors import Forbidden
 from leadwise.services import assignments as service
 from leadwise.services import marketing
 
 router = APIRouter(prefix="/v1/assignments", tags=["assignments"])
 AssignmentId = Annotated[int, Path(ge=1, le=2**63 - 1)]
-ERRORS = {401: {"model": Problem}, 403: {"model": Problem}, 404: {"model": Problem}, 409: {"model": Problem}}
+ERRORS: Responses = {401: {"model": Problem}, 403: {"model": Problem}, 404: {"model": Problem}, 409: {"model": Problem}}
 
 
 def _own(principal: Principal) -> int | None:

@@ -6,11 +6,11 @@ from __future__ import annotations
 from fastapi import APIRouter, Query, status
 
 from leadwise.api.deps import AdminDep, DbDep, SessionDep
-from leadwise.api.schemas import FlowIn, FlowPublic, FlowsPublic, Problem
+from leadwise.api.schemas import FlowIn, FlowPublic, FlowsPublic, Problem, Responses
 from leadwise.services import flows as service
 
 router = APIRouter(prefix="/v1/flows", tags=["flows"])
-ERRORS = {401: {"model": Problem}, 403: {"model": Problem}}
+ERRORS: Responses = {401: {"model": Problem}, 403: {"model": Problem}}
 
 
 @router.get("", response_model=FlowsPublic, responses=ERRORS)

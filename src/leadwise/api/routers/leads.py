@@ -8,12 +8,12 @@ from fastapi import APIRouter, Path, status
 
 from leadwise.api.deps import DbDep, ModelsDep, PricesDep, RouterDep, SettingsDep
 from leadwise.api.routers._convert import assignment_public, domain_touches
-from leadwise.api.schemas import Problem, TouchesIn, TouchesOut
+from leadwise.api.schemas import Problem, Responses, TouchesIn, TouchesOut
 from leadwise.services import marketing as service
 
 router = APIRouter(prefix="/v1/leads", tags=["leads"])
 LeadId = Annotated[str, Path(min_length=1, max_length=200)]
-ERRORS = {401: {"model": Problem}, 403: {"model": Problem}, 404: {"model": Problem}, 409: {"model": Problem}}
+ERRORS: Responses = {401: {"model": Problem}, 403: {"model": Problem}, 404: {"model": Problem}, 409: {"model": Problem}}
 
 
 @router.post(

@@ -3,19 +3,19 @@ assign by hand."""
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Path
 
 from leadwise.api.deps import AnyRoleDep, DbDep, ManagerDep, RepDep, SettingsDep
 from leadwise.api.routers._convert import assignment_public
-from leadwise.api.schemas import AssignmentPublic, ManualAssignIn, PoolLead, PoolPublic, Problem
+from leadwise.api.schemas import AssignmentPublic, ManualAssignIn, PoolLead, PoolPublic, Problem, Responses
 from leadwise.errors import Forbidden
 from leadwise.services import pools as service
 
 router = APIRouter(tags=["pools"])
 LeadId = Annotated[str, Path(min_length=1, max_length=200)]
-ERRORS = {401: {"model": Problem}, 403: {"model": Problem}, 404: {"model": Problem}, 409: {"model": Problem}}
+ERRORS: Responses = {401: {"model": Problem}, 403: {"model": Problem}, 404: {"model": Problem}, 409: {"model": Problem}}
 # Hidden in a blind pool until the lead is claimed: what would let a rep cherry-pick.
 BLIND_FIELDS = ("account", "revenue", "employees", "sector", "year_established", "office_location")
 
@@ -32,7 +32,7 @@ def list_pool(db: DbDep, principal: AnyRoleDep) -> PoolPublic:
         leads = service.pool_leads(db=db, pools=None, queues=["pool", "manager", "nurture"])
     data = []
     for lead in leads:
-        details = {"lead_id": lead.external_id, **lead.payload}
+        details: dict[str, Any] | None = {"lead_id": lead.external_id, **lead.payload}
         if lead.blind and principal.is_rep():
             details = None
         data.append(

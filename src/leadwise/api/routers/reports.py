@@ -7,12 +7,12 @@ from typing import Annotated
 from fastapi import APIRouter, Query
 
 from leadwise.api.deps import ManagerDep, SessionDep, SettingsDep
-from leadwise.api.schemas import AttributionOut, ConversionOut, Problem, ReturnsOut, SpeedOut
+from leadwise.api.schemas import AttributionOut, ConversionOut, Problem, Responses, ReturnsOut, SpeedOut
 from leadwise.errors import InvalidInput
 from leadwise.services import reports
 
 router = APIRouter(prefix="/v1/reports", tags=["reports"])
-ERRORS = {401: {"model": Problem}, 403: {"model": Problem}}
+ERRORS: Responses = {401: {"model": Problem}, 403: {"model": Problem}}
 
 
 @router.get("/conversion", response_model=ConversionOut, responses=ERRORS)

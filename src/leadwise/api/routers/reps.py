@@ -7,12 +7,12 @@ from typing import Annotated
 from fastapi import APIRouter, Path, Query, status
 
 from leadwise.api.deps import AdminDep, DbDep, ManagerDep, SessionDep
-from leadwise.api.schemas import Problem, RepCreate, RepPublic, RepsPublic, RepUpdate
+from leadwise.api.schemas import Problem, RepCreate, RepPublic, RepsPublic, RepUpdate, Responses
 from leadwise.services import reps as service
 
 router = APIRouter(prefix="/v1/reps", tags=["reps"])
 RepId = Annotated[int, Path(ge=1, le=2**31 - 1)]
-ERRORS = {401: {"model": Problem}, 403: {"model": Problem}}
+ERRORS: Responses = {401: {"model": Problem}, 403: {"model": Problem}}
 
 
 @router.get("", response_model=RepsPublic, responses=ERRORS)

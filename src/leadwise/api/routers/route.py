@@ -8,11 +8,11 @@ from fastapi import APIRouter, Request, Response, status
 
 from leadwise.api.deps import DbDep, ManagerDep, ModelsDep, RouterDep, SettingsDep
 from leadwise.api.routers._convert import domain_lead, route_out
-from leadwise.api.schemas import BatchIn, BatchOut, LeadIn, Problem, RouteOut
+from leadwise.api.schemas import BatchIn, BatchOut, LeadIn, Problem, Responses, RouteOut
 from leadwise.services import decisions as service
 
 router = APIRouter(prefix="/v1/route", tags=["routing"])
-ERRORS = {401: {"model": Problem}, 403: {"model": Problem}, 409: {"model": Problem}, 503: {"model": Problem}}
+ERRORS: Responses = {401: {"model": Problem}, 403: {"model": Problem}, 409: {"model": Problem}, 503: {"model": Problem}}
 
 
 @router.post(

@@ -8,7 +8,7 @@ Revises: 0001
 from __future__ import annotations
 
 from collections import defaultdict
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 
 import sqlalchemy as sa
 from alembic import op
@@ -56,10 +56,10 @@ def _backfill() -> None:
             "WHERE rep_id IS NOT NULL AND created_at >= :since"
         ),
         {"since": since},
-    ).all()
+    ).tuples().all()
     if not rows:
         return
-    days: dict[tuple[int, object], list[float]] = defaultdict(lambda: [0, 0.0])
+    days: dict[tuple[int, date], list[float]] = defaultdict(lambda: [0, 0.0])
     last: dict[int, datetime] = {}
     for rep_id, created, value in rows:
         if isinstance(created, str):

@@ -7,6 +7,8 @@ Revises: 0002
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import sqlalchemy as sa
 from alembic import op
 
@@ -68,12 +70,12 @@ def _set_states(old: str, new: str) -> None:
     # ``pool_claims`` and ``lead_returns`` reference it, so the foreign-key checks are deferred to the
     # commit (the pragma ends with the transaction); once the rows are back, every reference holds again.
     # Data, indexes and the partial unique index on live assignments are kept as they were.
-    create = conn.exec_driver_sql(
+    create: str = conn.exec_driver_sql(
         "SELECT sql FROM sqlite_master WHERE type = 'table' AND name = 'assignments'"
     ).scalar_one()
     if create.count(f"({old})") != 1:
         raise RuntimeError(f"assignments: state constraint not found in {create!r}")
-    indexes = (
+    indexes: Sequence[str] = (
         conn.exec_driver_sql(
             "SELECT sql FROM sqlite_master WHERE type = 'index' AND tbl_name = 'assignments' AND sql IS NOT NULL"
         )
