@@ -124,7 +124,9 @@ class FairnessReport:
 
 
 def fairness_report(
-    lead_counts: Sequence[float], values: Sequence[float], weights: Sequence[float] | None = None
+    lead_counts: Sequence[float] | np.ndarray,
+    values: Sequence[float] | np.ndarray,
+    weights: Sequence[float] | None = None,
 ) -> FairnessReport:
     counts = np.asarray(lead_counts, dtype=float)
     vals = np.asarray(values, dtype=float)

@@ -134,9 +134,9 @@ def simulate_journeys(
     type_code = np.empty(total, dtype=np.int64)
     for c, spec in enumerate(channels):
         here = channel == c
-        names = [t for t, _ in spec.touch_types]
+        type_names = [t for t, _ in spec.touch_types]
         drawn = _draw(rng, np.array([p for _, p in spec.touch_types]), int(here.sum()))
-        type_code[here] = np.array([type_index[t] for t in names])[drawn]
+        type_code[here] = np.array([type_index[t] for t in type_names])[drawn]
     touch_type = np.asarray(TOUCH_TYPES, dtype=object)[type_code]
 
     # Time runs backwards from the journey's end: gaps are exponential, the last touch is at the end.

@@ -278,7 +278,7 @@ def _history(
             "opportunity_id": ids,
             "sales_agent": np.asarray(params.reps, dtype=object)[rep],
             "product": np.array([name for name, _, _ in PRODUCTS], dtype=object)[product],
-            "account": np.where(no_account, None, np.asarray(params.accounts, dtype=object)[account]),
+            "account": np.where(no_account, np.full(len(account), None, dtype=object), np.asarray(params.accounts, dtype=object)[account]),
             "deal_stage": stage,
             "engage_date": _iso(engage, config.start_date),
             "close_date": _iso(close, config.start_date),

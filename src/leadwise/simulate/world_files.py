@@ -59,7 +59,7 @@ def write_world(world: World, out: Path) -> None:
             "p_win": world.p_matrix.ravel(),
         }
     ).to_csv(truth / P_WIN_FILE, index=False, float_format="%.6f")
-    document = {
+    document: dict[str, Any] = {
         "seed": world.config.seed,
         "config": world.config.document(),
         "params": world.params.to_json(),

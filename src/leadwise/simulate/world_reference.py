@@ -31,11 +31,11 @@ class ReferenceModel:
         n_acc, n_prod, n_rep = len(self.accounts_), len(self.products_), len(self.reps_)
         n_sec, n_ser = len(self.sectors_), len(set(self.series_.values()))
         series_names = sorted(set(self.series_.values()))
-        a = self.accounts_.index.get_indexer(account)
-        p = pd.Index(self.products_).get_indexer(product)
-        r = pd.Index(self.reps_).get_indexer(rep)
-        sec = pd.Index(self.sectors_).get_indexer(self.accounts_["sector"].to_numpy()[a])
-        ser = pd.Index(series_names).get_indexer(pd.Series(product).map(self.series_))
+        a = self.accounts_.index.get_indexer(pd.Index(account))
+        p = pd.Index(self.products_).get_indexer(pd.Index(product))
+        r = pd.Index(self.reps_).get_indexer(pd.Index(rep))
+        sec = pd.Index(self.sectors_).get_indexer(pd.Index(self.accounts_["sector"].to_numpy()[a]))
+        ser = pd.Index(series_names).get_indexer(pd.Index(pd.Series(product).map(self.series_)))
         z = self.accounts_["z"].to_numpy()[a]
         rows = np.arange(n)
         blocks = [

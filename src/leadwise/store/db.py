@@ -134,7 +134,9 @@ class Database:
             return None
         raw = self.engine.raw_connection()
         try:  # the DB-API connection is in autocommit (see ``_configure_sqlite``): no transaction around it
-            busy, log_pages, done = raw.driver_connection.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchone()
+            driver = raw.driver_connection
+            assert driver is not None  # a pooled connection that was just checked out
+            busy, log_pages, done = driver.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchone()
         finally:
             raw.close()
         return int(busy), int(log_pages), int(done)

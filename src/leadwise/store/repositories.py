@@ -223,7 +223,7 @@ def open_durations(*, session: Session, since: datetime, limit: int = 5_000) -> 
         .order_by(AssignmentRow.closed_at.desc())
         .limit(limit)
     )
-    return [closed - created for created, closed in session.execute(query)]
+    return [closed - created for created, closed in session.execute(query) if closed is not None]
 
 
 # -------------------------------------------------------------------------------------- leads/assign
