@@ -78,14 +78,19 @@ def test_rejections_reroute_away_from_every_previous_rep_then_go_to_the_manager_
     assert all(r["open_leads"] == 0 for r in reps)
 
 
-def test_batch_uses_the_assignment_lp_within_capacity(env, fake_models) -> None:
-    env.models.install(fake_models)
+def test_batch_uses_the_assignment_lp_within_capacity(env, world_models) -> None:
+    env.models.install(world_models)
     assert publish(env, BEST_FIT_WITH_NURTURE).status_code == 201
     leads = [{"lead_id": f"B-{i}", "product": "GTX Pro"} for i in range(3)]
     leads += [{"lead_id": f"C-{i}", "product": "MG Special"} for i in range(2)]
+    # The model: MG Special leads are cold (below the flow's 0.25), GTX Pro ones are not and the expert
+    # wins them best, so the LP would give the expert all three but for its capacity of two.
+    expected = world_models.predict(pd.DataFrame([leads[0], leads[-1]]), ["Ann", "Bob", "Expert"])
+    assert expected.lead_score[1] < 0.25 <= expected.lead_score[0]
+    assert expected.fit[0].argmax() == 2 and expected.fit[0, 2] > expected.fit[0, :2].max() + 0.1
     out = env.client.post("/v1/route/batch", json={"leads": leads}, headers=env.h("manager")).json()
     by_id = {d["lead_id"]: d for d in out["data"]}
-    assert [by_id[f"C-{i}"]["queue"] for i in range(2)] == ["nurture", "nurture"]  # score 0.2 < 0.25
+    assert [by_id[f"C-{i}"]["queue"] for i in range(2)] == ["nurture", "nurture"]
     gtx = [by_id[f"B-{i}"] for i in range(3)]
     assert all(d["strategy"] == "batch_lp" and d["flow_version"] == 2 for d in gtx)
     assert sum(d["rep_name"] == "Expert" for d in gtx) == 2  # the expert's capacity, never more
@@ -94,8 +99,8 @@ def test_batch_uses_the_assignment_lp_within_capacity(env, fake_models) -> None:
     assert [d["id"] for d in again["data"]] == [d["id"] for d in out["data"]]  # idempotent
 
 
-def test_capacity_prices_make_optimised_save_the_scarce_expert(env, fake_models) -> None:
-    env.models.install(fake_models)
+def test_capacity_prices_make_optimised_save_the_scarce_expert(env, world_models) -> None:
+    env.models.install(world_models)
     book = PriceBook()
     names = ["Ann", "Bob", "Expert"]
     for _ in range(30):  # the expert is best on every lead, and there are 6 seats for 30 leads

@@ -40,28 +40,19 @@ def test_rolling_window_expires_old_assignments(clock):
     assert loads["a"].open_leads == 2  # open leads are not a window figure
 
 
-class FakeModels:
-    version = "v3"
-
-    def lead_score(self, leads: pd.DataFrame) -> np.ndarray:
-        return np.full(len(leads), 0.4)
-
-    def fit_matrix(self, leads: pd.DataFrame, reps: list[str]) -> np.ndarray:
-        return np.tile(np.linspace(0.1, 0.9, len(reps)), (len(leads), 1))
-
-    def deal_value(self, leads: pd.DataFrame) -> np.ndarray:
-        return np.arange(1, len(leads) + 1) * 100.0
-
-
-def test_scores_from_models_align_reps():
-    leads = pd.DataFrame({"lead_id": ["a", "b"], "account": ["x", "y"], "product": ["p", "p"]})
-    scores = scores_from_models(FakeModels(), leads, ["r1", "r2", "r3"])
-    assert [s.model_version for s in scores] == ["v3", "v3"]
-    assert scores[1].deal_value == 200.0 and scores[1].lead_score == pytest.approx(0.4)
-    assert scores[0].expected_values(["r3", "r1", "zz"], "revenue")[:2].tolist() == pytest.approx(
-        [90.0, 10.0]
+def test_scores_from_models_align_reps(world_models) -> None:
+    leads = pd.DataFrame({"lead_id": ["a", "b"], "account": [None, None], "product": ["GTX Pro", "MG Special"]})
+    reps = ["Ann", "Expert", "Bob"]
+    scores = scores_from_models(world_models, leads, reps)
+    predicted = world_models.predict(leads, reps)
+    assert [s.model_version for s in scores] == ["world-1", "world-1"]
+    assert scores[1].deal_value == pytest.approx(predicted.deal_value[1])
+    assert scores[1].lead_score == pytest.approx(predicted.lead_score[1])
+    assert scores[0].expected_values(["Bob", "Ann", "zz"], "revenue")[:2].tolist() == pytest.approx(
+        (predicted.fit[0, [2, 0]] * predicted.deal_value[0]).tolist()
     )
     assert np.isnan(scores[0].expected_values(["zz"])[0])
+    assert len(set(predicted.fit[0].round(6))) == 3  # three reps, three figures: the order can be seen
 
 
 def test_find_rep():

@@ -12,9 +12,16 @@ from pathlib import Path
 
 import numpy as np
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+sys.path.insert(0, str(Path(__file__).resolve().parents[3]))  # the repository: ``tests`` imports
 
-from reference_leads import AFTER_HISTORY, N_REPS, QUICK, history_leads, inside_history_leads, odd_leads  # noqa: E402
+from tests.features.reference_leads import (  # noqa: E402
+    AFTER_HISTORY,
+    N_REPS,
+    QUICK,
+    history_leads,
+    inside_history_leads,
+    odd_leads,
+)
 
 from leadwise.data.crm import load_crm_dir  # noqa: E402
 from leadwise.data.training_data import from_crm  # noqa: E402
