@@ -27,7 +27,7 @@ from leadwise.services.scoring import leads_columns
 from leadwise.settings import BUNDLED_DATA_DIR
 
 N_REPS = 40
-# What the API's ``leads_frame`` hands to the models: the lead's fields, engaged today when undated.
+# The lead fields the API hands to the models (``leads_columns``), engaged today when undated.
 FRAME_COLUMNS = ("lead_id", "account", "product", "engage_date", "sector", "revenue", "employees",
                  "office_location", "year_established")  # fmt: skip
 

@@ -197,14 +197,17 @@ def test_bad_leads_fail_with_the_same_message(data, models: LeadwiseModels, chan
     assert str(frame.value) == str(columns.value) and message in str(frame.value)
 
 
-def test_isotonic_calibration_scores_frames_and_matrices(models: LeadwiseModels, data) -> None:
+@pytest.mark.parametrize("method", ["sigmoid", "isotonic"])
+def test_calibration_is_scikit_learn_s(models: LeadwiseModels, data, method: str) -> None:
     train = data.closed.sort_values("engage_date").head(3000)
     X = models.builder.lead_features(train)
-    booster = CalibratedBooster({"n_estimators": 40}, method="isotonic").fit(X, train["won"].to_numpy(int))
+    booster = CalibratedBooster({"n_estimators": 40}, method=method).fit(X, train["won"].to_numpy(int))
     p = booster.predict_win(model_array(X))
     assert close(booster.predict_win(X), p) and 0 <= p.min() < p.max() <= 1
-    # Isotonic: the calibrated probability never falls as the booster's margin rises.
+    # The fitted CalibratedClassifierCV's own (public, slower) predict_proba on the margins is the oracle.
     margin = booster.scorer_.decision_function(model_array(X))
+    assert close(p, booster.calibrated_.predict_proba(margin[:, None])[:, 1])
+    # Both calibrations keep the booster's order: the probability never falls as the margin rises.
     assert (np.diff(p[np.argsort(margin, kind="stable")]) >= -1e-12).all()
 
 

@@ -272,7 +272,7 @@ def _missing(value: Any) -> bool:
 
 
 def _numbers(values: list[Any], column: str, file: str) -> np.ndarray:
-    """``pd.to_numeric(errors="coerce")`` with the frame path's error for a value that is not a number."""
+    """``pd.to_numeric(errors="coerce")``, with an error naming the first value that is not a number."""
     if all(value is None or isinstance(value, float | np.floating) for value in values):
         numbers = np.array([np.nan if value is None else float(value) for value in values])
     else:

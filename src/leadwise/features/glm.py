@@ -73,14 +73,13 @@ class AdditiveLogit:
             total += self._sum(term, _joined(keys, term))
         return total
 
-    def _slope_z(self, revenue: np.ndarray) -> np.ndarray:
+    def slope_z(self, revenue: np.ndarray) -> np.ndarray:
         logged = np.log1p(np.clip(np.asarray(revenue, dtype=float), 0, None))
         return np.nan_to_num((logged - self.slope_mean) / self.slope_scale)
 
-    def rep_effect(self, keys: Mapping[str, np.ndarray], revenue: np.ndarray) -> np.ndarray:
-        """The rep terms and the rep's slope on account size, per row (``keys`` holds ``sales_agent``)."""
-        slope = np.fromiter((self.slopes.get(r, 0.0) for r in keys[REP]), float, len(keys[REP]))
-        return self.term_sum(keys, REP_TERMS) + slope * self._slope_z(revenue)
+    def rep_slopes(self, reps: np.ndarray) -> np.ndarray:
+        """Each rep's slope on (standardised log) account size; 0 for a rep the fit never saw."""
+        return np.fromiter((self.slopes.get(r, 0.0) for r in reps), float, len(reps))
 
 
 def _joined(keys: Mapping[str, np.ndarray], term: tuple[str, ...]) -> np.ndarray:
@@ -152,5 +151,6 @@ class GlmSnapshots:
             rows = pair_lead[leads]
             part = {k: v[rows] for k, v in keys.items()}
             part[REP] = rep_keys[pair_rep[leads]]
-            effect[leads] = model.rep_effect(part, np.asarray(revenue)[rows])
+            slope = model.rep_slopes(rep_keys)[pair_rep[leads]]
+            effect[leads] = model.term_sum(part, REP_TERMS) + slope * model.slope_z(np.asarray(revenue)[rows])
         return effect

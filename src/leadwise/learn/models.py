@@ -10,6 +10,7 @@ from typing import Any
 import lightgbm as lgb
 import numpy as np
 import pandas as pd
+from scipy.special import expit
 from sklearn.base import BaseEstimator, ClassifierMixin, RegressorMixin
 from sklearn.calibration import CalibratedClassifierCV
 from sklearn.frozen import FrozenEstimator
@@ -99,6 +100,56 @@ class _MarginScore(ClassifierMixin, BaseEstimator):
         return self.classes_[(self.decision_function(X) > 0).astype(int)]
 
 
+class _Margin(ClassifierMixin, BaseEstimator):
+    """Margins already computed, as a one-column matrix: what the calibrator is fitted on."""
+
+    def fit(self, X: np.ndarray, y: np.ndarray) -> _Margin:
+        self.classes_ = np.unique(y)
+        return self
+
+    def decision_function(self, X: np.ndarray) -> np.ndarray:
+        return np.asarray(X, dtype=float)[:, 0]
+
+    def predict(self, X: np.ndarray) -> np.ndarray:
+        return self.classes_[(self.decision_function(X) > 0).astype(int)]
+
+
+@dataclass(frozen=True)
+class _Calibration:
+    """A fitted ``CalibratedClassifierCV``'s map from margin to P(win), read through its public
+    ``predict_proba``: Platt's sigmoid from two of its points, isotonic regression's piecewise-linear
+    curve from its values at the calibration margins (its knots are among them). Applying it costs
+    microseconds; ``predict_proba``'s checks cost more than scoring a lead."""
+
+    sigmoid: tuple[float, float] | None  # (a, b): P = expit(-(a * margin + b)), as Platt writes it
+    margins: np.ndarray
+    probabilities: np.ndarray
+
+    @classmethod
+    def read(cls, calibrated: CalibratedClassifierCV, margins: np.ndarray, method: str) -> _Calibration:
+        def public(at: np.ndarray) -> np.ndarray:
+            return calibrated.predict_proba(np.asarray(at, dtype=float)[:, None])[:, 1]
+
+        if method == "sigmoid":
+            low, high = np.quantile(margins, [0.25, 0.75])
+            if not high - low > 1e-3:
+                low, high = low - 1.0, low + 1.0
+            p = public(np.array([low, high]))
+            z = np.log((1.0 - p) / p)  # a * margin + b at the two points
+            a = float((z[1] - z[0]) / (high - low))
+            return cls((a, float(z[0] - a * low)), np.empty(0), np.empty(0))
+        if method == "isotonic":
+            knots = np.unique(margins)
+            return cls(None, knots, public(knots))
+        raise ValueError(f"calibration method {method!r}: only 'sigmoid' and 'isotonic' are served")
+
+    def __call__(self, margin: np.ndarray) -> np.ndarray:
+        if self.sigmoid is not None:
+            a, b = self.sigmoid
+            return expit(-(a * margin + b))
+        return np.interp(margin, self.margins, self.probabilities)
+
+
 class CalibratedBooster(ClassifierMixin, BaseEstimator):
     """LightGBM classifier whose probabilities are calibrated on the most recent slice of its training rows.
 
@@ -148,19 +199,24 @@ class CalibratedBooster(ClassifierMixin, BaseEstimator):
         self.feature_names_in_ = np.asarray(X.columns)
         positions = tuple(list(X.columns).index(c) for c in offsets)
         self.scorer_ = _MarginScore(self.booster_, self.params, positions).fit(X, y)
-        # Calibrated on the float matrix the scorer reads when serving: one scoring path.
-        self.calibrated_ = CalibratedClassifierCV(FrozenEstimator(self.scorer_), method=self.method)
-        self.calibrated_.fit(_matrix(X.iloc[calibration_rows], self.feature_names_in_), y[calibration_rows])
+        # scikit-learn's calibration of the margins of the calibration rows (what it fits on a LightGBM
+        # >= 4.7 classifier, whose decision_function it prefers), applied as ``calibration_``.
+        margins = self.scorer_.decision_function(_matrix(X.iloc[calibration_rows], self.feature_names_in_))
+        y_calibration = y[calibration_rows]
+        frozen = FrozenEstimator(_Margin().fit(margins[:, None], y_calibration))
+        self.calibrated_ = CalibratedClassifierCV(frozen, method=self.method).fit(margins[:, None], y_calibration)
+        self.calibration_ = _Calibration.read(self.calibrated_, margins, self.method)
         self.classes_ = self.booster_.classes_
         return self
 
     def predict_proba(self, X: pd.DataFrame | np.ndarray) -> np.ndarray:
         """Calibrated probabilities of a feature frame, or of its float matrix (``feature_names_in_``
         order, categoricals as codes, NaN when missing: what ``FeatureBuilder.lead_matrix`` makes)."""
-        return self.calibrated_.predict_proba(_matrix(X, self.feature_names_in_))
+        p = self.predict_win(X)
+        return np.vstack((1.0 - p, p)).transpose()
 
     def predict_win(self, X: pd.DataFrame | np.ndarray) -> np.ndarray:
-        return self.predict_proba(X)[:, 1]
+        return self.calibration_(self.scorer_.decision_function(_matrix(X, self.feature_names_in_)))
 
     def feature_importance(self) -> pd.Series:
         gains = self.booster_.booster_.feature_importance(importance_type="gain")
