@@ -1,11 +1,11 @@
-"""In-process scoring latency: ``LeadwiseModels.predict`` for leads engaged now against 40 reps, on the
-frame path (``fast=False``) and the scoring-now lookup path, next to a floor measured in the same run.
+"""In-process scoring latency: ``LeadwiseModels.predict`` for leads engaged now against 40 reps (leads as
+a frame, and as the service passes them: dicts made columns), next to a floor measured in the same run.
 
 Cases: 1 lead × 40 reps (one ``/v1/score`` request) and 100 leads × 40 reps. The floor is one bare
 ``lgb.Booster.predict`` of the rep-fit model on the prepared 40-row float matrix (single thread), and
-the three bare predicts the lookup path makes (lead score and deal value on the lead rows, rep fit on
-the pair rows), per case.
-Before timing, both paths' outputs are checked equal. Models are trained here on the bundled data.
+the three bare predicts ``predict`` makes (lead score and deal value on the lead rows, rep fit on the
+pair rows), per case. Before timing, the frame and the columns give the same outputs. Models are
+trained here on the bundled data.
 
 Usage: ``python benchmarks/bench_scoring.py [--calls 500]``. The machine may be shared: read medians.
 """
@@ -27,7 +27,7 @@ from leadwise.services.scoring import leads_columns
 from leadwise.settings import BUNDLED_DATA_DIR
 
 N_REPS = 40
-# What the API's ``leads_frame`` hands to the models: the lead's fields, engaged today when undated.
+# The lead fields the API hands to the models (``leads_columns``), engaged today when undated.
 FRAME_COLUMNS = ("lead_id", "account", "product", "engage_date", "sector", "revenue", "employees",
                  "office_location", "year_established")  # fmt: skip
 
@@ -83,18 +83,16 @@ def main() -> None:
     value_booster = models.value_model.booster_.booster_ if models.value_model is not None else None
     rows = []
     for name, leads in cases.items():
-        fast = models.predict(leads, reps)
-        assert same(fast, models.predict(leads, reps, fast=False)), f"{name}: the two paths disagree"
-        rows.append((name, "frame path (before)", timed(lambda leads=leads: models.predict(leads, reps, fast=False), args.calls)))
-        rows.append((name, "lookup path (after)", timed(lambda leads=leads: models.predict(leads, reps), args.calls)))
+        predicted = models.predict(leads, reps)
+        rows.append((name, "predict: a frame", timed(lambda leads=leads: models.predict(leads, reps), args.calls)))
         # What the service runs per request: the posted leads as dicts, made columns (no frame), scored.
         records = [{k: v for k, v in r.items() if k != "engage_date"} for r in leads.to_dict("records")]
-        assert same(models.predict(leads_columns(records), reps), fast), f"{name}: the columns path disagrees"
+        assert same(models.predict(leads_columns(records), reps), predicted), f"{name}: the columns disagree"
         rows.append((name, "service: dicts as columns", timed(lambda r=records: models.predict(leads_columns(r), reps), args.calls)))
-        # The floor: the boosters alone on the matrices the lookup path hands them for these leads.
+        # The floor: the boosters alone on the matrices ``predict`` hands them for these leads.
         prepared = models.prepare(leads)
-        lead_matrix = models.builder.lead_array(prepared)
-        pair_matrix = models.builder.pair_array(prepared, reps, lead_matrix)
+        lead_matrix = models.builder.lead_matrix(prepared)
+        pair_matrix = models.builder.pair_matrix(prepared, reps, lead_matrix)
 
         def three_predicts(lead_matrix: np.ndarray = lead_matrix, pair_matrix: np.ndarray = pair_matrix) -> None:
             lead_booster.predict(lead_matrix, num_threads=1)
@@ -113,13 +111,10 @@ def main() -> None:
     median = {(case, path): float(np.median(ms)) for case, path, ms in rows}
     print()
     for name in cases:
-        before, after = median[(name, "frame path (before)")], median[(name, "lookup path (after)")]
         floor = median[(name, "floor: the 3 bare predicts")]
-        service = median[(name, "service: dicts as columns")]
-        print(
-            f"{name}: {before / after:.0f}x faster than before; {after / floor:.1f}x its 3 bare predicts; "
-            f"the service's columns {service / floor:.1f}x"
-        )
+        frame, service = median[(name, "predict: a frame")], median[(name, "service: dicts as columns")]
+        print(f"{name}: predict {frame / floor:.1f}x its 3 bare predicts; the service's columns {service / floor:.1f}x")
+
 
 if __name__ == "__main__":
     main()

@@ -1,4 +1,5 @@
-"""An app on a throw-away SQLite file, with a key for every role and a small team of reps."""
+"""An app on a throw-away SQLite file, with a key for every role and a small team of reps (named as in the
+world that ``world_models`` is trained on: see ``tests/conftest.py``)."""
 
 from __future__ import annotations
 
@@ -7,8 +8,6 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
-import numpy as np
-import pandas as pd
 import pytest
 from fastapi.testclient import TestClient
 
@@ -19,22 +18,6 @@ from leadwise.services.reps import create_rep
 from leadwise.settings import Settings
 from leadwise.store.db import Database
 from leadwise.store.migrate import upgrade
-
-
-class FakeModels:
-    """Stands in for ``LeadwiseModels``: rep "Expert" wins GTX leads far more often than the others."""
-
-    version = "fake-1"
-
-    def lead_score(self, leads: pd.DataFrame) -> np.ndarray:
-        return np.where(leads["product"].fillna("").str.startswith("GTX"), 0.6, 0.2)
-
-    def deal_value(self, leads: pd.DataFrame) -> np.ndarray:
-        return np.full(len(leads), 1000.0)
-
-    def fit_matrix(self, leads: pd.DataFrame, reps: list[str]) -> np.ndarray:
-        gtx = leads["product"].fillna("").str.startswith("GTX").to_numpy()
-        return np.array([[0.9 if (r == "Expert" and g) else 0.3 for r in reps] for g in gtx])
 
 
 @dataclass
@@ -81,11 +64,6 @@ def make_env(tmp_path: Path, template: Path, *, capacity: int = 2, **overrides: 
     with TestClient(app, raise_server_exceptions=False) as client:
         yield Env(client=client, db=db, settings=settings, models=holder, keys=keys, reps=reps)
     db.dispose()
-
-
-@pytest.fixture
-def fake_models() -> FakeModels:
-    return FakeModels()
 
 
 @pytest.fixture

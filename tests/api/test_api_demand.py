@@ -82,8 +82,8 @@ def test_demand_counts_down_from_publication_and_ends_with_its_horizon(env) -> N
     assert flow_demand(flow, routed_since_published=4, now=published + timedelta(days=3)) == (None, None)
 
 
-def test_an_optimised_decision_says_what_its_prices_were_solved_on(env, fake_models) -> None:
-    env.models.install(fake_models)
+def test_an_optimised_decision_says_what_its_prices_were_solved_on(env, world_models) -> None:
+    env.models.install(world_models)
     assert publish(env, "[demand]\nexpected_leads = 600\n" + OPTIMISED).status_code == 201
     book: PriceBook = env.client.app.state.prices
     ids = tuple(str(env.reps[name]) for name in ("Ann", "Bob", "Expert"))

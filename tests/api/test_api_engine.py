@@ -3,6 +3,9 @@ capacity prices and model failures."""
 
 from __future__ import annotations
 
+import copy
+import dataclasses
+
 import numpy as np
 import pandas as pd
 
@@ -79,14 +82,19 @@ def test_rejections_reroute_away_from_every_previous_rep_then_go_to_the_manager_
     assert all(r["open_leads"] == 0 for r in reps)
 
 
-def test_batch_uses_the_assignment_lp_within_capacity(env, fake_models) -> None:
-    env.models.install(fake_models)
+def test_batch_uses_the_assignment_lp_within_capacity(env, world_models) -> None:
+    env.models.install(world_models)
     assert publish(env, BEST_FIT_WITH_NURTURE).status_code == 201
     leads = [{"lead_id": f"B-{i}", "product": "GTX Pro"} for i in range(3)]
     leads += [{"lead_id": f"C-{i}", "product": "MG Special"} for i in range(2)]
+    # The model: MG Special leads are cold (below the flow's 0.25), GTX Pro ones are not and the expert
+    # wins them best, so the LP would give the expert all three but for its capacity of two.
+    expected = world_models.predict(pd.DataFrame([leads[0], leads[-1]]), ["Ann", "Bob", "Expert"])
+    assert expected.lead_score[1] < 0.25 <= expected.lead_score[0]
+    assert expected.fit[0].argmax() == 2 and expected.fit[0, 2] > expected.fit[0, :2].max() + 0.1
     out = env.client.post("/v1/route/batch", json={"leads": leads}, headers=env.h("manager")).json()
     by_id = {d["lead_id"]: d for d in out["data"]}
-    assert [by_id[f"C-{i}"]["queue"] for i in range(2)] == ["nurture", "nurture"]  # score 0.2 < 0.25
+    assert [by_id[f"C-{i}"]["queue"] for i in range(2)] == ["nurture", "nurture"]
     gtx = [by_id[f"B-{i}"] for i in range(3)]
     assert all(d["strategy"] == "batch_lp" and d["flow_version"] == 2 for d in gtx)
     assert sum(d["rep_name"] == "Expert" for d in gtx) == 2  # the expert's capacity, never more
@@ -95,8 +103,8 @@ def test_batch_uses_the_assignment_lp_within_capacity(env, fake_models) -> None:
     assert [d["id"] for d in again["data"]] == [d["id"] for d in out["data"]]  # idempotent
 
 
-def test_capacity_prices_make_optimised_save_the_scarce_expert(env, fake_models) -> None:
-    env.models.install(fake_models)
+def test_capacity_prices_make_optimised_save_the_scarce_expert(env, world_models) -> None:
+    env.models.install(world_models)
     book = PriceBook()
     ids = tuple(str(env.reps[name]) for name in ("Ann", "Bob", "Expert"))
     scores = Scores(model_version="m", rep_ids=ids, p_win=np.array([0.3, 0.3, 0.9]), deal_value=1000.0)
@@ -109,40 +117,30 @@ def test_capacity_prices_make_optimised_save_the_scarce_expert(env, fake_models)
     assert book.status()["priced_reps"] >= 1
 
 
-class BrokenModels:
-    """A bundle pickled by older code: loads, then fails on use."""
-
-    version = "old-1"
-
-    def predict(self, leads: pd.DataFrame, reps=None):
-        raise AttributeError("'LeadwiseModels' object has no attribute 'builder_v2'")
+def broken(models):
+    """A bundle pickled by older code: loads, then fails on use (its builder lacks a fitted attribute)."""
+    builder = copy.copy(models.builder)
+    del builder.glm_
+    return dataclasses.replace(models, builder=builder, version="old-1")
 
 
-def test_a_failing_model_is_503_on_score_and_routing_goes_on_rules_only(env) -> None:
-    env.models.install(BrokenModels())
-    scored = env.client.post("/v1/score", json={"lead_id": "X-1"}, headers=env.h("integration"))
+def test_a_failing_model_is_503_on_score_and_routing_goes_on_rules_only(env, world_models) -> None:
+    env.models.install(broken(world_models))
+    lead = {"lead_id": "X-1", "product": "GTX Pro"}
+    scored = env.client.post("/v1/score", json=lead, headers=env.h("integration"))
     assert scored.status_code == 503 and scored.json()["error"] == "model_failed"
     assert "AttributeError" in scored.json()["detail"] and "old-1" in scored.json()["detail"]
-    routed = route(env, "X-2")
+    routed = route(env, "X-2", product="GTX Pro")
     assert routed.status_code == 201 and routed.json()["model_version"] is None
     ready = env.client.get("/readyz").json()
     assert ready["leadwise_version"] == leadwise.__version__ and ready["flow"]["version"] == 1
 
 
-class PickyModels(BrokenModels):
-    """A model that refuses the lead's data, as the real ones refuse a product they never saw."""
-
-    def predict(self, leads: pd.DataFrame, reps=None):
-        from leadwise.data.errors import DataValidationError
-
-        raise DataValidationError("unknown product 'Hoverboard'", file="leads", column="product", row=1)
-
-
-def test_a_lead_the_model_cannot_score_is_routed_rules_only_and_says_why(env) -> None:
-    env.models.install(PickyModels())
+def test_a_lead_the_model_cannot_score_is_routed_rules_only_and_says_why(env, world_models) -> None:
+    env.models.install(dataclasses.replace(world_models, version="old-1"))  # it never saw a Hoverboard
     scored = env.client.post("/v1/score", json={"lead_id": "P-1", "product": "Hoverboard"}, headers=env.h("integration"))
     assert scored.status_code == 422 and "unknown product 'Hoverboard'" in scored.json()["detail"]
-    routed = route(env, "P-2")
+    routed = route(env, "P-2", product="Hoverboard")
     assert routed.status_code == 201 and routed.json()["model_version"] is None and routed.json()["p_win"] is None
     notes = routed.json()["explanation"]["explanation"]["notes"]
     assert any("not scored by model old-1" in n and "unknown product 'Hoverboard'" in n for n in notes), notes

@@ -5,6 +5,8 @@ from __future__ import annotations
 
 from datetime import timedelta
 
+import pandas as pd
+import pytest
 from sqlalchemy import update
 
 from leadwise.services.checks import consistency_problems
@@ -187,18 +189,25 @@ def test_sla_sweep_expires_each_offer_once_and_reroutes(env) -> None:
     assert_consistent(env)
 
 
-def test_score_is_503_rules_only_then_200_with_a_model(env, fake_models) -> None:
+def test_score_is_503_rules_only_then_200_with_a_model(env, world_models) -> None:
     lead = {"lead_id": "SC-1", "product": "GTX Pro", "account": "Acme"}
     rules_only = env.client.post("/v1/score", json=lead, headers=env.h("integration"))
     assert rules_only.status_code == 503 and rules_only.json()["error"] == "model_not_ready"
-    env.models.install(fake_models)
+    env.models.install(world_models)
     publish(env, BEST_FIT)
+    # What the model says of this lead (engaged today) for the team's reps.
+    reps = ["Ann", "Bob", "Expert"]
+    expected = world_models.predict(pd.DataFrame([lead]), reps)
+    p_win = dict(zip(reps, expected.fit[0].tolist(), strict=True))
+    best = max(p_win, key=p_win.__getitem__)
+    assert best == "Expert"  # the model finds the world's GTX expert
     scored = env.client.post("/v1/score?top=2", json=lead, headers=env.h("integration")).json()
-    assert scored["model_version"] == "fake-1" and scored["score"] == 0.6
-    assert [r["name"] for r in scored["reps"]][0] == "Expert" and len(scored["reps"]) == 2
-    routed = route(env, "SC-2", product="GTX Pro").json()
-    assert routed["rep_name"] == "Expert" and routed["model_version"] == "fake-1"
-    assert routed["strategy"] == "best_fit" and routed["p_win"] == 0.9
+    assert scored["model_version"] == "world-1"
+    assert scored["score"] == pytest.approx(float(expected.lead_score[0]), abs=1e-9)
+    assert [r["name"] for r in scored["reps"]] == sorted(p_win, key=p_win.__getitem__, reverse=True)[:2]
+    routed = route(env, "SC-2", product="GTX Pro", account="Acme").json()
+    assert routed["rep_name"] == best and routed["model_version"] == "world-1"
+    assert routed["strategy"] == "best_fit" and routed["p_win"] == pytest.approx(p_win[best], abs=1e-6)
 
 
 def test_errors_name_the_problem(env) -> None:

@@ -15,7 +15,7 @@ from leadwise.api.app import create_app
 
 @pytest.fixture
 def api_schema(
-    tmp_path_factory: pytest.TempPathFactory, migrated_template: Path, fake_models
+    tmp_path_factory: pytest.TempPathFactory, migrated_template: Path, world_models
 ) -> Iterator[object]:
     # One app for the whole run (function-scoped fixtures are not reset between hypothesis examples).
     import shutil
@@ -34,7 +34,7 @@ def api_schema(
         create_rep(db=db, fields={"name": name, "capacity": 3})
     _, key = create_key(db=db, role="admin")
     holder = ModelHolder(cfg)
-    holder.install(fake_models)  # with a model /v1/score answers 200, so any 5xx is a real failure
+    holder.install(world_models)  # with a model /v1/score answers 200, so any 5xx is a real failure
     app = create_app(cfg, db=db, models=holder, load_models=False)
     from fastapi.testclient import TestClient
 

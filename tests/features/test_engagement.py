@@ -1,7 +1,7 @@
 """Engagement features: counts and recency from touches strictly before the scoring moment.
 
 Unit tests on ``engagement_features``; the leakage guard (no touch at or after a lead's engage date moves
-its features); the two scoring paths agreeing with touches; and models trained without touchpoints
+its features); the lookups and the as-of totals agreeing with touches; and models trained without touchpoints
 behaving exactly as before (touches ignored).
 """
 
@@ -16,7 +16,7 @@ import pytest
 
 from leadwise.data.crm import load_crm_dir
 from leadwise.data.training_data import from_crm
-from leadwise.features.builder import FeatureBuilder
+from leadwise.features.builder import FeatureBuilder, Pairs
 from leadwise.features.engagement import EngagementSpec, engagement_features
 from leadwise.learn.models import LeadwiseModels
 from leadwise.learn.training import TrainConfig, train_models
@@ -138,17 +138,23 @@ def test_touches_at_or_after_the_engage_date_never_move_a_leads_features(world_d
 # ------------------------------------------------------------------------------------- scoring paths
 
 
-def test_fast_and_frame_paths_agree_with_touches(world_dir: Path, models: LeadwiseModels) -> None:
+def test_lookups_and_as_of_totals_agree_with_touches(world_dir: Path, models: LeadwiseModels) -> None:
     truth = load_truth(world_dir)
-    leads = truth.stream[["lead_id", "account", "product", "engage_date"]].head(200)
-    fast = models.predict(leads, models.reps, touches=truth.touches)
-    slow = models.predict(leads, models.reps, touches=truth.touches, fast=False)
-    assert models.builder.scores_now(models.prepare(leads))  # the stream comes after the history
-    for name in ("lead_score", "fit", "deal_value"):
-        assert np.allclose(getattr(fast, name), getattr(slow, name), rtol=0, atol=TOLERANCE), name
+    raw = truth.stream[["lead_id", "account", "product", "engage_date"]].head(200)
+    prepared = models.prepare(raw)
+    builder = models.builder
+    assert builder._leads(prepared).now  # the stream comes after the history
+    features = {}
+    for now in (True, False):
+        leads = builder._leads(prepared, now=now, touches=truth.touches)
+        lead = builder._lead_columns(leads)
+        pairs = builder._pair_columns(leads, Pairs.grid(leads.n, models.reps), lead)
+        features[now] = np.column_stack([*lead.values()]), np.column_stack([*pairs.values()])
+    for fast, slow in zip(features[True], features[False], strict=True):
+        assert np.allclose(fast, slow, rtol=0, atol=TOLERANCE, equal_nan=True)
     # The touches matter to the scores (so the agreement above is not the agreement of two cold paths).
-    cold = models.predict(leads, models.reps)
-    assert not np.allclose(fast.lead_score, cold.lead_score)
+    touched = models.predict(raw, models.reps, touches=truth.touches)
+    assert not np.allclose(touched.lead_score, models.predict(raw, models.reps).lead_score)
 
 
 def test_service_reads_touches_from_each_lead(world_dir: Path, models: LeadwiseModels) -> None:

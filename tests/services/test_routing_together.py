@@ -4,13 +4,11 @@ transaction, with the decisions and the stored state of routing them one after a
 from __future__ import annotations
 
 import shutil
+from collections.abc import Callable
 from pathlib import Path
 
-import numpy as np
-import pandas as pd
 import pytest
 
-from leadwise.data.errors import DataValidationError
 from leadwise.errors import Conflict
 from leadwise.routing import Lead
 from leadwise.services import decisions as service
@@ -24,31 +22,6 @@ from leadwise.store import repositories as repo
 from leadwise.store.db import Database
 from leadwise.store.migrate import upgrade
 from leadwise.store.models import AssignmentRow, LeadRow
-
-
-class ProductModels:
-    """GTX leads are warm (0.6) and Expert wins them; other products are cold (0.2: the flow nurtures
-    them); the product "Broken" is refused as the real models refuse an unknown product."""
-
-    version = "product-1"
-
-    def _check(self, leads: pd.DataFrame) -> pd.Series:
-        products = leads["product"].fillna("")
-        if (products == "Broken").any():
-            row = int(np.flatnonzero(products == "Broken")[0]) + 1
-            raise DataValidationError("unknown product 'Broken'", file="leads", column="product", row=row)
-        return products.str.startswith("GTX")
-
-    def lead_score(self, leads: pd.DataFrame) -> np.ndarray:
-        return np.where(self._check(leads), 0.6, 0.2)
-
-    def deal_value(self, leads: pd.DataFrame) -> np.ndarray:
-        self._check(leads)
-        return np.full(len(leads), 1000.0)
-
-    def fit_matrix(self, leads: pd.DataFrame, reps: list[str]) -> np.ndarray:
-        gtx = self._check(leads).to_numpy()
-        return np.array([[0.9 if (r == "Expert" and g) else 0.3 + 0.01 * k for k, r in enumerate(reps)] for g in gtx])
 
 
 @pytest.fixture(scope="module")
@@ -65,12 +38,20 @@ def template(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return path
 
 
-def _store(tmp_path: Path, template: Path, name: str) -> tuple[Database, Settings, ModelHolder]:
-    shutil.copy(template, tmp_path / name)
-    settings = Settings(database_url=f"sqlite:///{tmp_path / name}", tracking_uri=f"sqlite:///{tmp_path / 'm.db'}")
-    holder = ModelHolder(settings)
-    holder.install(ProductModels())  # type: ignore[arg-type]
-    return Database.connect(settings.database_url), settings, holder
+@pytest.fixture
+def store(tmp_path: Path, template: Path, world_models) -> Callable[[str], tuple[Database, Settings, ModelHolder]]:
+    """A copy of the template database by name, with the world's models served (see ``tests/conftest.py``:
+    GTX leads are warm and Expert wins them; MG Special is cold, so the default flow nurtures it; an
+    unknown product such as "Broken" is refused)."""
+
+    def make(name: str) -> tuple[Database, Settings, ModelHolder]:
+        shutil.copy(template, tmp_path / name)
+        settings = Settings(database_url=f"sqlite:///{tmp_path / name}", tracking_uri=f"sqlite:///{tmp_path / 'm.db'}")
+        holder = ModelHolder(settings)
+        holder.install(world_models)
+        return Database.connect(settings.database_url), settings, holder
+
+    return make
 
 
 def _leads() -> list[Lead]:
@@ -93,10 +74,10 @@ def _stored(db: Database) -> list[tuple[object, ...]]:
 
 
 def test_together_decides_and_stores_what_one_by_one_does(
-    tmp_path: Path, template: Path, monkeypatch: pytest.MonkeyPatch
+    store, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    one_db, settings, models = _store(tmp_path, template, "one.db")
-    together_db, _, together_models = _store(tmp_path, template, "together.db")
+    one_db, settings, models = store("one.db")
+    together_db, _, together_models = store("together.db")
     leads = _leads()  # 11 leads for 4 reps of capacity 2: the last ones find everybody full
 
     one = [service.route_lead(db=one_db, settings=settings, models=models, lead=lead) for lead in leads]
@@ -113,8 +94,8 @@ def test_together_decides_and_stores_what_one_by_one_does(
         assert consistency_problems(session=session) == []
 
 
-def test_an_id_twice_in_a_batch_or_stored_before_gets_the_stored_decision(tmp_path: Path, template: Path) -> None:
-    db, settings, models = _store(tmp_path, template, "dup.db")
+def test_an_id_twice_in_a_batch_or_stored_before_gets_the_stored_decision(store) -> None:
+    db, settings, models = store("dup.db")
     first = service.route_lead(db=db, settings=settings, models=models, lead=_leads()[0])
     a, b = (Lead(lead_id=x, product="GTX Pro") for x in ("A", "B"))
 
@@ -128,10 +109,8 @@ def test_an_id_twice_in_a_batch_or_stored_before_gets_the_stored_decision(tmp_pa
         assert session.query(AssignmentRow).count() == 3
 
 
-def test_a_lead_the_model_refuses_is_routed_rules_only_and_the_others_keep_their_scores(
-    tmp_path: Path, template: Path
-) -> None:
-    db, settings, models = _store(tmp_path, template, "broken.db")
+def test_a_lead_the_model_refuses_is_routed_rules_only_and_the_others_keep_their_scores(store) -> None:
+    db, settings, models = store("broken.db")
     leads = [Lead(lead_id="ok1", product="GTX Pro"), Lead(lead_id="bad", product="Broken")]
     leads.append(Lead(lead_id="ok2", product="GTX Basic"))
 
@@ -144,9 +123,9 @@ def test_a_lead_the_model_refuses_is_routed_rules_only_and_the_others_keep_their
 
 
 def test_when_the_shared_transaction_fails_each_lead_is_routed_alone(
-    tmp_path: Path, template: Path, monkeypatch: pytest.MonkeyPatch
+    store, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    db, settings, models = _store(tmp_path, template, "fail.db")
+    db, settings, models = store("fail.db")
     stored = service.route_lead(db=db, settings=settings, models=models, lead=Lead(lead_id="S", product="GTX Pro"))
     # A concurrent writer's insert that the idempotency check missed (a race on PostgreSQL): the shared
     # transaction hits the unique lead id and rolls back whole.
@@ -170,9 +149,9 @@ def test_when_the_shared_transaction_fails_each_lead_is_routed_alone(
 
 
 def test_an_error_of_one_lead_is_that_lead_s_answer_only(
-    tmp_path: Path, template: Path, monkeypatch: pytest.MonkeyPatch
+    store, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    db, settings, models = _store(tmp_path, template, "error.db")
+    db, settings, models = store("error.db")
     real = service._route_new
 
     def refuse_lead_x(unit, ctx, **kw):  # type: ignore[no-untyped-def]

@@ -80,24 +80,39 @@ class TrainingData:
         require_both_outcomes(self.frame["won"], self.label_file, self.label_column)
 
 
-def derive_crm_features(frame: pd.DataFrame, reference: CrmReference) -> pd.DataFrame:
-    """Add the features computed from a lead's own fields (all known when it is engaged)."""
-    out = frame.copy()
+def derive_crm_features(columns: Mapping[str, Any], reference: CrmReference) -> dict[str, np.ndarray]:
+    """The features computed from a lead's own fields (all known when it is engaged): the training
+    history's deals and the leads scored later get them from this one definition.
+
+    ``columns``: ``engage_date``, ``revenue``, ``year_established``, ``account``, ``subsidiary_of``.
+    """
+    engaged = np.asarray(columns["engage_date"], dtype="datetime64[ns]")
+    undated = np.isnat(engaged)
+    revenue = np.asarray(columns["revenue"], dtype=float)
+    # pd.cut's right-closed bands: (-inf, low] small, (low, high] mid, (high, inf] large.
     low, high = reference.revenue_edges
-    out["size_band"] = pd.cut(out["revenue"], [-np.inf, low, high, np.inf], labels=SIZE_BANDS).astype(
-        "object"
-    )
-    engaged = out["engage_date"]
-    out["account_age"] = engaged.dt.year - out["year_established"]
-    out["engage_month"] = engaged.dt.month.astype(float)
-    out["is_subsidiary"] = out["subsidiary_of"].notna().astype(float).where(out["account"].notna())
-    return out
+    bins = np.array([-np.inf, low, high, np.inf])
+    bands = np.searchsorted(bins, revenue, side="left")
+    year = engaged.astype("datetime64[Y]").astype(np.int64) + 1970
+    month = engaged.astype("datetime64[M]").astype(np.int64) % 12 + 1
+    account_missing = np.array([_missing(account) for account in _listed(columns["account"])], dtype=bool)
+    has_parent = np.array([not _missing(parent) for parent in _listed(columns["subsidiary_of"])], dtype=float)
+    return {
+        "size_band": np.array([SIZE_BANDS[b - 1] if 0 < b < len(bins) else np.nan for b in bands], dtype=object),
+        "account_age": np.where(undated, np.nan, year - np.asarray(columns["year_established"], dtype=float)),
+        "engage_month": np.where(undated, np.nan, month.astype(float)),
+        "is_subsidiary": np.where(account_missing, np.nan, has_parent),
+    }
+
+
+def _listed(values: Any) -> list[Any]:
+    return values.tolist() if hasattr(values, "tolist") else list(values)
 
 
 def from_crm(history: CrmHistory) -> TrainingData:
     low, high = np.nanquantile(history.accounts["revenue"], [1 / 3, 2 / 3])
     reference = CrmReference(history.accounts, history.products, history.teams, (float(low), float(high)))
-    frame = derive_crm_features(history.deals, reference)
+    frame = history.deals.assign(**derive_crm_features(history.deals, reference))
     frame = validate_contract(frame, TRAINING_FRAME_SCHEMA, "training frame")
     rep_attributes = history.teams.set_index("sales_agent")[["regional_office", "manager"]]
     return TrainingData(
@@ -137,55 +152,9 @@ def from_table(table: LeadTable) -> TrainingData:
     )
 
 
-def prepare_crm_leads(leads: pd.DataFrame, reference: CrmReference, *, file: str = "leads") -> pd.DataFrame:
-    """Complete raw CRM leads (``lead_id``, ``product``, ``account`` or the account fields, optional
-    ``engage_date``) with product and account data, then derive the features.
-
-    A lead naming an account known to ``reference`` takes its firmographics from there; fields the lead
-    carries itself win over the reference, so a new account can be scored from its own fields.
-    """
-    if "product" not in leads:
-        raise DataValidationError("required column 'product' is missing", file=file)
-    out = leads.copy().reset_index(drop=True)
-    if "lead_id" not in out:
-        out["lead_id"] = (out.index + 1).astype(str)
-    out["lead_id"] = out["lead_id"].astype(str)
-    for column in ("account", *ACCOUNT_FIELDS):
-        if column not in out:
-            out[column] = np.nan
-    out["product"] = out["product"].astype("object")
-    squashed = {p.lower().replace(" ", ""): p for p in reference.products["product"]}
-    out["product"] = out["product"].map(lambda p: squashed.get(str(p).lower().replace(" ", ""), p))
-    unknown = ~out["product"].isin(reference.products["product"])
-    if unknown.any():
-        row = int(np.flatnonzero(unknown.to_numpy())[0]) + 1
-        raise DataValidationError(
-            f"unknown product '{out['product'].iloc[row - 1]}'", file=file, column="product", row=row
-        )
-    out = out.drop(columns=[c for c in ("series", "sales_price") if c in out]).merge(
-        reference.products, on="product", how="left"
-    )
-    known = reference.accounts.set_index("account")
-    for column in ACCOUNT_FIELDS:
-        from_reference = out["account"].map(known[column]) if len(known) else np.nan
-        out[column] = out[column].where(out[column].notna(), from_reference)
-    for column in ("year_established", "revenue", "employees"):
-        numbers = pd.to_numeric(out[column], errors="coerce")
-        bad = numbers.isna() & out[column].notna()
-        if bad.any():
-            row = int(np.flatnonzero(bad.to_numpy())[0]) + 1
-            raise DataValidationError(
-                f"'{out[column].iloc[row - 1]}' is not a number", file=file, column=column, row=row
-            )
-        out[column] = numbers.astype(float)
-    out["engage_date"] = _lead_times(out, file)
-    return derive_crm_features(out, reference)
-
-
 @dataclass(frozen=True)
 class CrmLookup:
-    """A ``CrmReference`` as dictionaries, so that a handful of leads is completed by lookups where
-    ``prepare_crm_leads`` merges frames (the scoring path: one lead per request)."""
+    """A ``CrmReference`` as dictionaries: leads are completed by lookups (``prepare_crm_columns``)."""
 
     reference: CrmReference
     products: dict[Any, tuple[Any, Any]]  # product -> (series, sales_price)
@@ -193,20 +162,17 @@ class CrmLookup:
     accounts: dict[Any, tuple[Any, ...]]  # account -> its ACCOUNT_FIELDS
 
     @classmethod
-    def of(cls, reference: CrmReference) -> CrmLookup | None:
-        """None when dictionaries could not answer as the merges do (a duplicated or missing name,
-        unexpected columns, revenue edges ``pd.cut`` refuses): ``prepare_crm_leads`` stays the way then."""
+    def of(cls, reference: CrmReference) -> CrmLookup:
+        """Refuses a reference whose names do not each stand for one product or one account."""
         products, accounts = reference.products, reference.accounts
         low, high = reference.revenue_edges
-        if (
-            list(products.columns) != list(PRODUCT_COLUMNS)
-            or not {"account", *ACCOUNT_FIELDS} <= set(accounts.columns)
-            or not (np.isfinite(low) and np.isfinite(high) and low < high)
-        ):
-            return None
-        for keys in (products["product"], accounts["account"]):
-            if keys.isna().any() or not keys.is_unique:
-                return None
+        if list(products.columns) != list(PRODUCT_COLUMNS) or not {"account", *ACCOUNT_FIELDS} <= set(accounts.columns):
+            raise ValueError("the reference needs the products and accounts tables' columns")
+        if not (np.isfinite(low) and np.isfinite(high) and low < high):
+            raise ValueError(f"the revenue bands' edges {low}, {high} do not increase")
+        for table, names in (("products", products["product"]), ("accounts", accounts["account"])):
+            if names.isna().any() or not names.is_unique:
+                raise DataValidationError(f"the {table} table names a {table[:-1]} twice or not at all")
         names = products["product"].tolist()
         fields = accounts[list(ACCOUNT_FIELDS)].astype("object").itertuples(index=False, name=None)
         return cls(
@@ -220,16 +186,18 @@ class CrmLookup:
 def prepare_crm_columns(
     leads: pd.DataFrame | Mapping[str, Sequence[Any]], lookup: CrmLookup, *, file: str = "leads"
 ) -> dict[str, np.ndarray]:
-    """``prepare_crm_leads`` for a handful of leads, as plain columns built with dictionary lookups.
+    """Complete raw CRM leads (``lead_id``, ``product``, ``account`` or the account fields, optional
+    ``engage_date``) with product and account data, then derive the features: the columns the features
+    read (and ``lead_id``).
 
-    Same values, same errors: only the columns the features read (and ``lead_id``) are returned. The
-    frame version stays the reference; the fast-path tests hold the two together. ``leads`` is a frame
-    with unique column names, or columns of equal length by name (the scoring service builds those:
-    a frame of one row costs more than the lookups).
+    A lead naming an account known to the reference takes its firmographics from there; fields the lead
+    carries itself win over the reference, so a new account can be scored from its own fields. ``leads``
+    is a frame with unique column names, or columns of equal length by name (the scoring service builds
+    those: a frame of one row costs more than the lookups).
     """
     if isinstance(leads, pd.DataFrame):
         if not leads.columns.is_unique:
-            raise ValueError("prepare_crm_columns needs unique column names")
+            raise DataValidationError("the leads name a column twice", file=file)
         # One conversion for every column: cheaper than a Series per column, the same Python values.
         cells = leads.to_numpy(dtype=object)
         given: dict[str, Any] = {name: cells[:, k].tolist() for k, name in enumerate(leads.columns)}
@@ -268,13 +236,7 @@ def prepare_crm_columns(
         numeric = name in ("year_established", "revenue", "employees")
         fields[name] = _numbers(values, name, file) if numeric else np.array(values, dtype=object)
     engaged = _engage_times(leads, n, file)
-    # pd.cut's right-closed bands: (-inf, low] small, (low, high] mid, (high, inf] large.
-    low, high = lookup.reference.revenue_edges
-    bins = np.array([-np.inf, low, high, np.inf])
-    bands = np.searchsorted(bins, fields["revenue"], side="left")
-    account_missing = np.array([_missing(account) for account in accounts], dtype=bool)
-    has_parent = np.array([not _missing(parent) for parent in fields["subsidiary_of"]], dtype=float)
-    return {
+    columns = {
         "lead_id": np.array(lead_ids, dtype=object),
         "product": np.array(products, dtype=object),
         "series": np.array([lookup.products[p][0] for p in products], dtype=object),
@@ -282,11 +244,8 @@ def prepare_crm_columns(
         "account": np.array(accounts, dtype=object),
         **fields,
         "engage_date": engaged,
-        "size_band": np.array([SIZE_BANDS[b - 1] if 0 < b < len(bins) else np.nan for b in bands], dtype=object),
-        "account_age": (engaged.astype("datetime64[Y]").astype(np.int64) + 1970) - fields["year_established"],
-        "engage_month": (engaged.astype("datetime64[M]").astype(np.int64) % 12 + 1).astype(float),
-        "is_subsidiary": np.where(account_missing, np.nan, has_parent),
     }
+    return {**columns, **derive_crm_features(columns, lookup.reference)}
 
 
 def _engage_times(leads: pd.DataFrame | Mapping[str, Sequence[Any]], n: int, file: str) -> np.ndarray:
@@ -313,7 +272,7 @@ def _missing(value: Any) -> bool:
 
 
 def _numbers(values: list[Any], column: str, file: str) -> np.ndarray:
-    """``pd.to_numeric(errors="coerce")`` with the frame path's error for a value that is not a number."""
+    """``pd.to_numeric(errors="coerce")``, with an error naming the first value that is not a number."""
     if all(value is None or isinstance(value, float | np.floating) for value in values):
         numbers = np.array([np.nan if value is None else float(value) for value in values])
     else:

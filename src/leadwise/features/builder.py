@@ -5,12 +5,21 @@ product, series, size band). Pair features add the rep's record overall and in e
 segments, shrunk towards the rep's and the segment's rates when data is thin, and the rep's *residual*
 record (wins minus the wins its leads were expected to bring). The residual is what separates a
 skilled rep from a rep who was simply handed good leads: history is confounded by past assignment.
+
+Each feature is defined once, in one of the groups of the feature table (``LEAD_GROUPS``,
+``PAIR_GROUPS``): a function of the leads' columns returning its features in column order. The names
+of the features are what the groups return, so adding a feature is one edit. Training evaluates the
+table over the history (each deal's record as of its engage date, ``as_of_totals``), serving over a few
+leads engaged after it (fixed sums, read from lookups): only the ``Totals`` the groups ask differ. The
+result is the float matrix LightGBM makes of a frame (categoricals as codes, NaN when missing);
+``as_frame`` gives the frame the models are fitted on.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
+from functools import cached_property
 from typing import Any
 
 import numpy as np
@@ -41,21 +50,110 @@ COUNTS = ["n", "wins", "expected", "lead_expected"]
 EXPECTATION_KEYS = ("sector", "product", "size_band")
 # Lead dimensions whose rep effects add up, in log-odds, to the rep-lead estimate ``rep_fit_logit``.
 INTERACTION_KEYS = ("sector", "series", "size_band")
-# Prepared leads: a DataFrame, or plain columns (``prepare_crm_columns``) for the scoring-now path.
+# Leads: a DataFrame, or plain columns of equal length by name (``prepare_crm_columns``).
 Columns = Mapping[str, Any]
 # (keys, values) -> the sums of ``values`` over the deals sharing each row's ``keys``, known at its time.
 Totals = Callable[[Sequence[str], Sequence[str]], dict[str, np.ndarray]]
+# Fixed-width float columns by name, in column order.
+Features = dict[str, np.ndarray]
 
 
 @dataclass(frozen=True)
-class _NowTables:
-    """The fitted history as lookups, for leads that all come after it (see ``FeatureBuilder.scores_now``)."""
+class Pairs:
+    """(lead, rep) rows: each row's lead (a row of the leads) and its rep (a position in ``reps``)."""
+
+    lead: np.ndarray
+    rep: np.ndarray
+    reps: list[Any]
+
+    @classmethod
+    def grid(cls, n_leads: int, reps: Sequence[Any]) -> Pairs:
+        """Every lead with every rep, lead-major (row ``i * len(reps) + j``)."""
+        reps = list(reps)
+        return cls(np.repeat(np.arange(n_leads), len(reps)), np.tile(np.arange(len(reps)), n_leads), reps)
+
+    @classmethod
+    def own(cls, reps: Sequence[Any]) -> Pairs:
+        """Each lead with its own rep (the training rows)."""
+        rows = np.arange(len(reps))
+        return cls(rows, rows, [str(rep) for rep in reps])
+
+
+@dataclass
+class Leads:
+    """The leads' columns with what several groups read from them, converted once."""
+
+    columns: Columns
+    n: int
+    at: np.ndarray | None  # the engage dates (datetime64), None when the leads have none
+    now: bool  # every lead engaged after the whole history: totals are lookups of fixed sums
+    touches: pd.DataFrame | None = None  # the leads' marketing touches (``engagement_features``)
+    _keys: dict[str, list[str]] = field(default_factory=dict)
+
+    def keys(self, name: str) -> list[str]:
+        """A key column as ``fill_keys`` strings (``MISSING_KEY`` for gaps)."""
+        if name not in self._keys:
+            self._keys[name] = key_strings(_values(self.columns[name]))
+        return self._keys[name]
+
+
+# ------------------------------------------------------------------------------------ the feature table
+# A lead group: (builder, leads, totals per lead) -> features. A pair group also gets the pairs, their
+# totals and the lead features (per lead). Each returns its features in column order.
+
+
+def _own_fields(builder: FeatureBuilder, leads: Leads, totals: Totals) -> Features:
+    out = {column: _numbers(leads.columns[column]) for column in builder.numeric_}
+    for column in builder.categorical_:
+        out[column] = _coded(builder._codes[column], _values(leads.columns[column]))
+    return out
+
+
+def _lead_history(builder: FeatureBuilder, leads: Leads, totals: Totals) -> Features:
+    if not builder.use_history_:
+        return {}
+    keys = {key: np.asarray(leads.keys(key), dtype=object) for key in builder.segment_keys_}
+    assert leads.at is not None
+    return builder._lead_history_from(totals, lambda: builder.glm_.lead_logit(keys, leads.at))
+
+
+def _engagement(builder: FeatureBuilder, leads: Leads, totals: Totals) -> Features:
+    if builder.engagement is None:
+        return {}
+    at = np.asarray(leads.columns["engage_date"], dtype="datetime64[ns]")
+    return engagement_features(builder.engagement, _values(leads.columns["lead_id"]), at, leads.touches)
+
+
+def _rep_fields(builder: FeatureBuilder, leads: Leads, pairs: Pairs, totals: Totals, lead: Features) -> Features:
+    codes = builder._rep_codes
+    return {name: np.array([by_rep.get(rep, np.nan) for rep in pairs.reps])[pairs.rep] for name, by_rep in codes.items()}
+
+
+def _rep_history(builder: FeatureBuilder, leads: Leads, pairs: Pairs, totals: Totals, lead: Features) -> Features:
+    if not builder.use_history_:
+        return {}
+    names = ("prior_rate", "lead_expected_rate", *(f"{key}_rate" for key in builder.segment_keys_))
+    out = builder._rep_history_from(totals, {name: lead[name][pairs.lead] for name in names})
+    keys = {key: np.asarray(leads.keys(key), dtype=object) for key in builder.segment_keys_}
+    assert leads.at is not None
+    effect = builder.glm_.rep_effect(keys, _numbers(leads.columns["revenue"]), leads.at, pairs.lead,
+                                     np.asarray(key_strings(pairs.reps), dtype=object), pairs.rep)  # fmt: skip
+    out["glm_rep_effect"] = effect
+    out["glm_pair_logit"] = lead["glm_lead_logit"][pairs.lead] + effect
+    return out
+
+
+LEAD_GROUPS: tuple[Callable[[FeatureBuilder, Leads, Totals], Features], ...] = (_own_fields, _lead_history, _engagement)
+PAIR_GROUPS: tuple[Callable[[FeatureBuilder, Leads, Pairs, Totals, Features], Features], ...] = (_rep_fields, _rep_history)
+
+
+@dataclass(frozen=True)
+class _Lookups:
+    """The fitted builder as dictionaries and arrays, built on first use (and not pickled)."""
 
     last_event: np.datetime64 | None  # None: no closed deal at all (every total is zero)
     events: pd.DataFrame
     totals: dict[tuple[str, ...], TotalsLookup]  # the fitted ``totals_`` by keys
-    category_codes: dict[str, dict[Any, float]]  # categorical feature -> value -> code
-    rep_codes: dict[str, dict[Any, float]]  # rep attribute (and rep_id) -> rep -> code
     sums: dict[tuple[str, ...], dict[str, float]] = field(default_factory=dict)
     grouped: dict[tuple[tuple[str, ...], tuple[str, ...]], TotalsLookup] = field(default_factory=dict)
 
@@ -78,8 +176,12 @@ class _NowTables:
         return self.sums[key]
 
 
+# Built on first use from the fitted state; a refit and a pickle drop them.
+_CACHED = ("_codes", "_rep_codes", "_lookups", "lead_feature_names", "pair_feature_names")
+
+
 class FeatureBuilder:
-    """Fitted on a ``TrainingData``; then turns any prepared lead frame into model inputs.
+    """Fitted on a ``TrainingData``; then turns any prepared leads into model inputs.
 
     Follows scikit-learn's conventions: parameters in ``__init__``, state learnt in ``fit`` ends in ``_``.
     """
@@ -90,7 +192,7 @@ class FeatureBuilder:
 
     # ----------------------------------------------------------------------------------------- fitting
     def fit(self, data: TrainingData) -> FeatureBuilder:
-        self.__dict__.pop("_now_lookups", None)  # a refit invalidates the scoring lookups
+        self._forget()
         self.kind_ = data.kind
         self.numeric_ = list(data.numeric_features)
         self.categorical_ = list(data.categorical_features)
@@ -123,15 +225,17 @@ class FeatureBuilder:
             closed = closed.iloc[order]
             # What each closed deal was expected to bring, judged when it was engaged: first from its
             # segments, then (once those exist for every deal) with its account's effect on top.
-            self.events_["expected"] = self._lead_history(closed)["expected_rate"].to_numpy()
-            self.events_["lead_expected"] = self._lead_history(closed)["lead_expected_rate"].to_numpy()
+            for column, rate in (("expected", "expected_rate"), ("lead_expected", "lead_expected_rate")):
+                self.events_[column] = self._lead_history_from(self._as_of(self._leads(closed, now=False)))[rate]
             self.totals_ = {
                 keys: self.events_.groupby(list(keys), sort=False)[COUNTS].sum()
                 for keys in [(k,) for k in self.segment_keys_]
                 + [(REP,)]
                 + [(REP, k) for k in self.segment_keys_]
             }
-            self.glm_ = GlmSnapshots().fit(self._glm_frame(closed))
+            keyed = fill_keys(closed[[*self.segment_keys_, REP]], [*self.segment_keys_, REP])
+            known = [c for c in ("engage_date", "close_date", "won", "revenue") if c in closed]
+            self.glm_ = GlmSnapshots().fit(keyed.join(closed[known]))
         # Engagement features only when the history came with touches (and times to cut them at):
         # without touchpoints the feature columns are exactly those of a history without them.
         touches = getattr(data, "touches", None)
@@ -142,49 +246,61 @@ class FeatureBuilder:
 
     @property
     def engagement(self) -> EngagementSpec | None:
-        """The engagement features' spec; None when trained without touchpoints (or pickled before them)."""
+        """The engagement features' spec; None when trained without touchpoints."""
         return getattr(self, "engagement_", None)
 
+    def __getstate__(self) -> dict[str, Any]:
+        state = self.__dict__.copy()
+        for name in _CACHED:
+            state.pop(name, None)
+        return state
+
+    def _forget(self) -> None:
+        for name in _CACHED:
+            self.__dict__.pop(name, None)
+
     # ---------------------------------------------------------------------------------------- features
-    @property
+    @cached_property
     def lead_feature_names(self) -> list[str]:
-        history = []
-        if self.use_history_:
-            history = ["prior_rate", "expected_rate", "account_effect", "lead_expected_rate", "glm_lead_logit"]
-            for key in self.segment_keys_:
-                history += [f"{key}_rate", f"{key}_log_n"]
-        engagement = self.engagement.feature_names if self.engagement is not None else []
-        return [*self.numeric_, *self.categorical_, *history, *engagement]
+        """The lead groups' features, in column order (what they return for no lead)."""
+        return list(self._lead_columns(self._leads(self._no_leads(), now=False)))
+
+    @cached_property
+    def pair_feature_names(self) -> list[str]:
+        leads = self._leads(self._no_leads(), now=False)
+        return [*self.lead_feature_names, *self._pair_columns(leads, Pairs.grid(0, []), self._lead_columns(leads))]
 
     @property
-    def pair_feature_names(self) -> list[str]:
-        rep = list(self.rep_attributes_.columns)
+    def categories(self) -> dict[str, list[Any]]:
+        """Categories of every categorical feature (its codes index them), lead and pair ones."""
+        out = {column: list(self.categories_[column]) for column in self.categorical_}
+        out.update({column: list(values) for column, values in self.rep_attribute_categories_.items()})
         if self.kind_ == "table":
-            rep.append("rep_id")
-        if self.use_history_:
-            for key in ["all", *self.segment_keys_]:
-                rep += [f"rep_{key}_rate", f"rep_{key}_residual", f"rep_{key}_log_n", f"rep_{key}_effect"]
-            rep += ["rep_fit_logit", "glm_rep_effect", "glm_pair_logit"]
-        return [*self.lead_feature_names, *rep]
+            out["rep_id"] = list(self.rep_categories_)
+        return out
+
+    def lead_matrix(self, leads: Columns, touches: pd.DataFrame | None = None) -> np.ndarray:
+        """One row per lead: its own fields, its segments' record before its engage date and (for a model
+        trained with touchpoints) its engagement from ``touches`` before that date."""
+        columns = self._lead_columns(self._leads(leads, touches=touches))
+        return _stack(columns, self.lead_feature_names, _length(leads))
+
+    def pair_matrix(self, leads: Columns, reps: Sequence[Any] | None, lead_matrix: np.ndarray) -> np.ndarray:
+        """Rows for (lead, rep) pairs; ``lead_matrix`` is these leads' ``lead_matrix``.
+
+        With ``reps`` None the rep is the leads' own ``sales_agent`` (training rows: one pair per lead);
+        otherwise every lead is paired with every rep, lead-major (row ``i * len(reps) + j``).
+        """
+        state = self._leads(leads)
+        pairs = Pairs.own(_values(leads[REP])) if reps is None else Pairs.grid(state.n, reps)
+        lead = dict(zip(self.lead_feature_names, lead_matrix.T, strict=True))
+        names = self.pair_feature_names[len(lead) :]
+        pair_part = _stack(self._pair_columns(state, pairs, lead), names, len(pairs.lead))
+        return np.hstack([lead_matrix[pairs.lead], pair_part])
 
     def lead_features(self, frame: pd.DataFrame, touches: pd.DataFrame | None = None) -> pd.DataFrame:
-        """One row per lead: its own fields plus its segments' record before its engage date (and, for a
-        model trained with touchpoints, its engagement from ``touches`` before that date)."""
-        out = pd.DataFrame(index=frame.index)
-        for column in self.numeric_:
-            out[column] = pd.to_numeric(frame[column], errors="coerce").astype(float)
-        for column in self.categorical_:
-            out[column] = pd.Categorical(frame[column].astype("object"), categories=self.categories_[column])
-        if self.use_history_:
-            history = self._lead_history(frame)
-            for column in history.columns:
-                out[column] = history[column].to_numpy()
-            out["glm_lead_logit"] = self.glm_.features(self._glm_frame(frame), with_rep=False)["glm_lead_logit"]
-        if self.engagement is not None:
-            at = frame["engage_date"].to_numpy(dtype="datetime64[ns]")
-            for name, values in engagement_features(self.engagement, frame["lead_id"].tolist(), at, touches).items():
-                out[name] = values
-        return out[self.lead_feature_names]
+        """``lead_matrix`` as the frame the models are fitted on (categoricals as pandas categoricals)."""
+        return self.as_frame(self.lead_matrix(frame, touches), self.lead_feature_names, frame.index)
 
     def pair_features(
         self,
@@ -193,263 +309,160 @@ class FeatureBuilder:
         lead_matrix: pd.DataFrame | None = None,
         touches: pd.DataFrame | None = None,
     ) -> pd.DataFrame:
-        """Rows for (lead, rep) pairs.
+        """``pair_matrix`` as a frame; ``lead_matrix`` (this frame's ``lead_features``) may be passed in."""
+        leads = self.lead_matrix(frame, touches) if lead_matrix is None else model_array(lead_matrix)
+        return self.as_frame(self.pair_matrix(frame, reps, leads), self.pair_feature_names)
 
-        With ``reps`` None the rep is the frame's own ``sales_agent`` (training rows: one pair per lead);
-        otherwise every lead is paired with every rep, lead-major (row ``i * len(reps) + j``).
-        ``lead_matrix`` (this frame's ``lead_features``) may be passed in to avoid computing it twice.
-        """
-        leads = self.lead_features(frame, touches) if lead_matrix is None else lead_matrix
-        if reps is None:
-            pairs = leads.reset_index(drop=True)
-            pair_reps = frame[REP].astype(str).to_numpy()
-            source = frame.reset_index(drop=True)
-        else:
-            reps = list(reps)
-            pairs = leads.loc[leads.index.repeat(len(reps))].reset_index(drop=True)
-            pair_reps = np.tile(np.asarray(reps, dtype=object), len(frame))
-            source = frame.loc[frame.index.repeat(len(reps))].reset_index(drop=True)
-        for column, categories in self.rep_attribute_categories_.items():
-            values = pd.Series(pair_reps).map(self.rep_attributes_[column])
-            pairs[column] = pd.Categorical(values, categories=categories)
-        if self.kind_ == "table":
-            pairs["rep_id"] = pd.Categorical(pair_reps, categories=self.rep_categories_)
-        if self.use_history_:
-            history = self._rep_history(source, pair_reps, pairs)
-            for column in history.columns:
-                pairs[column] = history[column].to_numpy()
-            glm = self.glm_.features(self._glm_frame(source.assign(**{REP: pair_reps})), with_rep=True)
-            pairs["glm_rep_effect"] = glm["glm_rep_effect"]
-            pairs["glm_pair_logit"] = glm["glm_pair_logit"]
-        return pairs[self.pair_feature_names]
+    def as_frame(self, matrix: np.ndarray, names: Sequence[str], index: pd.Index | None = None) -> pd.DataFrame:
+        categories = self.categories
+        columns: dict[str, Any] = {}
+        for name, values in zip(names, matrix.T, strict=True):
+            if name in categories:
+                codes = np.where(np.isnan(values), -1, values).astype(np.int64)
+                columns[name] = pd.Categorical.from_codes(codes, categories=categories[name])
+            else:
+                columns[name] = values
+        return pd.DataFrame(columns, index=index, columns=list(names))
 
-    def _glm_frame(self, frame: pd.DataFrame) -> pd.DataFrame:
-        """The columns the snapshot models read, keys filled as the history features fill them."""
-        keys = [*self.segment_keys_, *([REP] if REP in frame else [])]
-        columns = [c for c in ("engage_date", "close_date", "won", "revenue") if c in frame]
-        return pd.concat([fill_keys(frame[keys], keys), frame[columns]], axis=1)
-
-    # ---------------------------------------------------------------------------------- scoring now
-    # The serving case: every lead is engaged after the whole history, so each total the history math
-    # asks for is a lookup of fixed sums. ``lead_array`` and ``pair_array`` give exactly the numbers of
-    # ``lead_features`` and ``pair_features``, as the float matrix LightGBM makes of those frames
-    # (categoricals as codes, NaN when missing), without building frames. The lookups are built on first
-    # use and are not pickled.
-
-    def __getstate__(self) -> dict[str, Any]:
-        state = self.__dict__.copy()
-        state.pop("_now_lookups", None)
-        return state
-
-    def scores_now(self, frame: Columns) -> bool:
-        """Whether the lookup path applies: every engage date is after the last close (as ``as_of_totals``
-        decides it), or the features have no history at all."""
-        tables = self._now_tables()
-        if tables is None:
-            return False
-        if not self.use_history_ or tables.last_event is None:
-            return True
-        engaged = np.asarray(frame["engage_date"])
-        if engaged.dtype.kind != "M":
-            return False
-        known = engaged[~np.isnat(engaged)]
-        return bool(len(known)) and bool(known.min() > tables.last_event)
-
-    @property
-    def lead_categories(self) -> list[list[Any]]:
-        """Category lists of the categorical lead features, in column order (what LightGBM stored)."""
-        return [list(self.categories_[column]) for column in self.categorical_]
-
-    @property
-    def pair_categories(self) -> list[list[Any]]:
-        rep = [list(categories) for categories in self.rep_attribute_categories_.values()]
-        if self.kind_ == "table":
-            rep.append(list(self.rep_categories_))
-        return [*self.lead_categories, *rep]
-
-    def lead_array(self, frame: Columns, touches: pd.DataFrame | None = None) -> np.ndarray:
-        """``lead_features(frame, touches)`` as LightGBM's float matrix, for leads that ``scores_now``.
-
-        The engagement columns come from the same ``engagement_features`` call as in ``lead_features``."""
-        tables = self._now_tables_for(frame)
-        n = len(frame) if isinstance(frame, pd.DataFrame) else len(next(iter(frame.values())))
-        names = self.lead_feature_names
-        out = np.empty((n, len(names)))
-        for position, column in enumerate(self.numeric_):
-            out[:, position] = _numbers(frame[column])
-        for position, column in enumerate(self.categorical_, start=len(self.numeric_)):
-            codes = tables.category_codes[column]
-            out[:, position] = [codes.get(value, np.nan) for value in _values(frame[column])]
-        if self.use_history_:
-            history = self._lead_history_from(self._now_totals(tables, frame, None, (n,)))
-            position = {name: i for i, name in enumerate(names)}
-            for name, values in history.items():
-                if name in position:  # as ``lead_features`` keeps only the named columns
-                    out[:, position[name]] = values
-            latest = self.glm_.latest
-            keys = {key: key_strings(_values(frame[key])) for key in self.segment_keys_}
-            out[:, position["glm_lead_logit"]] = latest.lead_logit(keys) if latest else np.nan
-        if self.engagement is not None:
-            position = {name: i for i, name in enumerate(names)}
-            at = np.asarray(frame["engage_date"], dtype="datetime64[ns]")
-            for name, values in engagement_features(self.engagement, _values(frame["lead_id"]), at, touches).items():
-                out[:, position[name]] = values
+    def _lead_columns(self, leads: Leads) -> Features:
+        totals = self._lookup(leads) if leads.now else self._as_of(leads)
+        out: Features = {}
+        for group in LEAD_GROUPS:
+            out.update(group(self, leads, totals))
         return out
 
-    def pair_array(self, frame: Columns, reps: Sequence[Any], lead_array: np.ndarray) -> np.ndarray:
-        """``pair_features(frame, reps)`` as LightGBM's float matrix (lead-major rows), for leads that
-        ``scores_now``; ``lead_array`` is this frame's ``lead_array``."""
-        tables = self._now_tables_for(frame)
-        reps = list(reps)
-        n_leads, n_lead_features = lead_array.shape
-        names = self.pair_feature_names
-        position = {name: i for i, name in enumerate(names)}
-        grid = np.empty((n_leads, len(reps), len(names)))
-        grid[:, :, :n_lead_features] = lead_array[:, None, :]
-        for attribute, codes in tables.rep_codes.items():
-            grid[:, :, position[attribute]] = [codes.get(rep, np.nan) for rep in reps]
-        if self.use_history_:
-            totals = self._now_totals(tables, frame, key_strings(reps), (n_leads, len(reps)))
-            # Each pair's lead features: contiguous copies of the lead columns, repeated over the reps.
-            lead = {
-                name: np.ascontiguousarray(grid[:, :, position[name]])
-                for name in ("prior_rate", "lead_expected_rate", *(f"{key}_rate" for key in self.segment_keys_))
-            }
-            for name, values in self._rep_history_from(totals, lead).items():
-                if name in position:
-                    grid[:, :, position[name]] = values
-            latest = self.glm_.latest
-            if latest is None:
-                grid[:, :, position["glm_rep_effect"]] = np.nan
-            else:
-                keys = {key: key_strings(_values(frame[key])) for key in self.segment_keys_}
-                effect = latest.rep_effect_grid(keys, _numbers(frame["revenue"]), key_strings(reps))
-                grid[:, :, position["glm_rep_effect"]] = effect
-            grid[:, :, position["glm_pair_logit"]] = (
-                grid[:, :, position["glm_lead_logit"]] + grid[:, :, position["glm_rep_effect"]]
-            )
-        return grid.reshape(n_leads * len(reps), len(names))
+    def _pair_columns(self, leads: Leads, pairs: Pairs, lead: Features) -> Features:
+        totals = self._lookup(leads, pairs) if leads.now else self._as_of(leads, pairs)
+        out: Features = {}
+        for group in PAIR_GROUPS:
+            out.update(group(self, leads, pairs, totals, lead))
+        return out
 
-    def _now_totals(
-        self, tables: _NowTables, frame: Columns, rep_keys: list[str] | None, shape: tuple[int, ...]
-    ) -> Totals:
-        """The ``totals`` the history math asks for, from the lookups: one row per lead, or (with
-        ``rep_keys``) a (leads, reps) grid where the rep comes from the column and the rest from the lead."""
-        lead_keys: dict[str, list[str]] = {}
+    # ------------------------------------------------------------------------------------------ inputs
+    def _leads(self, columns: Columns, *, now: bool | None = None, touches: pd.DataFrame | None = None) -> Leads:
+        at = None
+        if "engage_date" in columns:
+            engaged = np.asarray(columns["engage_date"])
+            at = engaged if engaged.dtype.kind == "M" else engaged.astype("datetime64[ns]")
+        if now is None:
+            now = self._after_history(at)
+        return Leads(columns, _length(columns), at, now, touches)
 
-        def codes(lookup: TotalsLookup, level: int, key: str) -> np.ndarray:
-            if key == REP and rep_keys is not None:
-                return lookup.codes(level, rep_keys)[None, :]
-            if key not in lead_keys:
-                lead_keys[key] = key_strings(_values(frame[key]))
-            found = lookup.codes(level, lead_keys[key])
-            return found if rep_keys is None else found[:, None]
-
-        def totals(keys: Sequence[str], values: Sequence[str]) -> dict[str, np.ndarray]:
-            if not keys:
-                return {value: np.full(shape, total) for value, total in tables.overall(values).items()}
-            lookup = tables.lookup(tuple(keys), values)
-            found = lookup.sums(*(codes(lookup, level, key) for level, key in enumerate(keys)))
-            # Contiguous arrays of the full shape, as the frame path's columns are.
-            return {value: np.ascontiguousarray(np.broadcast_to(found[value], shape)) for value in values}
-
-        return totals
-
-    def _now_tables_for(self, frame: Columns) -> _NowTables:
-        tables = self._now_tables()
-        if tables is None or not self.scores_now(frame):
-            raise ValueError("the lookup path only scores leads engaged after the whole history")
-        return tables
-
-    def _now_tables(self) -> _NowTables | None:
-        """The lookups, built on first use; None when they could not answer as the frames do."""
-        if "_now_lookups" not in self.__dict__:
-            self.__dict__["_now_lookups"] = self._build_now_tables()
-        return self.__dict__["_now_lookups"]
-
-    def _build_now_tables(self) -> _NowTables | None:
-        rep_codes = {}
-        if len(self.rep_attributes_.columns):
-            if not self.rep_attributes_.index.is_unique:
-                return None  # ``Series.map`` refuses a duplicated rep: keep the frame path's behaviour
-            for attribute, categories in self.rep_attribute_categories_.items():
-                codes = _category_codes(categories)
-                values = self.rep_attributes_[attribute]
-                rep_codes[attribute] = {
-                    rep: codes.get(value, np.nan) for rep, value in zip(values.index, values.tolist(), strict=True)
-                }
-        if self.kind_ == "table":
-            rep_codes["rep_id"] = _category_codes(self.rep_categories_)
-        category_codes = {column: _category_codes(self.categories_[column]) for column in self.categorical_}
+    def _after_history(self, at: np.ndarray | None) -> bool:
+        """Whether every engage date comes after the last close (as ``as_of_totals`` decides it)."""
         if not self.use_history_:
-            return _NowTables(None, self.events_, {}, category_codes, rep_codes)
-        return _NowTables(
-            # NaT (no close date known) compares as never before: the frame path then applies.
+            return True  # no totals are asked for
+        last = self._lookups.last_event
+        if last is None:
+            return True
+        if at is None:
+            return False
+        known = at[~np.isnat(at)]
+        return bool(len(known)) and bool(known.min() > last)
+
+    def _no_leads(self) -> dict[str, np.ndarray]:
+        columns = {name: np.empty(0, dtype=object) for name in [*self.numeric_, *self.categorical_, *self.segment_keys_]}
+        return {**columns, "lead_id": np.empty(0, dtype=object), "revenue": np.empty(0),
+                "engage_date": np.empty(0, dtype="datetime64[ns]")}  # fmt: skip
+
+    @cached_property
+    def _codes(self) -> dict[str, dict[Any, float]]:
+        """Categorical lead feature -> value -> code."""
+        return {column: _category_codes(self.categories_[column]) for column in self.categorical_}
+
+    @cached_property
+    def _rep_codes(self) -> dict[str, dict[Any, float]]:
+        """Rep attribute (and ``rep_id``) -> rep -> code."""
+        out = {}
+        for attribute, categories in self.rep_attribute_categories_.items():
+            codes = _category_codes(categories)
+            values = self.rep_attributes_[attribute]
+            out[attribute] = {rep: codes.get(v, np.nan) for rep, v in zip(values.index, values.tolist(), strict=True)}
+        if self.kind_ == "table":
+            out["rep_id"] = _category_codes(self.rep_categories_)
+        return out
+
+    # ------------------------------------------------------------------------------------------ totals
+    @cached_property
+    def _lookups(self) -> _Lookups:
+        if not self.use_history_:
+            return _Lookups(None, self.events_, {})
+        return _Lookups(
+            # NaT (no close date known) compares as never before: the as-of totals then apply.
             last_event=np.datetime64(self.events_[EVENT_TIME].max()) if len(self.events_) else None,
             events=self.events_,
             totals={keys: TotalsLookup(totals) for keys, totals in self.totals_.items()},
-            category_codes=category_codes,
-            rep_codes=rep_codes,
         )
 
-    # ----------------------------------------------------------------------------------------- history
-    def _queries(self, frame: pd.DataFrame, keys: Sequence[str]) -> pd.DataFrame:
-        queries = fill_keys(frame[list(keys)], keys) if keys else pd.DataFrame(index=frame.index)
-        queries[QUERY_TIME] = frame["engage_date"].to_numpy()
-        return queries
+    def _as_of(self, leads: Leads, pairs: Pairs | None = None) -> Totals:
+        """The totals known at each row's engage date (``as_of_totals``): a row per lead, or per pair."""
+        rows = slice(None) if pairs is None else pairs.lead
 
-    def _lead_history(self, frame: pd.DataFrame) -> pd.DataFrame:
-        queries = self._queries(frame, self.segment_keys_)
-        return pd.DataFrame(self._lead_history_from(self._as_of(queries)), index=frame.index)
-
-    def _rep_history(self, source: pd.DataFrame, pair_reps: np.ndarray, pairs: pd.DataFrame) -> pd.DataFrame:
-        keyed = source[self.segment_keys_].copy()
-        keyed[REP] = pair_reps
-        keyed["engage_date"] = source["engage_date"].to_numpy()
-        queries = self._queries(keyed, [REP, *self.segment_keys_])
-        return pd.DataFrame(self._rep_history_from(self._as_of(queries), pairs), index=queries.index)
-
-    def _as_of(self, queries: pd.DataFrame) -> Totals:
-        """The totals known at each query's time (``as_of_totals``), as arrays aligned with ``queries``."""
+        def column(key: str) -> np.ndarray:
+            if key == REP and pairs is not None:
+                return np.asarray(key_strings(pairs.reps), dtype=object)[pairs.rep]
+            return np.asarray(leads.keys(key), dtype=object)[rows]
 
         def totals(keys: Sequence[str], values: Sequence[str]) -> dict[str, np.ndarray]:
+            queries = pd.DataFrame({key: column(key) for key in keys})
+            queries[QUERY_TIME] = np.asarray(leads.at)[rows]
             known = getattr(self, "totals_", {}).get(tuple(keys))
             found = as_of_totals(self.events_, queries, keys, values, known)
             return {value: found[value].to_numpy() for value in values}
 
         return totals
 
-    # The history math, written once for both paths: ``totals`` answers either from the events as of
-    # each lead's engage date (``_as_of``) or from the lookups when scoring after the whole history.
-    def _lead_history_from(self, totals: Totals) -> dict[str, np.ndarray]:
+    def _lookup(self, leads: Leads, pairs: Pairs | None = None) -> Totals:
+        """The same totals for leads engaged after the whole history: lookups of the fitted sums."""
+        tables = self._lookups
+        shape = (leads.n,) if pairs is None else (len(pairs.lead),)
+
+        def codes(lookup: TotalsLookup, level: int, key: str) -> np.ndarray:
+            if key == REP and pairs is not None:
+                return lookup.codes(level, key_strings(pairs.reps))[pairs.rep]
+            found = lookup.codes(level, leads.keys(key))
+            return found if pairs is None else found[pairs.lead]
+
+        def totals(keys: Sequence[str], values: Sequence[str]) -> dict[str, np.ndarray]:
+            if not keys:
+                return {value: np.full(shape, total) for value, total in tables.overall(values).items()}
+            lookup = tables.lookup(tuple(keys), values)
+            return lookup.sums(*(codes(lookup, level, key) for level, key in enumerate(keys)))
+
+        return totals
+
+    # ----------------------------------------------------------------------------------------- history
+    def _lead_history_from(self, totals: Totals, glm_logit: Callable[[], np.ndarray] | None = None) -> Features:
+        """The lead history features; ``glm_logit`` (the snapshot models' lead logit) once those exist."""
         strength = self.rep_prior_strength
-        out: dict[str, np.ndarray] = {}
         everything = totals([], ["n", "wins"])
         prior = shrunk_rate(everything["wins"], everything["n"], 0.5, 2.0)  # flat start before any history
-        out["prior_rate"] = prior
+        found = {key: totals([key], ["n", "wins"]) for key in self.segment_keys_}
+        rates = {key: shrunk_rate(f["wins"], f["n"], prior, strength) for key, f in found.items()}
         combined = logit(prior)
         for key in self.segment_keys_:
-            found = totals([key], ["n", "wins"])
-            rate = shrunk_rate(found["wins"], found["n"], prior, strength)
-            out[f"{key}_rate"] = rate
-            out[f"{key}_log_n"] = np.log1p(found["n"])
             if key in EXPECTATION_KEYS:
-                combined = combined + logit(rate) - logit(prior)
-        out["expected_rate"] = sigmoid(combined)
+                combined = combined + logit(rates[key]) - logit(prior)
+        out: Features = {"prior_rate": prior, "expected_rate": sigmoid(combined)}
         account_effect = np.zeros_like(prior)
         if "account" in self.segment_keys_ and "expected" in self.events_:
-            found = totals(["account"], ["n", "wins", "expected"])
+            account = totals(["account"], ["n", "wins", "expected"])
             account_effect = relative_effect(
-                found["wins"], found["n"], found["expected"], out["expected_rate"], strength
+                account["wins"], account["n"], account["expected"], out["expected_rate"], strength
             )
         out["account_effect"] = account_effect
         out["lead_expected_rate"] = sigmoid(logit(out["expected_rate"]) + account_effect)
+        if glm_logit is not None:
+            out["glm_lead_logit"] = glm_logit()
+        for key in self.segment_keys_:
+            out[f"{key}_rate"] = rates[key]
+            out[f"{key}_log_n"] = np.log1p(found[key]["n"])
         return out
 
-    def _rep_history_from(self, totals: Totals, lead: Columns) -> dict[str, np.ndarray]:
+    def _rep_history_from(self, totals: Totals, lead: Columns) -> Features:
         """``lead`` holds each pair's lead features (``prior_rate``, ``{key}_rate``, ...)."""
         strength = self.prior_strength
-        out: dict[str, np.ndarray] = {}
+        out: Features = {}
         prior = np.asarray(lead["prior_rate"], dtype=float)
         lead_expected = np.asarray(lead["lead_expected_rate"], dtype=float)
 
@@ -480,6 +493,7 @@ class FeatureBuilder:
         out["rep_fit_logit"] = fit_logit
         return out
 
+
 def model_array(features: pd.DataFrame) -> np.ndarray:
     """A feature frame as LightGBM turns it into floats: categoricals as their codes, NaN when missing."""
     columns = [
@@ -491,9 +505,34 @@ def model_array(features: pd.DataFrame) -> np.ndarray:
     return np.column_stack(columns).astype(float) if columns else np.empty((len(features), 0))
 
 
+def _stack(columns: Features, names: Sequence[str], n: int) -> np.ndarray:
+    out = np.empty((n, len(names)))
+    for position, name in enumerate(names):
+        out[:, position] = columns[name]
+    return out
+
+
+def _length(columns: Columns) -> int:
+    if isinstance(columns, pd.DataFrame):
+        return len(columns)
+    return len(columns["lead_id"]) if "lead_id" in columns else len(next(iter(columns.values()), ()))
+
+
 def _category_codes(categories: Sequence[Any]) -> dict[Any, float]:
     # ``pd.Categorical`` matches values to categories by equality, as a dict lookup does.
     return {category: float(code) for code, category in enumerate(categories)}
+
+
+def _coded(codes: dict[Any, float], values: list[Any]) -> np.ndarray:
+    return np.array([codes.get(value, np.nan) if _hashable(value) else np.nan for value in values], dtype=float)
+
+
+def _hashable(value: Any) -> bool:
+    try:
+        hash(value)
+    except TypeError:
+        return False
+    return True
 
 
 def _values(column: Any) -> list[Any]:

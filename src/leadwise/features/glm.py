@@ -13,7 +13,7 @@ than the first snapshot get no value (NaN), which the gradient boosting handles 
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -39,18 +39,12 @@ class AdditiveLogit:
     slope_mean: float
     slope_scale: float
 
-    @staticmethod
-    def term_values(frame: pd.DataFrame, term: tuple[str, ...]) -> np.ndarray:
-        values = frame[term[0]].astype(str).to_numpy(dtype=object)
-        for column in term[1:]:
-            values = values + "|" + frame[column].astype(str).to_numpy(dtype=object)
-        return values
-
     @classmethod
     def fit(cls, frame: pd.DataFrame, won: np.ndarray, terms: Sequence[tuple[str, ...]], C: float) -> AdditiveLogit:
         blocks, vocabularies = [], []
+        keys = {column: frame[column].astype(str).to_numpy(dtype=object) for column in {c for t in terms for c in t}}
         for term in terms:
-            codes, vocabulary = pd.factorize(cls.term_values(frame, term))
+            codes, vocabulary = pd.factorize(_joined(keys, term))
             blocks.append(sp.csr_matrix((np.ones(len(codes)), (np.arange(len(codes)), codes)), shape=(len(codes), len(vocabulary))))
             vocabularies.append(vocabulary)
         slope_values = np.log1p(frame[SLOPE_COLUMN].fillna(frame[SLOPE_COLUMN].median()).clip(lower=0).to_numpy(float))
@@ -70,42 +64,29 @@ class AdditiveLogit:
 
     def _sum(self, term: tuple[str, ...], values: np.ndarray) -> np.ndarray:
         lookup = self.coefficients.get(term, {})
-        flat = np.fromiter((lookup.get(v, 0.0) for v in values.ravel()), float, values.size)
-        return flat.reshape(values.shape)
+        return np.fromiter((lookup.get(v, 0.0) for v in values), float, len(values))
 
-    def term_sum(self, frame: pd.DataFrame, terms: Sequence[tuple[str, ...]]) -> np.ndarray:
-        total = np.zeros(len(frame))
+    def term_sum(self, keys: Mapping[str, np.ndarray], terms: Sequence[tuple[str, ...]]) -> np.ndarray:
+        """The terms' coefficients summed per row; ``keys``: per column, the rows' key strings."""
+        total = np.zeros(len(next(iter(keys.values()))))
         for term in terms:
-            total += self._sum(term, self.term_values(frame, term))
+            total += self._sum(term, _joined(keys, term))
         return total
 
-    def _slope_z(self, revenue: np.ndarray) -> np.ndarray:
+    def slope_z(self, revenue: np.ndarray) -> np.ndarray:
         logged = np.log1p(np.clip(np.asarray(revenue, dtype=float), 0, None))
         return np.nan_to_num((logged - self.slope_mean) / self.slope_scale)
 
-    def rep_slope(self, frame: pd.DataFrame) -> np.ndarray:
-        slope = np.fromiter((self.slopes.get(r, 0.0) for r in frame[REP].astype(str)), float, len(frame))
-        return slope * self._slope_z(frame[SLOPE_COLUMN].to_numpy(float))
+    def rep_slopes(self, reps: np.ndarray) -> np.ndarray:
+        """Each rep's slope on (standardised log) account size; 0 for a rep the fit never saw."""
+        return np.fromiter((self.slopes.get(r, 0.0) for r in reps), float, len(reps))
 
-    # The scoring-now path: keys as lists of strings (one per lead), reps as a list; no frames built.
-    def lead_logit(self, keys: dict[str, list[str]]) -> np.ndarray:
-        total = np.full(len(next(iter(keys.values()))), self.intercept)
-        for term in LEAD_TERMS:
-            total += self._sum(term, np.asarray(keys[term[0]], dtype=object))
-        return total
 
-    def rep_effect_grid(self, keys: dict[str, list[str]], revenue: np.ndarray, reps: list[str]) -> np.ndarray:
-        """(leads, reps) rep terms, the same numbers ``term_sum`` + ``rep_slope`` give pair by pair."""
-        rep_column = np.asarray(reps, dtype=object)[None, :]
-        n_leads = len(next(iter(keys.values())))
-        total = np.zeros((n_leads, len(reps)))
-        for term in REP_TERMS:
-            values = np.broadcast_to(rep_column, (n_leads, len(reps))).astype(object)
-            for column in term[1:]:
-                values = values + "|" + np.asarray(keys[column], dtype=object)[:, None]
-            total += self._sum(term, values)
-        slopes = np.fromiter((self.slopes.get(r, 0.0) for r in reps), float, len(reps))
-        return total + self._slope_z(revenue)[:, None] * slopes[None, :]
+def _joined(keys: Mapping[str, np.ndarray], term: tuple[str, ...]) -> np.ndarray:
+    values = keys[term[0]]
+    for column in term[1:]:
+        values = values + "|" + keys[column]
+    return values
 
 
 class GlmSnapshots:
@@ -141,24 +122,35 @@ class GlmSnapshots:
     def latest(self) -> AdditiveLogit | None:
         return self.models_[-1] if self.models_ else None
 
-    def features(self, frame: pd.DataFrame, *, with_rep: bool) -> dict[str, np.ndarray]:
-        """``glm_lead_logit`` (lead terms) and, with reps, ``glm_rep_effect`` and ``glm_pair_logit``."""
-        n = len(frame)
-        lead = np.full(n, np.nan)
-        rep_effect = np.full(n, np.nan)
-        times = frame["engage_date"].to_numpy()
-        which = np.searchsorted(np.asarray(self.moments_, dtype="datetime64[ns]"), times, side="right") - 1
-        for index in np.unique(which):
-            if index < 0:
-                continue  # engaged before the first snapshot: nothing was known yet
-            rows = np.flatnonzero(which == index)
-            part = frame.iloc[rows]
-            model = self.models_[index]
-            lead[rows] = model.intercept + model.term_sum(part, LEAD_TERMS)
-            if with_rep:
-                rep_effect[rows] = model.term_sum(part, REP_TERMS) + model.rep_slope(part)
-        out = {"glm_lead_logit": lead}
-        if with_rep:
-            out["glm_rep_effect"] = rep_effect
-            out["glm_pair_logit"] = lead + rep_effect
-        return out
+    def _snapshots(self, at: np.ndarray) -> list[tuple[AdditiveLogit, np.ndarray]]:
+        """Per snapshot, the rows it describes: the latest fitted at or before each row's moment (rows
+        engaged before the first snapshot get none: nothing was known yet)."""
+        which = np.searchsorted(np.asarray(self.moments_, dtype="datetime64[ns]"), at, side="right") - 1
+        return [(self.models_[index], np.flatnonzero(which == index)) for index in np.unique(which) if index >= 0]
+
+    def lead_logit(self, keys: Mapping[str, np.ndarray], at: np.ndarray) -> np.ndarray:
+        """``glm_lead_logit`` per lead (NaN before the first snapshot); ``keys``: the leads' key strings."""
+        lead = np.full(len(at), np.nan)
+        for model, rows in self._snapshots(at):
+            lead[rows] = model.intercept + model.term_sum({k: v[rows] for k, v in keys.items()}, LEAD_TERMS)
+        return lead
+
+    def rep_effect(
+        self,
+        keys: Mapping[str, np.ndarray],
+        revenue: np.ndarray,
+        at: np.ndarray,
+        pair_lead: np.ndarray,
+        rep_keys: np.ndarray,
+        pair_rep: np.ndarray,
+    ) -> np.ndarray:
+        """``glm_rep_effect`` per (lead, rep) pair, its lead ``pair_lead`` (of the leads' ``keys``, ``revenue``
+        and ``at``) and its rep ``rep_keys[pair_rep]``; NaN before the first snapshot."""
+        effect = np.full(len(pair_lead), np.nan)
+        for model, leads in self._snapshots(np.asarray(at)[pair_lead]):
+            rows = pair_lead[leads]
+            part = {k: v[rows] for k, v in keys.items()}
+            part[REP] = rep_keys[pair_rep[leads]]
+            slope = model.rep_slopes(rep_keys)[pair_rep[leads]]
+            effect[leads] = model.term_sum(part, REP_TERMS) + slope * model.slope_z(np.asarray(revenue)[rows])
+        return effect

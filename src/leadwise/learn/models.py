@@ -15,14 +15,8 @@ from sklearn.base import BaseEstimator, ClassifierMixin, RegressorMixin
 from sklearn.calibration import CalibratedClassifierCV
 from sklearn.frozen import FrozenEstimator
 
-from leadwise.data.training_data import (
-    CrmLookup,
-    CrmReference,
-    prepare_crm_columns,
-    prepare_crm_leads,
-    prepare_table_leads,
-)
-from leadwise.features.builder import FeatureBuilder
+from leadwise.data.training_data import CrmLookup, CrmReference, prepare_crm_columns, prepare_table_leads
+from leadwise.features.builder import Columns, FeatureBuilder, model_array
 
 DEFAULT_LGBM_PARAMS: dict[str, Any] = {
     "n_estimators": 600,
@@ -36,9 +30,6 @@ DEFAULT_LGBM_PARAMS: dict[str, Any] = {
     "verbose": -1,
 }
 EARLY_STOPPING_ROUNDS = 50
-# Scoring-now path (lookups and numpy instead of frames) up to this many leads per call; beyond, the
-# frame path's per-call overhead no longer matters and its vectorised pandas steps scale better.
-FAST_PATH_MAX_LEADS = 1_000
 # LightGBM's OpenMP threads cost more than they bring on a small matrix, and on a busy machine their
 # waits stall a request for milliseconds: predictions up to this many rows run on the calling thread.
 SINGLE_THREAD_ROWS = 20_000
@@ -74,23 +65,89 @@ def _offset(values: list[np.ndarray], n: int) -> np.ndarray:
     return np.nan_to_num(offset, nan=0.0, posinf=0.0, neginf=0.0)
 
 
-class _MarginModel(ClassifierMixin, BaseEstimator):
-    """The booster's log-odds plus the offset: the score the calibrator maps to a probability."""
+def _matrix(X: pd.DataFrame | np.ndarray, names: np.ndarray) -> np.ndarray:
+    """The float matrix the boosters score: a feature frame (columns ``names``) becomes what LightGBM
+    makes of it (categoricals as codes, NaN when missing); a matrix is taken as it is."""
+    return model_array(X[names]) if isinstance(X, pd.DataFrame) else np.asarray(X, dtype=float)
 
-    def __init__(self, booster: lgb.LGBMClassifier | None = None, offset_columns: tuple[str, ...] = ()) -> None:
+
+class _MarginScore(ClassifierMixin, BaseEstimator):
+    """The booster's log-odds plus the offset (the columns at ``offset_positions``) on float matrices:
+    the score the calibrator maps to a probability (what scikit-learn calibrates on a LightGBM >= 4.7
+    classifier, whose ``decision_function`` it prefers to ``predict_proba``)."""
+
+    def __init__(
+        self,
+        booster: lgb.LGBMClassifier | None = None,
+        params: dict[str, Any] | None = None,
+        offset_positions: tuple[int, ...] = (),
+    ) -> None:
         self.booster = booster
-        self.offset_columns = offset_columns
+        self.params = params
+        self.offset_positions = offset_positions
 
-    def fit(self, X: pd.DataFrame, y: np.ndarray) -> _MarginModel:  # the booster is fitted already
+    def fit(self, X: np.ndarray, y: np.ndarray) -> _MarginScore:  # the booster is fitted already
         self.classes_ = self.booster.classes_
         return self
 
-    def decision_function(self, X: pd.DataFrame) -> np.ndarray:
-        offset = _offset([X[c].to_numpy() for c in self.offset_columns], len(X))
-        return self.booster.predict(X, raw_score=True) + offset
+    def decision_function(self, X: np.ndarray) -> np.ndarray:
+        score = _booster_predict(self.booster, self.params, X, raw_score=True)
+        if not self.offset_positions:
+            return score
+        return score + _offset([X[:, p] for p in self.offset_positions], len(X))
 
-    def predict(self, X: pd.DataFrame) -> np.ndarray:
+    def predict(self, X: np.ndarray) -> np.ndarray:
         return self.classes_[(self.decision_function(X) > 0).astype(int)]
+
+
+class _Margin(ClassifierMixin, BaseEstimator):
+    """Margins already computed, as a one-column matrix: what the calibrator is fitted on."""
+
+    def fit(self, X: np.ndarray, y: np.ndarray) -> _Margin:
+        self.classes_ = np.unique(y)
+        return self
+
+    def decision_function(self, X: np.ndarray) -> np.ndarray:
+        return np.asarray(X, dtype=float)[:, 0]
+
+    def predict(self, X: np.ndarray) -> np.ndarray:
+        return self.classes_[(self.decision_function(X) > 0).astype(int)]
+
+
+@dataclass(frozen=True)
+class _Calibration:
+    """A fitted ``CalibratedClassifierCV``'s map from margin to P(win), read through its public
+    ``predict_proba``: Platt's sigmoid from two of its points, isotonic regression's piecewise-linear
+    curve from its values at the calibration margins (its knots are among them). Applying it costs
+    microseconds; ``predict_proba``'s checks cost more than scoring a lead."""
+
+    sigmoid: tuple[float, float] | None  # (a, b): P = expit(-(a * margin + b)), as Platt writes it
+    margins: np.ndarray
+    probabilities: np.ndarray
+
+    @classmethod
+    def read(cls, calibrated: CalibratedClassifierCV, margins: np.ndarray, method: str) -> _Calibration:
+        def public(at: np.ndarray) -> np.ndarray:
+            return calibrated.predict_proba(np.asarray(at, dtype=float)[:, None])[:, 1]
+
+        if method == "sigmoid":
+            low, high = np.quantile(margins, [0.25, 0.75])
+            if not high - low > 1e-3:
+                low, high = low - 1.0, low + 1.0
+            p = public(np.array([low, high]))
+            z = np.log((1.0 - p) / p)  # a * margin + b at the two points
+            a = float((z[1] - z[0]) / (high - low))
+            return cls((a, float(z[0] - a * low)), np.empty(0), np.empty(0))
+        if method == "isotonic":
+            knots = np.unique(margins)
+            return cls(None, knots, public(knots))
+        raise ValueError(f"calibration method {method!r}: only 'sigmoid' and 'isotonic' are served")
+
+    def __call__(self, margin: np.ndarray) -> np.ndarray:
+        if self.sigmoid is not None:
+            a, b = self.sigmoid
+            return expit(-(a * margin + b))
+        return np.interp(margin, self.margins, self.probabilities)
 
 
 class CalibratedBooster(ClassifierMixin, BaseEstimator):
@@ -139,58 +196,27 @@ class CalibratedBooster(ClassifierMixin, BaseEstimator):
                 eval_init_score=None if start is None else [start[calibration_rows]],
                 callbacks=[lgb.early_stopping(EARLY_STOPPING_ROUNDS, verbose=False)],
             )
-        self.scorer_ = _MarginModel(self.booster_, offsets).fit(X, y) if offsets else self.booster_
-        self.offset_positions_ = [list(X.columns).index(c) for c in offsets]
-        self.calibrated_ = CalibratedClassifierCV(FrozenEstimator(self.scorer_), method=self.method)
-        self.calibrated_.fit(X.iloc[calibration_rows], y[calibration_rows])
-        self.classes_ = self.booster_.classes_
         self.feature_names_in_ = np.asarray(X.columns)
+        positions = tuple(list(X.columns).index(c) for c in offsets)
+        self.scorer_ = _MarginScore(self.booster_, self.params, positions).fit(X, y)
+        # scikit-learn's calibration of the margins of the calibration rows (what it fits on a LightGBM
+        # >= 4.7 classifier, whose decision_function it prefers), applied as ``calibration_``.
+        margins = self.scorer_.decision_function(_matrix(X.iloc[calibration_rows], self.feature_names_in_))
+        y_calibration = y[calibration_rows]
+        frozen = FrozenEstimator(_Margin().fit(margins[:, None], y_calibration))
+        self.calibrated_ = CalibratedClassifierCV(frozen, method=self.method).fit(margins[:, None], y_calibration)
+        self.calibration_ = _Calibration.read(self.calibrated_, margins, self.method)
+        self.classes_ = self.booster_.classes_
         return self
 
-    def predict_proba(self, X: pd.DataFrame) -> np.ndarray:
-        return self.calibrated_.predict_proba(X[self.feature_names_in_])
+    def predict_proba(self, X: pd.DataFrame | np.ndarray) -> np.ndarray:
+        """Calibrated probabilities of a feature frame, or of its float matrix (``feature_names_in_``
+        order, categoricals as codes, NaN when missing: what ``FeatureBuilder.lead_matrix`` makes)."""
+        p = self.predict_win(X)
+        return np.vstack((1.0 - p, p)).transpose()
 
-    def predict_win(self, X: pd.DataFrame) -> np.ndarray:
-        return self.predict_proba(X)[:, 1]
-
-    @property
-    def takes_arrays(self) -> bool:
-        """Whether ``predict_win_array`` reproduces ``predict_win`` (a binary model calibrated by sigmoid
-        or isotonic regression on top of this booster, as ``fit`` makes it)."""
-        calibrated = getattr(self.calibrated_, "calibrated_classifiers_", [])
-        return (
-            list(self.classes_) == [0, 1]
-            and bool(calibrated)
-            and all(
-                c.method in ("sigmoid", "isotonic")
-                and len(c.calibrators) == 1
-                and getattr(c.estimator, "estimator", c.estimator) is getattr(self, "scorer_", self.booster_)
-                for c in calibrated
-            )
-        )
-
-    def predict_win_array(self, X: np.ndarray) -> np.ndarray:
-        """``predict_win`` on the float matrix LightGBM makes of the feature frame (columns in
-        ``feature_names_in_`` order, categoricals as their codes, NaN when missing): the booster and the
-        calibrators' own ``predict``, the steps ``CalibratedClassifierCV.predict_proba`` takes."""
-        calibrated = self.calibrated_.calibrated_classifiers_
-        # scikit-learn calibrates the first of decision_function / predict_proba the model offers.
-        raw = hasattr(calibrated[0].estimator, "decision_function")
-        scores = _booster_predict(self.booster_, self.params, X, raw_score=raw)
-        positions = getattr(self, "offset_positions_", [])
-        if positions:
-            scores = scores + _offset([X[:, p] for p in positions], len(X))
-        total = np.zeros(len(X))
-        for classifier in calibrated:
-            calibrator = classifier.calibrators[0]
-            if classifier.method == "sigmoid":  # _SigmoidCalibration.predict, without its input checks
-                p = expit(-(calibrator.a_ * scores + calibrator.b_))
-            else:
-                p = calibrator.predict(scores)
-            p[(p > 1.0) & (p <= 1.0 + 1e-5)] = 1.0
-            total += p
-        total /= len(calibrated)
-        return total
+    def predict_win(self, X: pd.DataFrame | np.ndarray) -> np.ndarray:
+        return self.calibration_(self.scorer_.decision_function(_matrix(X, self.feature_names_in_)))
 
     def feature_importance(self) -> pd.Series:
         gains = self.booster_.booster_.feature_importance(importance_type="gain")
@@ -216,13 +242,9 @@ class ValueRegressor(RegressorMixin, BaseEstimator):
         self.random_state = random_state
         self.price_column = price_column
 
-    def _scale(self, X: pd.DataFrame) -> np.ndarray:
-        if self.price_column is None:
-            return np.ones(len(X))
-        return _price_scale(X[self.price_column].to_numpy(dtype=float))
-
     def fit(self, X: pd.DataFrame, y: np.ndarray) -> ValueRegressor:
-        y = np.asarray(y, dtype=float) / self._scale(X)
+        price = None if self.price_column is None else X[self.price_column].to_numpy(dtype=float)
+        y = np.asarray(y, dtype=float) / _price_scale(price, len(X))
         fit_rows, holdout_rows = _holdout_tail(len(y), self.holdout_fraction)
         params = {**DEFAULT_LGBM_PARAMS, **(self.params or {}), "random_state": self.random_state}
         self.booster_ = lgb.LGBMRegressor(**params)
@@ -238,24 +260,23 @@ class ValueRegressor(RegressorMixin, BaseEstimator):
         self.feature_names_in_ = np.asarray(X.columns)
         return self
 
-    def predict(self, X: pd.DataFrame) -> np.ndarray:
+    def predict(self, X: pd.DataFrame | np.ndarray) -> np.ndarray:
+        """The value of a won deal, for a feature frame or its float matrix (as ``predict_proba`` takes)."""
+        X = _matrix(X, self.feature_names_in_)
         # A won deal is worth something: never let a tree extrapolate below the smallest value seen.
-        predicted = np.maximum(self.booster_.predict(X[self.feature_names_in_]), self.floor_)
-        return predicted * self._scale(X)
-
-    def predict_array(self, X: np.ndarray) -> np.ndarray:
-        """``predict`` on the float matrix LightGBM makes of the feature frame (``feature_names_in_`` order)."""
         predicted = np.maximum(_booster_predict(self.booster_, self.params, X), self.floor_)
-        if self.price_column is None:
-            return predicted * np.ones(len(X))
-        return predicted * _price_scale(X[:, list(self.feature_names_in_).index(self.price_column)])
+        names = list(self.feature_names_in_)
+        price = None if self.price_column is None else X[:, names.index(self.price_column)]
+        return predicted * _price_scale(price, len(X))
 
     def feature_importance(self) -> pd.Series:
         gains = self.booster_.booster_.feature_importance(importance_type="gain")
         return pd.Series(gains, index=self.feature_names_in_).sort_values(ascending=False)
 
 
-def _price_scale(price: np.ndarray) -> np.ndarray:
+def _price_scale(price: np.ndarray | None, n: int) -> np.ndarray:
+    if price is None:
+        return np.ones(n)
     return np.where(np.isfinite(price) & (price > 0), price, 1.0)
 
 
@@ -281,11 +302,12 @@ class LeadwiseModels:
     def reps(self) -> list[str]:
         return list(self.builder.reps_) if self.fit_model is not None else []
 
-    def prepare(self, leads: pd.DataFrame, *, file: str = "leads") -> pd.DataFrame:
-        """Raw leads (as a CRM or a web form sends them) into the frame the features are built from."""
+    def prepare(self, leads: pd.DataFrame | Columns, *, file: str = "leads") -> Columns:
+        """Raw leads (as a CRM or a web form sends them) into the columns the features are built from."""
         if self.kind == "crm":
-            assert self.reference is not None
-            return prepare_crm_leads(leads, self.reference, file=file)
+            return prepare_crm_columns(leads, self._crm_lookup(), file=file)
+        if not isinstance(leads, pd.DataFrame):
+            leads = pd.DataFrame({name: list(values) for name, values in leads.items()})
         return prepare_table_leads(leads, self.table_columns, file=file)
 
     def lead_score(self, leads: pd.DataFrame, touches: pd.DataFrame | None = None) -> np.ndarray:
@@ -303,124 +325,47 @@ class LeadwiseModels:
         reps: Sequence[str] | None = None,
         *,
         file: str = "leads",
-        fast: bool = True,
         touches: pd.DataFrame | None = None,
     ) -> Predictions:
         """All three predictions from one preparation of the leads (``reps`` None: every known rep).
 
-        Leads engaged after the whole history (the serving case) take a lookup path that gives the same
-        numbers in a fraction of the time; ``fast=False`` forces the general frame path.
+        ``leads`` is a frame, or columns of equal length by name (the serving path: a frame of one row
+        costs more than scoring it). Leads engaged after the whole history (the serving case) read the
+        history's totals from lookups, others as of their engage date: the same features either way.
 
         ``touches`` (``lead_id, timestamp, channel, touch_type``, as ``read_touchpoints`` returns them) are
         the leads' marketing touches; only those before each lead's engage date (or now) count. A model
         trained without touchpoints ignores them.
-
-        ``leads`` may also be columns of equal length by name (the serving path: a frame of one row costs
-        more than the lookups); they become a frame when the lookup path does not apply.
         """
         reps = self.reps if reps is None else list(reps)
         touches = touches if self.builder.engagement is not None else None
-        n_leads = len(leads) if isinstance(leads, pd.DataFrame) else len(next(iter(leads.values()), ()))
-        if fast and 0 < n_leads <= FAST_PATH_MAX_LEADS:
-            predictions = self._predict_now(leads, reps, file, touches)
-            if predictions is not None:
-                return predictions
-        if not isinstance(leads, pd.DataFrame):
-            leads = pd.DataFrame({name: list(values) for name, values in leads.items()})
         prepared = self.prepare(leads, file=file)
-        lead_matrix = self.builder.lead_features(prepared, touches)
-        lead_score = self.lead_model.predict_win(lead_matrix) if len(prepared) else np.zeros(0)
-        value = (
-            np.ones(len(prepared))
-            if self.value_model is None or not len(prepared)
-            else self.value_model.predict(lead_matrix)
-        )
-        fit = np.zeros((len(prepared), len(reps)))
-        if reps and len(prepared) and self.fit_model is not None:
-            pairs = self.builder.pair_features(prepared, reps, lead_matrix=lead_matrix)
-            fit = self.fit_model.predict_win(pairs).reshape(len(prepared), len(reps))
-        return Predictions(list(prepared["lead_id"]), reps, lead_score, fit, value)
+        lead_ids = [str(lead_id) for lead_id in prepared["lead_id"]]
+        n_leads = len(lead_ids)
+        fit = np.zeros((n_leads, len(reps)))
+        if not n_leads:
+            return Predictions(lead_ids, reps, np.zeros(0), fit, np.zeros(0))
+        lead_matrix = self.builder.lead_matrix(prepared, touches)
+        lead_score = self.lead_model.predict_win(lead_matrix)
+        value = np.ones(n_leads) if self.value_model is None else self.value_model.predict(lead_matrix)
+        if reps and self.fit_model is not None:
+            pairs = self.builder.pair_matrix(prepared, reps, lead_matrix)
+            fit = self.fit_model.predict_win(pairs).reshape(n_leads, len(reps))
+        return Predictions(lead_ids, reps, lead_score, fit, value)
 
-    # ---------------------------------------------------------------------------------- scoring now
+    def _crm_lookup(self) -> CrmLookup:
+        """The reference as dictionaries, built once per reference (and not pickled)."""
+        assert self.reference is not None
+        cached = self.__dict__.get("_crm_lookup_cache")
+        if cached is None or cached.reference is not self.reference:
+            cached = CrmLookup.of(self.reference)
+            self.__dict__["_crm_lookup_cache"] = cached
+        return cached
+
     def __getstate__(self) -> dict[str, Any]:
         state = self.__dict__.copy()
-        state.pop("_now_scoring_cache", None)  # rebuilt on first use after loading
+        state.pop("_crm_lookup_cache", None)  # rebuilt on first use after loading
         return state
-
-    def _predict_now(
-        self,
-        leads: pd.DataFrame | Mapping[str, Sequence[Any]],
-        reps: list[str],
-        file: str,
-        touches: pd.DataFrame | None = None,
-    ) -> Predictions | None:
-        """``predict`` through lookups and float matrices; None when that path does not apply."""
-        scoring = self._now_scoring()
-        if not scoring.ready:
-            return None
-        if self.kind == "crm":
-            if scoring.crm is None or (isinstance(leads, pd.DataFrame) and not leads.columns.is_unique):
-                return None
-            prepared: Any = prepare_crm_columns(leads, scoring.crm, file=file)
-        elif isinstance(leads, pd.DataFrame):
-            prepared = self.prepare(leads, file=file)
-        else:
-            return None  # single-table leads are prepared as a frame
-        if not self.builder.scores_now(prepared):
-            return None
-        lead_matrix = self.builder.lead_array(prepared, touches)
-        n_leads = len(lead_matrix)
-        lead_score = self.lead_model.predict_win_array(lead_matrix)
-        value = np.ones(n_leads) if self.value_model is None else self.value_model.predict_array(lead_matrix)
-        fit = np.zeros((n_leads, len(reps)))
-        if reps and self.fit_model is not None:
-            pairs = self.builder.pair_array(prepared, reps, lead_matrix)
-            fit = self.fit_model.predict_win_array(pairs).reshape(n_leads, len(reps))
-        return Predictions(list(prepared["lead_id"]), reps, lead_score, fit, value)
-
-    def _now_scoring(self) -> _NowScoring:
-        parts = (self.builder, self.lead_model, self.fit_model, self.value_model, self.reference)
-        scoring = self.__dict__.get("_now_scoring_cache")
-        if scoring is None or any(a is not b for a, b in zip(scoring.parts, parts, strict=True)):
-            scoring = _NowScoring.of(self)
-            self.__dict__["_now_scoring_cache"] = scoring
-        return scoring
-
-
-@dataclass(frozen=True)
-class _NowScoring:
-    """Whether a ``LeadwiseModels`` can score through arrays, checked once per set of parts."""
-
-    parts: tuple[Any, ...]
-    ready: bool
-    crm: CrmLookup | None
-
-    @classmethod
-    def of(cls, models: LeadwiseModels) -> _NowScoring:
-        builder = models.builder
-        lead = (builder.lead_feature_names, builder.lead_categories)
-        pair = (builder.pair_feature_names, builder.pair_categories)
-
-        def matches(model: CalibratedBooster | ValueRegressor, expected: tuple[list[str], list[list[Any]]]) -> bool:
-            # Same columns, and LightGBM's stored category lists are the builder's: codes mean the same.
-            stored = model.booster_.booster_.pandas_categorical or []
-            return list(model.feature_names_in_) == expected[0] and [list(c) for c in stored] == expected[1]
-
-        ready = (
-            models.lead_model.takes_arrays
-            and matches(models.lead_model, lead)
-            and (models.fit_model is None or (models.fit_model.takes_arrays and matches(models.fit_model, pair)))
-            and (
-                models.value_model is None
-                or (
-                    matches(models.value_model, lead)
-                    and models.value_model.price_column in (None, *builder.lead_feature_names)
-                )
-            )
-        )
-        crm = CrmLookup.of(models.reference) if models.kind == "crm" and models.reference is not None else None
-        parts = (builder, models.lead_model, models.fit_model, models.value_model, models.reference)
-        return cls(parts, ready, crm)
 
 
 @dataclass(frozen=True)

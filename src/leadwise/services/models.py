@@ -75,11 +75,7 @@ def smoke_test(models: LeadwiseModels) -> str | None:
         ]
     )
     try:
-        reps = list(getattr(models, "reps", []))[:1]
-        if hasattr(models, "predict"):
-            models.predict(lead, reps=reps)
-        else:
-            models.lead_score(lead)
+        models.predict(lead, reps=models.reps[:1])
     except DataValidationError:
         return None
     except Exception as exc:

@@ -51,30 +51,10 @@ def _today() -> pd.Timestamp:
     return pd.Timestamp.now(tz="UTC").tz_convert(None).normalize()
 
 
-def leads_frame(leads: Sequence[Mapping[str, Any]]) -> pd.DataFrame:
-    today = _today()
-    rows = []
-    for lead in leads:
-        row = {c: lead.get(c) for c in FRAME_COLUMNS}
-        row["engage_date"] = _engage_day(row["engage_date"], today)
-        rows.append(row)
-    # The numeric columns as ``pd.to_numeric(errors="coerce")`` makes them. When they hold plain numbers
-    # and None only (what the API's schema lets through), None as NaN gives the frame those dtypes at
-    # construction: re-assigning three columns afterwards cost more than the rest of this function.
-    convert = [c for c in NUMERIC_COLUMNS if not all(_plain_number(row[c]) for row in rows)]
-    for row in rows:
-        for column in NUMERIC_COLUMNS:
-            if row[column] is None and column not in convert:
-                row[column] = np.nan
-    frame = pd.DataFrame(rows, columns=list(FRAME_COLUMNS))
-    for numeric in convert:
-        frame[numeric] = pd.to_numeric(frame[numeric], errors="coerce")
-    return frame
-
-
 def leads_columns(leads: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
-    """``leads_frame`` as columns by name (what ``LeadwiseModels.predict`` takes on its lookup path):
-    the same values without building a frame, which costs more than scoring one lead."""
+    """The leads' model fields as columns by name (what ``LeadwiseModels.predict`` takes): engage dates
+    as naive UTC days (today when missing), numbers as ``pd.to_numeric(errors="coerce")`` makes them. No
+    frame: building one costs more than scoring a lead."""
     columns: dict[str, Any] = {c: [lead.get(c) for lead in leads] for c in FRAME_COLUMNS}
     today = _today()
     columns["engage_date"] = np.array(
@@ -89,11 +69,6 @@ def leads_columns(leads: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
     return columns
 
 
-def _reads_touches(models: Any) -> bool:
-    """Whether the models were trained with touchpoints (else a lead's touches are ignored)."""
-    return getattr(getattr(models, "builder", None), "engagement", None) is not None
-
-
 @dataclass(frozen=True)
 class LeadFigures:
     model_version: str
@@ -106,20 +81,12 @@ class LeadFigures:
 def score_leads(
     *, loaded: LoadedModels, leads: Sequence[Mapping[str, Any]], rep_names: Sequence[str]
 ) -> list[LeadFigures]:
-    """Scores, deal values and the (lead x rep) P(win) matrix in three model calls for all leads."""
+    """Scores, deal values and the (lead x rep) P(win) matrix of all leads from one model call."""
     models = loaded.models
     names = tuple(rep_names)
-    if hasattr(models, "predict"):  # one feature preparation for the three outputs
-        touches = touches_frame(leads) if _reads_touches(models) else None
-        extra = {"touches": touches} if touches is not None else {}
-        predictions = models.predict(leads_columns(leads), reps=list(names), **extra)
-        scores, values, matrix = predictions.lead_score, predictions.deal_value, predictions.fit
-    else:
-        frame = leads_frame(leads)
-        scores, values = models.lead_score(frame), models.deal_value(frame)
-        matrix = models.fit_matrix(frame, list(names)) if names else np.zeros((len(frame), 0))
-    scores, values = np.asarray(scores, dtype=float), np.asarray(values, dtype=float)
-    matrix = np.asarray(matrix, dtype=float).reshape(len(leads), len(names))
+    touches = touches_frame(leads) if models.builder.engagement is not None else None
+    predictions = models.predict(leads_columns(leads), reps=list(names), touches=touches)
+    scores, values, matrix = predictions.lead_score, predictions.deal_value, predictions.fit
     return [
         LeadFigures(
             model_version=loaded.version,
