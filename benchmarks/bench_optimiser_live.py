@@ -22,7 +22,9 @@ Two kinds of world:
   engaged on day d it posts an outcome (won/lost drawn from the truth) for every assigned lead that
   closed by day d, and at each new week of the stream it sets every rep's ``max_per_week`` to what the
   service counts for the rep this real week plus the quota. The hindsight optimum is then the LP with one
-  capacity row per (rep, day) and one quota row per (rep, week) (``simulate.live_replay.timed_optimum``);
+  capacity row per (rep, day) and one quota row per (rep, week), solved as a MIP
+  (``simulate.live_replay.timed_optimum``; its relaxation is far from integral there), and the exact
+  optimiser on the same scores is the same MIP on the model's values;
   the offline online replays are not run (they have no closes or quotas).
 
 The service's capacity prices are re-checked every ``--pricer-seconds`` (``LEADWISE_PRICER_SECONDS``;
@@ -112,7 +114,7 @@ class SeedResult:
     n_leads: int
     n_reps: int
     optimum_wins: float
-    optimum_fractional_share: float
+    optimum_gap: float  # workload worlds: the MIP's gap to its bound (0: proven optimal)
     rows: list[Row] = field(default_factory=list)
 
 
@@ -336,14 +338,14 @@ def run_seed(seed: int, args: argparse.Namespace, root: Path) -> SeedResult:
 
     if limits is None:
         capacity = stream_capacity(n, m, 1.0, [r.weight for r in inputs.reps])
-        optimum, fractional = hindsight_optimum(inputs, capacity, "wins"), 0.0
+        optimum, gap = hindsight_optimum(inputs, capacity, "wins"), 0.0
         rep_capacity, week_limit = capacity.tolist(), [None] * m
     else:
         timed = timed_optimum(inputs.true_values("wins"), limits)
-        optimum, fractional = timed.objective, timed.fractional_share
+        optimum, gap = timed.objective, timed.gap
         capacity = np.full(m, n)  # violations are counted against the timed limits instead
         rep_capacity, week_limit = limits.max_open.tolist(), limits.weekly_quota.tolist()
-    result = SeedResult(seed, args.config.stem if args.config else "default", n, m, optimum, fractional)
+    result = SeedResult(seed, args.config.stem if args.config else "default", n, m, optimum, gap)
     reps = [
         {"name": name, "capacity": int(c), "region": teams[name].region, "pools": ["default"],
          **({"max_per_week": int(w)} if w is not None else {})}
@@ -376,9 +378,9 @@ def run_seed(seed: int, args: argparse.Namespace, root: Path) -> SeedResult:
     else:
         lp = timed_optimum(inputs.model_values("wins"), limits)
         chosen = lp.assignment()
-        note = f"LP solution {lp.fractional_share:.1%} fractional (rounded to each lead's largest share)"
+        note = f"MIP on the model's values, gap {lp.gap:.2%}"
     result.rows.append(
-        _row("exact LP, same scores", "offline", chosen, inputs, capacity, optimum, limits,
+        _row("exact LP, same scores" if limits is None else "exact MIP, same scores", "offline", chosen, inputs, capacity, optimum, limits,
              time.perf_counter() - started, note=note)
     )  # fmt: skip
     for policy in ("best_fit", "optimised"):
@@ -421,11 +423,7 @@ def print_seed(result: SeedResult) -> None:
     print(
         f"\nworld {result.world}, seed {result.seed}: {result.n_leads:,} leads, {result.n_reps} reps; "
         f"hindsight optimum {result.optimum_wins:,.1f} expected wins"
-        + (
-            f" (LP {result.optimum_fractional_share:.1%} fractional)"
-            if result.optimum_fractional_share
-            else ""
-        )
+        + (f" (MIP gap {result.optimum_gap:.2%})" if result.optimum_gap else "")
     )
     print(f"{'policy':<24}{'where':<9}{'wins/opt':>9}{'wins':>9}{'viol.':>7}{'queued':>8}{'s':>6}{'Δp':>9}")
     for row in result.rows:

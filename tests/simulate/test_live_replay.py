@@ -55,12 +55,28 @@ def test_timed_optimum_matches_brute_force_on_small_worlds(seed: int) -> None:
         weekly_quota=rng.integers(1, 3, m),
     )
     values = rng.random((n, m))
-    optimum = timed_optimum(values, limits)
     brute = _brute_force(values, limits)
-    assert optimum.objective >= brute - 1e-9  # an LP relaxation never does worse
-    if optimum.fractional_share == 0:
-        assert optimum.objective == pytest.approx(brute)
-        assert timed_violations(optimum.assignment(), limits) == (0, 0)
+    optimum = timed_optimum(values, limits)
+    assert optimum.objective == pytest.approx(brute)
+    assert optimum.gap == pytest.approx(0.0, abs=1e-3)
+    assert timed_violations(optimum.assignment(), limits) == (0, 0)
+    relaxed = timed_optimum(values, limits, integral=False)
+    assert relaxed.bound >= brute - 1e-9  # the relaxation never does worse
+
+
+def test_the_relaxation_can_be_fractional_where_the_integral_optimum_is_not() -> None:
+    # Two reps, one open slot each; three leads overlap pairwise in a cycle (0-1 on day 1, 1-2 on day 2,
+    # and 0-2 never): the LP may split leads, the MIP must not.
+    limits = TimedLimits(
+        engage_day=np.array([0, 1, 1, 2]),
+        close_day=np.array([2, 3, 3, 4]),
+        max_open=np.array([1, 1]),
+        weekly_quota=np.array([4, 4]),
+    )
+    values = np.array([[0.9, 0.1], [0.8, 0.7], [0.6, 0.6], [0.5, 0.9]])
+    optimum = timed_optimum(values, limits)
+    assert optimum.fractional_share == 0
+    assert optimum.objective == pytest.approx(_brute_force(values, limits))
 
 
 def test_a_rep_with_one_open_slot_takes_leads_that_do_not_overlap() -> None:

@@ -4,7 +4,7 @@
 - what the service answered, as an assignment vector over the world's reps (``assignment_from_answers``);
 - a workload world's limits over the stream's own clock (``TimedLimits``: each lead's engage and close day,
   each rep's open-lead limit and weekly quota), their hindsight optimum (``timed_optimum``, the assignment
-  LP with one capacity row per rep and day and one quota row per rep and week), and the limits an
+  MIP with one capacity row per rep and day and one quota row per rep and week), and the limits an
   assignment broke (``timed_violations``);
 - the emulation of the stream's clock on a service that counts in real time: which assigned leads have
   closed by a day (``CloseSchedule``), and the ``max_per_week`` that lets a rep take exactly its quota in
@@ -20,7 +20,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 from scipy import sparse
-from scipy.optimize import linprog
+from scipy.optimize import Bounds, LinearConstraint, linprog, milp
 
 from leadwise.simulate.world_files import WorldTruth
 
@@ -75,9 +75,14 @@ class TimedLimits:
 
 @dataclass(frozen=True)
 class TimedOptimum:
-    objective: float
-    x: np.ndarray  # (n_leads, n_reps) in [0, 1]: the LP's (possibly fractional) assignment
+    objective: float  # of ``x``
+    x: np.ndarray  # (n_leads, n_reps) in [0, 1]
+    bound: float  # no assignment does better (the MIP's dual bound; the LP's own value when relaxed)
     fractional_share: float  # share of the assigned mass on entries strictly between 0 and 1
+
+    @property
+    def gap(self) -> float:
+        return (self.bound - self.objective) / self.bound if self.bound > 0 else 0.0
 
     def assignment(self) -> np.ndarray:
         """Each lead's rep with the largest share (-1: less than half a lead assigned)."""
@@ -114,11 +119,16 @@ def _timed_rows(limits: TimedLimits, n_reps: int) -> tuple[sparse.csr_matrix, np
     return matrix, bounds
 
 
-def timed_optimum(values: np.ndarray, limits: TimedLimits) -> TimedOptimum:
-    """The assignment LP under the limits over time: at most one rep per lead, at most ``max_open[r]`` of
-    r's leads open on any day, at most ``weekly_quota[r]`` new leads for r in any week. Solved with HiGHS
-    on the LP relaxation: an upper bound on any assignment, reached when the solution is integral
-    (``fractional_share`` says how far it is)."""
+def timed_optimum(
+    values: np.ndarray, limits: TimedLimits, *, integral: bool = True, time_limit: float = 300.0
+) -> TimedOptimum:
+    """The best assignment under the limits over time: at most one rep per lead, at most ``max_open[r]``
+    of r's leads open on any day, at most ``weekly_quota[r]`` new leads for r in any week.
+
+    Integral by default (HiGHS MIP, stopped after ``time_limit`` seconds with its best assignment and
+    bound; ``gap`` says how far apart): unlike the stream-capacity LP, this LP's relaxation is far from
+    integral when the open-lead limits bind (half the mass fractional on a 600-lead world), so its value
+    would overstate the optimum. ``integral=False`` solves the relaxation (an upper bound)."""
     values = np.asarray(values, dtype=float)
     n, m = values.shape
     if len(limits.engage_day) != n or len(limits.max_open) != m:
@@ -128,19 +138,31 @@ def timed_optimum(values: np.ndarray, limits: TimedLimits) -> TimedOptimum:
     one_rep = sparse.csr_matrix(
         (np.ones(n * m), (np.repeat(np.arange(n), m), np.arange(n * m))), shape=(n, n * m)
     )
-    result = linprog(
-        -values.ravel(),
-        A_ub=sparse.vstack([one_rep, timed]).tocsr(),
-        b_ub=np.concatenate([np.ones(n), timed_bounds]),
-        bounds=(0.0, 1.0),
-        method="highs",
-    )
-    if result.status != 0:
-        raise RuntimeError(f"the timed assignment LP failed: {result.message}")
+    matrix = sparse.vstack([one_rep, timed]).tocsr()
+    upper = np.concatenate([np.ones(n), timed_bounds])
+    if integral:
+        result = milp(
+            -values.ravel(),
+            integrality=np.ones(n * m),
+            bounds=Bounds(0.0, 1.0),
+            constraints=LinearConstraint(matrix, -np.inf, upper),
+            options={"time_limit": time_limit, "mip_rel_gap": 1e-4},
+        )
+        if result.x is None:
+            raise RuntimeError(f"the timed assignment MIP found no assignment: {result.message}")
+        bound = -float(result.mip_dual_bound)
+    else:
+        result = linprog(-values.ravel(), A_ub=matrix, b_ub=upper, bounds=(0.0, 1.0), method="highs")
+        if result.status != 0:
+            raise RuntimeError(f"the timed assignment LP failed: {result.message}")
+        bound = -float(result.fun)
     x = np.clip(result.x.reshape(n, m), 0.0, 1.0)
+    if integral:
+        x = np.round(x)
     mass = x.sum()
     fractional = x[(x > 1e-6) & (x < 1 - 1e-6)].sum()
-    return TimedOptimum(float(values.ravel() @ result.x), x, float(fractional / mass) if mass > 0 else 0.0)
+    objective = float((values * x).sum())
+    return TimedOptimum(objective, x, max(bound, objective), float(fractional / mass) if mass > 0 else 0.0)
 
 
 def timed_violations(chosen: np.ndarray, limits: TimedLimits) -> tuple[int, int]:
