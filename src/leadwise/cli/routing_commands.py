@@ -7,7 +7,6 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
 import numpy as np
-import pandas as pd
 import typer
 from rich import box
 from rich.table import Table
@@ -25,7 +24,6 @@ SIMULATION_EXPERIMENT = "leadwise-simulation"
 SCORE_SOURCES = ("model", "champion", "noisy", "truth")
 OBJECTIVES: dict[str, Objective] = {"wins": "wins", "revenue": "revenue"}  # --objective, as the typed value
 TARGET_OPTIMISED_RATIO = 0.95
-ACCOUNT_COLUMNS = ["account", "sector", "revenue", "employees", "office_location", "year_established"]
 
 
 @app.command()
@@ -143,44 +141,22 @@ def flow_check(
 def _inputs(
     world: Path, source: str, noise: float, seed: int, settings: Settings, tracking_uri: str | None
 ) -> ReplayInputs:
-    from leadwise.routing.directory import leads_from_frame, reps_from_sales_teams
-    from leadwise.simulate.replay import ReplayInputs, noisy_probabilities
-    from leadwise.simulate.world_files import load_truth
+    from leadwise.simulate.replay import noisy_probabilities
+    from leadwise.simulate.replay_world import ModelScores, model_scores, read_replay_world, replay_inputs
 
     if not world.is_dir():
         fail(f"--world: directory '{world}' does not exist")
     try:
-        truth = load_truth(world)
-        teams = pd.read_csv(world / "sales_teams.csv", dtype={"sales_agent": str})
-        accounts = pd.read_csv(world / "accounts.csv")
-        products = pd.read_csv(world / "products.csv")
-        pipeline = pd.read_csv(world / "sales_pipeline.csv")
+        replay_world = read_replay_world(world)
     except (FileNotFoundError, ValueError, KeyError) as error:
         fail(str(error).splitlines()[0])
-    reps = reps_from_sales_teams(teams, pipeline, accounts, products)
-    if [r.id for r in reps] != list(truth.reps):
-        fail(f"{world / 'sales_teams.csv'}: reps do not match truth/p_win.csv")
-    frame = truth.stream.merge(accounts, on="account", how="left").merge(products, on="product", how="left")
-    leads = leads_from_frame(frame)
-    lead_score = None
-    version = source
+    truth = replay_world.truth
     if source in ("noisy", "truth"):
         p_model = truth.p_matrix if source == "truth" else noisy_probabilities(truth.p_matrix, noise, seed)
-        value_model = truth.deal_value
+        scores = ModelScores(p_model, truth.deal_value, None, source)
     else:
-        models = _models(world, source, settings, tracking_uri)
-        model_leads = truth.stream[["lead_id", "account", "product", "engage_date"]].merge(
-            accounts[[c for c in ACCOUNT_COLUMNS if c in accounts.columns]], on="account", how="left"
-        )
-        # An engagement world's stream comes with its touches (ignored by models trained without them).
-        predictions = models.predict(model_leads, reps=list(truth.reps), touches=truth.touches)
-        p_model = np.asarray(predictions.fit, dtype=float)
-        value_model = np.asarray(predictions.deal_value, dtype=float)
-        lead_score = np.asarray(predictions.lead_score, dtype=float)
-        version = str(models.version)
-    return ReplayInputs(
-        leads, reps, truth.p_matrix, truth.deal_value, p_model, value_model, lead_score, version
-    )
+        scores = model_scores(_models(world, source, settings, tracking_uri), replay_world)
+    return replay_inputs(replay_world, scores)
 
 
 def _models(world: Path, source: str, settings: Settings, tracking_uri: str | None) -> Any:

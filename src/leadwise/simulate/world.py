@@ -31,6 +31,11 @@ drawn with ``leadwise.simulate.journeys``' channel specs, and the journey adds k
 
 The effect does not depend on the rep: it moves P(win | lead), not who should work the lead. Its touches
 come from their own random streams, so switching it on leaves every other draw unchanged.
+
+**Workload** (:class:`leadwise.simulate.world_config.Workload`, off by default): the stream's leads get a
+``close_date`` some days after their engage date (their own random stream), and every rep a limit on open
+leads and a weekly quota (in the config). It changes no probability: it is what a capacity-aware policy
+must plan around, and ``leadwise.simulate.live_replay`` holds the hindsight optimum under it.
 """
 
 from __future__ import annotations
@@ -74,7 +79,7 @@ class World:
     accounts: pd.DataFrame
     products: pd.DataFrame
     teams: pd.DataFrame
-    stream: pd.DataFrame  # lead_id, account, product, engage_date, deal_value
+    stream: pd.DataFrame  # lead_id, account, product, engage_date, deal_value (+ close_date: workload)
     p_matrix: np.ndarray  # (n_stream, n_reps), columns in params.reps order
     history_p: np.ndarray  # true P(win) of each pipeline row with the rep it was assigned
     # With engagement on: touchpoints.csv rows (lead_id = opportunity_id) for the history and the stream,
@@ -317,6 +322,15 @@ def _journeys(
     return touches.reset_index(drop=True), effect
 
 
+def _close_dates(config: WorldConfig, engage_days: np.ndarray) -> np.ndarray:
+    """Each stream lead's close date, ``cycle_days_min``..``cycle_days_max`` days after it was engaged,
+    from a random stream of its own (child 8 of the seed): every other draw stays as it was."""
+    workload = config.workload
+    rng = np.random.default_rng(np.random.SeedSequence(config.seed, spawn_key=(8,)))
+    cycle = rng.integers(workload.cycle_days_min, workload.cycle_days_max + 1, len(engage_days))
+    return _iso(engage_days + cycle, config.start_date)
+
+
 def _stream(
     config: WorldConfig, params: WorldParams, rng: np.random.Generator, rng_touch: np.random.Generator | None
 ) -> tuple[pd.DataFrame, np.ndarray, tuple[pd.DataFrame | None, np.ndarray | None]]:
@@ -338,6 +352,8 @@ def _stream(
             "deal_value": mean_value,
         }
     )
+    if config.workload.enabled:
+        stream["close_date"] = _close_dates(config, days)
     if rng_touch is None:
         return stream, params.p_matrix(account, product), (None, None)
     touches, effect = _journeys(config, stream["lead_id"].to_numpy(), days, rng_touch)

@@ -87,6 +87,28 @@ class Engagement(_Part):
         return {spec.name: self.channel_scale * spec.effect for spec in DEFAULT_CHANNELS}
 
 
+class Workload(_Part):
+    """Stream leads that close after some days, and reps with limits (off by default: the stream has no
+    close dates and a world is byte for byte what it was before this part existed).
+
+    Each stream lead closes ``cycle_days_min``..``cycle_days_max`` days (uniform, whole days) after its
+    engage date; a rep works at most ``max_open`` open leads at a time and takes at most ``weekly_quota``
+    new leads per week of the stream (weeks counted from the stream's first day). The limits are the same
+    for every rep; they are written to ``truth/world.json`` with the config."""
+
+    enabled: bool = False
+    cycle_days_min: int = Field(3, ge=1)
+    cycle_days_max: int = Field(21, ge=1)
+    max_open: int = Field(6, ge=1)
+    weekly_quota: int = Field(5, ge=1)
+
+    @model_validator(mode="after")
+    def _cycle_range(self) -> Workload:
+        if self.cycle_days_max < self.cycle_days_min:
+            raise ValueError("cycle_days_max must be at least cycle_days_min")
+        return self
+
+
 class Noise(BaseModel):
     """The untidiness of a real pipeline."""
 
@@ -121,6 +143,7 @@ class WorldConfig(BaseModel):
     confounding: Confounding = Confounding()
     noise: Noise = Noise()
     engagement: Engagement = Engagement()
+    workload: Workload = Workload()
 
     @model_validator(mode="after")
     def _enough_reps_per_region(self) -> WorldConfig:
@@ -140,5 +163,7 @@ class WorldConfig(BaseModel):
         return self.start_date + timedelta(days=self.history_days - 1)
 
     def document(self) -> dict[str, Any]:
-        """The config as written to ``world.json``; without engagement, exactly as before it existed."""
-        return self.model_dump(mode="json", exclude=None if self.engagement.enabled else {"engagement"})
+        """The config as written to ``world.json``; without engagement or workload, exactly as before they
+        existed."""
+        off = {name for name in ("engagement", "workload") if not getattr(self, name).enabled}
+        return self.model_dump(mode="json", exclude=off or None)

@@ -1,0 +1,208 @@
+"""The pure parts of replaying a world's stream through a live ``leadwise serve``
+(``benchmarks/bench_optimiser_live.py`` is the edge: processes, HTTP).
+
+- what the service answered, as an assignment vector over the world's reps (``assignment_from_answers``);
+- a workload world's limits over the stream's own clock (``TimedLimits``: each lead's engage and close day,
+  each rep's open-lead limit and weekly quota), their hindsight optimum (``timed_optimum``, the assignment
+  MIP with one capacity row per rep and day and one quota row per rep and week), and the limits an
+  assignment broke (``timed_violations``);
+- the emulation of the stream's clock on a service that counts in real time: which assigned leads have
+  closed by a day (``CloseSchedule``), and the ``max_per_week`` that lets a rep take exactly its quota in
+  the stream's current week when the service counts every lead of the replay as this week's
+  (``emulated_week_limit``).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+from scipy import sparse
+from scipy.optimize import Bounds, LinearConstraint, linprog, milp
+
+from leadwise.simulate.world_files import WorldTruth
+
+DAYS_PER_WEEK = 7
+
+
+def assignment_from_answers(rep_names: Sequence[str | None], reps: Sequence[str]) -> np.ndarray:
+    """Each lead's rep index in ``reps`` (-1: the service sent it to a queue); a name not in ``reps`` is an
+    error (the service routed to a rep the world does not know)."""
+    index = {name: j for j, name in enumerate(reps)}
+    unknown = sorted({n for n in rep_names if n is not None and n not in index})
+    if unknown:
+        raise ValueError(f"the service assigned reps the world does not have: {', '.join(unknown[:3])}")
+    return np.array([-1 if n is None else index[n] for n in rep_names], dtype=int)
+
+
+@dataclass(frozen=True)
+class TimedLimits:
+    """A workload world's limits on the stream's clock (days counted from the stream's first day)."""
+
+    engage_day: np.ndarray  # (n_leads,) int, non-decreasing in stream order
+    close_day: np.ndarray  # (n_leads,) int, > engage_day: the lead stops counting as open that day
+    max_open: np.ndarray  # (n_reps,) int
+    weekly_quota: np.ndarray  # (n_reps,) int
+
+    def __post_init__(self) -> None:
+        if np.any(self.close_day <= self.engage_day):
+            raise ValueError("every lead must close after the day it was engaged")
+        if np.any(np.diff(self.engage_day) < 0):
+            raise ValueError("the stream must be in engage order")
+
+    @property
+    def week(self) -> np.ndarray:
+        return self.engage_day // DAYS_PER_WEEK
+
+    @classmethod
+    def from_truth(cls, truth: WorldTruth) -> TimedLimits | None:
+        """The limits of a world written with ``[workload] enabled = true``; None for any other world."""
+        workload = truth.config.workload
+        if not workload.enabled or "close_date" not in truth.stream.columns:
+            return None
+        engage = pd.to_datetime(truth.stream["engage_date"])
+        start = engage.min()
+        n_reps = len(truth.reps)
+        return cls(
+            engage_day=(engage - start).dt.days.to_numpy(dtype=int),
+            close_day=(pd.to_datetime(truth.stream["close_date"]) - start).dt.days.to_numpy(dtype=int),
+            max_open=np.full(n_reps, workload.max_open, dtype=int),
+            weekly_quota=np.full(n_reps, workload.weekly_quota, dtype=int),
+        )
+
+
+@dataclass(frozen=True)
+class TimedOptimum:
+    objective: float  # of ``x``
+    x: np.ndarray  # (n_leads, n_reps) in [0, 1]
+    bound: float  # no assignment does better (the MIP's dual bound; the LP's own value when relaxed)
+    fractional_share: float  # share of the assigned mass on entries strictly between 0 and 1
+
+    @property
+    def gap(self) -> float:
+        return (self.bound - self.objective) / self.bound if self.bound > 0 else 0.0
+
+    def assignment(self) -> np.ndarray:
+        """Each lead's rep with the largest share (-1: less than half a lead assigned)."""
+        best = self.x.argmax(axis=1)
+        return np.where(self.x.max(axis=1) >= 0.5, best, -1)
+
+
+def _timed_rows(limits: TimedLimits, n_reps: int) -> tuple[sparse.csr_matrix, np.ndarray]:
+    """The capacity rows (rep, day) and quota rows (rep, week) over variables x[i, r] at i * n_reps + r."""
+    n = len(limits.engage_day)
+    days = np.unique(limits.engage_day)  # open counts only grow on a day a lead arrives
+    # Lead i is open on each arrival day t with engage_i <= t < close_i: a run of ``days``.
+    first = np.searchsorted(days, limits.engage_day, side="left")
+    last = np.searchsorted(days, limits.close_day, side="left")
+    span = last - first
+    lead = np.repeat(np.arange(n), span)
+    day = np.concatenate([np.arange(a, b) for a, b in zip(first, last, strict=True)]) if n else np.array([])
+    rows, cols = [], []
+    rep = np.arange(n_reps)
+    # capacity row of (rep r, day k): r * len(days) + k
+    rows.append((rep[None, :] * len(days) + day[:, None]).ravel())
+    cols.append((lead[:, None] * n_reps + rep[None, :]).ravel())
+    weeks = np.unique(limits.week)
+    week_pos = np.searchsorted(weeks, limits.week)
+    offset = n_reps * len(days)
+    all_leads = np.arange(n)
+    rows.append((offset + rep[None, :] * len(weeks) + week_pos[:, None]).ravel())
+    cols.append((all_leads[:, None] * n_reps + rep[None, :]).ravel())
+    r, c = np.concatenate(rows), np.concatenate(cols)
+    matrix = sparse.csr_matrix((np.ones(len(r)), (r, c)), shape=(offset + n_reps * len(weeks), n * n_reps))
+    bounds = np.concatenate(
+        [np.repeat(limits.max_open, len(days)), np.repeat(limits.weekly_quota, len(weeks))]
+    ).astype(float)
+    return matrix, bounds
+
+
+def timed_optimum(
+    values: np.ndarray, limits: TimedLimits, *, integral: bool = True, time_limit: float = 300.0
+) -> TimedOptimum:
+    """The best assignment under the limits over time: at most one rep per lead, at most ``max_open[r]``
+    of r's leads open on any day, at most ``weekly_quota[r]`` new leads for r in any week.
+
+    Integral by default (HiGHS MIP, stopped after ``time_limit`` seconds with its best assignment and
+    bound; ``gap`` says how far apart): unlike the stream-capacity LP, this LP's relaxation is far from
+    integral when the open-lead limits bind (half the mass fractional on a 600-lead world), so its value
+    would overstate the optimum. ``integral=False`` solves the relaxation (an upper bound)."""
+    values = np.asarray(values, dtype=float)
+    n, m = values.shape
+    if len(limits.engage_day) != n or len(limits.max_open) != m:
+        raise ValueError(f"limits are for {len(limits.engage_day)} leads x {len(limits.max_open)} reps, "
+                         f"values for {n} x {m}")  # fmt: skip
+    timed, timed_bounds = _timed_rows(limits, m)
+    one_rep = sparse.csr_matrix(
+        (np.ones(n * m), (np.repeat(np.arange(n), m), np.arange(n * m))), shape=(n, n * m)
+    )
+    matrix = sparse.vstack([one_rep, timed]).tocsr()
+    upper = np.concatenate([np.ones(n), timed_bounds])
+    if integral:
+        result = milp(
+            -values.ravel(),
+            integrality=np.ones(n * m),
+            bounds=Bounds(0.0, 1.0),
+            constraints=LinearConstraint(matrix, -np.inf, upper),
+            options={"time_limit": time_limit, "mip_rel_gap": 1e-4},
+        )
+        if result.x is None:
+            raise RuntimeError(f"the timed assignment MIP found no assignment: {result.message}")
+        bound = -float(result.mip_dual_bound)
+    else:
+        result = linprog(-values.ravel(), A_ub=matrix, b_ub=upper, bounds=(0.0, 1.0), method="highs")
+        if result.status != 0:
+            raise RuntimeError(f"the timed assignment LP failed: {result.message}")
+        bound = -float(result.fun)
+    x = np.clip(result.x.reshape(n, m), 0.0, 1.0)
+    if integral:
+        x = np.round(x)
+    mass = x.sum()
+    fractional = x[(x > 1e-6) & (x < 1 - 1e-6)].sum()
+    objective = float((values * x).sum())
+    return TimedOptimum(objective, x, max(bound, objective), float(fractional / mass) if mass > 0 else 0.0)
+
+
+def timed_violations(chosen: np.ndarray, limits: TimedLimits) -> tuple[int, int]:
+    """(rep-days over ``max_open``, rep-weeks over ``weekly_quota``) of an assignment (-1: unassigned)."""
+    m = len(limits.max_open)
+    matrix, bounds = _timed_rows(limits, m)
+    x = np.zeros(len(chosen) * m)
+    rows = np.flatnonzero(chosen >= 0)
+    x[rows * m + chosen[rows]] = 1.0
+    over = matrix @ x > bounds + 1e-9
+    n_capacity = m * len(np.unique(limits.engage_day))
+    return int(over[:n_capacity].sum()), int(over[n_capacity:].sum())
+
+
+class CloseSchedule:
+    """Assigned leads waiting to close, in close-day order: ``due(day)`` pops those closed by ``day`` (a
+    lead closing on a day no longer counts against its rep for the leads engaged that day)."""
+
+    def __init__(self, close_day: np.ndarray) -> None:
+        self._close_day = np.asarray(close_day, dtype=int)
+        self._waiting: list[tuple[int, int]] = []  # (close day, lead), kept sorted
+
+    def add(self, lead: int) -> None:
+        import bisect
+
+        bisect.insort(self._waiting, (int(self._close_day[lead]), lead))
+
+    def due(self, day: int) -> list[int]:
+        k = 0
+        while k < len(self._waiting) and self._waiting[k][0] <= day:
+            k += 1
+        done, self._waiting = [lead for _, lead in self._waiting[:k]], self._waiting[k:]
+        return done
+
+    def __len__(self) -> int:
+        return len(self._waiting)
+
+
+def emulated_week_limit(counted_by_service: int, quota: int) -> int:
+    """``max_per_week`` for a rep at the start of a stream week: the service counts the leads the rep got
+    in the current *real* week (the whole replay, unless it crosses a Monday), so the limit that lets it
+    take exactly ``quota`` more is what it counts now plus the quota."""
+    return counted_by_service + quota

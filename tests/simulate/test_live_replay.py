@@ -1,0 +1,149 @@
+"""The pure parts of the live replay: answers as assignments, the timed hindsight LP against brute force,
+the violation count, the close schedule, and the workload world that feeds them."""
+
+from __future__ import annotations
+
+import itertools
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from leadwise.simulate.live_replay import (
+    CloseSchedule,
+    TimedLimits,
+    assignment_from_answers,
+    emulated_week_limit,
+    timed_optimum,
+    timed_violations,
+)
+from leadwise.simulate.world import generate_world
+from leadwise.simulate.world_config import Workload, WorldConfig
+from leadwise.simulate.world_files import load_truth, write_world
+
+SMALL = WorldConfig(seed=5, n_history=1_000, n_stream=120, n_reps=6, n_accounts=30)
+
+
+def test_answers_become_rep_indices_and_an_unknown_rep_is_an_error() -> None:
+    chosen = assignment_from_answers(["b", None, "a", "b"], ["a", "b", "c"])
+    assert chosen.tolist() == [1, -1, 0, 1]
+    with pytest.raises(ValueError, match="zed"):
+        assignment_from_answers(["zed"], ["a", "b"])
+
+
+def _brute_force(values: np.ndarray, limits: TimedLimits) -> float:
+    n, m = values.shape
+    best = 0.0
+    for choice in itertools.product(range(-1, m), repeat=n):
+        chosen = np.array(choice)
+        if timed_violations(chosen, limits) != (0, 0):
+            continue
+        rows = np.flatnonzero(chosen >= 0)
+        best = max(best, float(values[rows, chosen[rows]].sum()))
+    return best
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_timed_optimum_matches_brute_force_on_small_worlds(seed: int) -> None:
+    rng = np.random.default_rng(seed)
+    n, m = 6, 2
+    engage = np.sort(rng.integers(0, 12, n))
+    limits = TimedLimits(
+        engage_day=engage,
+        close_day=engage + rng.integers(1, 6, n),
+        max_open=rng.integers(1, 3, m),
+        weekly_quota=rng.integers(1, 3, m),
+    )
+    values = rng.random((n, m))
+    brute = _brute_force(values, limits)
+    optimum = timed_optimum(values, limits)
+    assert optimum.objective == pytest.approx(brute)
+    assert optimum.gap == pytest.approx(0.0, abs=1e-3)
+    assert timed_violations(optimum.assignment(), limits) == (0, 0)
+    relaxed = timed_optimum(values, limits, integral=False)
+    assert relaxed.bound >= brute - 1e-9  # the relaxation never does worse
+
+
+def test_the_relaxation_can_be_fractional_where_the_integral_optimum_is_not() -> None:
+    # Two reps, one open slot each; three leads overlap pairwise in a cycle (0-1 on day 1, 1-2 on day 2,
+    # and 0-2 never): the LP may split leads, the MIP must not.
+    limits = TimedLimits(
+        engage_day=np.array([0, 1, 1, 2]),
+        close_day=np.array([2, 3, 3, 4]),
+        max_open=np.array([1, 1]),
+        weekly_quota=np.array([4, 4]),
+    )
+    values = np.array([[0.9, 0.1], [0.8, 0.7], [0.6, 0.6], [0.5, 0.9]])
+    optimum = timed_optimum(values, limits)
+    assert optimum.fractional_share == 0
+    assert optimum.objective == pytest.approx(_brute_force(values, limits))
+
+
+def test_a_rep_with_one_open_slot_takes_leads_that_do_not_overlap() -> None:
+    # Three leads, one rep (max one open, quota 3): leads 0 and 2 fit (0 closes on day 2), lead 1 overlaps.
+    limits = TimedLimits(
+        engage_day=np.array([0, 1, 2]),
+        close_day=np.array([2, 3, 4]),
+        max_open=np.array([1]),
+        weekly_quota=np.array([3]),
+    )
+    optimum = timed_optimum(np.array([[0.5], [0.6], [0.5]]), limits)
+    assert optimum.objective == pytest.approx(1.0)
+    assert optimum.assignment().tolist() == [0, -1, 0]
+
+
+def test_violations_count_rep_days_over_the_open_limit_and_rep_weeks_over_the_quota() -> None:
+    limits = TimedLimits(
+        engage_day=np.array([0, 0, 1, 8, 8]),
+        close_day=np.array([5, 5, 5, 9, 9]),
+        max_open=np.array([2, 5]),
+        weekly_quota=np.array([2, 5]),
+    )
+    # rep 0: three open on day 1 (one rep-day over), three in week 0 (one rep-week over); week 1 is fine
+    assert timed_violations(np.array([0, 0, 0, 0, 0]), limits) == (1, 1)
+    assert timed_violations(np.array([0, 1, 0, 0, 1]), limits) == (0, 0)
+    with pytest.raises(ValueError):
+        TimedLimits(np.array([1, 0]), np.array([2, 2]), np.array([1]), np.array([1]))
+
+
+def test_close_schedule_pops_leads_in_close_order() -> None:
+    schedule = CloseSchedule(np.array([5, 3, 9, 3]))
+    for lead in (0, 1, 2, 3):
+        schedule.add(lead)
+    assert schedule.due(2) == []
+    assert schedule.due(4) == [1, 3]
+    assert schedule.due(5) == [0]
+    assert len(schedule) == 1
+    assert emulated_week_limit(7, 5) == 12
+
+
+def test_a_workload_world_adds_close_dates_and_changes_nothing_else(tmp_path: Path) -> None:
+    plain = generate_world(SMALL)
+    workload = Workload(enabled=True, cycle_days_min=2, cycle_days_max=4, max_open=3, weekly_quota=2)
+    busy = generate_world(SMALL.model_copy(update={"workload": workload}))
+    assert "close_date" not in plain.stream.columns
+    assert busy.stream.drop(columns="close_date").equals(plain.stream)
+    assert busy.pipeline.equals(plain.pipeline)
+    np.testing.assert_array_equal(busy.p_matrix, plain.p_matrix)
+    cycle = (
+        busy.stream["close_date"].astype("datetime64[ns]")
+        - busy.stream["engage_date"].astype("datetime64[ns]")
+    ).dt.days
+    assert cycle.between(2, 4).all() and cycle.nunique() == 3
+
+    write_world(plain, tmp_path / "plain")
+    assert TimedLimits.from_truth(load_truth(tmp_path / "plain")) is None
+    write_world(busy, tmp_path / "busy")
+    limits = TimedLimits.from_truth(load_truth(tmp_path / "busy"))
+    assert limits is not None
+    assert limits.engage_day[0] == 0 and (limits.close_day - limits.engage_day).min() >= 2
+    assert (
+        limits.max_open.tolist() == [3] * SMALL.n_reps and limits.weekly_quota.tolist() == [2] * SMALL.n_reps
+    )
+
+
+def test_the_weekly_quotas_world_config_loads() -> None:
+    config = WorldConfig.from_file(
+        Path(__file__).resolve().parents[2] / "training" / "worlds" / "weekly_quotas.toml"
+    )
+    assert config.workload.enabled
