@@ -27,6 +27,8 @@ CRM_CATEGORICAL = ["product", "series", "sector", "office_location"]
 # in tertiles of the accounts table.
 CRM_SEGMENT_KEYS = ["account", "sector", "product", "series", "size_band"]
 SIZE_BANDS = ["small", "mid", "large"]
+# Leads: a DataFrame, or plain columns of equal length by name (``prepare_crm_columns``).
+Columns = Mapping[str, Any] | pd.DataFrame
 
 
 @dataclass
@@ -80,7 +82,7 @@ class TrainingData:
         require_both_outcomes(self.frame["won"], self.label_file, self.label_column)
 
 
-def derive_crm_features(columns: Mapping[str, Any], reference: CrmReference) -> dict[str, np.ndarray]:
+def derive_crm_features(columns: Columns, reference: CrmReference) -> dict[str, np.ndarray]:
     """The features computed from a lead's own fields (all known when it is engaged): the training
     history's deals and the leads scored later get them from this one definition.
 
@@ -170,8 +172,8 @@ class CrmLookup:
             raise ValueError("the reference needs the products and accounts tables' columns")
         if not (np.isfinite(low) and np.isfinite(high) and low < high):
             raise ValueError(f"the revenue bands' edges {low}, {high} do not increase")
-        for table, names in (("products", products["product"]), ("accounts", accounts["account"])):
-            if names.isna().any() or not names.is_unique:
+        for table, named in (("products", products["product"]), ("accounts", accounts["account"])):
+            if named.isna().any() or not named.is_unique:
                 raise DataValidationError(f"the {table} table names a {table[:-1]} twice or not at all")
         names = products["product"].tolist()
         fields = accounts[list(ACCOUNT_FIELDS)].astype("object").itertuples(index=False, name=None)

@@ -17,15 +17,15 @@ result is the float matrix LightGBM makes of a frame (categoricals as codes, NaN
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from functools import cached_property
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
 import pandas as pd
 
-from leadwise.data.training_data import TrainingData
+from leadwise.data.training_data import Columns, TrainingData
 from leadwise.features.effects import relative_effect
 from leadwise.features.engagement import EngagementSpec, engagement_features
 from leadwise.features.glm import GlmSnapshots
@@ -50,8 +50,6 @@ COUNTS = ["n", "wins", "expected", "lead_expected"]
 EXPECTATION_KEYS = ("sector", "product", "size_band")
 # Lead dimensions whose rep effects add up, in log-odds, to the rep-lead estimate ``rep_fit_logit``.
 INTERACTION_KEYS = ("sector", "series", "size_band")
-# Leads: a DataFrame, or plain columns of equal length by name (``prepare_crm_columns``).
-Columns = Mapping[str, Any]
 # (keys, values) -> the sums of ``values`` over the deals sharing each row's ``keys``, known at its time.
 Totals = Callable[[Sequence[str], Sequence[str]], dict[str, np.ndarray]]
 # Fixed-width float columns by name, in column order.
@@ -113,8 +111,9 @@ def _lead_history(builder: FeatureBuilder, leads: Leads, totals: Totals) -> Feat
     if not builder.use_history_:
         return {}
     keys = {key: np.asarray(leads.keys(key), dtype=object) for key in builder.segment_keys_}
-    assert leads.at is not None
-    return builder._lead_history_from(totals, lambda: builder.glm_.lead_logit(keys, leads.at))
+    at = leads.at
+    assert at is not None  # history is only used when the data has engage dates
+    return builder._lead_history_from(totals, lambda: builder.glm_.lead_logit(keys, at))
 
 
 def _engagement(builder: FeatureBuilder, leads: Leads, totals: Totals) -> Features:
@@ -319,7 +318,9 @@ class FeatureBuilder:
         for name, values in zip(names, matrix.T, strict=True):
             if name in categories:
                 codes = np.where(np.isnan(values), -1, values).astype(np.int64)
-                columns[name] = pd.Categorical.from_codes(codes, categories=categories[name])
+                # pandas takes any list-like as ``categories`` (its docs: "index-like") and infers their
+                # Index itself; the stubs accept only an Index, and building one here could infer differently.
+                columns[name] = pd.Categorical.from_codes(codes, categories=cast(pd.Index, categories[name]))
             else:
                 columns[name] = values
         return pd.DataFrame(columns, index=index, columns=list(names))

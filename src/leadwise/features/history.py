@@ -89,7 +89,7 @@ def sigmoid(z: np.ndarray) -> np.ndarray:
     return 1.0 / (1.0 + np.exp(-z))
 
 
-def shrunk_rate(wins: np.ndarray, n: np.ndarray, prior: np.ndarray, strength: float) -> np.ndarray:
+def shrunk_rate(wins: np.ndarray, n: np.ndarray, prior: np.ndarray | float, strength: float) -> np.ndarray:
     """Win rate pulled towards ``prior`` as if ``strength`` deals at the prior rate had been seen.
 
     With few deals the estimate stays near the prior; with many it follows the data.

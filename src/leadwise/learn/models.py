@@ -48,7 +48,10 @@ def _booster_predict(model: lgb.LGBMModel, params: dict[str, Any] | None, X: np.
     }
     if len(X) <= SINGLE_THREAD_ROWS:
         settings["num_threads"] = 1
-    return model.booster_.predict(X, **settings, **kwargs)
+    predicted = model.booster_.predict(X, **settings, **kwargs)
+    # A dense matrix without ``pred_contrib`` always comes back as one array (never sparse, never a list).
+    assert isinstance(predicted, np.ndarray)
+    return predicted
 
 
 def _holdout_tail(n: int, fraction: float) -> tuple[np.ndarray, np.ndarray]:
@@ -86,11 +89,13 @@ class _MarginScore(ClassifierMixin, BaseEstimator):
         self.params = params
         self.offset_positions = offset_positions
 
-    def fit(self, X: np.ndarray, y: np.ndarray) -> _MarginScore:  # the booster is fitted already
+    def fit(self, X: pd.DataFrame | np.ndarray, y: np.ndarray) -> _MarginScore:  # the booster is fitted already
+        assert self.booster is not None  # None only as scikit-learn's default parameter
         self.classes_ = self.booster.classes_
         return self
 
     def decision_function(self, X: np.ndarray) -> np.ndarray:
+        assert self.booster is not None  # None only as scikit-learn's default parameter
         score = _booster_predict(self.booster, self.params, X, raw_score=True)
         if not self.offset_positions:
             return score
@@ -302,7 +307,7 @@ class LeadwiseModels:
     def reps(self) -> list[str]:
         return list(self.builder.reps_) if self.fit_model is not None else []
 
-    def prepare(self, leads: pd.DataFrame | Columns, *, file: str = "leads") -> Columns:
+    def prepare(self, leads: Columns, *, file: str = "leads") -> Columns:
         """Raw leads (as a CRM or a web form sends them) into the columns the features are built from."""
         if self.kind == "crm":
             return prepare_crm_columns(leads, self._crm_lookup(), file=file)

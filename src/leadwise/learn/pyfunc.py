@@ -11,10 +11,10 @@ import json
 from typing import Any
 
 import joblib
-import mlflow.pyfunc
 import pandas as pd
 from mlflow.models.signature import ModelSignature
-from mlflow.types.schema import ColSpec, Schema
+from mlflow.pyfunc import PythonModel, PythonModelContext
+from mlflow.types.schema import ColSpec, Schema, TensorSpec
 
 from leadwise.data.crm import ACCOUNT_FIELDS
 from leadwise.data.errors import DataValidationError
@@ -50,10 +50,10 @@ def split_touches(model_input: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame
     return leads, touches_frame(parsed)
 
 
-class LeadwisePyfunc(mlflow.pyfunc.PythonModel):
+class LeadwisePyfunc(PythonModel):
     """Base: loads the bundle; subclasses answer with one model's predictions."""
 
-    def load_context(self, context: mlflow.pyfunc.PythonModelContext) -> None:
+    def load_context(self, context: PythonModelContext) -> None:
         self.models: LeadwiseModels = joblib.load(context.artifacts[BUNDLE_ARTIFACT])
 
     def unwrap(self) -> LeadwiseModels:
@@ -118,7 +118,7 @@ def input_schema(models: LeadwiseModels, with_rep: bool) -> Schema:
     """Columns a caller may send; only the ones a lead cannot be scored without are required."""
     if models.kind == "crm":
         numeric = {"year_established", "revenue", "employees"}
-        columns = [
+        columns: list[ColSpec | TensorSpec] = [
             ColSpec("string", "lead_id", required=False),
             ColSpec("string", "account", required=False),
             ColSpec("string", "product"),
@@ -140,7 +140,7 @@ def input_schema(models: LeadwiseModels, with_rep: bool) -> Schema:
 
 
 def signature_for(kind: str, models: LeadwiseModels) -> ModelSignature:
-    outputs = {
+    outputs_by_kind: dict[str, list[ColSpec | TensorSpec]] = {
         "lead_score": [ColSpec("string", "lead_id"), ColSpec("double", "p_win")],
         "rep_fit": [
             ColSpec("string", "lead_id"),
@@ -148,5 +148,6 @@ def signature_for(kind: str, models: LeadwiseModels) -> ModelSignature:
             ColSpec("double", "p_win"),
         ],
         "deal_value": [ColSpec("string", "lead_id"), ColSpec("double", "deal_value")],
-    }[kind]
+    }
+    outputs = outputs_by_kind[kind]
     return ModelSignature(inputs=input_schema(models, with_rep=kind == "rep_fit"), outputs=Schema(outputs))
