@@ -65,7 +65,7 @@ class Server:
     keys: dict[str, str] = field(default_factory=dict)
     starts: int = 0  # workers started so far (their lines accumulate in the log)
 
-    def start(self, workers: int = 2, timeout: float = 60.0) -> None:
+    def start(self, workers: int = 2, timeout: float = 180.0) -> None:
         port = self.url.rsplit(":", 1)[1]
         cmd = [
             str(Path(sys.executable).with_name("leadwise")),
