@@ -94,17 +94,9 @@ def reject(
             reason=reason or None,
         )
         lead = lead_of(unit, row)
-        new = decisions.decide_and_store(
-            unit,
-            context.lock_context(unit),
-            settings=settings,
-            row=lead,
-            lead=decisions.stored_lead(unit, lead),
-            scored=scored,
-            source="reroute",
-            prices=prices,
-            pending=pending_of(unit, row, lead),
-            pending_reason="rejected",
+        pending = pending_of(unit, row, lead)
+        new = decisions.reroute(
+            unit, settings=settings, row=lead, scored=scored, pending=pending, reason="rejected", source="reroute", prices=prices
         )
         return routed_of(unit.session, row, lead), new
 

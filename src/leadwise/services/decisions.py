@@ -88,6 +88,33 @@ def decide_and_store(
     return routed
 
 
+def reroute(
+    unit: UnitOfWork,
+    *,
+    settings: Settings,
+    row: LeadRow,
+    scored: ScoredLead,
+    pending: PendingLead,
+    reason: str,
+    source: str,
+    prices: PriceBook | None,
+) -> Routed:
+    """A lead coming back (rejected, or its offer lapsed) decided again on a freshly locked context, away
+    from every rep who had it (``routing.sla.reassign``)."""
+    return decide_and_store(
+        unit,
+        lock_context(unit),
+        settings=settings,
+        row=row,
+        lead=stored_lead(unit, row),
+        scored=scored,
+        source=source,
+        prices=prices,
+        pending=pending,
+        pending_reason=reason,
+    )
+
+
 def persist(
     unit: UnitOfWork,
     ctx: RoutingContext,

@@ -6,7 +6,7 @@ from __future__ import annotations
 from sqlalchemy import select
 
 from leadwise.routing.sla import PendingLead
-from leadwise.services import adapters, context, decisions, events
+from leadwise.services import adapters, decisions, events
 from leadwise.services.models import ModelHolder
 from leadwise.services.prices import PriceBook
 from leadwise.services.scoring import ScoredLead
@@ -73,17 +73,8 @@ def sweep_expired(
                 reason="not accepted within the SLA",
             ):
                 return False
-            decisions.decide_and_store(
-                unit,
-                context.lock_context(unit),
-                settings=settings,
-                row=lead,
-                lead=decisions.stored_lead(unit, lead),
-                scored=scored,
-                source="expiry",
-                prices=prices,
-                pending=pending,
-                pending_reason="sla",
+            decisions.reroute(
+                unit, settings=settings, row=lead, scored=scored, pending=pending, reason="sla", source="expiry", prices=prices
             )
             unit.emit(events.OffersExpired(1))
             return True
