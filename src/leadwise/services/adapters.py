@@ -125,13 +125,13 @@ def domain_loads(
     return loads
 
 
+_NOT_STORED = ("lead_id", "touch_types", "touches")  # the row's own column, and what has its own table
+
+
 def domain_lead(row: LeadRow, touch_types: frozenset[str] = frozenset()) -> Lead:
     """The routing lead of a stored lead; ``touch_types`` are the marketing touches that count so far."""
     fields = {k: v for k, v in row.payload.items() if k in Lead.model_fields and k not in _NOT_STORED}
     return Lead(lead_id=row.external_id, touch_types=touch_types, **fields)
-
-
-_NOT_STORED = ("lead_id", "touch_types", "touches")  # the row's own column, and what has its own table
 
 
 def stored_payload(lead: Lead) -> dict[str, Any]:

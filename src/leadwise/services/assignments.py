@@ -6,39 +6,27 @@ A rep key (``rep_id`` given) reaches only that rep's assignments; another's answ
 from __future__ import annotations
 
 from leadwise.errors import NotFound
-from leadwise.services import context, decisions
+from leadwise.services import adapters, context, decisions
 from leadwise.services.models import ModelHolder
 from leadwise.services.persist import Routed, routed_of
 from leadwise.services.prices import PriceBook
 from leadwise.services.scoring import ScoredLead, score_for_routing
 from leadwise.services.sla import pending_of
-from leadwise.services.unit_of_work import UnitOfWork, transaction
+from leadwise.services.unit_of_work import UnitOfWork, lead_of, transaction, visible_assignment
 from leadwise.settings import Settings
 from leadwise.store import repositories as repo
 from leadwise.store.db import Database
-from leadwise.store.models import OPEN_STATES, AssignmentRow, LeadRow, OutcomeRow
-
-
-def lead_of(unit_or_session: UnitOfWork, row: AssignmentRow) -> LeadRow:
-    lead = unit_or_session.session.get(LeadRow, row.lead_id)
-    assert lead is not None  # a foreign key
-    return lead
+from leadwise.store.models import OPEN_STATES, LeadRow, OutcomeRow
 
 
 def get_assignment(*, db: Database, assignment_id: int, rep_id: int | None) -> Routed:
     with db.read_session() as session:
-        row = repo.get_assignment(session=session, assignment_id=assignment_id)
-        if row is None or (rep_id is not None and row.rep_id != rep_id):
-            raise NotFound(f"assignment {assignment_id} not found")
-        lead = session.get(LeadRow, row.lead_id)
-        assert lead is not None
-        return routed_of(session, row, lead)
+        row = visible_assignment(session, assignment_id, rep_id=rep_id)
+        return routed_of(session, row, lead_of(session, row))
 
 
 def rescore(db: Database, models: ModelHolder, lead_key: int) -> ScoredLead:
     """A stored lead scored again (outside any transaction) for a new decision on it."""
-    from leadwise.services import adapters
-
     with db.read_session() as session:
         row = session.get(LeadRow, lead_key)
         if row is None:
@@ -59,7 +47,7 @@ def accept(*, db: Database, assignment_id: int, rep_id: int | None) -> Routed:
             release=False,
             responded_at=unit.now,
         )
-        return routed_of(unit.session, row, lead_of(unit, row))
+        return routed_of(unit.session, row, unit.lead_of(row))
 
     return transaction(db, work)
 
@@ -77,9 +65,7 @@ def reject(
     """Reject an offered or accepted lead; it is routed again, away from every rep who had it (the
     manager queue after ``max_reassignments``). Returns the rejected assignment and the new decision."""
     with db.read_session() as session:
-        first = repo.get_assignment(session=session, assignment_id=assignment_id)
-        if first is None or (rep_id is not None and first.rep_id != rep_id):
-            raise NotFound(f"assignment {assignment_id} not found")
+        first = visible_assignment(session, assignment_id, rep_id=rep_id)
     scored = rescore(db, models, first.lead_id)
 
     def work(unit: UnitOfWork) -> tuple[Routed, Routed]:
@@ -93,7 +79,7 @@ def reject(
             closed_at=unit.now,
             reason=reason or None,
         )
-        lead = lead_of(unit, row)
+        lead = unit.lead_of(row)
         pending = pending_of(unit, row, lead)
         new = decisions.reroute(
             unit, settings=settings, row=lead, scored=scored, pending=pending, reason="rejected", source="reroute", prices=prices
@@ -128,7 +114,7 @@ def record_outcome(
                 recorded_at=unit.now,
             )
         )
-        lead = lead_of(unit, row)
+        lead = unit.lead_of(row)
         lead.status = "closed"
         unit.session.flush()
         return routed_of(unit.session, row, lead)

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import threading
 from dataclasses import dataclass
+from datetime import datetime
 
 from cachetools import TTLCache
 
@@ -57,10 +58,10 @@ class RoutingContext:
             return None
         return book.prices
 
-    def count(self, rep_id: RepId | None, unit: UnitOfWork, value: float = 0.0) -> None:
+    def count(self, rep_id: RepId | None, at: datetime, value: float = 0.0) -> None:
         """Count a lead just given to ``rep_id`` (as the store's counters just did)."""
         if rep_id is not None:
-            self.loads[rep_id].record(unit.now, value)
+            self.loads[rep_id].record(at, value)
 
 
 def lock_context(unit: UnitOfWork) -> RoutingContext:

@@ -84,7 +84,7 @@ def decide_and_store(
     if optimised and prices is not None and (why := prices.explain()) is not None:
         decision.explanation.notes.append(why)
     routed = persist(unit, ctx, row=row, decision=decision, scored=scored, policy=policy, source=source, new_lead=new_lead)
-    ctx.count(decision.rep_id, unit, routed.assignment.expected_value or 0.0)
+    ctx.count(decision.rep_id, unit.now, routed.assignment.expected_value or 0.0)
     return routed
 
 

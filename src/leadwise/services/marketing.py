@@ -133,8 +133,7 @@ def return_to_marketing(
                 returned_at=unit.now,
             )
         )
-        lead = unit.session.get(LeadRow, row.lead_id)
-        assert lead is not None
+        lead = unit.lead_of(row)
         lead.status, lead.queue, lead.pool, lead.blind = "queued", "nurture", None, False
         unit.session.flush()
         return routed_of(unit.session, row, lead)

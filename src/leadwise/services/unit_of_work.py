@@ -21,7 +21,7 @@ from leadwise.errors import Conflict, DatabaseBusy, NotFound
 from leadwise.services import events
 from leadwise.store import repositories as repo
 from leadwise.store.db import Database
-from leadwise.store.models import AssignmentRow, utcnow
+from leadwise.store.models import AssignmentRow, LeadRow, utcnow
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -42,11 +42,10 @@ class UnitOfWork:
         self.events.append(event)
 
     def assignment(self, assignment_id: int, *, rep_id: int | None) -> AssignmentRow:
-        """The assignment, or NotFound also when a rep asks for someone else's (no existence leak)."""
-        row = repo.get_assignment(session=self.session, assignment_id=assignment_id)
-        if row is None or (rep_id is not None and row.rep_id != rep_id):
-            raise NotFound(f"assignment {assignment_id} not found")
-        return row
+        return visible_assignment(self.session, assignment_id, rep_id=rep_id)
+
+    def lead_of(self, row: AssignmentRow) -> LeadRow:
+        return lead_of(self.session, row)
 
     def move(
         self,
@@ -79,6 +78,21 @@ class UnitOfWork:
             repo.release_capacity(session=self.session, rep_id=row.rep_id)
         self.session.refresh(row)
         return True
+
+
+def visible_assignment(session: Session, assignment_id: int, *, rep_id: int | None) -> AssignmentRow:
+    """The assignment, or NotFound also when a rep key (``rep_id``) asks for someone else's: both
+    answer alike, so nothing leaks an assignment's existence."""
+    row = repo.get_assignment(session=session, assignment_id=assignment_id)
+    if row is None or (rep_id is not None and row.rep_id != rep_id):
+        raise NotFound(f"assignment {assignment_id} not found")
+    return row
+
+
+def lead_of(session: Session, row: AssignmentRow) -> LeadRow:
+    lead = session.get(LeadRow, row.lead_id)
+    assert lead is not None  # a foreign key
+    return lead
 
 
 def transaction(db: Database, work: Callable[[UnitOfWork], T]) -> T:
