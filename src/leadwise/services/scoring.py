@@ -119,17 +119,11 @@ def score_for_api(*, models: ModelHolder, lead: Lead, rep_names: Sequence[str]) 
         ) from exc
 
 
-def try_score(
-    *, models: ModelHolder, leads: Sequence[Mapping[str, Any]], rep_names: Sequence[str]
-) -> list[LeadFigures] | None:
-    """Figures for routing, or None in rules-only mode or when the model fails: routing must go on."""
-    return score_or_reason(models=models, leads=leads, rep_names=rep_names)[0]
-
-
 def score_or_reason(
     *, models: ModelHolder, leads: Sequence[Mapping[str, Any]], rep_names: Sequence[str]
 ) -> tuple[list[LeadFigures] | None, str | None]:
-    """As ``try_score``, with why there are no figures while a model is served (for the explanation)."""
+    """Figures for routing, or None in rules-only mode or when the model fails (routing must go on),
+    with why there are no figures while a model is served (for the explanation)."""
     loaded = models.current
     if loaded is None:
         return None, None

@@ -117,10 +117,6 @@ def lock_active_reps(*, session: Session, now: datetime) -> list[RepHead]:
     ]
 
 
-def active_rep_names(*, session: Session) -> list[str]:
-    return list(session.scalars(select(RepRow.name).where(RepRow.active.is_(True)).order_by(RepRow.id)))
-
-
 def lock_rep(*, session: Session, rep_id: int) -> RepRow | None:
     return session.scalar(select(RepRow).where(RepRow.id == rep_id).with_for_update())
 
