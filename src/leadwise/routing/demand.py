@@ -122,19 +122,20 @@ def scarcity(
 ) -> Scarcity:
     """Each rep's scarcest limit. ``open_demand``, when given, replaces the arrival estimate for the
     open-lead limit (an admin's ``[demand] expected_leads`` still to come)."""
+    # The same three windows for every rep: integrated once.
+    until_open = open_demand if open_demand is not None else arrivals.expected(now, now + open_horizon)
+    until_midnight = arrivals.expected(now, _end_of_day(now))
+    until_monday = arrivals.expected(now, _end_of_week(now))
     rooms, expected, limits = [], [], []
     for rep in reps:
         load, cap = loads.get(rep.id, RepLoad()), rep.capacity
         options: list[tuple[float, float, str]] = []
         if cap.max_open is not None:
-            leads = open_demand if open_demand is not None else arrivals.expected(now, now + open_horizon)
-            options.append((max(cap.max_open - load.open_leads, 0), leads, "open leads"))
+            options.append((max(cap.max_open - load.open_leads, 0), until_open, "open leads"))
         if cap.max_per_day is not None:
-            leads = arrivals.expected(now, _end_of_day(now))
-            options.append((max(cap.max_per_day - load.assigned_today, 0), leads, "today"))
+            options.append((max(cap.max_per_day - load.assigned_today, 0), until_midnight, "today"))
         if cap.max_per_week is not None:
-            leads = arrivals.expected(now, _end_of_week(now))
-            options.append((max(cap.max_per_week - load.assigned_this_week, 0), leads, "this week"))
+            options.append((max(cap.max_per_week - load.assigned_this_week, 0), until_monday, "this week"))
         if not options:  # no limit: never scarce
             rooms.append(np.inf)
             expected.append(0.0)

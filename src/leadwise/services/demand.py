@@ -74,7 +74,7 @@ def plan(
         )
     arrivals = None
     if len(times) >= settings.demand_min_log_leads:
-        arrivals = ArrivalRates.from_times(times, source="the service's own lead log", since=min(times), until=now)
+        arrivals = ArrivalRates.from_times(times, source="the service's own lead log", until=now)
     if arrivals is None:
         arrivals = history
     open_demand, note = flow_demand(flow, routed_since_published=routed, now=now)
