@@ -6,6 +6,8 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
+from sqlalchemy.orm import Session
+
 from leadwise.errors import Conflict
 from leadwise.routing import Lead
 from leadwise.services import adapters
@@ -16,12 +18,17 @@ from leadwise.store.db import Database
 from leadwise.store.models import LeadRow
 
 
+def _stored(session: Session, external_id: str) -> Routed | None:
+    # One cheap indexed read first: most leads are new.
+    if repo.lead_id_by_external_id(session=session, external_id=external_id) is None:
+        return None
+    return existing_decision(session=session, external_id=external_id)
+
+
 def stored_decision(db: Database, external_id: str) -> Routed | None:
-    """The decision on a lead routed before (one cheap indexed read first: most leads are new)."""
+    """The decision on a lead routed before; None for a new lead."""
     with db.read_session() as session:
-        if repo.lead_id_by_external_id(session=session, external_id=external_id) is None:
-            return None
-        return existing_decision(session=session, external_id=external_id)
+        return _stored(session, external_id)
 
 
 def decision_of_concurrent_insert(db: Database, external_id: str) -> Routed | None:
@@ -32,9 +39,7 @@ def decision_of_concurrent_insert(db: Database, external_id: str) -> Routed | No
 
 def stored_decision_in(unit: UnitOfWork, external_id: str) -> Routed | None:
     """As ``stored_decision``, inside the write transaction (a concurrent request may have stored it)."""
-    if repo.lead_id_by_external_id(session=unit.session, external_id=external_id) is None:
-        return None
-    return existing_decision(session=unit.session, external_id=external_id)
+    return _stored(unit.session, external_id)
 
 
 def first_occurrences(leads: Sequence[Lead]) -> dict[str, int]:
