@@ -11,7 +11,8 @@ from leadwise.routing import Scores
 from leadwise.routing.demand import ArrivalRates
 from leadwise.services.demand import flow_demand, plan
 from leadwise.services.flows import active_flow_version
-from leadwise.services.prices import PriceBook
+from leadwise.services.prices import BOOK, PriceBook
+from leadwise.store import repositories as repo
 
 OPTIMISED = """
 [[steps]]
@@ -24,9 +25,9 @@ def publish(env, source: str):
     return env.client.post("/v1/flows", json={"source": source, "format": "toml"}, headers=env.h("admin"))
 
 
-def _book_after(env, leads: int) -> PriceBook:
+def _book_after(env, leads: int, *, worker: str | None = None) -> PriceBook:
     """A price book that saw ``leads`` leads on which the expert (capacity 2, like everyone) is best."""
-    book = PriceBook()
+    book = PriceBook(worker=worker)
     ids = tuple(str(env.reps[name]) for name in ("Ann", "Bob", "Expert"))
     scores = Scores(model_version="m", rep_ids=ids, p_win=np.array([0.3, 0.3, 0.9]), deal_value=1000.0)
     for _ in range(leads):
@@ -38,14 +39,18 @@ def test_a_typo_in_demand_is_a_422_naming_the_line(env) -> None:
     bad = publish(env, "[demand]\nexpected_lead = 500\n" + OPTIMISED)
     assert bad.status_code == 422
     assert "line 2: demand.expected_lead" in bad.json()["detail"]
-    assert "demand.expected_leads" in publish(env, "[demand]\nexpected_leads = 0\n" + OPTIMISED).json()["detail"]
+    assert (
+        "demand.expected_leads" in publish(env, "[demand]\nexpected_leads = 0\n" + OPTIMISED).json()["detail"]
+    )
     assert publish(env, '[demand]\nexpected_leads = 500\nhorizon = "7d"\n' + OPTIMISED).status_code == 201
 
 
 def test_the_flow_s_expected_leads_make_the_scarce_expert_expensive(env) -> None:
     assert publish(env, "[demand]\nexpected_leads = 600\n" + OPTIMISED).status_code == 201
     many = _book_after(env, 30)
-    assert many.resolve_if_due(db=env.db, objective="wins", settings=env.settings, flow=active_flow_version(env.db))
+    assert many.resolve_if_due(
+        db=env.db, objective="wins", settings=env.settings, flow=active_flow_version(env.db)
+    )
     ann, _, expert = (str(env.reps[n]) for n in ("Ann", "Bob", "Expert"))
     assert many.prices is not None and many.prices[expert] > many.prices[ann] >= 0
     assert "600 leads of flow version 2's [demand]" in (many.explain() or "")
@@ -53,7 +58,9 @@ def test_the_flow_s_expected_leads_make_the_scarce_expert_expensive(env) -> None
     # Two leads to come, for the expert's two seats: nothing is scarce, nothing has a price.
     assert publish(env, "[demand]\nexpected_leads = 2\n" + OPTIMISED).status_code == 201
     few = _book_after(env, 30)
-    assert few.resolve_if_due(db=env.db, objective="wins", settings=env.settings, flow=active_flow_version(env.db))
+    assert few.resolve_if_due(
+        db=env.db, objective="wins", settings=env.settings, flow=active_flow_version(env.db)
+    )
     assert few.prices is not None and max(few.prices.values()) == 0
 
 
@@ -89,7 +96,9 @@ def test_an_optimised_decision_says_what_its_prices_were_solved_on(env, world_mo
     ids = tuple(str(env.reps[name]) for name in ("Ann", "Bob", "Expert"))
     for _ in range(30):
         book.observe(Scores(model_version="m", rep_ids=ids, p_win=np.array([0.3, 0.3, 0.9]), deal_value=1.0))
-    assert book.resolve_if_due(db=env.db, objective="wins", settings=env.settings, flow=active_flow_version(env.db))
+    assert book.resolve_if_due(
+        db=env.db, objective="wins", settings=env.settings, flow=active_flow_version(env.db)
+    )
     routed = env.client.post(
         "/v1/route", json={"lead_id": "D-1", "product": "GTX Pro"}, headers=env.h("integration")
     ).json()
@@ -97,3 +106,40 @@ def test_an_optimised_decision_says_what_its_prices_were_solved_on(env, world_mo
     assert routed["strategy"] == "optimised"
     assert any("capacity prices solved at" in n and "[demand]" in n for n in notes)
     assert env.client.get("/readyz").json()["capacity_prices"]["demand"].startswith("demand: ")
+
+
+def test_every_worker_routes_on_the_prices_one_elected_worker_solved(env) -> None:
+    assert publish(env, "[demand]\nexpected_leads = 600\n" + OPTIMISED).status_code == 201
+    flow = active_flow_version(env.db)
+    first, second = _book_after(env, 30, worker="w1"), _book_after(env, 30, worker="w2")
+    sync = dict(db=env.db, objective="wins", settings=env.settings, flow=flow)
+
+    assert first.sync(**sync) and first.leading and first.prices is not None
+    # The second worker has a sample too, but the lease is taken: it adopts, it does not solve.
+    assert second.sync(**sync) and not second.leading
+    assert second.prices == first.prices and second.solved_by == "w1" and second.solved_at == first.solved_at
+    assert "by worker w1" in (second.explain() or "")
+    assert not second.sync(**sync)  # nothing new published: nothing changes
+
+    # The holder stops (its lease runs out): the next worker to tick takes over from the last prices.
+    with env.db.write_session() as session:
+        row = repo.stored_prices(session=session, name=BOOK)
+        assert row is not None and row.holder == "w1"
+        row.lease_until = datetime.now(UTC) - timedelta(seconds=1)
+    for _ in range(200):  # enough new leads for the pricer's schedule to re-solve
+        second.observe(
+            Scores(model_version="m", rep_ids=tuple(second.prices), p_win=np.array([0.3, 0.3, 0.9]))
+        )
+    assert second.sync(**sync) and second.leading and second.solved_by == "w2"
+    # The old holder, back, finds it lost the lease and can no longer publish.
+    assert first.sync(**sync) and not first.leading and first.solved_by == "w2"
+    with env.db.write_session() as session:
+        assert not repo.store_prices(
+            session=session,
+            name=BOOK,
+            holder="w1",
+            prices={},
+            solved_at=datetime.now(UTC),
+            sample_size=0,
+            note="",
+        )

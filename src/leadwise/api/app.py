@@ -10,6 +10,7 @@ import gc
 import logging
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
+from datetime import timedelta
 
 import anyio
 from fastapi import FastAPI
@@ -102,7 +103,8 @@ def create_app(
         # ``leadwise serve`` seeds the flow once before starting workers; this covers an app run another way.
         await run_in_threadpool(lambda: ensure_default_flow(db=database, settings=settings))
         holder = models or ModelHolder(settings)
-        prices = PriceBook()
+        # The lease outlives a few missed ticks, so one slow solve does not hand the prices to another worker.
+        prices = PriceBook(lease=timedelta(seconds=max(3 * settings.pricer_seconds, 5.0)))
         app.state.db, app.state.models, app.state.prices = database, holder, prices
         if load_models and holder.current is None:
             await run_in_threadpool(holder.reload)
@@ -123,7 +125,7 @@ def create_app(
                 version = active_flow_version(database)
                 loaded = holder.current
                 if any(step.strategy == "optimised" for step in version.flow.steps) and loaded is not None:
-                    prices.resolve_if_due(
+                    prices.sync(
                         db=database,
                         objective=version.flow.objective,
                         settings=settings,

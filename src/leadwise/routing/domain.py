@@ -80,7 +80,6 @@ class InactiveRep(RoutingError, Conflict):
 RepId = str
 
 
-
 class Seniority(StrEnum):
     junior = "junior"
     mid = "mid"

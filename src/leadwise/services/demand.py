@@ -65,7 +65,9 @@ def plan(
     arrival and the flow has no ``[demand]``."""
     since = now - timedelta(days=settings.demand_log_days)
     with db.read_session() as session:
-        times = [t if t.tzinfo else t.replace(tzinfo=UTC) for t in repo.lead_arrivals(session=session, since=since)]
+        times = [
+            t if t.tzinfo else t.replace(tzinfo=UTC) for t in repo.lead_arrivals(session=session, since=since)
+        ]
         durations = repo.open_durations(session=session, since=since)
         routed = (
             repo.leads_created_since(session=session, since=flow.published_at)

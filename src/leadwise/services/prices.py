@@ -1,13 +1,19 @@
-"""One worker's capacity prices λ for the ``optimised`` strategy, keyed by ``RepId``.
+"""The capacity prices λ of the ``optimised`` strategy, keyed by ``RepId``, the same for every worker and
+replica.
 
-Every scored lead's P(win) row joins a sample of recent leads; a background job asks ``resolve_if_due``
-to re-solve the assignment LP (``routing.CapacityPricer``) on that sample with each rep's remaining
-capacity, on the pricer's own schedule. Requests only read the last prices, so the LP never runs on the
-request path. Prices are per worker: each sees its own share of the traffic, which has the same mix.
+Every scored lead's P(win) row joins the worker's sample of recent leads. A background job calls ``sync``
+on a schedule: the one worker holding the lease in ``capacity_prices`` re-solves the assignment LP
+(``routing.CapacityPricer``) on its sample when the pricer's schedule says so, against each rep's remaining
+capacity and the demand expected until it frees up (``services.demand``), and publishes the prices there;
+every other worker adopts what was published. Each worker sees a share of the same traffic mix, so the
+holder's sample stands for all. Requests only read the last prices: the LP never runs on the request path.
 """
 
 from __future__ import annotations
 
+import os
+import secrets
+import socket
 import threading
 from collections import deque
 from datetime import datetime, timedelta
@@ -25,11 +31,29 @@ from leadwise.store import repositories as repo
 from leadwise.store.db import Database
 from leadwise.store.models import utcnow
 
+BOOK = "optimised"  # the row of ``capacity_prices`` this service's workers share
+
+
+def worker_name() -> str:
+    """Who holds the lease, as an operator reads it: host, process, and a nonce for a reused pid."""
+    return f"{socket.gethostname()}:{os.getpid()}:{secrets.token_hex(2)}"
+
 
 class PriceBook:
-    def __init__(self, *, window: int = 500, horizon: timedelta = timedelta(hours=24)) -> None:
+    def __init__(
+        self,
+        *,
+        window: int = 500,
+        horizon: timedelta = timedelta(hours=24),
+        lease: timedelta = timedelta(seconds=30),
+        worker: str | None = None,
+    ) -> None:
         self.window = window
         self.horizon = horizon
+        self.lease = lease
+        self.worker = worker or worker_name()
+        self.solved_by: str | None = None
+        self.leading = False
         self._sample: deque[tuple[dict[RepId, float], float]] = deque(maxlen=window)
         self._lock = threading.Lock()
         self._pricer: CapacityPricer | None = None
@@ -49,6 +73,51 @@ class PriceBook:
         with self._lock:
             self._sample.append((row, value))
             self.observed += 1
+
+    def sync(
+        self,
+        *,
+        db: Database,
+        objective: str,
+        settings: Settings | None = None,
+        flow: FlowVersion | None = None,
+        history: ArrivalRates | None = None,
+    ) -> bool:
+        """One tick of the shared schedule: take or renew the lease; holding it, re-solve when due and
+        publish; otherwise adopt the published prices. True when this worker's prices changed."""
+        now = utcnow()
+        with db.write_session() as session:
+            self.leading = repo.take_pricer_lease(
+                session=session, name=BOOK, holder=self.worker, now=now, until=now + self.lease
+            )
+        if not self.leading:
+            return self._adopt(db)
+        if self.prices is None:  # a new holder goes on from the last published prices
+            self._adopt(db)
+        if not self.resolve_if_due(db=db, objective=objective, settings=settings, flow=flow, history=history):
+            return False
+        assert self.prices is not None and self.solved_at is not None
+        with db.write_session() as session:
+            repo.store_prices(
+                session=session,
+                name=BOOK,
+                holder=self.worker,
+                prices=self.prices,
+                solved_at=self.solved_at,
+                sample_size=self.sample_size,
+                note=self.demand_note,
+            )
+        return True
+
+    def _adopt(self, db: Database) -> bool:
+        with db.read_session() as session:
+            row = repo.stored_prices(session=session, name=BOOK)
+        if row is None or row.prices is None or row.solved_at == self.solved_at:
+            return False
+        self.prices = {str(rep): float(price) for rep, price in row.prices.items()}
+        self.solved_at, self.solved_by = row.solved_at, row.solved_by
+        self.sample_size, self.demand_note = row.sample_size, row.note or ""
+        return True
 
     def resolve_if_due(
         self,
@@ -87,23 +156,35 @@ class PriceBook:
         )
         if plan is not None:
             seats = scarcity(
-                reps, loads, now, arrivals=plan.arrivals, open_horizon=plan.open_horizon, open_demand=plan.open_demand
+                reps,
+                loads,
+                now,
+                arrivals=plan.arrivals,
+                open_horizon=plan.open_horizon,
+                open_demand=plan.open_demand,
             )
-            self.prices = self._pricer.resolve_scaled(values, seats.scaled_room(len(values)), decisions=observed)
+            self.prices = self._pricer.resolve_scaled(
+                values, seats.scaled_room(len(values)), decisions=observed
+            )
             self.demand_note = plan.describe()
         else:
-            remaining = np.array([max(cap - load.open_leads, 0) for cap, load in self._open_caps(reps, loads)])
+            remaining = np.array(
+                [max(cap - load.open_leads, 0) for cap, load in self._open_caps(reps, loads)]
+            )
             expected = max(float(recent), float(len(sample)))
             self.prices = self._pricer.resolve(values, remaining, expected, decisions=observed)
-            self.demand_note = f"demand: the {recent} leads assigned in the last {self.horizon} (no demand model)"
-        self.solved_at = now
+            self.demand_note = (
+                f"demand: the {recent} leads assigned in the last {self.horizon} (no demand model)"
+            )
+        self.solved_at, self.solved_by = now, self.worker
         self.sample_size = len(values)
         return True
 
     @staticmethod
     def _open_caps(reps: list[Rep], loads: dict[RepId, RepLoad]) -> list[tuple[float, RepLoad]]:
         return [
-            (float(r.capacity.max_open) if r.capacity.max_open is not None else np.inf, loads[r.id]) for r in reps
+            (float(r.capacity.max_open) if r.capacity.max_open is not None else np.inf, loads[r.id])
+            for r in reps
         ]
 
     def explain(self) -> str | None:
@@ -111,8 +192,8 @@ class PriceBook:
         if self.prices is None or self.solved_at is None:
             return None
         return (
-            f"capacity prices solved at {self.solved_at:%Y-%m-%d %H:%M:%S} UTC on {self.sample_size} recent "
-            f"leads; {self.demand_note}"
+            f"capacity prices solved at {self.solved_at:%Y-%m-%d %H:%M:%S} UTC by worker {self.solved_by} on "
+            f"{self.sample_size} recent leads; {self.demand_note}"
         )
 
     def status(self) -> dict[str, Any]:
@@ -120,6 +201,9 @@ class PriceBook:
         return {
             "observed_leads": self.observed,
             "solved_at": self.solved_at.isoformat() if self.solved_at else None,
+            "solved_by": self.solved_by,
+            "this_worker": self.worker,
+            "this_worker_solves": self.leading,
             "priced_reps": sum(1 for v in (prices or {}).values() if v > 0),
             "demand": self.demand_note or None,
         }

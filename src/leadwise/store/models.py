@@ -290,3 +290,19 @@ class RoutingStateRow(Base):
     key: Mapped[str] = mapped_column(String(200), primary_key=True)
     value: Mapped[Any] = mapped_column(JSON)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow, onupdate=utcnow)
+
+
+class CapacityPricesRow(Base):
+    """The ``optimised`` strategy's capacity prices, one row per price book, shared by every worker and
+    replica: the worker holding the lease (``holder`` until ``lease_until``) solves them, all read them."""
+
+    __tablename__ = "capacity_prices"
+
+    name: Mapped[str] = mapped_column(String(40), primary_key=True)
+    holder: Mapped[str | None] = mapped_column(String(120))
+    lease_until: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    prices: Mapped[Any | None] = mapped_column(JSON)  # {rep id: λ}; None before the first solve
+    solved_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    solved_by: Mapped[str | None] = mapped_column(String(120))
+    sample_size: Mapped[int] = mapped_column(Integer, default=0, server_default=text("0"))
+    note: Mapped[str | None] = mapped_column(Text)

@@ -22,6 +22,7 @@ from leadwise.store.models import (
     OPEN_STATES,
     ApiKeyRow,
     AssignmentRow,
+    CapacityPricesRow,
     LeadReturnRow,
     LeadRow,
     RepDayCountRow,
@@ -33,6 +34,11 @@ from leadwise.store.models import (
 )
 
 KEY_PREFIX = "lw_"
+
+
+def _insert_for(dialect: str) -> Any:
+    return pg_insert if dialect == "postgresql" else sqlite_insert
+
 
 # --------------------------------------------------------------------------------------------- reps
 
@@ -138,8 +144,7 @@ _TAKE_LEAD = (
 
 
 def _day_bucket(dialect: str) -> Any:
-    insert = pg_insert if dialect == "postgresql" else sqlite_insert
-    stmt = insert(RepDayCountRow).values(
+    stmt = _insert_for(dialect)(RepDayCountRow).values(
         rep_id=bindparam("rep"), day=bindparam("day"), leads=1, value=bindparam("value")
     )
     return stmt.on_conflict_do_update(
@@ -208,7 +213,9 @@ def lead_arrivals(*, session: Session, since: datetime, limit: int = 100_000) ->
 
 
 def leads_created_since(*, session: Session, since: datetime) -> int:
-    return int(session.scalar(select(func.count()).select_from(LeadRow).where(LeadRow.created_at >= since)) or 0)
+    return int(
+        session.scalar(select(func.count()).select_from(LeadRow).where(LeadRow.created_at >= since)) or 0
+    )
 
 
 def open_durations(*, session: Session, since: datetime, limit: int = 5_000) -> list[timedelta]:
@@ -254,9 +261,7 @@ def get_assignment(*, session: Session, assignment_id: int) -> AssignmentRow | N
 # -------------------------------------------------------------------------------------------- touches
 
 
-def add_touches(
-    *, session: Session, lead_id: int, touches: Sequence[dict[str, Any]], now: datetime
-) -> None:
+def add_touches(*, session: Session, lead_id: int, touches: Sequence[dict[str, Any]], now: datetime) -> None:
     """Append marketing touches (``timestamp, channel, touch_type, campaign, cost``) to a stored lead."""
     if touches:
         session.execute(
@@ -434,8 +439,7 @@ def count_api_keys(*, session: Session, role: str | None = None) -> int:
 
 
 def _state_upsert(dialect: str) -> Any:
-    insert = pg_insert if dialect == "postgresql" else sqlite_insert
-    stmt = insert(RoutingStateRow).values(
+    stmt = _insert_for(dialect)(RoutingStateRow).values(
         key=bindparam("key"),
         value=bindparam("value", type_=RoutingStateRow.value.type),
         updated_at=bindparam("now", type_=RoutingStateRow.updated_at.type),
@@ -467,3 +471,49 @@ class DbRoutingState:
         self._cache[key] = value
         dialect = self.session.get_bind().dialect.name
         self.session.connection().execute(_STATE_SET[dialect], {"key": key, "value": value, "now": utcnow()})
+
+
+# ---------------------------------------------------------------------------------- capacity prices
+
+
+def take_pricer_lease(*, session: Session, name: str, holder: str, now: datetime, until: datetime) -> bool:
+    """Hold (or renew) the lease on price book ``name`` until ``until``; True when ``holder`` has it.
+
+    A conditional UPDATE: of two workers racing for an expired lease, one row count is 1, the other's 0.
+    """
+    insert = _insert_for(session.get_bind().dialect.name)
+    session.execute(insert(CapacityPricesRow).values(name=name, sample_size=0).on_conflict_do_nothing())
+    taken = session.execute(
+        update(CapacityPricesRow)
+        .where(
+            CapacityPricesRow.name == name,
+            (CapacityPricesRow.holder == holder)
+            | CapacityPricesRow.lease_until.is_(None)
+            | (CapacityPricesRow.lease_until < now),
+        )
+        .values(holder=holder, lease_until=until)
+    )
+    return cast(CursorResult[Any], taken).rowcount == 1
+
+
+def store_prices(
+    *,
+    session: Session,
+    name: str,
+    holder: str,
+    prices: dict[str, float],
+    solved_at: datetime,
+    sample_size: int,
+    note: str,
+) -> bool:
+    """Publish prices solved by ``holder``; False (nothing written) when it no longer holds the lease."""
+    stored = session.execute(
+        update(CapacityPricesRow)
+        .where(CapacityPricesRow.name == name, CapacityPricesRow.holder == holder)
+        .values(prices=prices, solved_at=solved_at, solved_by=holder, sample_size=sample_size, note=note)
+    )
+    return cast(CursorResult[Any], stored).rowcount == 1
+
+
+def stored_prices(*, session: Session, name: str) -> CapacityPricesRow | None:
+    return session.get(CapacityPricesRow, name)

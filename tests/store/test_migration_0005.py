@@ -1,0 +1,29 @@
+"""Migration 0005 adds ``capacity_prices`` (shared prices and their lease) on both dialects; its
+downgrade removes the table and nothing else."""
+
+from __future__ import annotations
+
+from alembic import command
+from sqlalchemy import inspect
+
+from leadwise.store.db import Database
+from leadwise.store.migrate import alembic_config, current_revision, upgrade
+
+
+def test_migration_0005_adds_the_shared_price_table_and_downgrade_removes_it(url: str) -> None:
+    db = Database.connect(url)
+    upgrade(db.engine, "0004")
+    tables_before = set(inspect(db.engine).get_table_names())
+    assert "capacity_prices" not in tables_before
+    upgrade(db.engine, "0005")
+    assert "capacity_prices" in inspect(db.engine).get_table_names()
+    assert (
+        current_revision(db.engine) == "0005"
+    )  # the schema at the head equals the models: test_migration_0004
+
+    config = alembic_config(db.engine.url.render_as_string(hide_password=False))
+    with db.engine.begin() as connection:
+        config.attributes["connection"] = connection
+        command.downgrade(config, "0004")
+    assert set(inspect(db.engine).get_table_names()) == tables_before
+    db.dispose()
