@@ -33,7 +33,7 @@ lead-count schedule (``CapacityPricer.due``) is what paces it; a fast replay wit
 re-solve only a few times over the stream.
 
 Usage: ``python benchmarks/bench_optimiser_live.py [--seeds 1,2,3] [--history 20000] [--stream 2000]
-[--reps 40] [--config training/worlds/weekly_quotas.toml] [--workers 2] [--json out.json]``.
+[--reps 40] [--config training/worlds/weekly_quotas.toml] [--policies "optimised [demand],optimised"] [--workers 2] [--json out.json]``.
 CPU heavy at full size (training, and 4 servers per seed): a few minutes per seed on 2 cores.
 """
 
@@ -356,6 +356,8 @@ def run_seed(seed: int, args: argparse.Namespace, root: Path) -> SeedResult:
     payloads = lead_payloads(world)
 
     for label, strategy, with_demand in LIVE_POLICIES:
+        if args.policies and label not in args.policies:
+            continue
         with LiveServer(work / f"serve-{label.replace(' ', '-').strip('[]')}", tracking_uri, args.workers,
                         args.pricer_seconds) as server:  # fmt: skip
             run = replay_live(
@@ -463,6 +465,11 @@ def main() -> int:
     parser.add_argument("--config", type=Path, help="a world config (default: the built-in default world)")
     parser.add_argument("--workers", type=int, default=2, help="uvicorn workers of each server")
     parser.add_argument("--pricer-seconds", type=float, default=0.5, help="LEADWISE_PRICER_SECONDS")
+    parser.add_argument(
+        "--policies",
+        type=lambda text: [p.strip() for p in text.split(",") if p.strip()],
+        help=f"live policies to run, comma-separated (default: all of {', '.join(p[0] for p in LIVE_POLICIES)})",
+    )
     parser.add_argument("--json", type=Path, help="write the figures here too")
     parser.add_argument("--keep", action="store_true", help="keep the temporary folder (worlds, logs)")
     args = parser.parse_args()

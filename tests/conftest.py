@@ -12,6 +12,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
+import leadwise.timekeeping
 from leadwise.settings import BUNDLED_DATA_DIR, Settings, get_settings
 
 CRM_FILES = ("sales_pipeline.csv", "accounts.csv", "products.csv", "sales_teams.csv")
@@ -132,3 +133,11 @@ def world_models(tmp_path_factory: pytest.TempPathFactory):
     models = train_models(from_crm(load_crm_dir(directory)), config).models
     models.version = "world-1"
     return models
+
+
+@pytest.fixture
+def wall(monkeypatch: pytest.MonkeyPatch) -> list[float]:
+    """The wall clock as the accelerated clock reads it, set by hand."""
+    reading = [1_000_000.0]
+    monkeypatch.setattr(leadwise.timekeeping.time, "time", lambda: reading[0])
+    return reading

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import datetime
 from functools import lru_cache
 from pathlib import Path
 
@@ -53,6 +54,11 @@ class Settings(BaseSettings):
     demand_open_horizon_hours: float = Field(default=168.0, gt=0)
     demand_min_log_leads: int = Field(default=200, ge=1)
     demand_log_days: float = Field(default=28.0, gt=0)
+    # Replays and demos only: the service's clock reads clock_start at the wall instant clock_anchor (epoch
+    # seconds; ``leadwise serve`` sets it once for all its workers) and runs clock_speed times as fast.
+    clock_start: datetime | None = None
+    clock_speed: float = Field(default=1.0, gt=0, le=10_000_000)
+    clock_anchor: float | None = None
     request_threads: int = Field(default=1, ge=1, le=64)  # per worker, for blocking endpoints (api.app)
     route_batch_max: int = Field(default=16, ge=1, le=1000)  # /v1/route requests routed together, at most
     route_linger_ms: float = Field(

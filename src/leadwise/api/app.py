@@ -16,6 +16,7 @@ import anyio
 from fastapi import FastAPI
 from starlette.concurrency import run_in_threadpool
 
+from leadwise import timekeeping
 from leadwise.api import metrics
 from leadwise.api.deps import new_key_cache
 from leadwise.api.errors import install_error_handlers
@@ -75,6 +76,9 @@ def create_app(
     ``load_models`` (default: ``settings.serve_models``) False never asks the registry: rules-only."""
     if load_models is None:
         load_models = settings.serve_models
+    timekeeping.use(
+        timekeeping.from_settings(settings.clock_start, settings.clock_speed, settings.clock_anchor)
+    )
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:

@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import os
 import tempfile
+import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
 import typer
 
+from leadwise import timekeeping
 from leadwise.cli.app import app, console, fail
 from leadwise.errors import LeadwiseError
 from leadwise.settings import Settings, get_settings
@@ -148,6 +150,13 @@ def serve(
     from leadwise.store import repositories as repo
 
     settings = _settings(database_url)
+    if settings.clock_start is not None:
+        # One anchor for every worker process: they read the same accelerated clock.
+        anchor = settings.clock_anchor if settings.clock_anchor is not None else time.time()
+        os.environ["LEADWISE_CLOCK_ANCHOR"] = repr(anchor)
+        clock = timekeeping.from_settings(settings.clock_start, settings.clock_speed, anchor)
+        timekeeping.use(clock)
+        console.print(f"[yellow]clock {clock.describe()} (LEADWISE_CLOCK_START): for replays, not production")
     db = _migrated_db(settings)
     try:
         with db.read_session() as session:

@@ -33,6 +33,8 @@ from sqlalchemy import (
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 from sqlalchemy.types import TypeDecorator
 
+from leadwise import timekeeping
+
 # Deterministic constraint names: Alembic migrations and both dialects agree on them.
 NAMING = {
     "ix": "ix_%(column_0_label)s",
@@ -49,7 +51,8 @@ LEAD_STATUSES = ("assigned", "queued", "closed")
 
 
 def utcnow() -> datetime:
-    return datetime.now(UTC)
+    """The service's clock (``leadwise.timekeeping``: the system's unless a replay accelerates it)."""
+    return timekeeping.now()
 
 
 class UTCDateTime(TypeDecorator[datetime]):

@@ -7,6 +7,7 @@ from typing import Any
 from fastapi import APIRouter, Response
 from fastapi.responses import JSONResponse
 
+from leadwise import timekeeping
 from leadwise.api.deps import DbDep, ModelsDep, PricesDep
 from leadwise.api.metrics import render
 from leadwise.services import health
@@ -26,6 +27,8 @@ def readyz(db: DbDep, models: ModelsDep, prices: PricesDep) -> Any:
     service runs rules-only (still ready: routing never depends on the model), the leadwise version
     serving it, the routing flow version in use and this worker's capacity prices."""
     body: dict[str, Any] = {"database": db.dialect, **models.status()}
+    if isinstance(timekeeping.current(), timekeeping.AcceleratedClock):  # never mistaken for production
+        body["clock"] = timekeeping.current().describe()
     readiness = health.readiness(db)
     body |= readiness.body
     if "schema_revision" in body:  # the database answered
