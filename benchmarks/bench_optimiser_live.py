@@ -13,24 +13,27 @@ matrix for the stream): the exact LP, and the in-process replay of ``best_fit`` 
 answers; ``Δp`` is the largest gap between the P(win) the service reported for its choice and the offline
 score of the same (lead, rep) (the two must be the same model).
 
+The service runs on an accelerated clock (``LEADWISE_CLOCK_START``/``_SPEED``/``_ANCHOR``,
+``simulate.live_replay.StreamClock``): the stream's days (90 by default) pass in ``--stream-seconds``
+of wall time, every lead is posted at its own instant of the stream (a day's leads spread over the day),
+and stream day 0 is a Monday. The service therefore sees the stream's own arrival rate, how long its
+leads stay open and the stream's weeks, as it would in production; the replay takes the same wall time
+whatever the policy. ``lag`` is how far the harness fell behind the schedule (stream hours).
+
 Two kinds of world:
 - the default (``--config`` unset or any world without ``[workload]``): each rep's capacity is its share
   of the stream (``stream_capacity``: total capacity = the stream), open leads are never freed;
 - a workload world (``training/worlds/weekly_quotas.toml``): leads close some days after they were
-  engaged and reps have an open-lead limit and a weekly quota. The service counts open leads and
-  ``max_per_week`` in real time, so the harness keeps the stream's own clock: before routing a lead
-  engaged on day d it posts an outcome (won/lost drawn from the truth) for every assigned lead that
-  closed by day d, and at each new week of the stream it sets every rep's ``max_per_week`` to what the
-  service counts for the rep this real week plus the quota. The hindsight optimum is then the LP with one
-  capacity row per (rep, day) and one quota row per (rep, week), solved as a MIP
-  (``simulate.live_replay.timed_optimum``; its relaxation is far from integral there), and the exact
-  optimiser on the same scores is the same MIP on the model's values;
-  the offline online replays are not run (they have no closes or quotas).
+  engaged and reps have an open-lead limit and a weekly quota (``max_per_week``). Before posting a lead
+  engaged on day d the harness posts an outcome (won/lost drawn from the truth) for every assigned lead
+  that closed by day d. The hindsight optimum is then the LP with one capacity row per (rep, day) and
+  one quota row per (rep, week), solved as a MIP (``simulate.live_replay.timed_optimum``; its relaxation
+  is far from integral there), and the exact optimiser on the same scores is the same MIP on the model's
+  values; the offline online replays are not run (they have no closes or quotas).
 
 The service's capacity prices are re-checked every ``--pricer-seconds`` (``LEADWISE_PRICER_SECONDS``;
-default 0.5 s here): in production leads arrive far slower than the 10 s default, so the pricer's own
-lead-count schedule (``CapacityPricer.due``) is what paces it; a fast replay with a 10 s interval would
-re-solve only a few times over the stream.
+default 0.5 s here): the replay is faster than production, and the pricer's own lead-count schedule
+(``CapacityPricer.due``) is what paces it.
 
 Usage: ``python benchmarks/bench_optimiser_live.py [--seeds 1,2,3] [--history 20000] [--stream 2000]
 [--reps 40] [--config training/worlds/weekly_quotas.toml] [--policies "optimised [demand],optimised"] [--workers 2] [--json out.json]``.
@@ -51,7 +54,7 @@ import sys
 import tempfile
 import time
 from dataclasses import asdict, dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -63,9 +66,10 @@ from leadwise.services.keys import create_key
 from leadwise.settings import get_settings
 from leadwise.simulate.live_replay import (
     CloseSchedule,
+    StreamClock,
     TimedLimits,
     assignment_from_answers,
-    emulated_week_limit,
+    stream_days,
     timed_optimum,
     timed_violations,
 )
@@ -105,6 +109,7 @@ class Row:
     seconds: float | None = None
     max_p_gap: float | None = None
     note: str = ""
+    lag_hours: float | None = None
 
 
 @dataclass
@@ -130,7 +135,9 @@ def free_port() -> int:
 class LiveServer:
     """``leadwise serve`` on a fresh SQLite database in ``workdir``, with an admin and an integration key."""
 
-    def __init__(self, workdir: Path, tracking_uri: str, workers: int, pricer_seconds: float) -> None:
+    def __init__(
+        self, workdir: Path, tracking_uri: str, workers: int, pricer_seconds: float, clock: StreamClock | None
+    ) -> None:
         workdir.mkdir(parents=True)
         self.workdir = workdir
         self.workers = workers
@@ -143,15 +150,19 @@ class LiveServer:
         db.dispose()
         empty = workdir / "no-reps"  # serve imports the bundled reps into an empty database: give it none
         empty.mkdir()
-        self.env = dict(os.environ) | {
-            "LEADWISE_DATABASE_URL": database_url,
-            "LEADWISE_DATA_DIR": str(empty),
-            "LEADWISE_TRACKING_URI": tracking_uri,
-            "LEADWISE_SERVE_MODELS": "true",
-            "LEADWISE_MODEL_POLL_SECONDS": "0",
-            "LEADWISE_SLA_SWEEP_SECONDS": "0",  # an offer never lapses: the replay has no reps to accept
-            "LEADWISE_PRICER_SECONDS": str(pricer_seconds),
-        }
+        self.env = (
+            dict(os.environ)
+            | {
+                "LEADWISE_DATABASE_URL": database_url,
+                "LEADWISE_DATA_DIR": str(empty),
+                "LEADWISE_TRACKING_URI": tracking_uri,
+                "LEADWISE_SERVE_MODELS": "true",
+                "LEADWISE_MODEL_POLL_SECONDS": "0",
+                "LEADWISE_SLA_SWEEP_SECONDS": "0",  # an offer never lapses: the replay has no reps to accept
+                "LEADWISE_PRICER_SECONDS": str(pricer_seconds),
+            }
+            | (clock.settings_env() if clock is not None else {})
+        )
         self.log = workdir / "server.log"
         self.process: subprocess.Popen | None = None
 
@@ -216,6 +227,7 @@ class LiveRun:
     p_win: list[float | None]
     seconds: float
     note: str = ""
+    lag_hours: float = 0.0  # how far behind the stream's schedule the harness posted, at most
 
 
 def replay_live(
@@ -227,9 +239,12 @@ def replay_live(
     payloads: list[dict[str, Any]],
     p_true: np.ndarray,
     limits: TimedLimits | None,
+    clock: StreamClock | None,
+    instants: list[datetime],
     seed: int,
 ) -> LiveRun:
-    """Create the reps, publish the flow, route every lead; the workload world's clock as described above."""
+    """Create the reps, publish the flow, then post every lead at its instant of the stream (a workload
+    world's closes before the leads of their day), as described above."""
     with httpx.Client(base_url=server.url, timeout=60) as client:
         published = client.post(
             "/v1/flows",
@@ -249,54 +264,35 @@ def replay_live(
         p_win: list[float | None] = []
         schedule = CloseSchedule(limits.close_day) if limits is not None else None
         assignment_ids: list[int] = []
-        created_at: list[datetime | None] = []
-        week = -1
+        lag = 0.0
         started = time.perf_counter()
         for i, payload in enumerate(payloads):
+            if clock is not None:
+                wait = clock.wall_time(instants[i]) - time.time()
+                if wait > 0:
+                    time.sleep(wait)
+                lag = max(lag, -wait * clock.speed / 3600)
             if limits is not None and schedule is not None:
-                day = int(limits.engage_day[i])
-                for lead in schedule.due(day):
+                for lead in schedule.due(int(limits.engage_day[i])):
                     won = bool(rng.random() < p_true[lead, reps_index(reps, names[lead])])
                     client.post(
                         f"/v1/assignments/{assignment_ids[lead]}/outcome",
                         json={"result": "won" if won else "lost"},
                         headers=server.admin,
                     ).raise_for_status()
-                if int(limits.week[i]) != week:
-                    week = int(limits.week[i])
-                    counted = _counted_this_real_week(names, created_at)
-                    for j, (rep, rep_id) in enumerate(zip(reps, rep_ids, strict=True)):
-                        limit = emulated_week_limit(counted.get(rep["name"], 0), int(limits.weekly_quota[j]))
-                        client.patch(
-                            f"/v1/reps/{rep_id}", json={"max_per_week": limit}, headers=server.admin
-                        ).raise_for_status()
             answer = client.post("/v1/route", json=payload, headers=server.router)
             answer.raise_for_status()
             body = answer.json()
             names.append(body["rep_name"])
             p_win.append(body["p_win"])
             assignment_ids.append(body["id"])
-            created_at.append(datetime.fromisoformat(body["created_at"]) if body["rep_name"] else None)
             if schedule is not None and body["rep_name"] is not None:
                 schedule.add(i)
-        return LiveRun(names, p_win, time.perf_counter() - started)
+        return LiveRun(names, p_win, time.perf_counter() - started, lag_hours=lag)
 
 
 def reps_index(reps: list[dict[str, Any]], name: str | None) -> int:
     return next(j for j, rep in enumerate(reps) if rep["name"] == name)
-
-
-def _counted_this_real_week(names: list[str | None], created_at: list[datetime | None]) -> dict[str, int]:
-    """Per rep, the leads it got this real ISO week (the service's ``max_per_week`` counter, Monday UTC)."""
-    today = datetime.now(UTC).date()
-    monday = today - timedelta(days=today.weekday())
-    counted: dict[str, int] = {}
-    for name, at in zip(names, created_at, strict=True):
-        if name is not None and at is not None:
-            day = at.astimezone(UTC).date()
-            if day - timedelta(days=day.weekday()) == monday:
-                counted[name] = counted.get(name, 0) + 1
-    return counted
 
 
 # --------------------------------------------------------------------------------------------- one seed
@@ -354,15 +350,26 @@ def run_seed(seed: int, args: argparse.Namespace, root: Path) -> SeedResult:
         for name, c, w in zip(world.truth.reps, rep_capacity, week_limit, strict=True)
     ]  # fmt: skip
     payloads = lead_payloads(world)
+    days = stream_days(world.truth)
+    first = datetime.fromisoformat(str(world.truth.stream["engage_date"].min())).replace(tzinfo=UTC)
 
     for label, strategy, with_demand in LIVE_POLICIES:
         if args.policies and label not in args.policies:
             continue
+        # The stream starts once the server has had time to start (it sees the set-up as earlier days).
+        clock = (
+            StreamClock.for_stream(
+                days, wall_seconds=args.stream_seconds, anchor=time.time() + args.startup_seconds, first=first
+            )
+            if args.stream_seconds > 0
+            else None
+        )
         with LiveServer(work / f"serve-{label.replace(' ', '-').strip('[]')}", tracking_uri, args.workers,
-                        args.pricer_seconds) as server:  # fmt: skip
+                        args.pricer_seconds, clock) as server:  # fmt: skip
             run = replay_live(
                 server, strategy=strategy, demand=n if with_demand else None, reps=reps,
-                payloads=payloads, p_true=inputs.p_true, limits=limits, seed=seed,
+                payloads=payloads, p_true=inputs.p_true, limits=limits, clock=clock,
+                instants=clock.instants(days) if clock is not None else [], seed=seed,
             )  # fmt: skip
         if run.note:
             result.rows.append(Row(label, "live", None, note=run.note))
@@ -372,7 +379,9 @@ def run_seed(seed: int, args: argparse.Namespace, root: Path) -> SeedResult:
         result.rows.append(
             _row(label, "live", chosen, inputs, capacity, optimum, limits, run.seconds, run.p_win)
         )
-        print(f"seed {seed}: {label} live: {result.rows[-1].ratio:.3f} in {run.seconds:.0f}s", flush=True)
+        result.rows[-1].lag_hours = run.lag_hours
+        print(f"seed {seed}: {label} live: {result.rows[-1].ratio:.3f} in {run.seconds:.0f}s, "
+              f"at most {run.lag_hours:.1f} stream hours behind", flush=True)  # fmt: skip
 
     # Offline, on the same learned scores.
     started = time.perf_counter()
@@ -429,15 +438,18 @@ def print_seed(result: SeedResult) -> None:
         f"hindsight optimum {result.optimum_wins:,.1f} expected wins"
         + (f" (MIP gap {result.optimum_gap:.2%})" if result.optimum_gap else "")
     )
-    print(f"{'policy':<24}{'where':<9}{'wins/opt':>9}{'wins':>9}{'viol.':>7}{'queued':>8}{'s':>6}{'Δp':>9}")
+    print(
+        f"{'policy':<24}{'where':<9}{'wins/opt':>9}{'wins':>9}{'viol.':>7}{'queued':>8}{'s':>6}{'Δp':>9}{'lag h':>7}"
+    )
     for row in result.rows:
         if row.ratio is None:
             print(f"{row.policy:<24}{row.where:<9}{row.note}")
             continue
         gap = "" if row.max_p_gap is None else f"{row.max_p_gap:.1e}"
+        lag = "" if row.lag_hours is None else f"{row.lag_hours:.1f}"
         print(
             f"{row.policy:<24}{row.where:<9}{row.ratio:>9.3f}{row.wins:>9.1f}{row.violations:>7}"
-            f"{row.unassigned:>8}{row.seconds:>6.0f}{gap:>9}" + (f"  {row.note}" if row.note else "")
+            f"{row.unassigned:>8}{row.seconds:>6.0f}{gap:>9}{lag:>7}" + (f"  {row.note}" if row.note else "")
         )
 
 
@@ -466,6 +478,15 @@ def main() -> int:
     parser.add_argument("--workers", type=int, default=2, help="uvicorn workers of each server")
     parser.add_argument("--pricer-seconds", type=float, default=0.5, help="LEADWISE_PRICER_SECONDS")
     parser.add_argument(
+        "--stream-seconds", type=float, default=150.0, help="wall seconds the stream's days take"
+    )
+    parser.add_argument(
+        "--startup-seconds",
+        type=float,
+        default=40.0,
+        help="wall seconds a server gets to start before its stream",
+    )
+    parser.add_argument(
         "--policies",
         type=lambda text: [p.strip() for p in text.split(",") if p.strip()],
         help=f"live policies to run, comma-separated (default: all of {', '.join(p[0] for p in LIVE_POLICIES)})",
@@ -490,7 +511,8 @@ def main() -> int:
     print(
         "wins/opt: expected wins under the TRUE P(win) / the hindsight LP optimum on the true P(win) under "
         "the same limits; viol.: reps over their limits; queued: leads sent to a queue; s: seconds for the "
-        "stream; Δp: largest |P(win) the service reported - offline score| for its choices"
+        "stream; Δp: largest |P(win) the service reported - offline score| for its choices; lag h: how far behind "
+        "the stream's schedule the harness posted, in stream hours"
     )
     print("load average (1, 5, 15 min) at the end: {:.2f} {:.2f} {:.2f}".format(*os.getloadavg()))
     if args.json:

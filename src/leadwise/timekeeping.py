@@ -19,10 +19,14 @@ from typing import Protocol
 
 
 class WallClock(Protocol):
+    speed: float  # clock seconds per wall second
+
     def now(self) -> datetime: ...
 
 
 class SystemWallClock:
+    speed = 1.0
+
     def now(self) -> datetime:
         return datetime.now(UTC)
 
@@ -44,6 +48,11 @@ class AcceleratedClock:
 
 
 _clock: SystemWallClock | AcceleratedClock = SystemWallClock()
+
+
+def seconds(wall_seconds: float) -> timedelta:
+    """A span of wall time as the clock counts it: a lease of 5 wall seconds lasts 5 x speed clock seconds."""
+    return timedelta(seconds=wall_seconds * _clock.speed)
 
 
 def now() -> datetime:

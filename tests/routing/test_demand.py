@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from leadwise.routing import Capacity, Rep, RepLoad
-from leadwise.routing.demand import ArrivalRates, hour_of_week, scarcity
+from leadwise.routing.demand import ArrivalRates, hour_of_week, open_horizon, scarcity
 
 MONDAY = datetime(2026, 1, 5, tzinfo=UTC)  # a Monday, 00:00 UTC
 
@@ -88,3 +88,24 @@ def test_an_admin_s_expected_leads_replace_the_estimate_for_open_seats() -> None
         [_rep("a", max_open=50)], {}, MONDAY, arrivals=rates, open_horizon=timedelta(days=7), open_demand=20
     )
     assert few.scaled_room(500).tolist() == [500]
+
+
+DAY = timedelta(days=1)
+WEEK = timedelta(days=7)
+
+
+def test_the_open_horizon_is_the_kaplan_meier_median_of_closed_and_open_offers() -> None:
+    closed = [d * DAY for d in range(1, 31)]  # closed after 1, 2, ..., 30 days
+    assert open_horizon(closed, [], default=WEEK).duration == 15 * DAY
+    # The same closes with as many offers still open at 20 days: half of all last beyond 20 days, and the
+    # median is later than the closed ones alone say.
+    horizon = open_horizon(closed, [20 * DAY] * 30, default=WEEK)
+    assert horizon.duration > 15 * DAY and "Kaplan-Meier" in horizon.source
+
+
+def test_while_most_offers_are_open_the_oldest_bounds_the_horizon_from_below() -> None:
+    quick = [DAY] * 20  # only the quick closes are in yet
+    horizon = open_horizon(quick, [10 * DAY] * 60, default=WEEK)
+    assert horizon.duration == 10 * DAY and "oldest" in horizon.source  # not the 1 day of the closed alone
+    assert open_horizon([], [2 * DAY], default=WEEK).duration == WEEK  # younger than the setting: the setting
+    assert open_horizon([DAY] * 5, [], default=WEEK).source.startswith("LEADWISE_DEMAND_OPEN_HORIZON_HOURS")

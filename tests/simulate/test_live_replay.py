@@ -4,6 +4,7 @@ the violation count, the close schedule, and the workload world that feeds them.
 from __future__ import annotations
 
 import itertools
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import numpy as np
@@ -11,9 +12,9 @@ import pytest
 
 from leadwise.simulate.live_replay import (
     CloseSchedule,
+    StreamClock,
     TimedLimits,
     assignment_from_answers,
-    emulated_week_limit,
     timed_optimum,
     timed_violations,
 )
@@ -114,7 +115,26 @@ def test_close_schedule_pops_leads_in_close_order() -> None:
     assert schedule.due(4) == [1, 3]
     assert schedule.due(5) == [0]
     assert len(schedule) == 1
-    assert emulated_week_limit(7, 5) == 12
+
+
+def test_the_stream_clock_starts_on_a_monday_spreads_each_day_and_paces_the_whole_stream() -> None:
+    engage_day = np.array([0, 0, 0, 1, 9])
+    clock = StreamClock.for_stream(
+        engage_day, wall_seconds=100.0, anchor=5_000.0, first=datetime(2025, 3, 5, 14, 0, tzinfo=UTC)
+    )
+    assert clock.monday == datetime(2025, 3, 3, tzinfo=UTC) and clock.monday.weekday() == 0
+    assert clock.speed == 10 * 86_400 / 100.0  # ten stream days (0-9) in 100 wall seconds
+    instants = clock.instants(engage_day)
+    assert [t.hour for t in instants[:3]] == [4, 12, 20]  # day 0's three leads at 1/6, 1/2, 5/6 of it
+    assert instants[3] == clock.monday + timedelta(days=1, hours=12)
+    assert instants == sorted(instants)
+    assert clock.wall_time(clock.monday) == 5_000.0
+    assert clock.wall_time(clock.monday + timedelta(days=10)) == pytest.approx(5_100.0)
+    env = clock.settings_env()
+    assert datetime.fromisoformat(env["LEADWISE_CLOCK_START"]) == clock.monday
+    assert (
+        float(env["LEADWISE_CLOCK_SPEED"]) == clock.speed and float(env["LEADWISE_CLOCK_ANCHOR"]) == 5_000.0
+    )
 
 
 def test_a_workload_world_adds_close_dates_and_changes_nothing_else(tmp_path: Path) -> None:

@@ -7,6 +7,10 @@ room is smallest against the leads expected until it frees; the pricer then scal
 sample of leads (the re-solving scheme of Agrawal, Wang and Ye: remaining capacity against remaining
 expected demand, solved again on a schedule).
 
+How long a lead stays open is estimated from the offers that closed and, as right-censored observations,
+the ones still open (``open_horizon``, Kaplan-Meier): the median of the closed ones alone would see only
+the quick closes early on, and would never see that leads stay open longer than the service has run.
+
 Arrivals are counted by hour of the week (Monday 00:00 UTC is hour 0) and smoothed towards the overall
 rate, so an hour seen in one week only does not swing the estimate.
 """
@@ -18,6 +22,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
 import numpy as np
+from scipy import stats
 
 from leadwise.routing.domain import Rep, RepLoad
 
@@ -28,6 +33,38 @@ _HOUR = timedelta(hours=1)
 def hour_of_week(moment: datetime) -> int:
     moment = moment.astimezone(UTC)
     return moment.weekday() * 24 + moment.hour
+
+
+@dataclass(frozen=True)
+class OpenHorizon:
+    duration: timedelta
+    source: str
+
+
+def open_horizon(
+    closed: Sequence[timedelta], still_open: Sequence[timedelta], *, default: timedelta, min_closed: int = 20
+) -> OpenHorizon:
+    """How long a lead stays open: the Kaplan-Meier median of the offers' durations, the ones still open
+    (their ages) counted as censored. With fewer than ``min_closed`` closed, or while more than half are
+    still open, the median is not known yet: the oldest open offer is a lower bound for it, and
+    ``default`` (the setting) the guess when it is shorter."""
+    oldest = max(still_open, default=timedelta(0))
+    if len(closed) >= min_closed:
+        data = stats.CensoredData(
+            uncensored=[d.total_seconds() for d in closed], right=[d.total_seconds() for d in still_open]
+        )
+        survival = stats.ecdf(data).sf
+        below_half = np.flatnonzero(survival.probabilities <= 0.5)
+        if below_half.size:
+            median = timedelta(seconds=float(survival.quantiles[below_half[0]]))
+            return OpenHorizon(
+                median, f"Kaplan-Meier median of {len(closed)} closed and {len(still_open)} open offers"
+            )
+    if oldest > default:
+        return OpenHorizon(
+            oldest, f"the oldest of {len(still_open)} open offers: at least that long, few closed yet"
+        )
+    return OpenHorizon(default, "LEADWISE_DEMAND_OPEN_HORIZON_HOURS, too few closed offers yet")
 
 
 @dataclass(frozen=True)

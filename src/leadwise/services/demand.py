@@ -4,11 +4,10 @@ lead stays open), or, until it has its own, the history kept with the model (col
 
 from __future__ import annotations
 
-import statistics
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
-from leadwise.routing.demand import ArrivalRates
+from leadwise.routing.demand import ArrivalRates, open_horizon
 from leadwise.services.flows import FlowVersion
 from leadwise.settings import Settings
 from leadwise.store import repositories as repo
@@ -69,6 +68,9 @@ def plan(
             t if t.tzinfo else t.replace(tzinfo=UTC) for t in repo.lead_arrivals(session=session, since=since)
         ]
         durations = repo.open_durations(session=session, since=since)
+        ages = [
+            now - (t if t.tzinfo else t.replace(tzinfo=UTC)) for t in repo.open_offer_times(session=session)
+        ]
         routed = (
             repo.leads_created_since(session=session, since=flow.published_at)
             if flow.flow.demand is not None and flow.published_at is not None
@@ -84,16 +86,16 @@ def plan(
         if open_demand is None:
             return None
         arrivals = ArrivalRates.constant(0.0, source="no log yet")
-    if len(durations) >= MIN_CLOSED_FOR_HORIZON:
-        horizon = timedelta(seconds=statistics.median(d.total_seconds() for d in durations))
-        horizon_source = f"median of {len(durations)} closed offers"
-    else:
-        horizon = timedelta(hours=settings.demand_open_horizon_hours)
-        horizon_source = "LEADWISE_DEMAND_OPEN_HORIZON_HOURS, too few closed offers yet"
+    horizon = open_horizon(
+        durations,
+        ages,
+        default=timedelta(hours=settings.demand_open_horizon_hours),
+        min_closed=MIN_CLOSED_FOR_HORIZON,
+    )
     return DemandPlan(
         arrivals=arrivals,
-        open_horizon=max(horizon, timedelta(minutes=1)),
-        horizon_source=horizon_source,
+        open_horizon=max(horizon.duration, timedelta(minutes=1)),
+        horizon_source=horizon.source,
         open_demand=open_demand,
         open_demand_note=note,
     )

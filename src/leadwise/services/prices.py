@@ -11,10 +11,12 @@ holder's sample stands for all. Requests only read the last prices: the LP never
 
 from __future__ import annotations
 
+import logging
 import os
 import secrets
 import socket
 import threading
+import time
 from collections import deque
 from datetime import datetime, timedelta
 from typing import Any
@@ -30,6 +32,8 @@ from leadwise.settings import Settings
 from leadwise.store import repositories as repo
 from leadwise.store.db import Database
 from leadwise.store.models import utcnow
+
+log = logging.getLogger(__name__)
 
 BOOK = "optimised"  # the row of ``capacity_prices`` this service's workers share
 
@@ -87,15 +91,26 @@ class PriceBook:
         publish; otherwise adopt the published prices. True when this worker's prices changed."""
         now = utcnow()
         with db.write_session() as session:
-            self.leading = repo.take_pricer_lease(
+            leading = repo.take_pricer_lease(
                 session=session, name=BOOK, holder=self.worker, now=now, until=now + self.lease
             )
+        if leading != self.leading:
+            log.info(
+                "worker %s %s the capacity prices",
+                self.worker,
+                "now solves" if leading else "no longer solves",
+            )
+        self.leading = leading
         if not self.leading:
             return self._adopt(db)
         if self.prices is None:  # a new holder goes on from the last published prices
             self._adopt(db)
+        started = time.perf_counter()
         if not self.resolve_if_due(db=db, objective=objective, settings=settings, flow=flow, history=history):
             return False
+        log.debug(
+            "capacity prices solved in %.3f s on %d leads", time.perf_counter() - started, self.sample_size
+        )
         assert self.prices is not None and self.solved_at is not None
         with db.write_session() as session:
             repo.store_prices(

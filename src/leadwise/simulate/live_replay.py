@@ -6,16 +6,15 @@
   each rep's open-lead limit and weekly quota), their hindsight optimum (``timed_optimum``, the assignment
   MIP with one capacity row per rep and day and one quota row per rep and week), and the limits an
   assignment broke (``timed_violations``);
-- the emulation of the stream's clock on a service that counts in real time: which assigned leads have
-  closed by a day (``CloseSchedule``), and the ``max_per_week`` that lets a rep take exactly its quota in
-  the stream's current week when the service counts every lead of the replay as this week's
-  (``emulated_week_limit``).
+- the stream's clock as an accelerated service clock reads it (``StreamClock``: when each lead arrives,
+  and at what wall time to post it), and which assigned leads have closed by a day (``CloseSchedule``).
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 
 import numpy as np
 import pandas as pd
@@ -35,6 +34,56 @@ def assignment_from_answers(rep_names: Sequence[str | None], reps: Sequence[str]
     if unknown:
         raise ValueError(f"the service assigned reps the world does not have: {', '.join(unknown[:3])}")
     return np.array([-1 if n is None else index[n] for n in rep_names], dtype=int)
+
+
+def stream_days(truth: WorldTruth) -> np.ndarray:
+    """Each stream lead's engage day, counted from the stream's first day."""
+    engage = pd.to_datetime(truth.stream["engage_date"])
+    return (engage - engage.min()).dt.days.to_numpy(dtype=int)
+
+
+@dataclass(frozen=True)
+class StreamClock:
+    """The stream's time on the service's accelerated clock (``leadwise.timekeeping``).
+
+    Stream day 0 is ``monday``, so the service's weeks (Monday to Sunday) are the stream's weeks; a day's
+    leads arrive evenly spread over it, in stream order. The clock reads ``monday`` at wall time ``anchor``
+    and runs ``speed`` times as fast: a lead is posted at ``wall_time(instant)``.
+    """
+
+    monday: datetime
+    anchor: float
+    speed: float
+
+    @classmethod
+    def for_stream(
+        cls, engage_day: np.ndarray, *, wall_seconds: float, anchor: float, first: datetime
+    ) -> StreamClock:
+        """The whole stream (its last day included) in ``wall_seconds``; day 0 on the Monday of ``first``."""
+        days = int(engage_day.max()) + 1 if len(engage_day) else 1
+        day0 = datetime(first.year, first.month, first.day, tzinfo=UTC)
+        monday = day0 - timedelta(days=day0.weekday())
+        return cls(monday=monday, anchor=anchor, speed=days * 86_400 / wall_seconds)
+
+    def instants(self, engage_day: np.ndarray) -> list[datetime]:
+        days = np.asarray(engage_day, dtype=int)
+        instants = []
+        for i, day in enumerate(days):
+            same = np.flatnonzero(days == day)
+            rank, count = int(np.searchsorted(same, i)), len(same)
+            instants.append(self.monday + timedelta(days=int(day), seconds=86_400 * (rank + 0.5) / count))
+        return instants
+
+    def wall_time(self, instant: datetime) -> float:
+        return self.anchor + (instant - self.monday).total_seconds() / self.speed
+
+    def settings_env(self) -> dict[str, str]:
+        """The environment of a ``leadwise serve`` on this clock."""
+        return {
+            "LEADWISE_CLOCK_START": self.monday.isoformat(),
+            "LEADWISE_CLOCK_SPEED": repr(self.speed),
+            "LEADWISE_CLOCK_ANCHOR": repr(self.anchor),
+        }
 
 
 @dataclass(frozen=True)
@@ -62,11 +111,10 @@ class TimedLimits:
         workload = truth.config.workload
         if not workload.enabled or "close_date" not in truth.stream.columns:
             return None
-        engage = pd.to_datetime(truth.stream["engage_date"])
-        start = engage.min()
+        start = pd.to_datetime(truth.stream["engage_date"]).min()
         n_reps = len(truth.reps)
         return cls(
-            engage_day=(engage - start).dt.days.to_numpy(dtype=int),
+            engage_day=stream_days(truth),
             close_day=(pd.to_datetime(truth.stream["close_date"]) - start).dt.days.to_numpy(dtype=int),
             max_open=np.full(n_reps, workload.max_open, dtype=int),
             weekly_quota=np.full(n_reps, workload.weekly_quota, dtype=int),
@@ -199,10 +247,3 @@ class CloseSchedule:
 
     def __len__(self) -> int:
         return len(self._waiting)
-
-
-def emulated_week_limit(counted_by_service: int, quota: int) -> int:
-    """``max_per_week`` for a rep at the start of a stream week: the service counts the leads the rep got
-    in the current *real* week (the whole replay, unless it crosses a Monday), so the limit that lets it
-    take exactly ``quota`` more is what it counts now plus the quota."""
-    return counted_by_service + quota

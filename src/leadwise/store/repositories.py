@@ -229,6 +229,18 @@ def open_durations(*, session: Session, since: datetime, limit: int = 5_000) -> 
     return [closed - created for created, closed in session.execute(query) if closed is not None]
 
 
+def open_offer_times(*, session: Session, limit: int = 20_000) -> list[datetime]:
+    """When the offers to reps still open (offered or accepted) were made, oldest first (the oldest bound
+    how long leads stay open)."""
+    query = (
+        select(AssignmentRow.created_at)
+        .where(AssignmentRow.rep_id.is_not(None), AssignmentRow.state.in_(OPEN_STATES))
+        .order_by(AssignmentRow.created_at)
+        .limit(limit)
+    )
+    return list(session.scalars(query))
+
+
 # -------------------------------------------------------------------------------------- leads/assign
 
 
