@@ -121,11 +121,16 @@ def test_every_worker_routes_on_the_prices_one_elected_worker_solved(env) -> Non
     assert "by worker w1" in (second.explain() or "")
     assert not second.sync(**sync)  # nothing new published: nothing changes
 
-    # The holder stops (its lease runs out): the next worker to tick takes over from the last prices.
+    # The holder stops (its lease runs out): a worker without traffic does not take over (it has nothing
+    # to solve on); the next worker that sees leads does, from the last published prices.
     with env.db.write_session() as session:
         row = repo.stored_prices(session=session, name=BOOK)
         assert row is not None and row.holder == "w1"
         row.lease_until = datetime.now(UTC) - timedelta(seconds=1)
+    idle = PriceBook(worker="idle")
+    assert idle.sync(**sync) and not idle.leading and idle.prices == first.prices
+    with env.db.read_session() as session:
+        assert repo.stored_prices(session=session, name=BOOK).holder == "w1"
     for _ in range(200):  # enough new leads for the pricer's schedule to re-solve
         second.observe(
             Scores(model_version="m", rep_ids=tuple(second.prices), p_win=np.array([0.3, 0.3, 0.9]))

@@ -107,7 +107,7 @@ def create_app(
         await run_in_threadpool(lambda: ensure_default_flow(db=database, settings=settings))
         holder = models or ModelHolder(settings)
         # The lease outlives a few missed ticks, so one slow solve does not hand the prices to another worker.
-        prices = PriceBook(lease=timekeeping.seconds(max(3 * settings.pricer_seconds, 5.0)))
+        prices = PriceBook(lease_seconds=max(3 * settings.pricer_seconds, 5.0))
         app.state.db, app.state.models, app.state.prices = database, holder, prices
         if load_models and holder.current is None:
             await run_in_threadpool(holder.reload)

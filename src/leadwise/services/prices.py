@@ -23,6 +23,7 @@ from typing import Any
 
 import numpy as np
 
+from leadwise import timekeeping
 from leadwise.routing import CapacityPricer, Rep, RepLoad, Scores
 from leadwise.routing.demand import ArrivalRates, scarcity
 from leadwise.routing.domain import RepId
@@ -49,12 +50,13 @@ class PriceBook:
         *,
         window: int = 500,
         horizon: timedelta = timedelta(hours=24),
-        lease: timedelta = timedelta(seconds=30),
+        lease_seconds: float = 30.0,
         worker: str | None = None,
     ) -> None:
         self.window = window
         self.horizon = horizon
-        self.lease = lease
+        self.lease_seconds = lease_seconds  # wall seconds
+        self._last_observed = -float("inf")  # time.monotonic() of the last lead seen
         self.worker = worker or worker_name()
         self.solved_by: str | None = None
         self.leading = False
@@ -77,6 +79,7 @@ class PriceBook:
         with self._lock:
             self._sample.append((row, value))
             self.observed += 1
+            self._last_observed = time.monotonic()
 
     def sync(
         self,
@@ -87,13 +90,27 @@ class PriceBook:
         flow: FlowVersion | None = None,
         history: ArrivalRates | None = None,
     ) -> bool:
-        """One tick of the shared schedule: take or renew the lease; holding it, re-solve when due and
-        publish; otherwise adopt the published prices. True when this worker's prices changed."""
+        """One tick of the shared schedule: a worker that sees traffic takes or renews the lease and,
+        holding it, re-solves when due and publishes; every other adopts the published prices. True when
+        this worker's prices changed.
+
+        Only a worker that saw a lead within the lease asks for it: a worker that gets no traffic (one
+        keep-alive client pins all requests to another worker; a replica behind a drained balancer) has no
+        sample to solve on, and lets the lease pass to one that has.
+        """
         now = utcnow()
-        with db.write_session() as session:
-            leading = repo.take_pricer_lease(
-                session=session, name=BOOK, holder=self.worker, now=now, until=now + self.lease
-            )
+        with self._lock:
+            seeing_traffic = time.monotonic() - self._last_observed < self.lease_seconds
+        leading = False
+        if seeing_traffic:
+            with db.write_session() as session:
+                leading = repo.take_pricer_lease(
+                    session=session,
+                    name=BOOK,
+                    holder=self.worker,
+                    now=now,
+                    until=now + timekeeping.seconds(self.lease_seconds),
+                )
         if leading != self.leading:
             log.info(
                 "worker %s %s the capacity prices",
