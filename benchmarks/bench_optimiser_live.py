@@ -9,7 +9,8 @@ the true probabilities under the same limits). Policies: ``round_robin``, ``best
 with a ``[demand]`` section (``expected_leads`` = the stream size; "n/a" while the flow schema has no
 ``[demand]``) and ``optimised`` without it. Offline, on the same learned scores (the champion's P(win)
 matrix for the stream): the exact LP, and the in-process replay of ``best_fit`` and ``optimised``
-(``leadwise.simulate.replay``). ``viol.`` counts a rep given more than its limits, from the service's
+(``leadwise.simulate.replay``); and ``optimised`` replayed in-process on the TRUE P(win) (the online
+optimiser without the model's error). ``viol.`` counts a rep given more than its limits, from the service's
 answers; ``Δp`` is the largest gap between the P(win) the service reported for its choice and the offline
 score of the same (lead, rep) (the two must be the same model).
 
@@ -53,7 +54,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -240,7 +241,7 @@ def replay_live(
     p_true: np.ndarray,
     limits: TimedLimits | None,
     clock: StreamClock | None,
-    instants: list[datetime],
+    engage_days: np.ndarray,
     seed: int,
 ) -> LiveRun:
     """Create the reps, publish the flow, then post every lead at its instant of the stream (a workload
@@ -259,6 +260,9 @@ def replay_live(
             created = client.post("/v1/reps", json=rep, headers=server.admin)
             created.raise_for_status()
             rep_ids.append(created.json()["id"])
+        if clock is not None:  # the stream starts after the set-up, on the next stream Monday
+            clock = clock.starting_after(time.time() + 1.0)
+            instants = clock.instants(engage_days)
         rng = np.random.default_rng(seed)
         names: list[str | None] = []
         p_win: list[float | None] = []
@@ -356,11 +360,9 @@ def run_seed(seed: int, args: argparse.Namespace, root: Path) -> SeedResult:
     for label, strategy, with_demand in LIVE_POLICIES:
         if args.policies and label not in args.policies:
             continue
-        # The stream starts once the server has had time to start (it sees the set-up as earlier days).
+        # The server's clock starts now; the stream on the first stream Monday after its set-up.
         clock = (
-            StreamClock.for_stream(
-                days, wall_seconds=args.stream_seconds, anchor=time.time() + args.startup_seconds, first=first
-            )
+            StreamClock.for_stream(days, wall_seconds=args.stream_seconds, anchor=time.time(), first=first)
             if args.stream_seconds > 0
             else None
         )
@@ -369,7 +371,7 @@ def run_seed(seed: int, args: argparse.Namespace, root: Path) -> SeedResult:
             run = replay_live(
                 server, strategy=strategy, demand=n if with_demand else None, reps=reps,
                 payloads=payloads, p_true=inputs.p_true, limits=limits, clock=clock,
-                instants=clock.instants(days) if clock is not None else [], seed=seed,
+                engage_days=days, seed=seed,
             )  # fmt: skip
         if run.note:
             result.rows.append(Row(label, "live", None, note=run.note))
@@ -402,6 +404,13 @@ def run_seed(seed: int, args: argparse.Namespace, root: Path) -> SeedResult:
             continue
         chosen, seconds = replay_policy(policy, inputs, capacity, objective="wins")
         result.rows.append(_row(policy, "offline", chosen, inputs, capacity, optimum, limits, seconds))
+    if limits is None:
+        # The online optimiser itself, without the model's error: the same replay on the true P(win).
+        truth = replace(inputs, p_model=inputs.p_true, value_model=inputs.value_true)
+        chosen, seconds = replay_policy("optimised", truth, capacity, objective="wins")
+        result.rows.append(
+            _row("optimised, true scores", "offline", chosen, inputs, capacity, optimum, limits, seconds)
+        )
     return result
 
 
@@ -479,12 +488,6 @@ def main() -> int:
     parser.add_argument("--pricer-seconds", type=float, default=0.5, help="LEADWISE_PRICER_SECONDS")
     parser.add_argument(
         "--stream-seconds", type=float, default=150.0, help="wall seconds the stream's days take"
-    )
-    parser.add_argument(
-        "--startup-seconds",
-        type=float,
-        default=40.0,
-        help="wall seconds a server gets to start before its stream",
     )
     parser.add_argument(
         "--policies",

@@ -130,6 +130,12 @@ def test_the_stream_clock_starts_on_a_monday_spreads_each_day_and_paces_the_whol
     assert instants == sorted(instants)
     assert clock.wall_time(clock.monday) == 5_000.0
     assert clock.wall_time(clock.monday + timedelta(days=10)) == pytest.approx(5_100.0)
+    later = clock.starting_after(5_000.0 + 25.0)  # the server was ready 25 wall seconds in
+    week = 7 * 86_400 / clock.speed
+    assert later.monday == clock.monday + timedelta(weeks=1) and later.monday.weekday() == 0  # a week: 70 s
+    assert later.anchor == pytest.approx(5_000.0 + week) and later.anchor >= 5_025.0
+    assert later.settings_env() != clock.settings_env() and later.speed == clock.speed
+    assert clock.starting_after(4_000.0) == clock  # not started yet: nothing to move
     env = clock.settings_env()
     assert datetime.fromisoformat(env["LEADWISE_CLOCK_START"]) == clock.monday
     assert (

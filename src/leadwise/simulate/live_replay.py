@@ -13,7 +13,8 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+import math
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 
 import numpy as np
@@ -48,7 +49,8 @@ class StreamClock:
 
     Stream day 0 is ``monday``, so the service's weeks (Monday to Sunday) are the stream's weeks; a day's
     leads arrive evenly spread over it, in stream order. The clock reads ``monday`` at wall time ``anchor``
-    and runs ``speed`` times as fast: a lead is posted at ``wall_time(instant)``.
+    and runs ``speed`` times as fast: a lead is posted at ``wall_time(instant)``. ``settings_env`` is the
+    server's clock; ``starting_after`` moves the stream (not that clock) past the server's start.
     """
 
     monday: datetime
@@ -73,6 +75,13 @@ class StreamClock:
             rank, count = int(np.searchsorted(same, i)), len(same)
             instants.append(self.monday + timedelta(days=int(day), seconds=86_400 * (rank + 0.5) / count))
         return instants
+
+    def starting_after(self, wall: float) -> StreamClock:
+        """The same service clock with the stream moved on by whole weeks (its days keep their weekdays)
+        so that it starts at ``wall`` or later: a server slow to start does not eat into the stream."""
+        week = 7 * 86_400 / self.speed  # wall seconds of a stream week
+        weeks = max(0, math.ceil((wall - self.anchor) / week))
+        return replace(self, monday=self.monday + timedelta(weeks=weeks), anchor=self.anchor + weeks * week)
 
     def wall_time(self, instant: datetime) -> float:
         return self.anchor + (instant - self.monday).total_seconds() / self.speed
