@@ -224,13 +224,7 @@ def main() -> int:
                 wrk = run_wrk(base + path, key, f"wrk{k}-{name}", args.duration, args.connections, workdir)
                 time.sleep(0.5)  # the server drains before the paced run
                 paced = run_wrk(
-                    base + path,
-                    key,
-                    f"paced{k}-{name}",
-                    args.duration,
-                    args.paced_connections,
-                    workdir,
-                    delay_ms,
+                    base + path, key, f"paced{k}-{name}", args.duration, args.paced_connections, workdir, delay_ms
                 )
                 time.sleep(0.5)
                 measured[name] = (wrk, paced)

@@ -75,9 +75,7 @@ def main() -> None:
     deals = data.deals.sample(100, random_state=0)
     cases = {
         "1 lead x 40 reps": api_leads(["Acme Corporation"], ["GTX Pro"]),
-        "100 leads x 40 reps": api_leads(
-            deals["account"].fillna("New Co").tolist(), deals["product"].tolist()
-        ),
+        "100 leads x 40 reps": api_leads(deals["account"].fillna("New Co").tolist(), deals["product"].tolist()),
     }
 
     lead_booster = models.lead_model.booster_.booster_
@@ -86,36 +84,24 @@ def main() -> None:
     rows = []
     for name, leads in cases.items():
         predicted = models.predict(leads, reps)
-        rows.append(
-            (name, "predict: a frame", timed(lambda leads=leads: models.predict(leads, reps), args.calls))
-        )
+        rows.append((name, "predict: a frame", timed(lambda leads=leads: models.predict(leads, reps), args.calls)))
         # What the service runs per request: the posted leads as dicts, made columns (no frame), scored.
         records = [{k: v for k, v in r.items() if k != "engage_date"} for r in leads.to_dict("records")]
         assert same(models.predict(leads_columns(records), reps), predicted), f"{name}: the columns disagree"
-        rows.append(
-            (
-                name,
-                "service: dicts as columns",
-                timed(lambda r=records: models.predict(leads_columns(r), reps), args.calls),
-            )
-        )
+        rows.append((name, "service: dicts as columns", timed(lambda r=records: models.predict(leads_columns(r), reps), args.calls)))
         # The floor: the boosters alone on the matrices ``predict`` hands them for these leads.
         prepared = models.prepare(leads)
         lead_matrix = models.builder.lead_matrix(prepared)
         pair_matrix = models.builder.pair_matrix(prepared, reps, lead_matrix)
 
-        def three_predicts(
-            lead_matrix: np.ndarray = lead_matrix, pair_matrix: np.ndarray = pair_matrix
-        ) -> None:
+        def three_predicts(lead_matrix: np.ndarray = lead_matrix, pair_matrix: np.ndarray = pair_matrix) -> None:
             lead_booster.predict(lead_matrix, num_threads=1)
             if value_booster is not None:
                 value_booster.predict(lead_matrix, num_threads=1)
             fit_booster.predict(pair_matrix, num_threads=1)
 
         if len(leads) == 1:
-            one = timed(
-                lambda pair_matrix=pair_matrix: fit_booster.predict(pair_matrix, num_threads=1), args.calls
-            )
+            one = timed(lambda pair_matrix=pair_matrix: fit_booster.predict(pair_matrix, num_threads=1), args.calls)
             rows.append((name, "floor: 1 bare predict, 40 rows", one))
         rows.append((name, "floor: the 3 bare predicts", timed(three_predicts, args.calls)))
 
@@ -127,9 +113,7 @@ def main() -> None:
     for name in cases:
         floor = median[(name, "floor: the 3 bare predicts")]
         frame, service = median[(name, "predict: a frame")], median[(name, "service: dicts as columns")]
-        print(
-            f"{name}: predict {frame / floor:.1f}x its 3 bare predicts; the service's columns {service / floor:.1f}x"
-        )
+        print(f"{name}: predict {frame / floor:.1f}x its 3 bare predicts; the service's columns {service / floor:.1f}x")
 
 
 if __name__ == "__main__":

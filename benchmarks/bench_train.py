@@ -38,9 +38,7 @@ def run_pipeline(data_dir: Path, workdir: Path) -> dict[str, float]:
     from leadwise.settings import Settings
 
     os.chdir(workdir)
-    settings = Settings(
-        tracking_uri=f"sqlite:///{workdir / 'mlflow.db'}", artifact_location=workdir / "mlruns"
-    )
+    settings = Settings(tracking_uri=f"sqlite:///{workdir / 'mlflow.db'}", artifact_location=workdir / "mlruns")
     configure_tracking(settings)
     from mlflow.tracking import MlflowClient
 
@@ -51,9 +49,7 @@ def run_pipeline(data_dir: Path, workdir: Path) -> dict[str, float]:
     history = timed("read + validate + clean", lambda: load_crm_dir(data_dir), timings)
     data = from_crm(history)
     outcome = timed("features + 3 models + baselines", lambda: train_models(data, config), timings)
-    run_id, versions = timed(
-        "MLflow log + register", lambda: log_training_run(outcome, data, config, settings), timings
-    )
+    run_id, versions = timed("MLflow log + register", lambda: log_training_run(outcome, data, config, settings), timings)
     timed("promote", lambda: promote(outcome, versions, settings, None), timings)
     timings["pipeline"] = time.perf_counter() - started
 
@@ -65,9 +61,7 @@ def run_pipeline(data_dir: Path, workdir: Path) -> dict[str, float]:
     params = {**DEFAULT_LGBM_PARAMS, **config.lgbm_params, "random_state": config.random_seed}
     timed("floor: bare LGBMClassifier.fit", lambda: lgb.LGBMClassifier(**params).fit(matrix, labels), timings)
     print(f"  rows {len(data.frame):,} (closed {len(closed):,}), pair features {matrix.shape[1]}")
-    print(
-        f"  => pipeline {timings['pipeline']:.1f} s = {timings['pipeline'] / timings['floor: bare LGBMClassifier.fit']:.2f} x the bare fit"
-    )
+    print(f"  => pipeline {timings['pipeline']:.1f} s = {timings['pipeline'] / timings['floor: bare LGBMClassifier.fit']:.2f} x the bare fit")
     return timings
 
 
@@ -98,9 +92,7 @@ def main() -> None:
         with tempfile.TemporaryDirectory() as scratch:
             world_dir = Path(scratch) / "world"
             started = time.perf_counter()
-            config = WorldConfig(
-                seed=7, n_history=args.rows, n_accounts=max(300, args.rows // 200), n_stream=100
-            )
+            config = WorldConfig(seed=7, n_history=args.rows, n_accounts=max(300, args.rows // 200), n_stream=100)
             write_world(generate_world(config), world_dir)
             print(f"  (world generated and written in {time.perf_counter() - started:.1f} s, not counted)")
             workdir = Path(scratch) / "run"

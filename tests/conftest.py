@@ -52,9 +52,7 @@ def empty_mlflow_db(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 @pytest.fixture
-def isolated_settings(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, empty_mlflow_db: Path
-) -> Iterator[Settings]:
+def isolated_settings(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, empty_mlflow_db: Path) -> Iterator[Settings]:
     """Settings whose MLflow store and database live under tmp_path; the cached settings are reset."""
     shutil.copy(empty_mlflow_db, tmp_path / "mlflow.db")
     monkeypatch.chdir(tmp_path)
@@ -113,9 +111,7 @@ def world_models(tmp_path_factory: pytest.TempPathFactory):
     from leadwise.simulate.world_files import write_world
     from leadwise.simulate.world_names import SERIES
 
-    world = generate_world(
-        WorldConfig(**WORLD, product_base=ProductBase(sd=2.5), series_skill=SeriesSkill(sd=1.5))
-    )
+    world = generate_world(WorldConfig(**WORLD, product_base=ProductBase(sd=2.5), series_skill=SeriesSkill(sd=1.5)))
     directory = tmp_path_factory.mktemp("world")
     write_world(world, directory)
     params = world.params
@@ -127,9 +123,7 @@ def world_models(tmp_path_factory: pytest.TempPathFactory):
         frame["sales_agent"] = frame["sales_agent"].replace(renamed)
         frame.to_csv(directory / name, index=False)
     # A few fast trees (one thread: the machine is shared); enough to find the planted structure.
-    config = TrainConfig(
-        baselines=False, lgbm_params={"n_estimators": 80, "learning_rate": 0.15, "n_jobs": 1}
-    )
+    config = TrainConfig(baselines=False, lgbm_params={"n_estimators": 80, "learning_rate": 0.15, "n_jobs": 1})
     models = train_models(from_crm(load_crm_dir(directory)), config).models
     models.version = "world-1"
     return models

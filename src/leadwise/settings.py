@@ -16,9 +16,7 @@ BUNDLED_DATA_DIR = PACKAGE_ROOT.parents[1] / "training" / "data" / "crm-sales-op
 
 
 class Settings(BaseSettings):
-    model_config = SettingsConfigDict(
-        env_prefix="LEADWISE_", env_file=".env", extra="ignore", populate_by_name=True
-    )
+    model_config = SettingsConfigDict(env_prefix="LEADWISE_", env_file=".env", extra="ignore", populate_by_name=True)
 
     data_dir: Path = BUNDLED_DATA_DIR
     tracking_uri: str = Field(
@@ -45,9 +43,7 @@ class Settings(BaseSettings):
     sqlite_checkpoint_seconds: float = Field(default=1.0, ge=0)
     enable_bench_floor: bool = False  # exposes POST /bench/floor (one bare insert) for benchmarks only
     max_reassignments: int = Field(default=2, ge=0)  # rejected/lapsed this many times: manager queue
-    flow_file: Path | None = (
-        None  # the flow seeded into an empty database (default: training/flows/default.toml)
-    )
+    flow_file: Path | None = None  # the flow seeded into an empty database (default: training/flows/default.toml)
     pricer_seconds: float = Field(default=10.0, ge=0)  # how often a worker checks its capacity prices; 0: off
     # Capacity prices' demand model (``routing.demand``): how long a lead stays open when the service has
     # not yet closed enough of its own, and how much of its own log it needs before trusting it.
@@ -61,9 +57,7 @@ class Settings(BaseSettings):
     clock_anchor: float | None = None
     request_threads: int = Field(default=1, ge=1, le=64)  # per worker, for blocking endpoints (api.app)
     route_batch_max: int = Field(default=16, ge=1, le=1000)  # /v1/route requests routed together, at most
-    route_linger_ms: float = Field(
-        default=1.0, ge=0, le=100
-    )  # when busy, wait this long for more (route_queue)
+    route_linger_ms: float = Field(default=1.0, ge=0, le=100)  # when busy, wait this long for more (route_queue)
     # Why a rep may hand a lead back to marketing (POST /v1/assignments/{id}/return); JSON list in the env.
     return_reasons: list[str] = Field(
         default_factory=lambda: ["project_postponed", "new_contact", "not_mature", "bad_data"], min_length=1
@@ -81,9 +75,7 @@ class Settings(BaseSettings):
     def return_reasons_are_names(cls, reasons: list[str]) -> list[str]:
         for reason in reasons:
             if not reason.strip() or len(reason) > 100:
-                raise ValueError(
-                    f"return reason {reason!r} must be a non-empty name of at most 100 characters"
-                )
+                raise ValueError(f"return reason {reason!r} must be a non-empty name of at most 100 characters")
         if len(set(reasons)) != len(reasons):
             raise ValueError("return_reasons lists a reason twice")
         return reasons

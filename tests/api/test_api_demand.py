@@ -39,18 +39,14 @@ def test_a_typo_in_demand_is_a_422_naming_the_line(env) -> None:
     bad = publish(env, "[demand]\nexpected_lead = 500\n" + OPTIMISED)
     assert bad.status_code == 422
     assert "line 2: demand.expected_lead" in bad.json()["detail"]
-    assert (
-        "demand.expected_leads" in publish(env, "[demand]\nexpected_leads = 0\n" + OPTIMISED).json()["detail"]
-    )
+    assert "demand.expected_leads" in publish(env, "[demand]\nexpected_leads = 0\n" + OPTIMISED).json()["detail"]
     assert publish(env, '[demand]\nexpected_leads = 500\nhorizon = "7d"\n' + OPTIMISED).status_code == 201
 
 
 def test_the_flow_s_expected_leads_make_the_scarce_expert_expensive(env) -> None:
     assert publish(env, "[demand]\nexpected_leads = 600\n" + OPTIMISED).status_code == 201
     many = _book_after(env, 30)
-    assert many.resolve_if_due(
-        db=env.db, objective="wins", settings=env.settings, flow=active_flow_version(env.db)
-    )
+    assert many.resolve_if_due(db=env.db, objective="wins", settings=env.settings, flow=active_flow_version(env.db))
     ann, _, expert = (str(env.reps[n]) for n in ("Ann", "Bob", "Expert"))
     assert many.prices is not None and many.prices[expert] > many.prices[ann] >= 0
     assert "600 leads of flow version 2's [demand]" in (many.explain() or "")
@@ -58,9 +54,7 @@ def test_the_flow_s_expected_leads_make_the_scarce_expert_expensive(env) -> None
     # Two leads to come, for the expert's two seats: nothing is scarce, nothing has a price.
     assert publish(env, "[demand]\nexpected_leads = 2\n" + OPTIMISED).status_code == 201
     few = _book_after(env, 30)
-    assert few.resolve_if_due(
-        db=env.db, objective="wins", settings=env.settings, flow=active_flow_version(env.db)
-    )
+    assert few.resolve_if_due(db=env.db, objective="wins", settings=env.settings, flow=active_flow_version(env.db))
     assert few.prices is not None and max(few.prices.values()) == 0
 
 
@@ -96,9 +90,7 @@ def test_an_optimised_decision_says_what_its_prices_were_solved_on(env, world_mo
     ids = tuple(str(env.reps[name]) for name in ("Ann", "Bob", "Expert"))
     for _ in range(30):
         book.observe(Scores(model_version="m", rep_ids=ids, p_win=np.array([0.3, 0.3, 0.9]), deal_value=1.0))
-    assert book.resolve_if_due(
-        db=env.db, objective="wins", settings=env.settings, flow=active_flow_version(env.db)
-    )
+    assert book.resolve_if_due(db=env.db, objective="wins", settings=env.settings, flow=active_flow_version(env.db))
     routed = env.client.post(
         "/v1/route", json={"lead_id": "D-1", "product": "GTX Pro"}, headers=env.h("integration")
     ).json()

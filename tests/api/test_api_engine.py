@@ -138,16 +138,10 @@ def test_a_failing_model_is_503_on_score_and_routing_goes_on_rules_only(env, wor
 
 def test_a_lead_the_model_cannot_score_is_routed_rules_only_and_says_why(env, world_models) -> None:
     env.models.install(dataclasses.replace(world_models, version="old-1"))  # it never saw a Hoverboard
-    scored = env.client.post(
-        "/v1/score", json={"lead_id": "P-1", "product": "Hoverboard"}, headers=env.h("integration")
-    )
+    scored = env.client.post("/v1/score", json={"lead_id": "P-1", "product": "Hoverboard"}, headers=env.h("integration"))
     assert scored.status_code == 422 and "unknown product 'Hoverboard'" in scored.json()["detail"]
     routed = route(env, "P-2", product="Hoverboard")
-    assert (
-        routed.status_code == 201
-        and routed.json()["model_version"] is None
-        and routed.json()["p_win"] is None
-    )
+    assert routed.status_code == 201 and routed.json()["model_version"] is None and routed.json()["p_win"] is None
     notes = routed.json()["explanation"]["explanation"]["notes"]
     assert any("not scored by model old-1" in n and "unknown product 'Hoverboard'" in n for n in notes), notes
     # What was answered is what is stored: reading the decision back gives the same note.

@@ -145,9 +145,7 @@ def test_only_the_assigned_rep_or_a_manager_may_return(env) -> None:
     url = f"/v1/assignments/{routed['id']}/return"
     wrong = env.client.post(url, json={"reason": "not_mature"}, headers=env.h(other))
     # Another rep's assignment answers as a missing one would: its existence does not leak.
-    missing = env.client.post(
-        "/v1/assignments/999/return", json={"reason": "not_mature"}, headers=env.h(other)
-    )
+    missing = env.client.post("/v1/assignments/999/return", json={"reason": "not_mature"}, headers=env.h(other))
     assert wrong.status_code == missing.status_code == 404 and wrong.json()["error"] == "not_found"
     assert wrong.json()["detail"] == f"assignment {routed['id']} not found"
     assert (

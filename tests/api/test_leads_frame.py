@@ -67,12 +67,8 @@ def test_leads_columns_hold_the_frame_s_values() -> None:
             expected = frame[name].to_numpy()
             got = np.asarray(columns[name])
             if name in NUMERIC_COLUMNS:  # floats, as the models read them
-                assert got.dtype == np.float64 and np.array_equal(
-                    got, expected.astype(float), equal_nan=True
-                ), name
+                assert got.dtype == np.float64 and np.array_equal(got, expected.astype(float), equal_nan=True), name
             elif name == "engage_date":
                 assert got.dtype == "datetime64[ns]" and np.array_equal(got, expected.astype(got.dtype)), name
             else:
-                assert [None if pd.isna(v) else v for v in got] == [
-                    None if pd.isna(v) else v for v in expected
-                ]
+                assert [None if pd.isna(v) else v for v in got] == [None if pd.isna(v) else v for v in expected]

@@ -22,9 +22,7 @@ def test_bundled_dirt_is_fixed_and_reported(bundled_dir: Path) -> None:
     history = load_crm_dir(bundled_dir)
     deals = history.deals
     assert "GTXPro" not in set(deals["product"]) and (deals["product"] == "GTX Pro").sum() == 1480
-    assert "technolgy" not in set(history.accounts["sector"]) and "technology" in set(
-        history.accounts["sector"]
-    )
+    assert "technolgy" not in set(history.accounts["sector"]) and "technology" in set(history.accounts["sector"])
     fixes = fixes_by_column(history)
     assert "'GTXPro' corrected to 'GTX Pro'" in fixes["product"]
     assert "'technolgy' corrected to 'technology'" in fixes["sector"]

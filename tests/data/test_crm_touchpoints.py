@@ -29,8 +29,7 @@ def write_touches(crm_dir: Path, n: int = 400, id_column: str = "opportunity_id"
             id_column: deals["opportunity_id"].to_numpy(),
             "timestamp": (engaged - pd.Timedelta(days=2)).dt.strftime("%Y-%m-%d").to_numpy(),
             "channel": ["webinar", "email"] * (len(deals) // 2) + ["email"] * (len(deals) % 2),
-            "touch_type": ["Webinar Attended", "demo-request"] * (len(deals) // 2)
-            + ["visit"] * (len(deals) % 2),
+            "touch_type": ["Webinar Attended", "demo-request"] * (len(deals) // 2) + ["visit"] * (len(deals) % 2),
         }
     )
     touches.to_csv(crm_dir / "touchpoints.csv", index=False)
@@ -45,9 +44,7 @@ def test_without_touchpoints_nothing_changes(bundled_dir: Path) -> None:
 @pytest.mark.parametrize("id_column", ["opportunity_id", "lead_id"])
 def test_touches_link_to_deals_and_unknown_ones_are_reported(crm_dir: Path, id_column: str) -> None:
     written = write_touches(crm_dir, id_column=id_column)
-    extra = pd.DataFrame(
-        [{id_column: "NOT-A-DEAL", "timestamp": "2017-01-01", "channel": "x", "touch_type": "visit"}]
-    )
+    extra = pd.DataFrame([{id_column: "NOT-A-DEAL", "timestamp": "2017-01-01", "channel": "x", "touch_type": "visit"}])
     pd.concat([written, extra]).to_csv(crm_dir / "touchpoints.csv", index=False)
     history = load_crm_dir(crm_dir)
     assert history.touches is not None and len(history.touches) == len(written)

@@ -42,9 +42,7 @@ def test_unknown_outcome_word_names_the_row(tmp_path: Path) -> None:
     path = write(tmp_path, {"converted": ["1", "0", "perhaps"], "x": ["1", "2", "3"]})
     with pytest.raises(DataValidationError) as caught:
         load_lead_table(path, TableSpec(target="converted"))
-    assert str(caught.value).startswith(
-        "leads.csv, column 'converted', row 3 (line 4): 'perhaps' is not an outcome"
-    )
+    assert str(caught.value).startswith("leads.csv, column 'converted', row 3 (line 4): 'perhaps' is not an outcome")
 
 
 def test_missing_target_column(tmp_path: Path) -> None:

@@ -43,6 +43,4 @@ def history_leads(data, n: int, seed: int = 0) -> pd.DataFrame:
 def inside_history_leads(data, n: int, seed: int = 1) -> pd.DataFrame:
     """Past deals at their own engage dates: the history known as of each one (as in training)."""
     engaged = data.frame[data.frame["engage_date"].notna()]
-    return engaged.sample(n, random_state=seed)[["lead_id", "account", "product", "engage_date"]].reset_index(
-        drop=True
-    )
+    return engaged.sample(n, random_state=seed)[["lead_id", "account", "product", "engage_date"]].reset_index(drop=True)

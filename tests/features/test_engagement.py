@@ -85,11 +85,7 @@ def test_spec_names_are_stable_and_safe() -> None:
                 ("a", "2024-01-02", "e-mail", "visit"), ("a", "2024-01-02", "other", "visit"))
     )  # fmt: skip
     assert spec.channels == ("Paid Search", "e-mail", "other")
-    assert spec.channel_columns == [
-        "touch_channel_paid_search",
-        "touch_channel_e_mail",
-        "touch_channel_other_2",
-    ]
+    assert spec.channel_columns == ["touch_channel_paid_search", "touch_channel_e_mail", "touch_channel_other_2"]
     assert len(set(spec.feature_names)) == len(spec.feature_names) == 1 + len(TOUCH_TYPES) + 3 + 1 + 4
 
 
@@ -170,12 +166,7 @@ def test_service_reads_touches_from_each_lead(world_dir: Path, models: LeadwiseM
         {"timestamp": stamp.to_pydatetime(), "channel": channel, "touch_type": kind}
         for stamp, channel, kind in own[["timestamp", "channel", "touch_type"]].itertuples(index=False)
     ]
-    lead = {
-        "lead_id": lead_id,
-        "account": row["account"],
-        "product": row["product"],
-        "engage_date": row["engage_date"],
-    }
+    lead = {"lead_id": lead_id, "account": row["account"], "product": row["product"], "engage_date": row["engage_date"]}
     loaded = LoadedModels(models=models, version="test", fingerprint=(), loaded_at=datetime.now(UTC))
     with_touches = score_leads(loaded=loaded, leads=[{**lead, "touches": items}], rep_names=models.reps)[0]
     without = score_leads(loaded=loaded, leads=[lead], rep_names=models.reps)[0]
@@ -184,10 +175,7 @@ def test_service_reads_touches_from_each_lead(world_dir: Path, models: LeadwiseM
     assert with_touches.score != pytest.approx(without.score, abs=1e-6)
     # What the API sends: aware timestamps (here the same instants written in UTC+2).
     plus_two = timezone(timedelta(hours=2))
-    aware = [
-        {**item, "timestamp": (item["timestamp"] + timedelta(hours=2)).replace(tzinfo=plus_two)}
-        for item in items
-    ]
+    aware = [{**item, "timestamp": (item["timestamp"] + timedelta(hours=2)).replace(tzinfo=plus_two)} for item in items]
     from_api = score_leads(loaded=loaded, leads=[{**lead, "touches": aware}], rep_names=models.reps)[0]
     assert from_api.score == pytest.approx(with_touches.score, abs=TOLERANCE)
     frame = touches_frame([{**lead, "touches": items}])
@@ -208,6 +196,4 @@ def test_models_trained_without_touchpoints_ignore_them(bundled_dir: Path, world
     leads = load_truth(world_dir).stream[["lead_id", "account", "product", "engage_date"]].head(20)
     ignored = plain.predict(leads, plain.reps, touches=load_truth(world_dir).touches)
     baseline = plain.predict(leads, plain.reps)
-    assert np.array_equal(ignored.lead_score, baseline.lead_score) and np.array_equal(
-        ignored.fit, baseline.fit
-    )
+    assert np.array_equal(ignored.lead_score, baseline.lead_score) and np.array_equal(ignored.fit, baseline.fit)

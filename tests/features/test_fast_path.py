@@ -65,9 +65,7 @@ def assert_same(a, b) -> None:
         assert close(getattr(a, name), getattr(b, name)), name
 
 
-def both_ways(
-    builder: FeatureBuilder, prepared, reps, touches=None
-) -> dict[bool, tuple[np.ndarray, np.ndarray]]:
+def both_ways(builder: FeatureBuilder, prepared, reps, touches=None) -> dict[bool, tuple[np.ndarray, np.ndarray]]:
     """The lead and pair features with the totals from lookups (True) and as of each engage date (False)."""
     out = {}
     for now in (True, False):
@@ -147,9 +145,7 @@ def test_a_feature_added_once_reaches_training_and_serving(data, reps: list[str]
     assert "rep_sector_product_wins" in pair_only
     training = builder.pair_features(data.closed.tail(300))
     assert training["sector_product_log_n"].max() > 0 and training["rep_sector_product_wins"].max() > 0
-    prepared = prepare_crm_columns(
-        pd.concat([odd_leads(data), history_leads(data, 40)]), CrmLookup.of(data.reference)
-    )
+    prepared = prepare_crm_columns(pd.concat([odd_leads(data), history_leads(data, 40)]), CrmLookup.of(data.reference))
     ways = both_ways(builder, prepared, reps)
     assert close(ways[True][0], ways[False][0]) and close(ways[True][1], ways[False][1])
     assert ways[True][1][:, pair_only.index("rep_sector_product_wins")].max() > 0
@@ -163,9 +159,7 @@ def test_prepared_columns_from_a_frame_or_by_name(data) -> None:
     by_name = prepare_crm_columns({c: leads[c].to_numpy() for c in leads.columns}, lookup)
     assert by_name.keys() == columns.keys()
     for name, values in by_name.items():
-        assert [None if pd.isna(v) else v for v in values] == [
-            None if pd.isna(v) else v for v in columns[name]
-        ], name
+        assert [None if pd.isna(v) else v for v in values] == [None if pd.isna(v) else v for v in columns[name]], name
     assert columns["engage_date"][1] == np.datetime64(pd.Timestamp.now().normalize().asm8)
     assert columns["size_band"][-1] == "small"  # a revenue on the lower edge is in the lower band (pd.cut)
     assert columns["sector"][2] == "retail" and columns["revenue"][3] == 9000.0  # the lead's own fields win
@@ -240,9 +234,7 @@ def test_single_table_models(tmp_path: Path) -> None:
     unseen = pd.concat([leads.head(1)] * 2, ignore_index=True).assign(source=["a source never seen", None])
     predicted = models.predict(unseen, ["ann", "bob", "cy", "dee"])
     # An unseen category and a missing one are the same NaN code; an unknown rep has no rep_id code.
-    assert close(predicted.lead_score[:1], predicted.lead_score[1:]) and close(
-        predicted.fit[0], predicted.fit[1]
-    )
+    assert close(predicted.lead_score[:1], predicted.lead_score[1:]) and close(predicted.fit[0], predicted.fit[1])
     prepared = models.prepare(leads)
     pairs = models.builder.pair_matrix(prepared, ["ann", "dee"], models.builder.lead_matrix(prepared))
     assert np.isnan(pairs[1::2, -1]).all() and (pairs[0::2, -1] == 0).all()

@@ -42,9 +42,7 @@ def test_after_the_history_uses_the_totals_and_agrees() -> None:
 
 
 def test_shrinkage_moves_from_prior_to_data() -> None:
-    rate = shrunk_rate(
-        np.array([0.0, 9.0, 900.0]), np.array([0.0, 10.0, 1000.0]), np.array([0.5, 0.5, 0.5]), 10.0
-    )
+    rate = shrunk_rate(np.array([0.0, 9.0, 900.0]), np.array([0.0, 10.0, 1000.0]), np.array([0.5, 0.5, 0.5]), 10.0)
     assert rate[0] == 0.5
     assert rate[1] == (9 + 5) / 20
     assert abs(rate[2] - 0.9) < 0.005

@@ -28,9 +28,7 @@ def rewrite_the_future(data, cutoff: pd.Timestamp, seed: int):
     later = frame["close_date"] >= cutoff
     frame.loc[later, "won"] = 1.0 - frame.loc[later, "won"]  # every later outcome flipped
     frame.loc[later, "close_value"] = rng.uniform(0, 50_000, later.sum())
-    frame.loc[later, "close_date"] = frame.loc[later, "close_date"] + pd.to_timedelta(
-        rng.integers(0, 90, later.sum()), "D"
-    )
+    frame.loc[later, "close_date"] = frame.loc[later, "close_date"] + pd.to_timedelta(rng.integers(0, 90, later.sum()), "D")
     data.frame = frame
     return data
 

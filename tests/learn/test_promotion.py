@@ -26,9 +26,7 @@ def planted_table(path: Path, n: int = 1500, seed: int = 0) -> Path:
     employees = rng.integers(5, 5000, n)
     source = rng.choice(["web", "event", "partner"], n)
     owner = rng.choice(["ann", "bob", "cy"], n)
-    logit = (
-        -1.0 + 0.0005 * employees + np.where(source == "event", 1.0, 0.0) + np.where(owner == "ann", 0.8, 0.0)
-    )
+    logit = -1.0 + 0.0005 * employees + np.where(source == "event", 1.0, 0.0) + np.where(owner == "ann", 0.8, 0.0)
     won = rng.random(n) < 1 / (1 + np.exp(-logit))
     pd.DataFrame(
         {"lead": [f"L{i}" for i in range(n)], "employees": employees, "source": source, "owner": owner,
@@ -38,9 +36,7 @@ def planted_table(path: Path, n: int = 1500, seed: int = 0) -> Path:
 
 
 def train(path: Path, *extra: str):
-    return runner.invoke(
-        app, ["train", "--data", str(path), "--target", "won", "--id", "lead", "--rep", "owner", *extra]
-    )
+    return runner.invoke(app, ["train", "--data", str(path), "--target", "won", "--id", "lead", "--rep", "owner", *extra])
 
 
 def champions(settings: Settings) -> set[str]:
@@ -51,15 +47,11 @@ def champions(settings: Settings) -> set[str]:
 def test_champion_moves_only_when_not_worse(isolated_settings: Settings, tmp_path: Path) -> None:
     data = planted_table(tmp_path / "leads.csv")
     weak = tmp_path / "weak.toml"
-    weak.write_text(
-        "[training]\nlgbm_params = { n_estimators = 1, num_leaves = 2, min_child_samples = 700 }\n"
-    )
+    weak.write_text("[training]\nlgbm_params = { n_estimators = 1, num_leaves = 2, min_child_samples = 700 }\n")
 
     result = train(data)
     assert result.exit_code == 0, result.output
-    assert "first registered models: promoted to champion" in result.output and champions(
-        isolated_settings
-    ) == {"1"}
+    assert "first registered models: promoted to champion" in result.output and champions(isolated_settings) == {"1"}
 
     result = train(data, "--config", str(weak))
     assert result.exit_code == 0 and "champion kept: the new models are worse on" in result.output
@@ -79,9 +71,7 @@ def test_champion_moves_only_when_not_worse(isolated_settings: Settings, tmp_pat
     assert result.exit_code == 0 and "nothing to train" in result.output
 
 
-def test_single_table_scores_learn_the_planted_rep_effect(
-    isolated_settings: Settings, tmp_path: Path
-) -> None:
+def test_single_table_scores_learn_the_planted_rep_effect(isolated_settings: Settings, tmp_path: Path) -> None:
     data = planted_table(tmp_path / "leads.csv")
     result = train(data)
     assert result.exit_code == 0, result.output
@@ -98,17 +88,12 @@ def test_single_table_scores_learn_the_planted_rep_effect(
 @pytest.mark.parametrize(
     ("change", "expected"),
     [
-        (
-            lambda f: f.drop(columns=["deal_stage"]),
-            "error: sales_pipeline.csv: required column 'deal_stage' is missing",
-        ),
+        (lambda f: f.drop(columns=["deal_stage"]), "error: sales_pipeline.csv: required column 'deal_stage' is missing"),
         (lambda f: f[f["deal_stage"] != "Lost"], "every closed deal is won"),
         (lambda f: f.head(0), "sales_pipeline.csv: file has a header but no data rows"),
     ],
 )
-def test_bad_data_exits_2_and_registers_nothing(
-    isolated_settings: Settings, crm_dir: Path, change, expected: str
-) -> None:
+def test_bad_data_exits_2_and_registers_nothing(isolated_settings: Settings, crm_dir: Path, change, expected: str) -> None:
     write_pipeline(crm_dir, change(read_raw(crm_dir, "sales_pipeline.csv")))
     result = runner.invoke(app, ["train", "--data", str(crm_dir)])
     assert result.exit_code == 2
@@ -129,7 +114,4 @@ def test_invalid_run_config_names_the_key(isolated_settings: Settings, tmp_path:
     config.write_text("[training]\nvalidation_fraction = 2\n")
     result = runner.invoke(app, ["train", "--config", str(config)])
     assert result.exit_code == 2
-    assert (
-        result.stderr.strip()
-        == "error: run.toml: training.validation_fraction: Input should be less than 0.5"
-    )
+    assert result.stderr.strip() == "error: run.toml: training.validation_fraction: Input should be less than 0.5"

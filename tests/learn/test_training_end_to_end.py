@@ -60,11 +60,7 @@ def test_run_has_metrics_fingerprint_and_plots(trained_store) -> None:
     assert run.data.params["data.rows"] == "8800" and run.data.params["data.closed_rows"] == "6711"
     assert run.data.params["data.date_min"] == "2016-10-20" and len(run.data.params["data.sha256"]) == 64
     plots = {item.path for item in client.list_artifacts(run_id, "plots")}
-    assert {
-        "plots/rep_fit_calibration.png",
-        "plots/lead_score_cumulative_gain.png",
-        "plots/rep_fit_feature_importance.png",
-    } <= plots
+    assert {"plots/rep_fit_calibration.png", "plots/lead_score_cumulative_gain.png", "plots/rep_fit_feature_importance.png"} <= plots
     assert (root / "mlruns").is_dir()  # embedded store keeps artefacts beside the database
 
 
@@ -78,16 +74,12 @@ def test_honest_about_the_bundled_data(trained_store) -> None:
 
 
 def test_registered_model_reloads_through_mlflow_pyfunc(trained_store) -> None:
-    leads = pd.DataFrame(
-        {"lead_id": ["x1", "x2"], "account": ["Cancity", "Isdom"], "product": ["GTX Pro", "MG Special"]}
-    )
+    leads = pd.DataFrame({"lead_id": ["x1", "x2"], "account": ["Cancity", "Isdom"], "product": ["GTX Pro", "MG Special"]})
     score = mlflow.pyfunc.load_model("models:/leadwise-lead-score@champion").predict(leads)
     assert list(score.columns) == ["lead_id", "p_win"] and score["p_win"].between(0, 1).all()
     fit = mlflow.pyfunc.load_model("models:/leadwise-rep-fit@champion").predict(leads)
     assert len(fit) == 2 * 35 and fit["p_win"].between(0, 1).all()
-    one_rep = mlflow.pyfunc.load_model("models:/leadwise-rep-fit@champion").predict(
-        leads.assign(sales_agent="Moses Frase")
-    )
+    one_rep = mlflow.pyfunc.load_model("models:/leadwise-rep-fit@champion").predict(leads.assign(sales_agent="Moses Frase"))
     assert one_rep["sales_agent"].tolist() == ["Moses Frase"] * 2
     value = mlflow.pyfunc.load_model("models:/leadwise-deal-value@champion").predict(leads)
     # Deals close near the list price: a GTX Pro (4,821) is worth far more than an MG Special (55).
@@ -111,9 +103,7 @@ def test_score_command_writes_long_format(trained_store, tmp_path: Path) -> None
     scores = pd.read_csv(out)
     assert list(scores.columns) == ["lead_id", "lead_score", "deal_value", "rep", "p_win", "expected_value"]
     assert len(scores) == 2 * 35 and scores["rep"].nunique() == 35
-    assert (
-        abs(scores["expected_value"] - scores["p_win"] * scores["deal_value"]) < 1e-3 * scores["deal_value"]
-    ).all()
+    assert (abs(scores["expected_value"] - scores["p_win"] * scores["deal_value"]) < 1e-3 * scores["deal_value"]).all()
 
 
 def test_score_rejects_unknown_product_with_one_line(trained_store, tmp_path: Path) -> None:
@@ -121,7 +111,4 @@ def test_score_rejects_unknown_product_with_one_line(trained_store, tmp_path: Pa
     pd.DataFrame({"lead_id": ["n1", "n2"], "product": ["GTX Pro", "Warp Drive"]}).to_csv(leads, index=False)
     result = runner.invoke(app, ["score", "--leads", str(leads), "--out", str(tmp_path / "o.csv")])
     assert result.exit_code == 2
-    assert (
-        result.stderr.strip()
-        == "error: leads.csv, column 'product', row 2 (line 3): unknown product 'Warp Drive'"
-    )
+    assert result.stderr.strip() == "error: leads.csv, column 'product', row 2 (line 3): unknown product 'Warp Drive'"

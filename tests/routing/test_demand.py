@@ -20,12 +20,7 @@ def test_hour_of_week_counts_from_monday_midnight_utc() -> None:
 
 def test_rates_follow_the_hours_leads_arrive_in_and_integrate_to_the_count() -> None:
     # Four weeks: 10 leads every weekday at 10:00, none at night or at the weekend.
-    times = [
-        MONDAY + timedelta(weeks=w, days=d, hours=10, minutes=m)
-        for w in range(4)
-        for d in range(5)
-        for m in range(10)
-    ]
+    times = [MONDAY + timedelta(weeks=w, days=d, hours=10, minutes=m) for w in range(4) for d in range(5) for m in range(10)]
     rates = ArrivalRates.from_times(times, source="own log", since=MONDAY, until=MONDAY + timedelta(weeks=4))
     assert rates is not None
     busy = rates.per_hour[hour_of_week(MONDAY + timedelta(hours=10))]
@@ -59,11 +54,7 @@ def _rep(rep_id: str, **capacity: int) -> Rep:
 def test_scarcity_picks_each_rep_s_tightest_limit() -> None:
     rates = ArrivalRates.constant(10.0, source="history")  # 240 a day
     now = MONDAY + timedelta(hours=12)  # 12 h left today, 6.5 days this week
-    reps = [
-        _rep("open", max_open=100),
-        _rep("daily", max_open=1000, max_per_day=20),
-        _rep("free", max_open=None),
-    ]
+    reps = [_rep("open", max_open=100), _rep("daily", max_open=1000, max_per_day=20), _rep("free", max_open=None)]
     loads = {"open": RepLoad(open_leads=40), "daily": RepLoad(assigned_today=15)}
     got = scarcity(reps, loads, now, arrivals=rates, open_horizon=timedelta(days=2))
     assert got.limit == ("open leads", "today", "none")
@@ -76,17 +67,13 @@ def test_scarcity_picks_each_rep_s_tightest_limit() -> None:
 
 def test_an_admin_s_expected_leads_replace_the_estimate_for_open_seats() -> None:
     rates = ArrivalRates.constant(10.0, source="history")
-    got = scarcity(
-        [_rep("a", max_open=50)], {}, MONDAY, arrivals=rates, open_horizon=timedelta(days=7), open_demand=200
-    )
+    got = scarcity([_rep("a", max_open=50)], {}, MONDAY, arrivals=rates, open_horizon=timedelta(days=7), open_demand=200)
     assert got.expected_leads.tolist() == [200]
     # 50 seats for 200 leads to come are 125 seats for a sample of 500 of them.
     assert got.scaled_room(500).tolist() == [125]
     assert got.scaled_room(40).tolist() == [10]
     # More seats than leads to come: a seat for every lead of the sample.
-    few = scarcity(
-        [_rep("a", max_open=50)], {}, MONDAY, arrivals=rates, open_horizon=timedelta(days=7), open_demand=20
-    )
+    few = scarcity([_rep("a", max_open=50)], {}, MONDAY, arrivals=rates, open_horizon=timedelta(days=7), open_demand=20)
     assert few.scaled_room(500).tolist() == [500]
 
 

@@ -39,18 +39,14 @@ def template(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 @pytest.fixture
-def store(
-    tmp_path: Path, template: Path, world_models
-) -> Callable[[str], tuple[Database, Settings, ModelHolder]]:
+def store(tmp_path: Path, template: Path, world_models) -> Callable[[str], tuple[Database, Settings, ModelHolder]]:
     """A copy of the template database by name, with the world's models served (see ``tests/conftest.py``:
     GTX leads are warm and Expert wins them; MG Special is cold, so the default flow nurtures it; an
     unknown product such as "Broken" is refused)."""
 
     def make(name: str) -> tuple[Database, Settings, ModelHolder]:
         shutil.copy(template, tmp_path / name)
-        settings = Settings(
-            database_url=f"sqlite:///{tmp_path / name}", tracking_uri=f"sqlite:///{tmp_path / 'm.db'}"
-        )
+        settings = Settings(database_url=f"sqlite:///{tmp_path / name}", tracking_uri=f"sqlite:///{tmp_path / 'm.db'}")
         holder = ModelHolder(settings)
         holder.install(world_models)
         return Database.connect(settings.database_url), settings, holder
@@ -77,7 +73,9 @@ def _stored(db: Database) -> list[tuple[object, ...]]:
         return [tuple(r) for r in rows] + loads
 
 
-def test_together_decides_and_stores_what_one_by_one_does(store, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_together_decides_and_stores_what_one_by_one_does(
+    store, monkeypatch: pytest.MonkeyPatch
+) -> None:
     one_db, settings, models = store("one.db")
     together_db, _, together_models = store("together.db")
     leads = _leads()  # 11 leads for 4 reps of capacity 2: the last ones find everybody full
@@ -128,23 +126,15 @@ def test_when_the_shared_transaction_fails_each_lead_is_routed_alone(
     store, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     db, settings, models = store("fail.db")
-    stored = service.route_lead(
-        db=db, settings=settings, models=models, lead=Lead(lead_id="S", product="GTX Pro")
-    )
+    stored = service.route_lead(db=db, settings=settings, models=models, lead=Lead(lead_id="S", product="GTX Pro"))
     # A concurrent writer's insert that the idempotency check missed (a race on PostgreSQL): the shared
     # transaction hits the unique lead id and rolls back whole.
     lookup = repo.lead_id_by_external_id
     monkeypatch.setattr(
-        repo,
-        "lead_id_by_external_id",
-        lambda *, session, external_id: (
-            None if external_id == "S" else lookup(session=session, external_id=external_id)
-        ),
+        repo, "lead_id_by_external_id", lambda *, session, external_id: None if external_id == "S" else lookup(session=session, external_id=external_id)
     )
     alone, route_lead = [], service.route_lead
-    monkeypatch.setattr(
-        service, "route_lead", lambda **kw: alone.append(kw["lead"].lead_id) or route_lead(**kw)
-    )
+    monkeypatch.setattr(service, "route_lead", lambda **kw: alone.append(kw["lead"].lead_id) or route_lead(**kw))
     leads = [Lead(lead_id="N1", product="GTX Pro"), Lead(lead_id="S", product="GTX Pro")]
     leads.append(Lead(lead_id="N2", product="GTX Basic"))
 
@@ -158,7 +148,9 @@ def test_when_the_shared_transaction_fails_each_lead_is_routed_alone(
         assert consistency_problems(session=session) == []
 
 
-def test_an_error_of_one_lead_is_that_lead_s_answer_only(store, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_an_error_of_one_lead_is_that_lead_s_answer_only(
+    store, monkeypatch: pytest.MonkeyPatch
+) -> None:
     db, settings, models = store("error.db")
     real = service._route_new
 

@@ -40,9 +40,7 @@ def test_off_by_default_and_leaves_the_world_unchanged(tmp_path: Path) -> None:
     plain = generate_world(small(3))
     assert plain.touchpoints is None and plain.stream_touchpoints is None
     write_world(plain, tmp_path)
-    assert (
-        not (tmp_path / TOUCHPOINTS_FILE).exists() and not (tmp_path / TRUTH_DIR / TOUCHPOINTS_FILE).exists()
-    )
+    assert not (tmp_path / TOUCHPOINTS_FILE).exists() and not (tmp_path / TRUTH_DIR / TOUCHPOINTS_FILE).exists()
     document = json.loads((tmp_path / TRUTH_DIR / PARAMS_FILE).read_text())
     assert "engagement" not in document["config"] and "engagement" not in document["params"]
     # Switching engagement on leaves every other draw as it was: same deals, same reps, same stream.
@@ -130,9 +128,7 @@ def test_evaluate_prints_and_logs_both_aucs(tmp_path: Path) -> None:
     mlflow.set_tracking_uri(uri)
     runs = mlflow.search_runs(experiment_names=["leadwise-evaluation"], output_format="list")
     metrics = runs[0].data.metrics
-    assert {"engagement.lead_auc_with", "engagement.lead_auc_without", "engagement.lead_auc_gain"} <= set(
-        metrics
-    )
+    assert {"engagement.lead_auc_with", "engagement.lead_auc_without", "engagement.lead_auc_gain"} <= set(metrics)
     assert metrics["engagement.lead_auc_with"] == pytest.approx(metrics["lead_auc"])
 
 
@@ -140,18 +136,14 @@ def test_score_reads_the_leads_touchpoints(isolated_settings, tmp_path: Path) ->
     world = tmp_path / "world"
     write_world(generate_world(small(6, engagement=ENGAGED)), world)
     config = tmp_path / "train.toml"
-    config.write_text(
-        "[training]\nbaselines = false\n[training.lgbm_params]\nn_jobs = 1\nn_estimators = 100\n"
-    )
+    config.write_text("[training]\nbaselines = false\n[training.lgbm_params]\nn_jobs = 1\nn_estimators = 100\n")
     runner = CliRunner()
     trained = runner.invoke(app, ["train", "--data", str(world), "--config", str(config)])
     assert trained.exit_code == 0, trained.output
     leads = world / TRUTH_DIR / "stream.csv"
     with_touches, without = tmp_path / "with.csv", tmp_path / "without.csv"
     touchpoints = world / TRUTH_DIR / TOUCHPOINTS_FILE
-    result = runner.invoke(
-        app, ["score", "--leads", str(leads), "--out", str(with_touches), "--touchpoints", str(touchpoints)]
-    )
+    result = runner.invoke(app, ["score", "--leads", str(leads), "--out", str(with_touches), "--touchpoints", str(touchpoints)])
     assert result.exit_code == 0, result.output
     assert runner.invoke(app, ["score", "--leads", str(leads), "--out", str(without)]).exit_code == 0
     a, b = pd.read_csv(with_touches), pd.read_csv(without)
@@ -161,9 +153,7 @@ def test_score_reads_the_leads_touchpoints(isolated_settings, tmp_path: Path) ->
     assert cold.any() and np.allclose(a.loc[cold, "lead_score"], b.loc[cold, "lead_score"])
     bad = tmp_path / "bad.csv"
     bad.write_text("lead_id,timestamp,channel,touch_type\nx,2018-01-01,web,coffee\n")
-    result = runner.invoke(
-        app, ["score", "--leads", str(leads), "--out", str(without), "--touchpoints", str(bad)]
-    )
+    result = runner.invoke(app, ["score", "--leads", str(leads), "--out", str(without), "--touchpoints", str(bad)])
     assert result.exit_code == 2 and "bad.csv, column 'touch_type', row 1" in result.stderr
     # The registered MLflow model takes the same touches, as a JSON list per lead in a ``touches`` column.
     import mlflow

@@ -182,9 +182,7 @@ class LeadIn(BaseModel):
     region: Text | None = None
     source: Text | None = None
     existing_customer: bool | None = None
-    touches: Touches = Field(
-        default_factory=list, description="marketing touches so far (stored with the lead)"
-    )
+    touches: Touches = Field(default_factory=list, description="marketing touches so far (stored with the lead)")
 
 
 class TouchesIn(BaseModel):

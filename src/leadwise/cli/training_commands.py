@@ -16,26 +16,15 @@ from leadwise.settings import get_settings
 
 DataOption = Annotated[
     Path | None,
-    typer.Option(
-        "--data", help="A directory in the four-file CRM schema, or a single-table lead CSV (with --target)."
-    ),
+    typer.Option("--data", help="A directory in the four-file CRM schema, or a single-table lead CSV (with --target)."),
 ]
 TrackingOption = Annotated[
-    str | None,
-    typer.Option(
-        "--tracking-uri", help="MLflow tracking URI (default: MLFLOW_TRACKING_URI or sqlite:///mlflow.db)."
-    ),
+    str | None, typer.Option("--tracking-uri", help="MLflow tracking URI (default: MLFLOW_TRACKING_URI or sqlite:///mlflow.db).")
 ]
 
 
 def _load_training_data(
-    data: Path | None,
-    target: str | None,
-    id_column: str | None,
-    rep: str | None,
-    value: str | None,
-    time_column: str | None,
-    exclude: list[str],
+    data: Path | None, target: str | None, id_column: str | None, rep: str | None, value: str | None, time_column: str | None, exclude: list[str]
 ):
     from leadwise.data.crm import load_crm_dir
     from leadwise.data.table import TableSpec, load_lead_table
@@ -46,44 +35,25 @@ def _load_training_data(
         spec = TableSpec(target, id_column, rep, value, time_column, tuple(exclude))
         return from_table(load_lead_table(source, spec))
     if source.is_file():
-        fail(
-            f"{source}: a single CSV file needs --target COLUMN (or pass a directory in the four-file CRM schema)"
-        )
+        fail(f"{source}: a single CSV file needs --target COLUMN (or pass a directory in the four-file CRM schema)")
     return from_crm(load_crm_dir(source))
 
 
 @app.command()
 def train(
     data: DataOption = None,
-    config: Annotated[
-        Path | None, typer.Option("--config", help="Run config (TOML or YAML), see training/configs/.")
-    ] = None,
+    config: Annotated[Path | None, typer.Option("--config", help="Run config (TOML or YAML), see training/configs/.")] = None,
     tracking_uri: TrackingOption = None,
-    target: Annotated[
-        str | None, typer.Option(help="Single-table mode: the outcome column (1/0, won/lost...).")
-    ] = None,
+    target: Annotated[str | None, typer.Option(help="Single-table mode: the outcome column (1/0, won/lost...).")] = None,
     id_column: Annotated[str | None, typer.Option("--id", help="Single-table mode: lead id column.")] = None,
-    rep: Annotated[
-        str | None, typer.Option(help="Single-table mode: column naming the rep who worked the lead.")
-    ] = None,
+    rep: Annotated[str | None, typer.Option(help="Single-table mode: column naming the rep who worked the lead.")] = None,
     value: Annotated[str | None, typer.Option(help="Single-table mode: deal value column.")] = None,
-    time_column: Annotated[
-        str | None, typer.Option("--time", help="Single-table mode: lead time column.")
-    ] = None,
-    exclude: Annotated[
-        list[str] | None,
-        typer.Option(help="Single-table mode: columns that must not be features (repeatable)."),
-    ] = None,
+    time_column: Annotated[str | None, typer.Option("--time", help="Single-table mode: lead time column.")] = None,
+    exclude: Annotated[list[str] | None, typer.Option(help="Single-table mode: columns that must not be features (repeatable).")] = None,
     promote: Annotated[
-        bool | None,
-        typer.Option(
-            "--promote/--no-promote",
-            help="Force or forbid moving the champion alias (default: only when not worse).",
-        ),
+        bool | None, typer.Option("--promote/--no-promote", help="Force or forbid moving the champion alias (default: only when not worse).")
     ] = None,
-    if_no_champion: Annotated[
-        bool, typer.Option("--if-no-champion", help="Do nothing when a champion is already registered.")
-    ] = False,
+    if_no_champion: Annotated[bool, typer.Option("--if-no-champion", help="Do nothing when a champion is already registered.")] = False,
 ) -> None:
     """Train the lead score, rep-lead fit and deal value models; log them to MLflow; register and promote."""
     from leadwise.learn.registry import has_champion
@@ -98,13 +68,9 @@ def train(
         return
     started = time.perf_counter()
     try:
-        run_config = (
-            TrainConfig.from_file(config) if config else TrainConfig(random_seed=settings.random_seed)
-        )
+        run_config = TrainConfig.from_file(config) if config else TrainConfig(random_seed=settings.random_seed)
         with console.status("reading and validating the data...") as status:
-            training_data = _load_training_data(
-                data, target, id_column, rep, value, time_column, exclude or []
-            )
+            training_data = _load_training_data(data, target, id_column, rep, value, time_column, exclude or [])
             for fix in training_data.report.fixes:
                 console.print(f"  [yellow]fixed[/] {fix}")
             console.print(f"[green]✓[/] read {len(training_data.frame):,} leads from {training_data.source}")
@@ -136,10 +102,7 @@ def _print_summary(outcome, versions, decision, seconds: float) -> None:
         rows = [(name, report.metrics), *((f"  baseline: {b}", m) for b, m in report.baselines.items())]
         for label, m in rows:
             if "roc_auc" in m:
-                table.add_row(
-                    label,
-                    *(f"{m[k]:.3f}" for k in ("roc_auc", "pr_auc", "log_loss", "brier", "ece", "lift_top10")),
-                )
+                table.add_row(label, *(f"{m[k]:.3f}" for k in ("roc_auc", "pr_auc", "log_loss", "brier", "ece", "lift_top10")))
             else:
                 table.add_row(label, f"{m['mae']:,.0f}", "", "", "", "", "")
     console.print(table)
@@ -156,16 +119,9 @@ def _print_summary(outcome, versions, decision, seconds: float) -> None:
 def score(
     leads: Annotated[Path, typer.Option("--leads", help="CSV of leads to score.")],
     out: Annotated[Path, typer.Option("--out", help="Where to write the scores (CSV).")],
-    data: Annotated[
-        Path | None,
-        typer.Option("--data", help="A CRM directory whose accounts.csv completes the leads' accounts."),
-    ] = None,
+    data: Annotated[Path | None, typer.Option("--data", help="A CRM directory whose accounts.csv completes the leads' accounts.")] = None,
     touchpoints: Annotated[
-        Path | None,
-        typer.Option(
-            "--touchpoints",
-            help="The leads' marketing touches (touchpoints.csv schema), for models trained with touchpoints.",
-        ),
+        Path | None, typer.Option("--touchpoints", help="The leads' marketing touches (touchpoints.csv schema), for models trained with touchpoints.")
     ] = None,
     tracking_uri: TrackingOption = None,
 ) -> None:
@@ -177,24 +133,18 @@ def score(
     settings = get_settings()
     models = load_champion(settings, tracking_uri)
     if models is None:
-        fail(
-            f"no model has the alias '{settings.model_alias}' in {tracking_uri or settings.tracking_uri}: run `leadwise train` first"
-        )
+        fail(f"no model has the alias '{settings.model_alias}' in {tracking_uri or settings.tracking_uri}: run `leadwise train` first")
     try:
         raw = read_csv_strict(leads, ())
         if data is not None and models.reference is not None:
-            models.reference = models.reference.with_accounts(
-                read_accounts(data / ACCOUNTS_FILE, CleaningReport())
-            )
+            models.reference = models.reference.with_accounts(read_accounts(data / ACCOUNTS_FILE, CleaningReport()))
         touches = None
         if touchpoints is not None:
             from leadwise.marketing.touchpoints import read_touchpoints
 
             touches = read_touchpoints(touchpoints)
             if models.builder.engagement is None:
-                console.print(
-                    f"[yellow]models {models.version} were trained without touchpoints: {touchpoints} is ignored[/]"
-                )
+                console.print(f"[yellow]models {models.version} were trained without touchpoints: {touchpoints} is ignored[/]")
         prediction = models.predict(raw, file=leads.name, touches=touches)
     except DataValidationError as error:
         fail(str(error))
@@ -213,6 +163,4 @@ def score(
     else:
         frame = pd.DataFrame({"lead_id": prediction.lead_ids, "lead_score": prediction.lead_score})
     frame.to_csv(out, index=False, float_format="%.6g")
-    console.print(
-        f"scored {len(prediction.lead_ids):,} leads × {len(prediction.reps)} reps with models {models.version} → {out}"
-    )
+    console.print(f"scored {len(prediction.lead_ids):,} leads × {len(prediction.reps)} reps with models {models.version} → {out}")

@@ -100,9 +100,7 @@ def derive_crm_features(columns: Columns, reference: CrmReference) -> dict[str, 
     account_missing = np.array([_missing(account) for account in _listed(columns["account"])], dtype=bool)
     has_parent = np.array([not _missing(parent) for parent in _listed(columns["subsidiary_of"])], dtype=float)
     return {
-        "size_band": np.array(
-            [SIZE_BANDS[b - 1] if 0 < b < len(bins) else np.nan for b in bands], dtype=object
-        ),
+        "size_band": np.array([SIZE_BANDS[b - 1] if 0 < b < len(bins) else np.nan for b in bands], dtype=object),
         "account_age": np.where(undated, np.nan, year - np.asarray(columns["year_established"], dtype=float)),
         "engage_month": np.where(undated, np.nan, month.astype(float)),
         "is_subsidiary": np.where(account_missing, np.nan, has_parent),
@@ -170,9 +168,7 @@ class CrmLookup:
         """Refuses a reference whose names do not each stand for one product or one account."""
         products, accounts = reference.products, reference.accounts
         low, high = reference.revenue_edges
-        if list(products.columns) != list(PRODUCT_COLUMNS) or not {"account", *ACCOUNT_FIELDS} <= set(
-            accounts.columns
-        ):
+        if list(products.columns) != list(PRODUCT_COLUMNS) or not {"account", *ACCOUNT_FIELDS} <= set(accounts.columns):
             raise ValueError("the reference needs the products and accounts tables' columns")
         if not (np.isfinite(low) and np.isfinite(high) and low < high):
             raise ValueError(f"the revenue bands' edges {low}, {high} do not increase")
@@ -183,13 +179,7 @@ class CrmLookup:
         fields = accounts[list(ACCOUNT_FIELDS)].astype("object").itertuples(index=False, name=None)
         return cls(
             reference=reference,
-            products=dict(
-                zip(
-                    names,
-                    zip(products["series"].tolist(), products["sales_price"].tolist(), strict=True),
-                    strict=True,
-                )
-            ),
+            products=dict(zip(names, zip(products["series"].tolist(), products["sales_price"].tolist(), strict=True), strict=True)),
             squashed={name.lower().replace(" ", ""): name for name in names},
             accounts=dict(zip(accounts["account"].tolist(), fields, strict=True)),
         )
@@ -268,11 +258,7 @@ def _engage_times(leads: pd.DataFrame | Mapping[str, Sequence[Any]], n: int, fil
         values = given.to_numpy() if isinstance(given, pd.Series) else np.asarray(given)
         if values.dtype.kind == "M":
             known = values[~np.isnat(values)]
-            if (
-                len(known)
-                and known.min() >= np.datetime64("1678-01-01")
-                and known.max() < np.datetime64("2262-01-01")
-            ):
+            if len(known) and known.min() >= np.datetime64("1678-01-01") and known.max() < np.datetime64("2262-01-01"):
                 times = values.astype("datetime64[ns]")
                 times[np.isnat(times)] = pd.Timestamp.now().normalize().asm8.astype("datetime64[ns]")
                 return times

@@ -123,19 +123,12 @@ def _engagement(builder: FeatureBuilder, leads: Leads, totals: Totals) -> Featur
     return engagement_features(builder.engagement, _values(leads.columns["lead_id"]), at, leads.touches)
 
 
-def _rep_fields(
-    builder: FeatureBuilder, leads: Leads, pairs: Pairs, totals: Totals, lead: Features
-) -> Features:
+def _rep_fields(builder: FeatureBuilder, leads: Leads, pairs: Pairs, totals: Totals, lead: Features) -> Features:
     codes = builder._rep_codes
-    return {
-        name: np.array([by_rep.get(rep, np.nan) for rep in pairs.reps])[pairs.rep]
-        for name, by_rep in codes.items()
-    }
+    return {name: np.array([by_rep.get(rep, np.nan) for rep in pairs.reps])[pairs.rep] for name, by_rep in codes.items()}
 
 
-def _rep_history(
-    builder: FeatureBuilder, leads: Leads, pairs: Pairs, totals: Totals, lead: Features
-) -> Features:
+def _rep_history(builder: FeatureBuilder, leads: Leads, pairs: Pairs, totals: Totals, lead: Features) -> Features:
     if not builder.use_history_:
         return {}
     names = ("prior_rate", "lead_expected_rate", *(f"{key}_rate" for key in builder.segment_keys_))
@@ -149,15 +142,8 @@ def _rep_history(
     return out
 
 
-LEAD_GROUPS: tuple[Callable[[FeatureBuilder, Leads, Totals], Features], ...] = (
-    _own_fields,
-    _lead_history,
-    _engagement,
-)
-PAIR_GROUPS: tuple[Callable[[FeatureBuilder, Leads, Pairs, Totals, Features], Features], ...] = (
-    _rep_fields,
-    _rep_history,
-)
+LEAD_GROUPS: tuple[Callable[[FeatureBuilder, Leads, Totals], Features], ...] = (_own_fields, _lead_history, _engagement)
+PAIR_GROUPS: tuple[Callable[[FeatureBuilder, Leads, Pairs, Totals, Features], Features], ...] = (_rep_fields, _rep_history)
 
 
 @dataclass(frozen=True)
@@ -184,11 +170,7 @@ class _Lookups:
         """Sums over every closed deal, computed as ``as_of_totals`` does (same pandas reduction)."""
         key = tuple(values)
         if key not in self.sums:
-            sums = (
-                self.events[list(values)].sum().to_numpy(dtype=float)
-                if len(self.events)
-                else np.zeros(len(key))
-            )
+            sums = self.events[list(values)].sum().to_numpy(dtype=float) if len(self.events) else np.zeros(len(key))
             self.sums[key] = dict(zip(key, sums.tolist(), strict=True))
         return self.sums[key]
 
@@ -243,9 +225,7 @@ class FeatureBuilder:
             # What each closed deal was expected to bring, judged when it was engaged: first from its
             # segments, then (once those exist for every deal) with its account's effect on top.
             for column, rate in (("expected", "expected_rate"), ("lead_expected", "lead_expected_rate")):
-                self.events_[column] = self._lead_history_from(self._as_of(self._leads(closed, now=False)))[
-                    rate
-                ]
+                self.events_[column] = self._lead_history_from(self._as_of(self._leads(closed, now=False)))[rate]
             self.totals_ = {
                 keys: self.events_.groupby(list(keys), sort=False)[COUNTS].sum()
                 for keys in [(k,) for k in self.segment_keys_]
@@ -259,9 +239,7 @@ class FeatureBuilder:
         # without touchpoints the feature columns are exactly those of a history without them.
         touches = getattr(data, "touches", None)
         self.engagement_ = (
-            EngagementSpec.from_touches(touches)
-            if touches is not None and len(touches) and data.has_time
-            else None
+            EngagementSpec.from_touches(touches) if touches is not None and len(touches) and data.has_time else None
         )
         return self
 
@@ -289,10 +267,7 @@ class FeatureBuilder:
     @cached_property
     def pair_feature_names(self) -> list[str]:
         leads = self._leads(self._no_leads(), now=False)
-        return [
-            *self.lead_feature_names,
-            *self._pair_columns(leads, Pairs.grid(0, []), self._lead_columns(leads)),
-        ]
+        return [*self.lead_feature_names, *self._pair_columns(leads, Pairs.grid(0, []), self._lead_columns(leads))]
 
     @property
     def categories(self) -> dict[str, list[Any]]:
@@ -337,9 +312,7 @@ class FeatureBuilder:
         leads = self.lead_matrix(frame, touches) if lead_matrix is None else model_array(lead_matrix)
         return self.as_frame(self.pair_matrix(frame, reps, leads), self.pair_feature_names)
 
-    def as_frame(
-        self, matrix: np.ndarray, names: Sequence[str], index: pd.Index | None = None
-    ) -> pd.DataFrame:
+    def as_frame(self, matrix: np.ndarray, names: Sequence[str], index: pd.Index | None = None) -> pd.DataFrame:
         categories = self.categories
         columns: dict[str, Any] = {}
         for name, values in zip(names, matrix.T, strict=True):
@@ -367,9 +340,7 @@ class FeatureBuilder:
         return out
 
     # ------------------------------------------------------------------------------------------ inputs
-    def _leads(
-        self, columns: Columns, *, now: bool | None = None, touches: pd.DataFrame | None = None
-    ) -> Leads:
+    def _leads(self, columns: Columns, *, now: bool | None = None, touches: pd.DataFrame | None = None) -> Leads:
         at = None
         if "engage_date" in columns:
             engaged = np.asarray(columns["engage_date"])
@@ -391,10 +362,7 @@ class FeatureBuilder:
         return bool(len(known)) and bool(known.min() > last)
 
     def _no_leads(self) -> dict[str, np.ndarray]:
-        columns = {
-            name: np.empty(0, dtype=object)
-            for name in [*self.numeric_, *self.categorical_, *self.segment_keys_]
-        }
+        columns = {name: np.empty(0, dtype=object) for name in [*self.numeric_, *self.categorical_, *self.segment_keys_]}
         return {**columns, "lead_id": np.empty(0, dtype=object), "revenue": np.empty(0),
                 "engage_date": np.empty(0, dtype="datetime64[ns]")}  # fmt: skip
 
@@ -410,9 +378,7 @@ class FeatureBuilder:
         for attribute, categories in self.rep_attribute_categories_.items():
             codes = _category_codes(categories)
             values = self.rep_attributes_[attribute]
-            out[attribute] = {
-                rep: codes.get(v, np.nan) for rep, v in zip(values.index, values.tolist(), strict=True)
-            }
+            out[attribute] = {rep: codes.get(v, np.nan) for rep, v in zip(values.index, values.tolist(), strict=True)}
         if self.kind_ == "table":
             out["rep_id"] = _category_codes(self.rep_categories_)
         return out
@@ -467,9 +433,7 @@ class FeatureBuilder:
         return totals
 
     # ----------------------------------------------------------------------------------------- history
-    def _lead_history_from(
-        self, totals: Totals, glm_logit: Callable[[], np.ndarray] | None = None
-    ) -> Features:
+    def _lead_history_from(self, totals: Totals, glm_logit: Callable[[], np.ndarray] | None = None) -> Features:
         """The lead history features; ``glm_logit`` (the snapshot models' lead logit) once those exist."""
         strength = self.rep_prior_strength
         everything = totals([], ["n", "wins"])
@@ -508,9 +472,7 @@ class FeatureBuilder:
         out["rep_all_rate"] = rep_rate
         out["rep_all_residual"] = (overall["wins"] - overall["lead_expected"]) / (overall["n"] + strength)
         out["rep_all_log_n"] = np.log1p(overall["n"])
-        rep_effect = relative_effect(
-            overall["wins"], overall["n"], overall["lead_expected"], lead_expected, strength
-        )
+        rep_effect = relative_effect(overall["wins"], overall["n"], overall["lead_expected"], lead_expected, strength)
         out["rep_all_effect"] = rep_effect
         # An additive log-odds estimate of this rep on this lead: the lead's expectation, the rep's
         # overall effect, and how the rep does in each of the lead's dimensions beyond that.
@@ -524,12 +486,7 @@ class FeatureBuilder:
             out[f"rep_{key}_residual"] = (found["wins"] - found["lead_expected"]) / (found["n"] + strength)
             out[f"rep_{key}_log_n"] = np.log1p(found["n"])
             effect = relative_effect(
-                found["wins"],
-                found["n"],
-                found["lead_expected"],
-                lead_expected,
-                strength,
-                prior_effect=rep_effect,
+                found["wins"], found["n"], found["lead_expected"], lead_expected, strength, prior_effect=rep_effect
             )
             out[f"rep_{key}_effect"] = effect
             if key in INTERACTION_KEYS:
@@ -568,9 +525,7 @@ def _category_codes(categories: Sequence[Any]) -> dict[Any, float]:
 
 
 def _coded(codes: dict[Any, float], values: list[Any]) -> np.ndarray:
-    return np.array(
-        [codes.get(value, np.nan) if _hashable(value) else np.nan for value in values], dtype=float
-    )
+    return np.array([codes.get(value, np.nan) if _hashable(value) else np.nan for value in values], dtype=float)
 
 
 def _hashable(value: Any) -> bool:

@@ -150,9 +150,7 @@ def touches_frame(leads: Sequence[Mapping[str, Any]]) -> pd.DataFrame | None:
     try:
         frame["timestamp"] = touch_times(frame["timestamp"])
     except (TypeError, ValueError) as exc:
-        raise DataValidationError(
-            f"a touch's timestamp is not a date and time: {exc}", column="touches"
-        ) from exc
+        raise DataValidationError(f"a touch's timestamp is not a date and time: {exc}", column="touches") from exc
     frame["touch_type"] = normalise_touch_type(frame["touch_type"].astype(str))
     frame["channel"] = frame["channel"].astype(str).str.strip()
     return frame

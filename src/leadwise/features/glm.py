@@ -40,25 +40,14 @@ class AdditiveLogit:
     slope_scale: float
 
     @classmethod
-    def fit(
-        cls, frame: pd.DataFrame, won: np.ndarray, terms: Sequence[tuple[str, ...]], C: float
-    ) -> AdditiveLogit:
+    def fit(cls, frame: pd.DataFrame, won: np.ndarray, terms: Sequence[tuple[str, ...]], C: float) -> AdditiveLogit:
         blocks, vocabularies = [], []
-        keys = {
-            column: frame[column].astype(str).to_numpy(dtype=object)
-            for column in {c for t in terms for c in t}
-        }
+        keys = {column: frame[column].astype(str).to_numpy(dtype=object) for column in {c for t in terms for c in t}}
         for term in terms:
             codes, vocabulary = pd.factorize(_joined(keys, term))
-            blocks.append(
-                sp.csr_matrix(
-                    (np.ones(len(codes)), (np.arange(len(codes)), codes)), shape=(len(codes), len(vocabulary))
-                )
-            )
+            blocks.append(sp.csr_matrix((np.ones(len(codes)), (np.arange(len(codes)), codes)), shape=(len(codes), len(vocabulary))))
             vocabularies.append(vocabulary)
-        slope_values = np.log1p(
-            frame[SLOPE_COLUMN].fillna(frame[SLOPE_COLUMN].median()).clip(lower=0).to_numpy(float)
-        )
+        slope_values = np.log1p(frame[SLOPE_COLUMN].fillna(frame[SLOPE_COLUMN].median()).clip(lower=0).to_numpy(float))
         mean, scale = float(slope_values.mean()), float(slope_values.std() or 1.0)
         z = (slope_values - mean) / scale
         rep_codes, reps = pd.factorize(frame[REP].astype(str))
@@ -68,9 +57,7 @@ class AdditiveLogit:
         weights = model.coef_[0]
         coefficients, offset = {}, 0
         for term, vocabulary in zip(terms, vocabularies, strict=True):
-            coefficients[term] = dict(
-                zip(vocabulary, weights[offset : offset + len(vocabulary)], strict=True)
-            )
+            coefficients[term] = dict(zip(vocabulary, weights[offset : offset + len(vocabulary)], strict=True))
             offset += len(vocabulary)
         slopes = dict(zip(reps, weights[offset:], strict=True))
         return cls(float(model.intercept_[0]), coefficients, slopes, mean, scale)
@@ -139,9 +126,7 @@ class GlmSnapshots:
         """Per snapshot, the rows it describes: the latest fitted at or before each row's moment (rows
         engaged before the first snapshot get none: nothing was known yet)."""
         which = np.searchsorted(np.asarray(self.moments_, dtype="datetime64[ns]"), at, side="right") - 1
-        return [
-            (self.models_[index], np.flatnonzero(which == index)) for index in np.unique(which) if index >= 0
-        ]
+        return [(self.models_[index], np.flatnonzero(which == index)) for index in np.unique(which) if index >= 0]
 
     def lead_logit(self, keys: Mapping[str, np.ndarray], at: np.ndarray) -> np.ndarray:
         """``glm_lead_logit`` per lead (NaN before the first snapshot); ``keys``: the leads' key strings."""

@@ -50,11 +50,7 @@ def as_of_totals(
         return result
 
     # Events are kept in close-time order by the builder; sorting again is only for other callers.
-    ordered = (
-        events
-        if events[EVENT_TIME].is_monotonic_increasing
-        else events.sort_values(EVENT_TIME, kind="stable")
-    )
+    ordered = events if events[EVENT_TIME].is_monotonic_increasing else events.sort_values(EVENT_TIME, kind="stable")
     # One integer per key combination, shared by events and queries: the cumulative sums, the sort and
     # the as-of join then run on numbers, not on a million strings each.
     if keys:
@@ -165,9 +161,7 @@ class TotalsLookup:
             if seen:
                 hit &= self.ids_[np.minimum(position, seen - 1)] == ids
             found = self.columns_[:, np.where(hit, position, seen)]
-        return {
-            value: np.ascontiguousarray(column) for value, column in zip(self.values_, found, strict=True)
-        }
+        return {value: np.ascontiguousarray(column) for value, column in zip(self.values_, found, strict=True)}
 
     def _ids(self, codes: Sequence[np.ndarray]) -> np.ndarray:
         ids = np.zeros(np.shape(codes[0]), dtype=np.int64)
@@ -178,9 +172,7 @@ class TotalsLookup:
 
 def key_strings(values: Sequence[object]) -> list[str]:
     """``fill_keys`` for a handful of values: plain strings, ``MISSING_KEY`` for gaps."""
-    return [
-        value if type(value) is str else MISSING_KEY if _missing(value) else str(value) for value in values
-    ]
+    return [value if type(value) is str else MISSING_KEY if _missing(value) else str(value) for value in values]
 
 
 def _missing(value: Any) -> bool:

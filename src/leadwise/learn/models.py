@@ -35,9 +35,7 @@ EARLY_STOPPING_ROUNDS = 50
 SINGLE_THREAD_ROWS = 20_000
 
 
-def _booster_predict(
-    model: lgb.LGBMModel, params: dict[str, Any] | None, X: np.ndarray, **kwargs: Any
-) -> np.ndarray:
+def _booster_predict(model: lgb.LGBMModel, params: dict[str, Any] | None, X: np.ndarray, **kwargs: Any) -> np.ndarray:
     """The fitted model's ``lgb.Booster.predict`` on a float matrix (no pandas, no scikit-learn checks).
 
     Prediction-time settings the model was given (``pred_early_stop``...) are passed on as the scikit-learn
@@ -91,9 +89,7 @@ class _MarginScore(ClassifierMixin, BaseEstimator):
         self.params = params
         self.offset_positions = offset_positions
 
-    def fit(
-        self, X: pd.DataFrame | np.ndarray, y: np.ndarray
-    ) -> _MarginScore:  # the booster is fitted already
+    def fit(self, X: pd.DataFrame | np.ndarray, y: np.ndarray) -> _MarginScore:  # the booster is fitted already
         assert self.booster is not None  # None only as scikit-learn's default parameter
         self.classes_ = self.booster.classes_
         return self
@@ -213,9 +209,7 @@ class CalibratedBooster(ClassifierMixin, BaseEstimator):
         margins = self.scorer_.decision_function(_matrix(X.iloc[calibration_rows], self.feature_names_in_))
         y_calibration = y[calibration_rows]
         frozen = FrozenEstimator(_Margin().fit(margins[:, None], y_calibration))
-        self.calibrated_ = CalibratedClassifierCV(frozen, method=self.method).fit(
-            margins[:, None], y_calibration
-        )
+        self.calibrated_ = CalibratedClassifierCV(frozen, method=self.method).fit(margins[:, None], y_calibration)
         self.calibration_ = _Calibration.read(self.calibrated_, margins, self.method)
         self.classes_ = self.booster_.classes_
         return self
@@ -324,9 +318,7 @@ class LeadwiseModels:
     def lead_score(self, leads: pd.DataFrame, touches: pd.DataFrame | None = None) -> np.ndarray:
         return self.predict(leads, reps=[], touches=touches).lead_score
 
-    def fit_matrix(
-        self, leads: pd.DataFrame, reps: Sequence[str], touches: pd.DataFrame | None = None
-    ) -> np.ndarray:
+    def fit_matrix(self, leads: pd.DataFrame, reps: Sequence[str], touches: pd.DataFrame | None = None) -> np.ndarray:
         return self.predict(leads, reps=reps, touches=touches).fit
 
     def deal_value(self, leads: pd.DataFrame, touches: pd.DataFrame | None = None) -> np.ndarray:

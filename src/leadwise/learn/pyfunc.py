@@ -33,10 +33,8 @@ def split_touches(model_input: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame
     if TOUCHES_COLUMN not in model_input:
         return model_input, None
     leads = model_input.drop(columns=[TOUCHES_COLUMN])
-    ids = (
-        leads["lead_id"].astype(str)
-        if "lead_id" in leads
-        else pd.Series([str(i + 1) for i in range(len(leads))], index=leads.index)
+    ids = leads["lead_id"].astype(str) if "lead_id" in leads else pd.Series(
+        [str(i + 1) for i in range(len(leads))], index=leads.index
     )
     parsed = []
     for row, (lead_id, text) in enumerate(zip(ids, model_input[TOUCHES_COLUMN], strict=True), start=1):
@@ -45,9 +43,7 @@ def split_touches(model_input: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame
         try:
             items = json.loads(text) if isinstance(text, str) else text
         except json.JSONDecodeError as exc:
-            raise DataValidationError(
-                f"not a JSON list of touches: {exc}", column=TOUCHES_COLUMN, row=row
-            ) from None
+            raise DataValidationError(f"not a JSON list of touches: {exc}", column=TOUCHES_COLUMN, row=row) from None
         if not isinstance(items, list) or not all(isinstance(item, dict) for item in items):
             raise DataValidationError("expected a JSON list of touch objects", column=TOUCHES_COLUMN, row=row)
         parsed.append({"lead_id": lead_id, "touches": items})

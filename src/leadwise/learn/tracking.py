@@ -140,9 +140,7 @@ def _requirements() -> list[str]:
 def _evaluate_on(models: LeadwiseModels, outcome: TrainingOutcome) -> dict[str, float]:
     """Metrics of a (champion) bundle on the new run's validation rows."""
     leads = outcome.validation_leads
-    reps = (
-        sorted(set(leads["sales_agent"])) if "sales_agent" in leads and models.fit_model is not None else []
-    )
+    reps = sorted(set(leads["sales_agent"])) if "sales_agent" in leads and models.fit_model is not None else []
     prediction = models.predict(leads, reps=reps, touches=outcome.validation_touches)
     y_true = leads["won"].to_numpy(int)
     metrics = {"lead_score": classification_metrics(y_true, prediction.lead_score)["roc_auc"]}

@@ -207,9 +207,7 @@ def train_models(
     if split_kind == "time-ordered" and data.kind == "crm":
         burn_in = int(len(train) * config.history_burn_in)
         train = train.iloc[burn_in:]
-        say(
-            f"split {len(train)} training / {len(valid)} validation deals ({split_kind}; {burn_in} earliest used as history only)"
-        )
+        say(f"split {len(train)} training / {len(valid)} validation deals ({split_kind}; {burn_in} earliest used as history only)")
     else:
         say(f"split {len(train)} training / {len(valid)} validation deals ({split_kind})")
 
@@ -226,11 +224,7 @@ def train_models(
 
     def booster(offsets: tuple[str, ...] = ()) -> CalibratedBooster:
         return CalibratedBooster(
-            config.lgbm_params,
-            config.calibration_fraction,
-            config.calibration_method,
-            config.random_seed,
-            offsets,
+            config.lgbm_params, config.calibration_fraction, config.calibration_method, config.random_seed, offsets
         )
 
     reports: dict[str, ModelReport] = {}
@@ -257,14 +251,10 @@ def train_models(
         # snapshots have nothing yet) and learns what it misses.
         fit_model = booster(FIT_OFFSETS).fit(pair_train, y_train)
         p_fit = fit_model.predict_win(pair_valid)
-        pair_categorical = [
-            c for c in pair_train.columns if isinstance(pair_train[c].dtype, pd.CategoricalDtype)
-        ]
+        pair_categorical = [c for c in pair_train.columns if isinstance(pair_train[c].dtype, pd.CategoricalDtype)]
         pair_numeric = [c for c in pair_train.columns if c not in pair_categorical]
         fit_baselines = (
-            _fit_baselines(
-                pair_train, y_train, pair_valid, y_valid, pair_numeric, pair_categorical, *sampling
-            )
+            _fit_baselines(pair_train, y_train, pair_valid, y_valid, pair_numeric, pair_categorical, *sampling)
             if config.baselines
             else {}
         )

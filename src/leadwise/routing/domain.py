@@ -80,6 +80,7 @@ class InactiveRep(RoutingError, Conflict):
 RepId = str
 
 
+
 class Seniority(StrEnum):
     junior = "junior"
     mid = "mid"

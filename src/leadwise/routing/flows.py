@@ -58,7 +58,7 @@ class Demand(BaseModel):
     @classmethod
     def _positive(cls, value: timedelta | None) -> timedelta | None:
         if value is not None and value <= timedelta(0):
-            raise ValueError('horizon must be positive, e.g. "7d"')
+            raise ValueError("horizon must be positive, e.g. \"7d\"")
         return value
 
 
@@ -130,10 +130,7 @@ class Maturity(BaseModel):
             if self.score_at_least is not None
             else ""
         )
-        return (
-            False,
-            f"not sales-ready: {rules_only}no revealing act ({', '.join(self.acts) or 'none configured'})",
-        )
+        return False, f"not sales-ready: {rules_only}no revealing act ({', '.join(self.acts) or 'none configured'})"
 
 
 class When(BaseModel):

@@ -82,14 +82,7 @@ def reject(
         lead = unit.lead_of(row)
         pending = pending_of(unit, row, lead)
         new = decisions.reroute(
-            unit,
-            settings=settings,
-            row=lead,
-            scored=scored,
-            pending=pending,
-            reason="rejected",
-            source="reroute",
-            prices=prices,
+            unit, settings=settings, row=lead, scored=scored, pending=pending, reason="rejected", source="reroute", prices=prices
         )
         return routed_of(unit.session, row, lead), new
 

@@ -15,9 +15,7 @@ def consistency_problems(*, session: Session) -> list[str]:
     counts = repo.open_assignment_counts(session=session)
     for rep in repo.list_reps(session=session):
         if rep.open_leads != counts.get(rep.id, 0):
-            problems.append(
-                f"rep {rep.id}: counter {rep.open_leads} != {counts.get(rep.id, 0)} open assignments"
-            )
+            problems.append(f"rep {rep.id}: counter {rep.open_leads} != {counts.get(rep.id, 0)} open assignments")
         if rep.open_leads > rep.capacity:
             problems.append(f"rep {rep.id}: {rep.open_leads} open leads over capacity {rep.capacity}")
     orphan = session.scalar(

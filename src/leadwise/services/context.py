@@ -35,9 +35,7 @@ def active_reps(db: Database) -> list[adapters.RepName]:
     if hit is not None:
         return hit
     with db.read_session() as session:
-        reps = [
-            adapters.RepName(str(r.id), r.name) for r in repo.list_reps(session=session, active_only=True)
-        ]
+        reps = [adapters.RepName(str(r.id), r.name) for r in repo.list_reps(session=session, active_only=True)]
     with _active_reps_lock:
         _active_reps[db.url] = reps
     return reps

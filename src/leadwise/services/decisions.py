@@ -70,37 +70,20 @@ def decide_and_store(
     policy = sla_policy(settings)
     if pending is None:
         decision = engine_route(
-            lead=lead,
-            reps=ctx.reps,
-            loads=ctx.loads,
-            flow=ctx.flow.flow,
-            scores=scores,
-            state=ctx.state,
-            clock=clock,
-            prices=lambdas,
+            lead=lead, reps=ctx.reps, loads=ctx.loads, flow=ctx.flow.flow, scores=scores,
+            state=ctx.state, clock=clock, prices=lambdas,
         )
     else:
         decision, _ = reassign(
-            pending,
-            reason=pending_reason,
-            policy=policy,
-            lead=lead,
-            reps=ctx.reps,
-            loads=ctx.loads,
-            flow=ctx.flow.flow,
-            scores=scores,
-            state=ctx.state,
-            clock=clock,
-            prices=lambdas,
+            pending, reason=pending_reason, policy=policy, lead=lead, reps=ctx.reps, loads=ctx.loads,
+            flow=ctx.flow.flow, scores=scores, state=ctx.state, clock=clock, prices=lambdas,
         )
     if scored.note:
         decision.explanation.notes.append(scored.note)
     optimised = (decision.strategy or decision.explanation.strategy) == "optimised"
     if optimised and prices is not None and (why := prices.explain()) is not None:
         decision.explanation.notes.append(why)
-    routed = persist(
-        unit, ctx, row=row, decision=decision, scored=scored, policy=policy, source=source, new_lead=new_lead
-    )
+    routed = persist(unit, ctx, row=row, decision=decision, scored=scored, policy=policy, source=source, new_lead=new_lead)
     ctx.count(decision.rep_id, unit.now, routed.assignment.expected_value or 0.0)
     return routed
 
@@ -173,15 +156,7 @@ def _route_new(
         return found
     row = intake.new_lead_row(unit, lead)
     routed = decide_and_store(
-        unit,
-        ctx,
-        settings=settings,
-        row=row,
-        lead=lead,
-        scored=scored,
-        source=source,
-        prices=prices,
-        new_lead=True,
+        unit, ctx, settings=settings, row=row, lead=lead, scored=scored, source=source, prices=prices, new_lead=True
     )
     intake.store_touches(unit, row, lead)
     return routed
@@ -210,9 +185,7 @@ def route_lead(
 
     def work(unit: UnitOfWork) -> Routed:
         ctx = lock_context(unit)
-        return _route_new(
-            unit, ctx, settings=settings, lead=lead, scored=scored, source=source, prices=prices
-        )
+        return _route_new(unit, ctx, settings=settings, lead=lead, scored=scored, source=source, prices=prices)
 
     try:
         routed = transaction(db, work)
@@ -259,9 +232,7 @@ def route_leads(
                 out.append(None)
                 continue
             out.append(
-                _route_new(
-                    unit, ctx, settings=settings, lead=lead, scored=scored[k], source=source, prices=prices
-                )
+                _route_new(unit, ctx, settings=settings, lead=lead, scored=scored[k], source=source, prices=prices)
             )
         return out
 
@@ -269,10 +240,7 @@ def route_leads(
         together = transaction(db, work)
     except Exception as exc:  # noqa: BLE001 - rolled back whole; each lead alone finds its own answer
         log.info("routing %d leads together failed (%s); routing each alone", len(leads), type(exc).__name__)
-        return [
-            _route_alone(db=db, settings=settings, models=models, lead=lead, source=source, prices=prices)
-            for lead in leads
-        ]
+        return [_route_alone(db=db, settings=settings, models=models, lead=lead, source=source, prices=prices) for lead in leads]
     results: list[Routed | Exception] = []
     for k, routed in enumerate(together):
         if routed is None:
@@ -286,13 +254,7 @@ def route_leads(
 
 
 def _route_alone(
-    *,
-    db: Database,
-    settings: Settings,
-    models: ModelHolder,
-    lead: Lead,
-    source: str,
-    prices: PriceBook | None,
+    *, db: Database, settings: Settings, models: ModelHolder, lead: Lead, source: str, prices: PriceBook | None
 ) -> Routed | Exception:
     try:
         return route_lead(db=db, settings=settings, models=models, lead=lead, source=source, prices=prices)
@@ -300,9 +262,7 @@ def _route_alone(
         return exc
 
 
-def route_batch(
-    *, db: Database, settings: Settings, models: ModelHolder, leads: Sequence[Lead]
-) -> list[Routed]:
+def route_batch(*, db: Database, settings: Settings, models: ModelHolder, leads: Sequence[Lead]) -> list[Routed]:
     """Route a backlog together with the batch optimiser (``routing.batch``); leads routed before keep
     their decision."""
     intake.refuse_repeated_ids(leads)
@@ -326,14 +286,7 @@ def route_batch(
             for k, decision in zip(new, decisions, strict=True):
                 row = intake.new_lead_row(unit, leads[k])
                 results[k] = persist(
-                    unit,
-                    ctx,
-                    row=row,
-                    decision=decision,
-                    scored=scored[k],
-                    policy=policy,
-                    source="batch",
-                    new_lead=True,
+                    unit, ctx, row=row, decision=decision, scored=scored[k], policy=policy, source="batch", new_lead=True
                 )
                 intake.store_touches(unit, row, leads[k])
         return [r for r in results if r is not None]

@@ -64,9 +64,7 @@ def plan(
     arrival and the flow has no ``[demand]``."""
     since = now - timedelta(days=settings.demand_log_days)
     with db.read_session() as session:
-        times = [
-            t if t.tzinfo else t.replace(tzinfo=UTC) for t in repo.lead_arrivals(session=session, since=since)
-        ]
+        times = [t if t.tzinfo else t.replace(tzinfo=UTC) for t in repo.lead_arrivals(session=session, since=since)]
         durations = repo.open_durations(session=session, since=since)
         ages = [
             now - (t if t.tzinfo else t.replace(tzinfo=UTC)) for t in repo.open_offer_times(session=session)

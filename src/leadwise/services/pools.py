@@ -73,10 +73,7 @@ def _claimed_from(session: Session, lead: LeadRow) -> str | None:
     """The pool the lead was last claimed from (None if it never was): a rep of that pool beaten to the
     lead is told it was claimed; anyone else never learns the lead existed."""
     return session.scalar(
-        select(PoolClaimRow.pool)
-        .where(PoolClaimRow.lead_id == lead.id)
-        .order_by(PoolClaimRow.id.desc())
-        .limit(1)
+        select(PoolClaimRow.pool).where(PoolClaimRow.lead_id == lead.id).order_by(PoolClaimRow.id.desc()).limit(1)
     )
 
 
@@ -169,9 +166,7 @@ def manual_assign(
             take_from_queue(unit, lead)
         else:
             live = session.scalar(
-                select(AssignmentRow).where(
-                    AssignmentRow.lead_id == lead.id, AssignmentRow.state.in_(OPEN_STATES)
-                )
+                select(AssignmentRow).where(AssignmentRow.lead_id == lead.id, AssignmentRow.state.in_(OPEN_STATES))
             )
             if live is not None:
                 if live.rep_id == rep_id:

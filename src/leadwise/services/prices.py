@@ -188,26 +188,15 @@ class PriceBook:
         )
         if plan is not None:
             seats = scarcity(
-                reps,
-                loads,
-                now,
-                arrivals=plan.arrivals,
-                open_horizon=plan.open_horizon,
-                open_demand=plan.open_demand,
+                reps, loads, now, arrivals=plan.arrivals, open_horizon=plan.open_horizon, open_demand=plan.open_demand
             )
-            self.prices = self._pricer.resolve_scaled(
-                values, seats.scaled_room(len(values)), decisions=observed
-            )
+            self.prices = self._pricer.resolve_scaled(values, seats.scaled_room(len(values)), decisions=observed)
             self.demand_note = plan.describe()
         else:
-            remaining = np.array(
-                [max(cap - load.open_leads, 0) for cap, load in self._open_caps(reps, loads)]
-            )
+            remaining = np.array([max(cap - load.open_leads, 0) for cap, load in self._open_caps(reps, loads)])
             expected = max(float(recent), float(len(sample)))
             self.prices = self._pricer.resolve(values, remaining, expected, decisions=observed)
-            self.demand_note = (
-                f"demand: the {recent} leads assigned in the last {self.horizon} (no demand model)"
-            )
+            self.demand_note = f"demand: the {recent} leads assigned in the last {self.horizon} (no demand model)"
         self.solved_at, self.solved_by = now, self.worker
         self.sample_size = len(values)
         return True
@@ -215,8 +204,7 @@ class PriceBook:
     @staticmethod
     def _open_caps(reps: list[Rep], loads: dict[RepId, RepLoad]) -> list[tuple[float, RepLoad]]:
         return [
-            (float(r.capacity.max_open) if r.capacity.max_open is not None else np.inf, loads[r.id])
-            for r in reps
+            (float(r.capacity.max_open) if r.capacity.max_open is not None else np.inf, loads[r.id]) for r in reps
         ]
 
     def explain(self) -> str | None:

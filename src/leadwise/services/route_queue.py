@@ -59,7 +59,9 @@ class RouteQueue:
         self._clock = clock
         self._last_done = -math.inf
         self._on_batch = on_batch
-        self._waiting: queue.SimpleQueue[tuple[Lead, Future[Routed]] | None] = queue.SimpleQueue()
+        self._waiting: queue.SimpleQueue[tuple[Lead, Future[Routed]] | None] = (
+            queue.SimpleQueue()
+        )
         self._thread: threading.Thread | None = None
         self._stopping = False
 

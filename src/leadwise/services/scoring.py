@@ -65,9 +65,7 @@ def leads_columns(leads: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
         if all(_plain_number(v) for v in values):
             columns[column] = np.array([np.nan if v is None else v for v in values], dtype=float)
         else:
-            columns[column] = pd.to_numeric(pd.Series(values, dtype=object), errors="coerce").to_numpy(
-                dtype=float
-            )
+            columns[column] = pd.to_numeric(pd.Series(values, dtype=object), errors="coerce").to_numpy(dtype=float)
     return columns
 
 

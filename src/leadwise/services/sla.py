@@ -74,14 +74,7 @@ def sweep_expired(
             ):
                 return False
             decisions.reroute(
-                unit,
-                settings=settings,
-                row=lead,
-                scored=scored,
-                pending=pending,
-                reason="sla",
-                source="expiry",
-                prices=prices,
+                unit, settings=settings, row=lead, scored=scored, pending=pending, reason="sla", source="expiry", prices=prices
             )
             unit.emit(events.OffersExpired(1))
             return True

@@ -283,11 +283,7 @@ def _history(
             "opportunity_id": ids,
             "sales_agent": np.asarray(params.reps, dtype=object)[rep],
             "product": np.array([name for name, _, _ in PRODUCTS], dtype=object)[product],
-            "account": np.where(
-                no_account,
-                np.full(len(account), None, dtype=object),
-                np.asarray(params.accounts, dtype=object)[account],
-            ),
+            "account": np.where(no_account, np.full(len(account), None, dtype=object), np.asarray(params.accounts, dtype=object)[account]),
             "deal_stage": stage,
             "engage_date": _iso(engage, config.start_date),
             "close_date": _iso(close, config.start_date),
@@ -296,11 +292,7 @@ def _history(
     )
     # Ordered by engage date like the bundled file; prospects (no date) last.
     order = np.lexsort((np.arange(n), np.nan_to_num(engage, nan=np.inf)))
-    return (
-        frame.iloc[order].reset_index(drop=True),
-        p[order],
-        (touches, None if touches is None else effect[order]),
-    )
+    return frame.iloc[order].reset_index(drop=True), p[order], (touches, None if touches is None else effect[order])
 
 
 def _journeys(
@@ -324,10 +316,7 @@ def _journeys(
     # The planted effect: each distinct channel and each distinct touch type a lead touched, once.
     position = pd.Index(ids).get_indexer(touches["lead_id"])
     effect = np.full(n, engagement.offset)
-    for column, effects in (
-        ("channel", engagement.channel_effects()),
-        ("touch_type", engagement.type_effects),
-    ):
+    for column, effects in (("channel", engagement.channel_effects()), ("touch_type", engagement.type_effects)):
         distinct = pd.DataFrame({"row": position, "value": touches[column].to_numpy()}).drop_duplicates()
         np.add.at(effect, distinct["row"].to_numpy(), distinct["value"].map(effects).fillna(0.0).to_numpy())
     return touches.reset_index(drop=True), effect

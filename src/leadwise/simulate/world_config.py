@@ -70,9 +70,7 @@ class Engagement(_Part):
     enabled: bool = False
     touched_share: float = Field(0.8, ge=0, le=1)  # deals with a journey; the rest came in cold
     channel_scale: float = 1.0  # multiplies the channel effects of simulate.journeys.DEFAULT_CHANNELS
-    type_effects: dict[str, float] = Field(
-        default_factory=lambda: {"demo_request": 0.8, "quote_request": 0.5}
-    )
+    type_effects: dict[str, float] = Field(default_factory=lambda: {"demo_request": 0.8, "quote_request": 0.5})
     offset: float = -1.0  # keeps the win rate near the world's without engagement
     mean_extra_touches: float = Field(3.0, ge=0)
     mean_gap_days: float = Field(4.0, gt=0)
@@ -82,9 +80,7 @@ class Engagement(_Part):
     def _known_types(self) -> Engagement:
         unknown = sorted(set(self.type_effects) - set(TOUCH_TYPES))
         if unknown:
-            raise ValueError(
-                f"type_effects: unknown touch type {unknown[0]!r} (accepted: {', '.join(TOUCH_TYPES)})"
-            )
+            raise ValueError(f"type_effects: unknown touch type {unknown[0]!r} (accepted: {', '.join(TOUCH_TYPES)})")
         return self
 
     def channel_effects(self) -> dict[str, float]:

@@ -213,9 +213,7 @@ def lead_arrivals(*, session: Session, since: datetime, limit: int = 100_000) ->
 
 
 def leads_created_since(*, session: Session, since: datetime) -> int:
-    return int(
-        session.scalar(select(func.count()).select_from(LeadRow).where(LeadRow.created_at >= since)) or 0
-    )
+    return int(session.scalar(select(func.count()).select_from(LeadRow).where(LeadRow.created_at >= since)) or 0)
 
 
 def open_durations(*, session: Session, since: datetime, limit: int = 5_000) -> list[timedelta]:
@@ -273,7 +271,9 @@ def get_assignment(*, session: Session, assignment_id: int) -> AssignmentRow | N
 # -------------------------------------------------------------------------------------------- touches
 
 
-def add_touches(*, session: Session, lead_id: int, touches: Sequence[dict[str, Any]], now: datetime) -> None:
+def add_touches(
+    *, session: Session, lead_id: int, touches: Sequence[dict[str, Any]], now: datetime
+) -> None:
     """Append marketing touches (``timestamp, channel, touch_type, campaign, cost``) to a stored lead."""
     if touches:
         session.execute(

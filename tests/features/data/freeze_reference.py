@@ -48,9 +48,7 @@ def main() -> None:
         prepared = models.prepare(leads)
         lead_frame = models.builder.lead_features(prepared)
         out[f"{name}_lead_features"] = model_array(lead_frame)
-        out[f"{name}_pair_features"] = model_array(
-            models.builder.pair_features(prepared, reps, lead_matrix=lead_frame)
-        )
+        out[f"{name}_pair_features"] = model_array(models.builder.pair_features(prepared, reps, lead_matrix=lead_frame))
     # The training rows' features (history as of each deal's engage date) and the validation predictions.
     closed = data.closed.sort_values("engage_date").tail(200)
     lead_frame = models.builder.lead_features(closed)

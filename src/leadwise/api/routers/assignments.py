@@ -24,12 +24,7 @@ from leadwise.services import marketing
 
 router = APIRouter(prefix="/v1/assignments", tags=["assignments"])
 AssignmentId = Annotated[int, Path(ge=1, le=2**63 - 1)]
-ERRORS: Responses = {
-    401: {"model": Problem},
-    403: {"model": Problem},
-    404: {"model": Problem},
-    409: {"model": Problem},
-}
+ERRORS: Responses = {401: {"model": Problem}, 403: {"model": Problem}, 404: {"model": Problem}, 409: {"model": Problem}}
 
 
 def _own(principal: Principal) -> int | None:
@@ -39,9 +34,7 @@ def _own(principal: Principal) -> int | None:
 
 @router.get("/{assignment_id}", response_model=AssignmentPublic, responses=ERRORS)
 def get_assignment(assignment_id: AssignmentId, db: DbDep, principal: AnyRoleDep) -> AssignmentPublic:
-    return assignment_public(
-        service.get_assignment(db=db, assignment_id=assignment_id, rep_id=_own(principal))
-    )
+    return assignment_public(service.get_assignment(db=db, assignment_id=assignment_id, rep_id=_own(principal)))
 
 
 @router.post("/{assignment_id}/accept", response_model=AssignmentPublic, responses=ERRORS)

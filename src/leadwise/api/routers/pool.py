@@ -15,12 +15,7 @@ from leadwise.services import pools as service
 
 router = APIRouter(tags=["pools"])
 LeadId = Annotated[str, Path(min_length=1, max_length=200)]
-ERRORS: Responses = {
-    401: {"model": Problem},
-    403: {"model": Problem},
-    404: {"model": Problem},
-    409: {"model": Problem},
-}
+ERRORS: Responses = {401: {"model": Problem}, 403: {"model": Problem}, 404: {"model": Problem}, 409: {"model": Problem}}
 # Hidden in a blind pool until the lead is claimed: what would let a rep cherry-pick.
 BLIND_FIELDS = ("account", "revenue", "employees", "sector", "year_established", "office_location")
 
@@ -58,7 +53,9 @@ def list_pool(db: DbDep, principal: AnyRoleDep) -> PoolPublic:
 def claim(lead_id: LeadId, db: DbDep, principal: RepDep) -> AssignmentPublic:
     """The rep takes the lead (accepted at once); 409 when someone was faster or the rep is full."""
     assert principal.rep_id is not None  # a rep key always names its rep (database check)
-    return assignment_public(service.claim(db=db, external_id=lead_id, rep_id=principal.rep_id))
+    return assignment_public(
+        service.claim(db=db, external_id=lead_id, rep_id=principal.rep_id)
+    )
 
 
 @router.post("/v1/leads/{lead_id}/assign", response_model=AssignmentPublic, status_code=201, responses=ERRORS)

@@ -12,12 +12,7 @@ from leadwise.api.schemas import BatchIn, BatchOut, LeadIn, Problem, Responses, 
 from leadwise.services import decisions as service
 
 router = APIRouter(prefix="/v1/route", tags=["routing"])
-ERRORS: Responses = {
-    401: {"model": Problem},
-    403: {"model": Problem},
-    409: {"model": Problem},
-    503: {"model": Problem},
-}
+ERRORS: Responses = {401: {"model": Problem}, 403: {"model": Problem}, 409: {"model": Problem}, 503: {"model": Problem}}
 
 
 @router.post(

@@ -50,17 +50,13 @@ def _backfill() -> None:
     conn = op.get_bind()
     now = datetime.now(UTC)
     since = (now - timedelta(days=BACKFILL_DAYS)).replace(tzinfo=None)
-    rows = (
-        conn.execute(
-            sa.text(
-                "SELECT rep_id, created_at, expected_value FROM assignments "
-                "WHERE rep_id IS NOT NULL AND created_at >= :since"
-            ),
-            {"since": since},
-        )
-        .tuples()
-        .all()
-    )
+    rows = conn.execute(
+        sa.text(
+            "SELECT rep_id, created_at, expected_value FROM assignments "
+            "WHERE rep_id IS NOT NULL AND created_at >= :since"
+        ),
+        {"since": since},
+    ).tuples().all()
     if not rows:
         return
     days: dict[tuple[int, date], list[float]] = defaultdict(lambda: [0, 0.0])
