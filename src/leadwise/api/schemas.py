@@ -10,7 +10,9 @@ from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validat
 from leadwise.marketing.touchpoints import TouchTypeName
 
 Role = Literal["admin", "manager", "rep", "integration"]
-AssignmentState = Literal["offered", "accepted", "rejected", "expired", "won", "lost", "queued", "returned"]
+AssignmentState = Literal[
+    "offered", "accepted", "rejected", "reassigned", "expired", "won", "lost", "queued", "returned"
+]
 Name = Annotated[str, Field(min_length=1, max_length=200)]
 Text = Annotated[str, Field(max_length=200)]
 
@@ -282,10 +284,16 @@ class ReturnIn(BaseModel):
 
 
 class ManualAssignIn(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={"examples": [{"rep_id": 5, "reason": "key account"}, {"rep_id": 7, "force": True}]},
+    )
 
     rep_id: int = Field(ge=1, le=2**31 - 1)
-    reason: Text = ""
+    reason: Text = Field(default="", description="stored on the new assignment (its `reason`)")
+    force: bool = Field(
+        default=False, description="assign to a rep who is out of office (refused with 409 otherwise); warned of"
+    )
 
 
 class PoolLead(BaseModel):

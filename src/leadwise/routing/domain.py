@@ -73,6 +73,12 @@ class InactiveRep(RoutingError, Conflict):
     code = "inactive_rep"
 
 
+class RepOutOfOffice(RoutingError, Conflict):
+    """A manual assignment to a rep who is out of office, without ``force``."""
+
+    code = "rep_out_of_office"
+
+
 # ---------------------------------------------------------------------------------------------- reps
 
 # A rep's one identity in routing: the service uses the store's key as text, the replay the CRM's agent

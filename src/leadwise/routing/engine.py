@@ -22,6 +22,7 @@ from leadwise.routing.domain import (
     NoEligibleRep,
     Outcome,
     Rep,
+    RepOutOfOffice,
     Scores,
     StepTrace,
 )
@@ -241,18 +242,29 @@ def _decision(
     )
 
 
-def manual_assign(*, lead: Lead, rep: Rep, manager: str, clock: Clock, note: str = "") -> Decision:
-    """A manager's assignment: respects nothing but the active flag, and is logged as manual."""
+def manual_assign(
+    *, lead: Lead, rep: Rep, manager: str, clock: Clock, note: str = "", force: bool = False
+) -> Decision:
+    """A manager's assignment: respects the active flag, refuses a rep who is out of office unless
+    ``force`` (then the explanation warns of it), and is logged as manual."""
     if not rep.active:
         raise InactiveRep(f"rep {rep.id!r} is inactive and cannot receive leads")
+    now = clock.now()
+    notes = [f"manual assignment by {manager}", *([f"reason: {note}"] if note else [])]
+    if rep.is_out_of_office(now):
+        back = rep.back_from_office(now).isoformat()
+        if not force:
+            raise RepOutOfOffice(
+                f"rep {rep.id!r} ({rep.name}) is out of office until {back}; "
+                "send \"force\": true to assign the lead anyway"
+            )
+        notes.append(f"warning: rep {rep.name or rep.id} is out of office until {back} (assigned with force)")
     return Decision(
         lead_id=lead.lead_id,
         outcome=Outcome.assigned,
         rep_id=rep.id,
-        decided_at=clock.now(),
+        decided_at=now,
         strategy="manual",
         manual=True,
-        explanation=Explanation(
-            strategy="manual", notes=[f"manual assignment by {manager}", *([note] if note else [])]
-        ),
+        explanation=Explanation(strategy="manual", notes=notes),
     )

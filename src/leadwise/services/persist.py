@@ -100,8 +100,10 @@ def store_decision(
     names: dict[RepId, str],
     source: str,
     new_lead: bool = False,
+    reason: str | None = None,
 ) -> Routed:
-    """Store ``decision`` on ``lead`` (inserted when ``new_lead``); ``acceptance`` starts an offer's SLA."""
+    """Store ``decision`` on ``lead`` (inserted when ``new_lead``); ``acceptance`` starts an offer's SLA;
+    ``reason`` is why it was decided so (a manual assignment's reason)."""
     session, now = unit.session, unit.now
     explanation = decision.explanation
     others = (c for c in explanation.eligible if c.rep_id != decision.rep_id)
@@ -126,6 +128,7 @@ def store_decision(
         "rep_id": None,
         "queue": None,
         "expires_at": None,
+        "reason": reason,
     }
     if decision.outcome == Outcome.assigned and decision.rep_id is not None:
         rep_key = adapters.rep_key(decision.rep_id)

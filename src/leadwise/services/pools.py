@@ -141,9 +141,11 @@ def manual_assign(
     rep_id: int,
     reason: str,
     manager: str = "a manager",
+    force: bool = False,
 ) -> Routed:
-    """A manager gives the lead to a rep: from a queue, or away from the rep who has it now. Respects
-    nothing but the active flag and the open-lead capacity (``routing.manual_assign``); logged as manual."""
+    """A manager gives the lead to a rep: from a queue, or away from the rep who has it now (that offer
+    ends ``reassigned``). Respects the active flag, the open-lead capacity and out of office (refused
+    unless ``force``; ``routing.manual_assign``); logged as manual, with ``reason`` stored on it."""
 
     def work(unit: UnitOfWork) -> Routed:
         session = unit.session
@@ -159,6 +161,7 @@ def manual_assign(
             manager=manager,
             clock=ManualClock(unit.now),
             note=reason,
+            force=force,
         )
         if lead.status == "closed":
             raise Conflict(f"lead {external_id!r} is closed (won or lost)")
@@ -173,11 +176,11 @@ def manual_assign(
                     raise Conflict(f"lead {external_id!r} is already with rep {rep_id}")
                 unit.move(
                     live,
-                    to_state="rejected",
+                    to_state="reassigned",
                     from_states=OPEN_STATES,
                     refused=None,
                     closed_at=unit.now,
-                    reason=f"reassigned by a manager to rep {rep_id}",
+                    reason=f"reassigned by {manager} to rep {rep_id}" + (f": {reason}" if reason else ""),
                 )
                 session.flush()
         if rep.open_leads >= rep.capacity:
@@ -192,6 +195,7 @@ def manual_assign(
             figures=None,
             names={adapters.rep_id(rep.id): rep.name},
             source="manual",
+            reason=reason or None,
         )
 
     return transaction(db, work)
