@@ -21,6 +21,7 @@ ENDPOINTS = [
     ("POST", "/v1/assignments/1/accept", None, {"admin", "manager", "rep"}),
     ("POST", "/v1/assignments/1/reject", {"reason": "x"}, {"admin", "manager", "rep"}),
     ("POST", "/v1/assignments/1/outcome", {"result": "won", "value": 10}, ALL),
+    ("POST", "/v1/assignments/1/outcome/correction", {"result": "lost", "reason": "x"}, {"admin", "manager"}),
     ("POST", "/v1/assignments/1/return", {"reason": "not_mature"}, {"admin", "manager", "rep"}),
     ("POST", "/v1/leads/role-lead/touches", {"touches": [TOUCH]}, {"admin", "manager", "integration"}),
     ("GET", "/v1/pool", None, {"admin", "manager", "rep"}),

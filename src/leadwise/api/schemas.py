@@ -274,6 +274,38 @@ class OutcomeIn(BaseModel):
     value: float | None = Field(default=None, ge=0, le=1e12, allow_inf_nan=False)
 
 
+class OutcomeCorrectionIn(BaseModel):
+    """A manager's correction of a recorded outcome; ``reason`` is kept in the audit trail."""
+
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={"examples": [{"result": "lost", "value": None, "reason": "deal fell through after signing"}]},
+    )
+
+    result: Literal["won", "lost"]
+    value: float | None = Field(default=None, ge=0, le=1e12, allow_inf_nan=False)
+    reason: Annotated[str, Field(min_length=1, max_length=2000)]
+
+
+class OutcomeCorrectionPublic(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
+    id: int
+    assignment_id: int
+    previous_result: Literal["won", "lost"]
+    previous_value: float | None
+    result: Literal["won", "lost"]
+    value: float | None
+    reason: str
+    corrected_by: str
+    corrected_at: datetime
+
+
+class OutcomeCorrectedOut(BaseModel):
+    assignment: AssignmentPublic
+    corrections: list[OutcomeCorrectionPublic] = Field(description="every correction of this outcome, oldest first")
+
+
 class ReturnIn(BaseModel):
     """Hand the lead back to marketing; ``reason`` is one of ``Settings.return_reasons``."""
 
