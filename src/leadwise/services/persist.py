@@ -88,6 +88,16 @@ _UPDATE_LEAD = (
 )
 
 
+def offer_figures(rep_id: RepId | None, scores: Scores) -> tuple[float | None, float | None]:
+    """The chosen rep's P(win) and expected revenue (P(win) × deal value); None without rep scores."""
+    if rep_id is None or not scores.has_rep_scores:
+        return None, None
+    p = float(scores.expected_values([rep_id], "wins")[0])
+    if np.isnan(p):
+        return None, None
+    return p, p * float(scores.deal_value if scores.deal_value is not None else 1.0)
+
+
 def store_decision(
     unit: UnitOfWork,
     *,
@@ -108,12 +118,7 @@ def store_decision(
     explanation = decision.explanation
     others = (c for c in explanation.eligible if c.rep_id != decision.rep_id)
     alternatives = [c.model_dump(mode="json") for c in islice(others, STORED_ALTERNATIVES)]
-    p_win = expected_value = None
-    if decision.rep_id is not None and scores.has_rep_scores:
-        p = float(scores.expected_values([decision.rep_id], "wins")[0])
-        if not np.isnan(p):
-            p_win = p
-            expected_value = p * float(scores.deal_value if scores.deal_value is not None else 1.0)
+    p_win, expected_value = offer_figures(decision.rep_id, scores)
     assignment: dict[str, Any] = {
         "source": source,
         "rule": explanation.step or ("manual assignment" if decision.manual else None),
