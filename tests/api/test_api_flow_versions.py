@@ -102,3 +102,47 @@ def test_a_flow_under_another_name_is_refused_naming_the_field(env) -> None:
     assert refused.status_code == 422 and refused.json()["error"] == "invalid_flow_name"
     assert refused.json()["detail"].startswith("name: routing uses the flow 'default' only")
     assert env.client.get("/v1/flows?name=marketing", headers=env.h("admin")).json()["count"] == 0
+
+
+CATALOGUE_FLOW = """
+name = "catalogue"
+[[steps]]
+name = "GTK deals"
+when = { series_in = ["GTK"] }
+action = "manager_queue"
+[[steps]]
+name = "Asia"
+when = { country_in = ["Philippines", "Japan"] }
+action = "nurture"
+[[steps]]
+name = "medical"
+when = { sector_in = ["medical"] }
+action = "claim_pool"
+[[steps]]
+name = "rest"
+pool = "everyone"
+strategy = "round_robin"
+"""
+
+
+def test_flow_conditions_read_the_series_from_the_catalogue_and_the_country_from_the_account_table(env) -> None:
+    publish(env, CATALOGUE_FLOW)
+
+    def step(lead: dict) -> str:
+        routed = env.client.post("/v1/route", json=lead, headers=env.h("integration")).json()
+        return routed["explanation"]["explanation"]["step"] or routed["rule"]
+
+    assert step({"lead_id": "K-1", "product": "GTK 500"}) == "GTK deals"  # series GTK from products.csv
+    assert step({"lead_id": "K-2", "product": "GTX Pro", "account": "Ganjaflex"}) == "Asia"  # Japan
+    # accounts.csv spells it 'Philipines'; the account table is read cleaned, as training reads it
+    assert step({"lead_id": "K-3", "product": "GTX Pro", "account": "Bioholding"}) == "Asia"
+    assert step({"lead_id": "K-4", "product": "GTX Pro", "account": "Betatech"}) == "medical"  # Kenya, medical
+    # what the lead says itself wins over the tables
+    assert step({"lead_id": "K-5", "product": "GTX Pro", "account": "Ganjaflex", "country": "Kenya"}) == "rest"
+    explained = env.client.post("/v1/route", json={"lead_id": "K-6", "product": "GTX Basic"}, headers=env.h("integration"))
+    tried = explained.json()["explanation"]["explanation"]["steps_tried"][0]["note"]
+    assert tried == "series 'GTX' not in ['GTK']"  # never "series None"
+    draft = env.client.post(
+        "/v1/flows/preview", json={"lead": {"lead_id": "K-7", "product": "GTK 500"}}, headers=env.h("admin")
+    ).json()
+    assert draft["rule"] == "GTK deals"

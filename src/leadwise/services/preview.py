@@ -14,11 +14,13 @@ from leadwise.routing import Decision, Lead, ManualClock
 from leadwise.routing import route_lead as engine_route
 from leadwise.routing.state import OverlayState
 from leadwise.services import flows
+from leadwise.services.catalogue import complete_leads
 from leadwise.services.context import active_reps, read_context
 from leadwise.services.models import ModelHolder
 from leadwise.services.persist import QUEUE_OF_OUTCOME, offer_figures
 from leadwise.services.prices import PriceBook
 from leadwise.services.scoring import score_for_routing
+from leadwise.settings import Settings
 from leadwise.store.db import Database
 from leadwise.store.models import utcnow
 
@@ -36,6 +38,7 @@ class Preview:
 def preview(
     *,
     db: Database,
+    settings: Settings,
     models: ModelHolder,
     lead: Lead,
     source: str | None,
@@ -48,6 +51,7 @@ def preview(
     if source is not None:
         flow, _ = flows.parse_definition(source, fmt=fmt, source="draft flow")
         draft = flows.FlowVersion(id=None, version=None, flow=flow)
+    (lead,) = complete_leads(models=models, settings=settings, leads=[lead])
     (scored,) = score_for_routing(models=models, leads=[lead], reps=active_reps(db))
     now = utcnow()
     with db.read_session() as session:

@@ -8,7 +8,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Path, Query, status
 
-from leadwise.api.deps import AdminDep, DbDep, ManagerDep, ModelsDep, PricesDep, SessionDep
+from leadwise.api.deps import AdminDep, DbDep, ManagerDep, ModelsDep, PricesDep, SessionDep, SettingsDep
 from leadwise.api.routers._convert import domain_lead
 from leadwise.api.schemas import (
     FlowDiffOut,
@@ -51,13 +51,19 @@ def publish_flow(body: FlowIn, db: DbDep, _: AdminDep) -> FlowPublic:
 
 @router.post("/preview", response_model=FlowPreviewOut, responses=ERRORS | INVALID)
 def preview_flow(
-    body: FlowPreviewIn, db: DbDep, models: ModelsDep, prices: PricesDep, _: ManagerDep
+    body: FlowPreviewIn, db: DbDep, settings: SettingsDep, models: ModelsDep, prices: PricesDep, _: ManagerDep
 ) -> FlowPreviewOut:
     """The decision the draft flow in ``source`` (or, without it, the active flow) would make for the
     lead now, with its explanation, on the live reps, loads, model and round-robin pointers. It stores
     nothing (no lead, no assignment), takes no capacity and moves no round-robin pointer."""
     seen = previews.preview(
-        db=db, models=models, lead=domain_lead(body.lead), source=body.source, fmt=body.format, prices=prices
+        db=db,
+        settings=settings,
+        models=models,
+        lead=domain_lead(body.lead),
+        source=body.source,
+        fmt=body.format,
+        prices=prices,
     )
     decision = seen.decision
     return FlowPreviewOut(
