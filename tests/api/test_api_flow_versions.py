@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from sqlalchemy import func, select
 
+from leadwise.services.keys import create_key
 from leadwise.store.models import AssignmentRow, LeadRow, RoutingStateRow
 
 ROUND_ROBIN = 'name = "rr"\n[[steps]]\nname = "everyone"\npool = "everyone"\nstrategy = "round_robin"\n'
@@ -146,3 +147,39 @@ def test_flow_conditions_read_the_series_from_the_catalogue_and_the_country_from
         "/v1/flows/preview", json={"lead": {"lead_id": "K-7", "product": "GTK 500"}}, headers=env.h("admin")
     ).json()
     assert draft["rule"] == "GTK deals"
+
+
+POOLED = """
+name = "east pool"
+[pools.east]
+regions = ["East"]
+[pools.other]
+regions = ["Nowhere"]
+[[steps]]
+name = "medical to the experts"
+when = { sector_in = ["medical"] }
+action = "claim_pool"
+pool = "other"
+[[steps]]
+name = "to the east pool"
+action = "claim_pool"
+pool = "east"
+"""
+
+
+def test_a_flow_pool_and_a_reps_pool_tags_are_one_notion_so_its_members_can_claim(env) -> None:
+    publish(env, POOLED)
+    assert env.client.patch(f"/v1/reps/{env.reps['Ann']}", json={"region": "East"}, headers=env.h("admin")).status_code == 200
+    queued = env.client.post("/v1/route", json={"lead_id": "E-1", "product": "GTX Pro"}, headers=env.h("integration")).json()
+    assert (queued["queue"], queued["state"]) == ("pool", "queued")
+    # Ann is in [pools.east] by her region (her tags say only "default"); Bob is in neither
+    assert [p["lead_id"] for p in env.client.get("/v1/pool", headers=env.h("rep")).json()["data"]] == ["E-1"]
+    assert env.client.get("/v1/pool", headers=env.h("rep_bob")).json()["count"] == 0
+    assert env.client.post("/v1/pool/E-1/claim", headers=env.h("rep_bob")).status_code == 404
+    claimed = env.client.post("/v1/pool/E-1/claim", headers=env.h("rep"))
+    assert claimed.status_code == 200 and claimed.json()["rep_id"] == env.reps["Ann"]
+    # Expert is in pool "other" by its tag alone (no rep's region is "Nowhere")
+    env.client.post("/v1/route", json={"lead_id": "E-2", "sector": "medical"}, headers=env.h("integration"))
+    expert = {"Authorization": f"Bearer {create_key(db=env.db, role='rep', rep_id=env.reps['Expert'])[1]}"}
+    assert env.client.post("/v1/pool/E-2/claim", headers=env.h("rep")).status_code == 404
+    assert env.client.post("/v1/pool/E-2/claim", headers=expert).status_code == 200

@@ -211,3 +211,18 @@ def test_bundled_yaml_flow_sends_hot_leads_to_the_claim_pool(clock):
         lead=gtk, reps=reps, loads={}, flow=flow, scores=scores(0.5), state=InMemoryState(), clock=clock
     )
     assert d.explanation.step == "everyone else" and "no model score" in d.explanation.steps_tried[3].note
+
+
+def test_a_pool_is_its_filters_and_the_reps_tagged_with_its_name(clock):
+    flow = parse_flow(
+        '[pools.senior]\nseniority = ["senior"]\n[[steps]]\npool = "senior"\nstrategy = "round_robin"\n'
+    )
+    senior, tagged, other = Rep(id="s", seniority="senior"), Rep(id="t", pools=frozenset({"senior"})), Rep(id="o")
+    assert [r.id for r in flow.members("senior", [other, tagged, senior])] == ["t", "s"]
+    assert flow.pools_of(tagged) == {"senior"} and flow.pools_of(other) == set()
+    assert flow.members("no such pool", [other, tagged]) == []
+    chosen = {
+        route_lead(lead=lead(f"L{i}"), reps=[other, tagged, senior], loads={}, flow=flow, state=InMemoryState(), clock=clock).rep_id
+        for i in range(4)
+    }
+    assert chosen <= {"t", "s"} and "o" not in chosen

@@ -66,7 +66,7 @@ def route_lead(
     traces: list[StepTrace] = []
     notes: list[str] = []
     if scores.model_version is None:
-        notes.append("no model loaded")
+        notes.append(scores.missing_because or "no model loaded")
     for index, step in enumerate(flow.steps):
         name = step.name or f"step {index + 1}"
         unmet = step.when.check(lead, scores, reps, flow.territories, flow.maturity)
@@ -134,7 +134,7 @@ def _try_step(
 ) -> Decision | None:
     name = step.name or f"step {index + 1}"
     assert step.pool is not None and step.strategy is not None  # validated by Step
-    pool_reps = flow.pools[step.pool].select(reps)
+    pool_reps = flow.members(step.pool, reps)  # the pool's filters and the reps tagged with its name
     require_hours = (
         flow.require_availability if step.require_availability is None else step.require_availability
     )
@@ -191,6 +191,7 @@ def _try_step(
         objective=flow.objective if step.strategy in MODEL_STRATEGIES else None,
         eligible=ranked,
         scores=choice.scores,
+        score_means=choice.score_means or None,
         excluded=excluded,
         runner_up=ranked[1].rep_id if len(ranked) > 1 else None,
         margin=ranked[0].score - ranked[1].score if len(ranked) > 1 else None,

@@ -79,8 +79,6 @@ def decide_and_store(
             pending, reason=pending_reason, policy=policy, lead=lead, reps=ctx.reps, loads=ctx.loads,
             flow=ctx.flow.flow, scores=scores, state=ctx.state, clock=clock, prices=lambdas,
         )
-    if scored.note:
-        decision.explanation.notes.append(scored.note)
     optimised = (decision.strategy or decision.explanation.strategy) == "optimised"
     if optimised and prices is not None and (why := prices.explain()) is not None:
         decision.explanation.notes.append(why)

@@ -66,8 +66,6 @@ def preview(
             clock=ManualClock(now),
             prices=ctx.prices(prices, scored.scores),
         )
-    if scored.note:
-        decision.explanation.notes.append(scored.note)
     p_win, expected_value = offer_figures(decision.rep_id, scored.scores)
     return Preview(
         decision=decision,
