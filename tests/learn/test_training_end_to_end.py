@@ -106,6 +106,26 @@ def test_score_command_writes_long_format(trained_store, tmp_path: Path) -> None
     assert (abs(scores["expected_value"] - scores["p_win"] * scores["deal_value"]) < 1e-3 * scores["deal_value"]).all()
 
 
+def test_score_names_an_unknown_column_and_changes_nothing(trained_store, tmp_path: Path) -> None:
+    leads = tmp_path / "leads.csv"
+    pd.DataFrame({"lead_id": ["n1"], "acount": ["Cancity"], "product": ["GTX Pro"]}).to_csv(leads, index=False)
+    out = tmp_path / "o.csv"
+    result = runner.invoke(app, ["score", "--leads", str(leads), "--out", str(out)])
+    assert result.exit_code == 2 and not out.exists()
+    assert result.stderr.strip() == "error: leads.csv, column 'acount': unknown column (did you mean 'account'?)"
+
+
+def test_score_takes_the_pipeline_files_own_opportunity_id(trained_store, tmp_path: Path) -> None:
+    pipeline = pd.read_csv(BUNDLED_DATA_DIR / "sales_pipeline.csv").head(3)  # the four-file schema as it is
+    leads = tmp_path / "pipeline.csv"
+    pipeline.to_csv(leads, index=False)
+    out = tmp_path / "o.csv"
+    result = runner.invoke(app, ["score", "--leads", str(leads), "--out", str(out)])
+    assert result.exit_code == 0, result.output
+    assert "column(s) sales_agent, deal_stage, close_date, close_value not used" in " ".join(result.output.split())
+    assert list(pd.read_csv(out)["lead_id"].unique()) == list(pipeline["opportunity_id"])  # not 1..n
+
+
 def test_score_rejects_unknown_product_with_one_line(trained_store, tmp_path: Path) -> None:
     leads = tmp_path / "leads.csv"
     pd.DataFrame({"lead_id": ["n1", "n2"], "product": ["GTX Pro", "Warp Drive"]}).to_csv(leads, index=False)

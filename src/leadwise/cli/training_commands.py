@@ -125,9 +125,12 @@ def score(
     ] = None,
     tracking_uri: TrackingOption = None,
 ) -> None:
-    """Score leads with the champion models: one row per lead and rep (lead id, rep, p_win, expected value)."""
+    """Score leads with the champion models: one row per lead and rep (lead id, rep, p_win, expected value).
+
+    CRM leads are identified by ``lead_id`` or ``opportunity_id``; an unknown column is an error naming it."""
     from leadwise.data.cleaning import CleaningReport, read_csv_strict
     from leadwise.data.crm import ACCOUNTS_FILE, read_accounts
+    from leadwise.data.training_data import crm_leads_to_score
     from leadwise.learn.registry import load_champion
 
     settings = get_settings()
@@ -136,6 +139,10 @@ def score(
         fail(f"no model has the alias '{settings.model_alias}' in {tracking_uri or settings.tracking_uri}: run `leadwise train` first")
     try:
         raw = read_csv_strict(leads, ())
+        if models.kind == "crm":
+            raw, unused = crm_leads_to_score(raw, file=leads.name)
+            if unused:
+                console.print(f"{leads.name}: column(s) {', '.join(unused)} not used for scoring")
         if data is not None and models.reference is not None:
             models.reference = models.reference.with_accounts(read_accounts(data / ACCOUNTS_FILE, CleaningReport()))
         touches = None
