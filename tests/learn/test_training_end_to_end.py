@@ -86,6 +86,28 @@ def test_registered_model_reloads_through_mlflow_pyfunc(trained_store) -> None:
     assert value["deal_value"][0] > 2000 > 200 > value["deal_value"][1] > 0
 
 
+def test_the_run_is_named_logs_its_dataset_and_each_model_carries_only_its_own_metrics(trained_store) -> None:
+    _, uri, _ = trained_store
+    client = MlflowClient(tracking_uri=uri)
+    version = client.get_model_version_by_alias("leadwise-lead-score", "champion")
+    run = client.get_run(version.run_id)
+    assert run.info.run_name.startswith("train crm-sales-opportunities 20")
+    (dataset,) = [d.dataset for d in run.inputs.dataset_inputs]
+    assert dataset.name == "crm-sales-opportunities" and dataset.source_type == "local"
+    assert json_rows(dataset.profile) > 8000  # the pipeline's deals, as trained on
+    for name, kind in zip(MODEL_NAMES, ("lead_score", "rep_fit", "deal_value"), strict=True):
+        model_id = client.get_model_version_by_alias(name, "champion").model_id
+        keys = {m.key for m in mlflow.get_logged_model(model_id).metrics}
+        assert keys and all(key.startswith(f"{kind}.") for key in keys), (kind, sorted(keys))
+    assert "rep_fit.roc_auc" in run.data.metrics and "deal_value.mae" in run.data.metrics  # the run has all
+
+
+def json_rows(profile: str) -> int:
+    import json
+
+    return int(json.loads(profile)["num_rows"])
+
+
 def test_score_command_writes_long_format(trained_store, tmp_path: Path) -> None:
     leads = tmp_path / "leads.csv"
     pd.DataFrame(

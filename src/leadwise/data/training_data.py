@@ -8,7 +8,6 @@ turns new leads into that shape at scoring time, so training and serving cannot 
 from __future__ import annotations
 
 import difflib
-
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -18,7 +17,13 @@ import numpy as np
 import pandas as pd
 
 from leadwise.data.cleaning import DATE_FORMATS, CleaningReport
-from leadwise.data.crm import ACCOUNT_FIELDS, PIPELINE_COLUMNS, PRODUCT_COLUMNS, CrmHistory, require_both_outcomes
+from leadwise.data.crm import (
+    ACCOUNT_FIELDS,
+    PIPELINE_COLUMNS,
+    PRODUCT_COLUMNS,
+    CrmHistory,
+    require_both_outcomes,
+)
 from leadwise.data.errors import DataValidationError
 from leadwise.data.schemas import TRAINING_FRAME_SCHEMA, validate_contract
 from leadwise.data.table import LeadTable
