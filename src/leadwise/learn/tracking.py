@@ -16,9 +16,8 @@ from pathlib import Path
 import joblib
 import matplotlib.pyplot as plt
 import mlflow
-import mlflow.data
 import numpy as np
-from mlflow.data.pandas_dataset import PandasDataset
+from mlflow.data.pandas_dataset import PandasDataset, from_pandas
 from mlflow.tracking import MlflowClient
 
 import leadwise
@@ -81,7 +80,7 @@ def training_run_name(data: TrainingData, now: datetime | None = None) -> str:
 
 def training_dataset(data: TrainingData) -> PandasDataset:
     """The training history as an MLflow dataset (name, digest, schema and profile; the source path)."""
-    return mlflow.data.from_pandas(
+    return from_pandas(
         data.frame, source=str(data.source), name=data.source.name or "training-data", targets="won"
     )
 
@@ -107,6 +106,7 @@ def log_training_run(
     """
     experiment_id = ensure_experiment(settings)
     versions: dict[str, str] = {}
+    model_ids: dict[str, str] = {}
     tags = {RUN_TAG: "training" if register else "training-dry-run"}
     name = run_name or training_run_name(data)
     with mlflow.start_run(experiment_id=experiment_id, run_name=name, tags=tags) as run:
@@ -139,9 +139,6 @@ def log_training_run(
             for kind in MODEL_KINDS:
                 if kind not in outcome.reports:
                     continue  # no value column / no rep column: that model was not trained
-                # Every metric is logged with its model's id, after the model: MLflow links a metric
-                # logged without one to every model of the run (and a model it logs to every such
-                # metric the run already has), and a model must carry only its own.
                 info = mlflow.pyfunc.log_model(
                     name=kind,
                     python_model=PYFUNC_CLASSES[kind](),
@@ -151,10 +148,15 @@ def log_training_run(
                     registered_model_name=settings.registered_model_name(kind) if register else None,
                     pip_requirements=_requirements(),
                 )
-                own = {k: v for k, v in outcome.metrics.items() if k.startswith(f"{kind}.")}
-                mlflow.log_metrics(_finite(own), model_id=info.model_id, dataset=dataset)
+                model_ids[kind] = info.model_id
                 if register:
                     versions[kind] = str(info.registered_model_version)
+        # The metrics only once every model is logged, each with its model's id: MLflow links a metric
+        # logged without one to every model of the run, and a model it logs to every metric the run
+        # already has (their history does not say whose they are); a model must carry only its own.
+        for kind, model_id in model_ids.items():
+            own = {k: v for k, v in outcome.metrics.items() if k.startswith(f"{kind}.")}
+            mlflow.log_metrics(_finite(own), model_id=model_id, dataset=dataset)
 
         for kind, version in versions.items():
             client = MlflowClient()

@@ -117,7 +117,7 @@ def round_robin(ctx: StrategyContext) -> Choice:
     last = ctx.state.get(key)
     start = order.index(last) + 1 if last in order else 0
     position = {rid: (k - start) % len(order) for k, rid in enumerate(order)}
-    scores = [-float(position[r.id]) for r in ctx.eligible]
+    scores = [0.0 - position[r.id] for r in ctx.eligible]  # 0.0 - : no "-0.0" in an explanation
     choice = _choice(ctx, ctx.eligible, scores, score_means="minus the places before the rep's turn (0: next)")
     if choice.rep_id is not None:
         ctx.state.set(key, choice.rep_id)
@@ -162,7 +162,7 @@ def _least_loaded_first(ctx: StrategyContext, reps: Sequence[Rep]) -> list[Rep]:
 def load_balancing(ctx: StrategyContext) -> Choice:
     """Fewest open leads; ties go to fewer today, then to whoever waited longest since their last lead."""
     reps = _least_loaded_first(ctx, ctx.eligible)
-    return _choice(ctx, reps, [-float(_load(ctx, r).open_leads) for r in reps], score_means=LOAD_MEANS)
+    return _choice(ctx, reps, [0.0 - _load(ctx, r).open_leads for r in reps], score_means=LOAD_MEANS)
 
 
 def performance(ctx: StrategyContext) -> Choice:
@@ -209,7 +209,7 @@ def availability(ctx: StrategyContext) -> Choice:
 
     # Reps free at the same moment are ordered as load balancing orders them.
     reps = _least_loaded_first(ctx, ctx.eligible)
-    hours = [-free_at(r) / 3600 for r in reps]
+    hours = [0.0 - free_at(r) / 3600 for r in reps]
     return _choice(ctx, reps, hours, score_means="minus the hours until the rep is free (0: now)")
 
 

@@ -46,8 +46,11 @@ class Catalogue:
         }
         known: dict[str, dict[str, Any]] = {}
         if accounts is not None:
-            for record in accounts[["account", "sector", "office_location"]].to_dict(orient="records"):
-                known[str(record["account"])] = {k: v for k, v in record.items() if k != "account" and pd.notna(v)}
+            for account, sector, country in zip(
+                accounts["account"], accounts["sector"], accounts["office_location"], strict=True
+            ):
+                fields = {"sector": sector, "office_location": country}
+                known[str(account)] = {k: str(v) for k, v in fields.items() if pd.notna(v)}
         return cls(series=series, accounts=known)
 
     def complete(self, lead: Lead) -> Lead:
