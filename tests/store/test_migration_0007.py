@@ -6,47 +6,22 @@ from __future__ import annotations
 from datetime import UTC, datetime
 
 import pytest
-from alembic import command
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
 from sqlalchemy import func, inspect, select, text, update
 from sqlalchemy.exc import IntegrityError
+from tests.store.conftest import downgrade, insert_closed_lead
 
 from leadwise.store.db import Database
-from leadwise.store.migrate import alembic_config, current_revision, upgrade
+from leadwise.store.migrate import current_revision, upgrade
 from leadwise.store.models import AssignmentRow, Base, OutcomeCorrectionRow, OutcomeRow
-
-
-def _downgrade(db: Database, revision: str) -> None:
-    config = alembic_config(db.engine.url.render_as_string(hide_password=False))
-    with db.engine.begin() as connection:
-        config.attributes["connection"] = connection
-        command.downgrade(config, revision)
 
 
 def test_migration_0007_keeps_data_allows_reassigned_and_audits_corrections(url: str) -> None:
     db = Database.connect(url)
     upgrade(db.engine, "0004")
     now = datetime(2024, 1, 1, tzinfo=UTC)
-    with db.engine.begin() as conn:
-        conn.execute(
-            text(
-                "INSERT INTO leads (id, external_id, payload, status, blind, created_at, updated_at) "
-                "VALUES (1, 'L', '{}', 'closed', false, :t, :t)"
-            ),
-            {"t": now},
-        )
-        conn.execute(
-            text(
-                "INSERT INTO assignments (id, lead_id, state, source, explanation, alternatives, created_at) "
-                "VALUES (1, 1, 'won', 'route', '{}', '[]', :t), (2, 1, 'offered', 'route', '{}', '[]', :t)"
-            ),
-            {"t": now},
-        )
-        conn.execute(
-            text("INSERT INTO outcomes (id, assignment_id, lead_id, result, recorded_at) VALUES (1, 1, 1, 'won', :t)"),
-            {"t": now},
-        )
+    insert_closed_lead(db, now)
     with pytest.raises(IntegrityError), db.write_session() as s:  # before 0007 the state is unknown
         s.execute(update(AssignmentRow).where(AssignmentRow.id == 2).values(state="reassigned"))
     assert upgrade(db.engine, "0007") == "0007"
@@ -65,7 +40,7 @@ def test_migration_0007_keeps_data_allows_reassigned_and_audits_corrections(url:
     with pytest.raises(IntegrityError), db.write_session() as s:  # the partial unique index survived
         s.add_all([AssignmentRow(lead_id=1, state="offered", explanation={}, alternatives=[]) for _ in range(2)])
 
-    _downgrade(db, "0004")
+    downgrade(db, "0004")
     assert current_revision(db.engine) == "0004"
     assert not inspect(db.engine).has_table("outcome_corrections")
     with db.engine.connect() as conn:
