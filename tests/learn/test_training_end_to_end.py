@@ -140,12 +140,13 @@ def test_score_names_an_unknown_column_and_changes_nothing(trained_store, tmp_pa
 
 def test_score_takes_the_pipeline_files_own_opportunity_id(trained_store, tmp_path: Path) -> None:
     pipeline = pd.read_csv(BUNDLED_DATA_DIR / "sales_pipeline.csv").head(3)  # the four-file schema as it is
+    pipeline["campaign_notes"] = "x"  # unknown, but no misspelling of a known column: named, not used
     leads = tmp_path / "pipeline.csv"
     pipeline.to_csv(leads, index=False)
     out = tmp_path / "o.csv"
     result = runner.invoke(app, ["score", "--leads", str(leads), "--out", str(out)])
     assert result.exit_code == 0, result.output
-    assert "column(s) sales_agent, deal_stage, close_date, close_value not used" in " ".join(result.output.split())
+    assert "column(s) sales_agent, deal_stage, close_date, close_value, campaign_notes not used" in " ".join(result.output.split())
     assert list(pd.read_csv(out)["lead_id"].unique()) == list(pipeline["opportunity_id"])  # not 1..n
 
 

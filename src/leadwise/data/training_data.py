@@ -200,18 +200,17 @@ UNUSED_PIPELINE_COLUMNS = tuple(c for c in PIPELINE_COLUMNS if c not in CRM_LEAD
 
 
 def crm_leads_to_score(raw: pd.DataFrame, *, file: str) -> tuple[pd.DataFrame, list[str]]:
-    """A CSV of CRM leads checked before scoring: an unknown column (a misspelt ``acount``) is a
-    ``DataValidationError`` naming it and the closest known name; ``opportunity_id`` serves as the lead
-    id. Returns the leads and the known columns scoring does not use (to say so)."""
+    """A CSV of CRM leads checked before scoring: a column that reads as a misspelt known one (``acount``)
+    is a ``DataValidationError`` naming it and the known name, since scoring without it would be wrong
+    silently; ``opportunity_id`` serves as the lead id. Returns the leads and the columns scoring does
+    not use (the pipeline's outcome columns, anything else unknown), to name them."""
     known = (*CRM_LEAD_COLUMNS, *UNUSED_PIPELINE_COLUMNS)
     for column in raw.columns:
-        if column not in known:
-            close = difflib.get_close_matches(str(column), known, n=1)
-            hint = f" (did you mean '{close[0]}'?)" if close else f"; known: {', '.join(CRM_LEAD_COLUMNS)}"
-            raise DataValidationError(f"unknown column{hint}", file=file, column=str(column), row=None)
+        if column not in known and (close := difflib.get_close_matches(str(column), known, n=1, cutoff=0.8)):
+            raise DataValidationError(f"unknown column (did you mean '{close[0]}'?)", file=file, column=str(column))
     if "lead_id" not in raw.columns and "opportunity_id" in raw.columns:
         raw = raw.rename(columns={"opportunity_id": "lead_id"})
-    unused = [c for c in raw.columns if c in UNUSED_PIPELINE_COLUMNS or c == "opportunity_id"]
+    unused = [str(c) for c in raw.columns if c not in CRM_LEAD_COLUMNS or c == "opportunity_id"]
     return raw.drop(columns=unused), unused
 
 
