@@ -21,7 +21,9 @@ TRACKING_URI ?= sqlite:///mlflow.db
 
 ## help: list the targets
 help:
-	@grep -E '^## ' $(MAKEFILE_LIST) | sed -e 's/^## //' | awk -F': ' '{printf "  %-10s %s\n", $$1, $$2}'
+	@# The descriptions name make variables ($$(HOST)); they are printed with their values.
+	@grep -E '^## ' $(MAKEFILE_LIST) | sed -e 's/^## //' -e 's/\$$(HOST)/$(HOST)/g' -e 's/\$$(PORT)/$(PORT)/g' \
+		| awk -F': ' '{printf "  %-10s %s\n", $$1, $$2}'
 
 $(UV_STAMP):
 	rm -rf $(TOOLS)

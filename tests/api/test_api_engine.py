@@ -8,6 +8,7 @@ import dataclasses
 
 import numpy as np
 import pandas as pd
+import pytest
 
 import leadwise
 from leadwise.routing import Scores
@@ -139,11 +140,33 @@ def test_a_failing_model_is_503_on_score_and_routing_goes_on_rules_only(env, wor
 def test_a_lead_the_model_cannot_score_is_routed_rules_only_and_says_why(env, world_models) -> None:
     env.models.install(dataclasses.replace(world_models, version="old-1"))  # it never saw a Hoverboard
     scored = env.client.post("/v1/score", json={"lead_id": "P-1", "product": "Hoverboard"}, headers=env.h("integration"))
-    assert scored.status_code == 422 and "unknown product 'Hoverboard'" in scored.json()["detail"]
+    assert scored.status_code == 422
+    # one reason, in the words of the HTTP answer: the field, not a CSV file's row and line
+    assert scored.json()["detail"] == "the lead cannot be scored by model old-1: field 'product': unknown product 'Hoverboard'"
     routed = route(env, "P-2", product="Hoverboard")
     assert routed.status_code == 201 and routed.json()["model_version"] is None and routed.json()["p_win"] is None
     notes = routed.json()["explanation"]["explanation"]["notes"]
-    assert any("not scored by model old-1" in n and "unknown product 'Hoverboard'" in n for n in notes), notes
+    assert notes[0] == "not scored by model old-1 (field 'product': unknown product 'Hoverboard'): routed rules-only"
+    assert not any("no model loaded" in n or "row" in n or "line" in n for n in notes), notes
     # What was answered is what is stored: reading the decision back gives the same note.
     again = env.client.get(f"/v1/assignments/{routed.json()['id']}", headers=env.h("admin")).json()
     assert again["explanation"]["explanation"]["notes"] == notes
+
+
+def test_explanations_are_in_user_units_with_one_meaning_per_name(env, world_models) -> None:
+    env.models.install(world_models)
+    publish(env, 'objective = "wins"\n[[steps]]\npool = "everyone"\nstrategy = "best_fit"\n')
+    routed = route(env, "U-1", product="GTX Pro", account="Acme").json()
+    explanation = routed["explanation"]["explanation"]
+    chosen = explanation["eligible"][0]
+    assert chosen["rep_id"] == str(routed["rep_id"]) and explanation["score_means"] == "P(win)"
+    # expected_value is revenue (P(win) x deal value) at the top and for every candidate alike
+    assert chosen["expected_value"] == pytest.approx(routed["expected_value"])
+    assert chosen["p_win"] == pytest.approx(routed["p_win"]) and chosen["score"] == pytest.approx(routed["p_win"])
+    assert all(c["expected_value"] > c["p_win"] for c in explanation["eligible"])  # deal values are > 1
+    publish(env, '[[steps]]\npool = "everyone"\nstrategy = "load_balancing"\n')
+    balanced = [route(env, f"U-{i}", product="GTX Pro").json()["explanation"]["explanation"] for i in range(2, 5)]
+    assert balanced[0]["score_means"].startswith("minus open leads")
+    # Ann has U-1 open: minus one open lead, not -1010001796164.56
+    assert sorted(balanced[0]["scores"].values()) == [-1.0, 0.0, 0.0]
+    assert balanced[0]["margin"] == 0.0 and balanced[1]["margin"] in (0.0, 1.0)

@@ -107,6 +107,32 @@ def test_outcome_closes_the_lead_and_frees_capacity(env) -> None:
     assert_consistent(env)
 
 
+def test_a_manager_corrects_an_outcome_and_the_correction_is_audited(env) -> None:
+    a = route(env, "L-c").json()
+    url = f"/v1/assignments/{a['id']}/outcome/correction"
+    early = env.client.post(url, json={"result": "lost", "reason": "x"}, headers=env.h("manager"))
+    assert early.status_code == 409 and "no outcome to correct" in early.json()["detail"]
+    env.client.post(f"/v1/assignments/{a['id']}/outcome", json={"result": "won", "value": 900}, headers=env.h("admin"))
+    rep = "rep" if a["rep_id"] == env.reps["Ann"] else "rep_bob"
+    assert env.client.post(url, json={"result": "lost", "reason": "x"}, headers=env.h(rep)).status_code == 403
+    fixed = env.client.post(url, json={"result": "lost", "reason": "cancelled after signing"}, headers=env.h("manager"))
+    assert fixed.status_code == 200, fixed.text
+    body = fixed.json()
+    assert body["assignment"]["state"] == "lost"
+    (audit,) = body["corrections"]
+    assert (audit["previous_result"], audit["previous_value"], audit["result"], audit["value"]) == ("won", 900, "lost", None)
+    assert audit["reason"] == "cancelled after signing" and audit["corrected_by"].startswith("manager key ")
+    stats = {r["rep_id"]: r for r in env.client.get("/v1/stats", headers=env.h("manager")).json()["reps"]}
+    assert (stats[a["rep_id"]]["won"], stats[a["rep_id"]]["lost"]) == (0, 1)
+    same = env.client.post(url, json={"result": "lost", "reason": "again"}, headers=env.h("manager"))
+    assert same.status_code == 409 and "nothing to correct" in same.json()["detail"]
+    back = env.client.post(url, json={"result": "won", "value": 500, "reason": "re-signed"}, headers=env.h("admin"))
+    assert [c["result"] for c in back.json()["corrections"]] == ["lost", "won"]
+    assert env.client.get(f"/v1/assignments/{a['id']}", headers=env.h("admin")).json()["state"] == "won"
+    assert env.client.post(url, json={"result": "lost"}, headers=env.h("manager")).status_code == 422  # reason needed
+    assert_consistent(env)
+
+
 def test_pool_claim_once_and_only_from_own_pools(env) -> None:
     publish(env, OVERFLOW_TO_POOL)
     answers = [route(env, f"P-{i}", account="Secret Corp").json() for i in range(7)]  # 6 seats, 1 pooled
@@ -161,8 +187,12 @@ def test_manual_assign_moves_a_lead_and_respects_capacity(env) -> None:
     assert (
         moved.status_code == 201 and moved.json()["rep_id"] == target and moved.json()["source"] == "manual"
     )
+    assert moved.json()["reason"] == "key account"  # the manager's reason is stored, not only noted
     old = env.client.get(f"/v1/assignments/{a['id']}", headers=env.h("admin")).json()
-    assert old["state"] == "rejected" and "reassigned" in old["reason"]
+    # the previous rep did not reject it: a manager's move has its own state
+    assert old["state"] == "reassigned" and f"to rep {target}: key account" in old["reason"]
+    stats = env.client.get("/v1/stats", headers=env.h("manager")).json()
+    assert stats["assignments_by_state"] == {"reassigned": 1, "offered": 1}
     assert (
         env.client.post(
             "/v1/leads/nope/assign", json={"rep_id": target}, headers=env.h("manager")
@@ -173,6 +203,28 @@ def test_manual_assign_moves_a_lead_and_respects_capacity(env) -> None:
         env.client.post("/v1/leads/M-1/assign", json={"rep_id": 999}, headers=env.h("manager")).status_code
         == 404
     )
+    assert_consistent(env)
+
+
+def test_manual_assign_to_a_rep_out_of_office_needs_force_and_warns(env) -> None:
+    route(env, "M-ooo")
+    away = env.reps["Expert"]
+    now = utcnow()
+    period = {"start": (now - timedelta(hours=1)).isoformat(), "end": (now + timedelta(days=2)).isoformat()}
+    patched = env.client.patch(f"/v1/reps/{away}", json={"out_of_office": [period]}, headers=env.h("admin"))
+    assert patched.status_code == 200, patched.text
+    before = env.client.get("/v1/stats", headers=env.h("manager")).json()["assignments_by_state"]
+    refused = env.client.post("/v1/leads/M-ooo/assign", json={"rep_id": away}, headers=env.h("manager"))
+    assert (refused.status_code, refused.json()["error"]) == (409, "rep_out_of_office")
+    assert "out of office until" in refused.json()["detail"] and '"force": true' in refused.json()["detail"]
+    # nothing moved: the lead's offer is still where it was
+    assert env.client.get("/v1/stats", headers=env.h("manager")).json()["assignments_by_state"] == before
+    forced = env.client.post(
+        "/v1/leads/M-ooo/assign", json={"rep_id": away, "force": True}, headers=env.h("manager")
+    )
+    assert forced.status_code == 201 and forced.json()["rep_id"] == away
+    notes = forced.json()["explanation"]["explanation"]["notes"]
+    assert any(n.startswith("warning: rep Expert is out of office until") for n in notes)
     assert_consistent(env)
 
 

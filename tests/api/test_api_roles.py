@@ -21,6 +21,7 @@ ENDPOINTS = [
     ("POST", "/v1/assignments/1/accept", None, {"admin", "manager", "rep"}),
     ("POST", "/v1/assignments/1/reject", {"reason": "x"}, {"admin", "manager", "rep"}),
     ("POST", "/v1/assignments/1/outcome", {"result": "won", "value": 10}, ALL),
+    ("POST", "/v1/assignments/1/outcome/correction", {"result": "lost", "reason": "x"}, {"admin", "manager"}),
     ("POST", "/v1/assignments/1/return", {"reason": "not_mature"}, {"admin", "manager", "rep"}),
     ("POST", "/v1/leads/role-lead/touches", {"touches": [TOUCH]}, {"admin", "manager", "integration"}),
     ("GET", "/v1/pool", None, {"admin", "manager", "rep"}),
@@ -33,6 +34,9 @@ ENDPOINTS = [
     ("GET", "/v1/reports/attribution", None, {"admin", "manager"}),
     ("GET", "/v1/flows", None, {"admin"}),
     ("POST", "/v1/flows", {"source": '[[steps]]\npool = "everyone"\nstrategy = "round_robin"\n'}, {"admin"}),
+    ("POST", "/v1/flows/preview", {"lead": LEAD}, {"admin", "manager"}),
+    ("POST", "/v1/flows/default/versions/1/activate", None, {"admin"}),
+    ("GET", "/v1/flows/default/diff?from=1&to=1", None, {"admin"}),
     ("GET", "/v1/admin/model", None, {"admin"}),
     ("POST", "/v1/admin/model/reload", None, {"admin"}),
     ("POST", "/v1/admin/keys", {"role": "integration"}, {"admin"}),
@@ -47,6 +51,8 @@ def test_every_v1_route_is_in_the_role_table(env) -> None:
         "/v1/pool/some-lead/claim": "/v1/pool/{lead_id}/claim",
         "/v1/leads/role-lead/assign": "/v1/leads/{lead_id}/assign",
         "/v1/leads/role-lead/touches": "/v1/leads/{lead_id}/touches",
+        "/v1/flows/default/versions/1/activate": "/v1/flows/{name}/versions/{version}/activate",
+        "/v1/flows/default/diff?from=1&to=1": "/v1/flows/{name}/diff",
     }
     table = {
         (m, templates.get(p, p).replace("/assignments/1", "/assignments/{assignment_id}"))

@@ -2,7 +2,8 @@
 
 1. 300 concurrent ``/v1/route`` calls against reps with small capacities: no capacity exceeded, no lead
    assigned twice, every 2xx answer persisted, every persisted decision answered;
-2. kill -9 of the whole server (master and workers) in the middle of a load, then a restart: the
+2. a flow preview on the full team: a plain read on either backend, nothing stored;
+3. kill -9 of the whole server (master and workers) in the middle of a load, then a restart: the
    stored state is consistent and every answered decision is stored.
 """
 
@@ -76,6 +77,26 @@ def test_300_concurrent_routes_keep_every_invariant(server, seed) -> None:
 
     metrics = httpx.get(f"{server.url}/metrics").text
     assert 'leadwise_queue_size{queue="manager"} 237.0' in metrics
+
+
+def test_flow_preview_on_the_real_server_decides_on_live_loads_and_stores_nothing(server) -> None:
+    """After the load above every rep is full: the preview (a plain read, on either backend) says so."""
+    db = Database.connect(server.database_url)
+
+    def counts() -> tuple[int, int]:
+        with db.read_session() as session:
+            return len(session.scalars(select(LeadRow.id)).all()), len(session.scalars(select(AssignmentRow.id)).all())
+
+    before = counts()
+    draft = '[[steps]]\nname = "rr"\npool = "everyone"\nstrategy = "round_robin"\n'
+    for body in ({"lead": {"lead_id": "preview-1"}}, {"lead": {"lead_id": "preview-2"}, "source": draft}):
+        r = httpx.post(f"{server.url}/v1/flows/preview", json=body, headers=server.h("admin"), timeout=30)
+        assert r.status_code == 200, r.text
+        assert (r.json()["outcome"], r.json()["queue"], r.json()["stored"]) == ("manager_queue", "manager", False)
+    tried = r.json()["explanation"]["explanation"]["steps_tried"][0]["note"]
+    assert "no eligible rep in pool 'everyone' (10 capacity)" in tried
+    assert counts() == before
+    db.dispose()
 
 
 def _load(

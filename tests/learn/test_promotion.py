@@ -60,6 +60,16 @@ def test_champion_moves_only_when_not_worse(isolated_settings: Settings, tmp_pat
     result = train(data, "--no-promote")
     assert "not promoted (--no-promote)" in result.output and champions(isolated_settings) == {"1"}
 
+    client = MlflowClient(isolated_settings.tracking_uri)
+    result = train(data, "--dry-run")
+    assert result.exit_code == 0, result.output
+    assert "dry run: nothing registered" in result.output and "registered: nothing" in result.output
+    assert {len(client.search_model_versions(f"name='{name}'")) for name in NAMES} == {3}  # no new version
+    (dry,) = client.search_runs(
+        [client.get_experiment_by_name("leadwise").experiment_id], "tags.`leadwise.run_kind` = 'training-dry-run'"
+    )
+    assert "lead_score.roc_auc" in dry.data.metrics  # evaluated and logged all the same
+
     # Same data, same seed: exactly as good as the champion, which is "not worse".
     result = train(data)
     assert "promoted: not worse than the champion" in result.output and champions(isolated_settings) == {"4"}

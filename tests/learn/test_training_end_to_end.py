@@ -86,6 +86,29 @@ def test_registered_model_reloads_through_mlflow_pyfunc(trained_store) -> None:
     assert value["deal_value"][0] > 2000 > 200 > value["deal_value"][1] > 0
 
 
+def test_the_run_is_named_logs_its_dataset_and_each_model_carries_only_its_own_metrics(trained_store) -> None:
+    _, uri, _ = trained_store
+    client = MlflowClient(tracking_uri=uri)
+    version = client.get_model_version_by_alias("leadwise-lead-score", "champion")
+    run = client.get_run(version.run_id)
+    assert run.info.run_name.startswith("train crm-sales-opportunities 20")
+    (dataset,) = [d.dataset for d in run.inputs.dataset_inputs]
+    assert dataset.name == "crm-sales-opportunities" and dataset.source_type == "local"
+    assert json_rows(dataset.profile) > 8000  # the pipeline's deals, as trained on
+    logged = [mlflow.get_logged_model(output.model_id) for output in run.outputs.model_outputs]
+    assert sorted(model.name for model in logged) == ["deal_value", "lead_score", "rep_fit"]
+    for model in logged:
+        keys = {m.key for m in model.metrics or []}
+        assert keys and all(key.startswith(f"{model.name}.") for key in keys), (model.name, sorted(keys))
+    assert "rep_fit.roc_auc" in run.data.metrics and "deal_value.mae" in run.data.metrics  # the run has all
+
+
+def json_rows(profile: str) -> int:
+    import json
+
+    return int(json.loads(profile)["num_rows"])
+
+
 def test_score_command_writes_long_format(trained_store, tmp_path: Path) -> None:
     leads = tmp_path / "leads.csv"
     pd.DataFrame(
@@ -104,6 +127,27 @@ def test_score_command_writes_long_format(trained_store, tmp_path: Path) -> None
     assert list(scores.columns) == ["lead_id", "lead_score", "deal_value", "rep", "p_win", "expected_value"]
     assert len(scores) == 2 * 35 and scores["rep"].nunique() == 35
     assert (abs(scores["expected_value"] - scores["p_win"] * scores["deal_value"]) < 1e-3 * scores["deal_value"]).all()
+
+
+def test_score_names_an_unknown_column_and_changes_nothing(trained_store, tmp_path: Path) -> None:
+    leads = tmp_path / "leads.csv"
+    pd.DataFrame({"lead_id": ["n1"], "acount": ["Cancity"], "product": ["GTX Pro"]}).to_csv(leads, index=False)
+    out = tmp_path / "o.csv"
+    result = runner.invoke(app, ["score", "--leads", str(leads), "--out", str(out)])
+    assert result.exit_code == 2 and not out.exists()
+    assert result.stderr.strip() == "error: leads.csv, column 'acount': unknown column (did you mean 'account'?)"
+
+
+def test_score_takes_the_pipeline_files_own_opportunity_id(trained_store, tmp_path: Path) -> None:
+    pipeline = pd.read_csv(BUNDLED_DATA_DIR / "sales_pipeline.csv").head(3)  # the four-file schema as it is
+    pipeline["campaign_notes"] = "x"  # unknown, but no misspelling of a known column: named, not used
+    leads = tmp_path / "pipeline.csv"
+    pipeline.to_csv(leads, index=False)
+    out = tmp_path / "o.csv"
+    result = runner.invoke(app, ["score", "--leads", str(leads), "--out", str(out)])
+    assert result.exit_code == 0, result.output
+    assert "column(s) sales_agent, deal_stage, close_date, close_value, campaign_notes not used" in " ".join(result.output.split())
+    assert list(pd.read_csv(out)["lead_id"].unique()) == list(pipeline["opportunity_id"])  # not 1..n
 
 
 def test_score_rejects_unknown_product_with_one_line(trained_store, tmp_path: Path) -> None:

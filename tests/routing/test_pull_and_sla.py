@@ -16,7 +16,7 @@ from leadwise.routing import (
     manual_assign,
     route_lead,
 )
-from leadwise.routing.domain import InactiveRep
+from leadwise.routing.domain import InactiveRep, OutOfOffice, RepOutOfOffice
 from leadwise.routing.pull import check_claim
 from leadwise.routing.sla import SlaPolicy, reassign, start_acceptance
 
@@ -36,6 +36,16 @@ def test_manual_assignment_ignores_everything_but_active(clock):
     assert "manual assignment by boss" in d.explanation.notes
     with pytest.raises(InactiveRep):
         manual_assign(lead=lead(), rep=Rep(id="off", active=False), manager="boss", clock=clock)
+
+
+def test_manual_assignment_to_a_rep_out_of_office_needs_force(clock):
+    now = clock.now()
+    away = Rep(id="away", out_of_office=(OutOfOffice(start=now - timedelta(hours=1), end=now + timedelta(days=1)),))
+    with pytest.raises(RepOutOfOffice, match="out of office until"):
+        manual_assign(lead=lead(), rep=away, manager="boss", clock=clock)
+    forced = manual_assign(lead=lead(), rep=away, manager="boss", clock=clock, force=True, note="VIP")
+    assert forced.rep_id == "away" and "reason: VIP" in forced.explanation.notes
+    assert any(n.startswith("warning: rep away is out of office") for n in forced.explanation.notes)
 
 
 def test_sla_lapse_reassigns_excluding_lapsed_reps_then_manager_queue(clock):

@@ -11,6 +11,7 @@ import pytest
 
 from leadwise.errors import Conflict
 from leadwise.routing import Lead
+from leadwise.routing.flows import BUNDLED_FLOWS_DIR
 from leadwise.services import decisions as service
 from leadwise.services.checks import consistency_problems
 from leadwise.services.flows import ensure_default_flow
@@ -26,9 +27,13 @@ from leadwise.store.models import AssignmentRow, LeadRow
 
 @pytest.fixture(scope="module")
 def template(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """A migrated database with four reps of capacity 2 and the bundled default flow."""
+    """A migrated database with four reps of capacity 2 and the bundled default flow, its score thresholds
+    set for the world's scores (which spread far wider than the bundled data's 0.63 to 0.66)."""
     path = tmp_path_factory.mktemp("together") / "template.db"
-    settings = Settings(database_url=f"sqlite:///{path}")
+    flow = path.with_name("default.toml")
+    bundled = (BUNDLED_FLOWS_DIR / "default.toml").read_text()
+    flow.write_text(bundled.replace("score_below = 0.635", "score_below = 0.25").replace("score_at_least = 0.65", "score_at_least = 0.8"))
+    settings = Settings(database_url=f"sqlite:///{path}", flow_file=flow)
     db = Database.connect(settings.database_url)
     upgrade(db.engine)
     for name in ("Ann", "Bob", "Cleo", "Expert"):

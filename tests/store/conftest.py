@@ -2,8 +2,14 @@ from __future__ import annotations
 
 import os
 from collections.abc import Iterator
+from datetime import datetime
 
 import pytest
+from alembic import command
+from sqlalchemy import text
+
+from leadwise.store.db import Database
+from leadwise.store.migrate import alembic_config
 
 PG_URL = os.environ.get("LEADWISE_TEST_DATABASE_URL")
 
@@ -23,3 +29,35 @@ def url(request, tmp_path, postgres_schema) -> Iterator[str]:
         return
     with postgres_schema("lw_m") as url:
         yield url
+
+
+def downgrade(db: Database, revision: str) -> None:
+    """Alembic's downgrade of ``db`` to ``revision`` (the service itself only ever upgrades)."""
+    config = alembic_config(db.engine.url.render_as_string(hide_password=False))
+    with db.engine.begin() as connection:
+        config.attributes["connection"] = connection
+        command.downgrade(config, revision)
+
+
+def insert_closed_lead(db: Database, now: datetime) -> None:
+    """Raw rows a migration must keep: lead 1, closed, with assignment 1 won (outcome 1) and
+    assignment 2 still offered."""
+    with db.engine.begin() as conn:
+        conn.execute(
+            text(
+                "INSERT INTO leads (id, external_id, payload, status, blind, created_at, updated_at) "
+                "VALUES (1, 'L', '{}', 'closed', false, :t, :t)"
+            ),
+            {"t": now},
+        )
+        conn.execute(
+            text(
+                "INSERT INTO assignments (id, lead_id, state, source, explanation, alternatives, created_at) "
+                "VALUES (1, 1, 'won', 'route', '{}', '[]', :t), (2, 1, 'offered', 'route', '{}', '[]', :t)"
+            ),
+            {"t": now},
+        )
+        conn.execute(
+            text("INSERT INTO outcomes (id, assignment_id, lead_id, result, recorded_at) VALUES (1, 1, 1, 'won', :t)"),
+            {"t": now},
+        )

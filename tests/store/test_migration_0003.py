@@ -7,8 +7,9 @@ from datetime import UTC, datetime
 import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
-from sqlalchemy import func, select, text, update
+from sqlalchemy import func, select, update
 from sqlalchemy.exc import IntegrityError
+from tests.store.conftest import insert_closed_lead
 
 from leadwise.store.db import Database
 from leadwise.store.migrate import head_revision, upgrade
@@ -19,27 +20,7 @@ def test_migration_0003_keeps_data_and_allows_returned(url: str) -> None:
     db = Database.connect(url)
     upgrade(db.engine, "0002")
     now = datetime(2024, 1, 1, tzinfo=UTC)
-    with db.engine.begin() as conn:
-        conn.execute(
-            text(
-                "INSERT INTO leads (id, external_id, payload, status, blind, created_at, updated_at) "
-                "VALUES (1, 'L', '{}', 'closed', false, :t, :t)"
-            ),
-            {"t": now},
-        )
-        conn.execute(
-            text(
-                "INSERT INTO assignments (id, lead_id, state, source, explanation, alternatives, created_at) "
-                "VALUES (1, 1, 'won', 'route', '{}', '[]', :t), (2, 1, 'offered', 'route', '{}', '[]', :t)"
-            ),
-            {"t": now},
-        )
-        conn.execute(
-            text(
-                "INSERT INTO outcomes (assignment_id, lead_id, result, recorded_at) VALUES (1, 1, 'won', :t)"
-            ),
-            {"t": now},
-        )
+    insert_closed_lead(db, now)
     assert upgrade(db.engine) == head_revision()
     with db.engine.connect() as conn:
         assert compare_metadata(MigrationContext.configure(conn), Base.metadata) == []

@@ -10,7 +10,9 @@ from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validat
 from leadwise.marketing.touchpoints import TouchTypeName
 
 Role = Literal["admin", "manager", "rep", "integration"]
-AssignmentState = Literal["offered", "accepted", "rejected", "expired", "won", "lost", "queued", "returned"]
+AssignmentState = Literal[
+    "offered", "accepted", "rejected", "reassigned", "expired", "won", "lost", "queued", "returned"
+]
 Name = Annotated[str, Field(min_length=1, max_length=200)]
 Text = Annotated[str, Field(max_length=200)]
 
@@ -272,6 +274,38 @@ class OutcomeIn(BaseModel):
     value: float | None = Field(default=None, ge=0, le=1e12, allow_inf_nan=False)
 
 
+class OutcomeCorrectionIn(BaseModel):
+    """A manager's correction of a recorded outcome; ``reason`` is kept in the audit trail."""
+
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={"examples": [{"result": "lost", "value": None, "reason": "deal fell through after signing"}]},
+    )
+
+    result: Literal["won", "lost"]
+    value: float | None = Field(default=None, ge=0, le=1e12, allow_inf_nan=False)
+    reason: Annotated[str, Field(min_length=1, max_length=2000)]
+
+
+class OutcomeCorrectionPublic(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
+    id: int
+    assignment_id: int
+    previous_result: Literal["won", "lost"]
+    previous_value: float | None
+    result: Literal["won", "lost"]
+    value: float | None
+    reason: str
+    corrected_by: str
+    corrected_at: datetime
+
+
+class OutcomeCorrectedOut(BaseModel):
+    assignment: AssignmentPublic
+    corrections: list[OutcomeCorrectionPublic] = Field(description="every correction of this outcome, oldest first")
+
+
 class ReturnIn(BaseModel):
     """Hand the lead back to marketing; ``reason`` is one of ``Settings.return_reasons``."""
 
@@ -282,10 +316,16 @@ class ReturnIn(BaseModel):
 
 
 class ManualAssignIn(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={"examples": [{"rep_id": 5, "reason": "key account"}, {"rep_id": 7, "force": True}]},
+    )
 
     rep_id: int = Field(ge=1, le=2**31 - 1)
-    reason: Text = ""
+    reason: Text = Field(default="", description="stored on the new assignment (its `reason`)")
+    force: bool = Field(
+        default=False, description="assign to a rep who is out of office (refused with 409 otherwise); warned of"
+    )
 
 
 class PoolLead(BaseModel):
@@ -348,7 +388,12 @@ class KeyCreated(BaseModel):
 class FlowIn(BaseModel):
     """A routing flow as written in a flow file (see ``training/flows/default.toml``)."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={
+            "examples": [{"source": '[[steps]]\nname = "everyone"\npool = "everyone"\nstrategy = "round_robin"\n'}]
+        },
+    )
 
     name: Annotated[str, Field(min_length=1, max_length=100, pattern=r"^[A-Za-z0-9_.-]+$")] = "default"
     format: Literal["toml", "yaml"] = "toml"
@@ -359,6 +404,7 @@ class FlowPublic(BaseModel):
     id: int
     name: str
     version: int
+    label: str = Field(description="the file's own `name`: a label of this version (routing uses `default`)")
     active: bool
     created_at: datetime
     format: str
@@ -369,6 +415,58 @@ class FlowPublic(BaseModel):
 class FlowsPublic(BaseModel):
     data: list[FlowPublic]
     count: int
+
+
+_PREVIEW_DRAFT = (
+    'name = "medical first"\n[pools.everyone]\n\n[[steps]]\nname = "medical"\n'
+    'when = { sector_in = ["medical"] }\npool = "everyone"\nstrategy = "specialist"\n\n'
+    '[[steps]]\nname = "everyone else"\npool = "everyone"\nstrategy = "round_robin"\n'
+)
+
+
+class FlowPreviewIn(BaseModel):
+    """A lead, and optionally a draft flow; without ``source`` the active flow is previewed."""
+
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={
+            "examples": [
+                {"lead": {"lead_id": "crm-1001", "account": "Acme Corporation", "product": "GTX Pro"}},
+                {"lead": {"lead_id": "crm-1002", "sector": "medical"}, "source": _PREVIEW_DRAFT, "format": "toml"},
+            ]
+        },
+    )
+
+    lead: LeadIn
+    source: Annotated[str, Field(min_length=1, max_length=200_000)] | None = Field(
+        default=None, description="a draft flow file's text; validated as publishing would (422 names the line)"
+    )
+    format: Literal["toml", "yaml"] = "toml"
+
+
+class FlowPreviewOut(BaseModel):
+    lead_id: str
+    outcome: Literal["assigned", "nurture", "manager_queue", "claim_pool", "blind_pool"]
+    rep_id: int | None
+    rep_name: str | None
+    queue: str | None = Field(description="the queue the lead would wait in when no rep gets it")
+    rule: str | None = Field(description="the flow step that decided")
+    strategy: str | None
+    flow: Literal["draft", "active"]
+    flow_version: int | None = Field(description="the active version previewed; null for a draft")
+    model_version: str | None
+    p_win: float | None
+    expected_value: float | None = Field(description="P(win) x deal value, in the deal's currency")
+    explanation: dict[str, Any]
+    stored: bool = Field(default=False, description="always false: a preview stores nothing")
+
+
+class FlowDiffOut(BaseModel):
+    name: str
+    from_version: int
+    to_version: int
+    source_diff: str = Field(description="unified diff of the flow files as written")
+    flow_diff: str = Field(description="unified diff of the validated flows (defaults filled in), as JSON")
 
 
 class TouchesOut(BaseModel):

@@ -54,10 +54,14 @@ def train(
         bool | None, typer.Option("--promote/--no-promote", help="Force or forbid moving the champion alias (default: only when not worse).")
     ] = None,
     if_no_champion: Annotated[bool, typer.Option("--if-no-champion", help="Do nothing when a champion is already registered.")] = False,
+    dry_run: Annotated[
+        bool, typer.Option("--dry-run", help="Train, evaluate and log the run, but register and promote nothing.")
+    ] = False,
+    run_name: Annotated[str | None, typer.Option("--run-name", help="MLflow run name (default: 'train DATA DATE').")] = None,
 ) -> None:
     """Train the lead score, rep-lead fit and deal value models; log them to MLflow; register and promote."""
     from leadwise.learn.registry import has_champion
-    from leadwise.learn.tracking import configure_tracking, log_training_run
+    from leadwise.learn.tracking import PromotionDecision, configure_tracking, log_training_run
     from leadwise.learn.tracking import promote as promote_models
     from leadwise.learn.training import TrainConfig, train_models
 
@@ -81,9 +85,15 @@ def train(
 
             outcome = train_models(training_data, run_config, progress=step)
             status.update("logging the run to MLflow and registering the models...")
-            run_id, versions = log_training_run(outcome, training_data, run_config, settings)
+            run_id, versions = log_training_run(
+                outcome, training_data, run_config, settings, register=not dry_run, run_name=run_name
+            )
             step(f"logged run {run_id} to {uri}")
-            decision = promote_models(outcome, versions, settings, promote)
+            decision = (
+                PromotionDecision(False, "dry run: nothing registered, the champion is unchanged", versions)
+                if dry_run
+                else promote_models(outcome, versions, settings, promote)
+            )
     except DataValidationError as error:
         fail(str(error))
     _print_summary(outcome, versions, decision, time.perf_counter() - started)
@@ -110,7 +120,7 @@ def _print_summary(outcome, versions, decision, seconds: float) -> None:
         style = "green" if report.beats_baselines else "bold red"
         console.print(f"[{style}]{report.verdict}[/]")
     registered = ", ".join(f"{kind} v{version}" for kind, version in versions.items())
-    console.print(f"registered: {registered}")
+    console.print(f"registered: {registered or 'nothing'}")
     console.print(f"[bold]{decision.reason}[/]")
     console.print(f"done in {seconds:.1f} s")
 
@@ -125,9 +135,12 @@ def score(
     ] = None,
     tracking_uri: TrackingOption = None,
 ) -> None:
-    """Score leads with the champion models: one row per lead and rep (lead id, rep, p_win, expected value)."""
+    """Score leads with the champion models: one row per lead and rep (lead id, rep, p_win, expected value).
+
+    CRM leads are identified by ``lead_id`` or ``opportunity_id``; an unknown column is an error naming it."""
     from leadwise.data.cleaning import CleaningReport, read_csv_strict
     from leadwise.data.crm import ACCOUNTS_FILE, read_accounts
+    from leadwise.data.training_data import crm_leads_to_score
     from leadwise.learn.registry import load_champion
 
     settings = get_settings()
@@ -136,6 +149,10 @@ def score(
         fail(f"no model has the alias '{settings.model_alias}' in {tracking_uri or settings.tracking_uri}: run `leadwise train` first")
     try:
         raw = read_csv_strict(leads, ())
+        if models.kind == "crm":
+            raw, unused = crm_leads_to_score(raw, file=leads.name)
+            if unused:
+                console.print(f"{leads.name}: column(s) {', '.join(unused)} not used for scoring")
         if data is not None and models.reference is not None:
             models.reference = models.reference.with_accounts(read_accounts(data / ACCOUNTS_FILE, CleaningReport()))
         touches = None

@@ -27,6 +27,11 @@ class DataValidationError(InvalidInput, ValueError):
         self.detail = message
         super().__init__(self._one_line())
 
+    def about_field(self) -> str:
+        """The problem named by its field only, for an answer about one posted lead (no file, no row)."""
+        text = f"field '{self.column}': {self.detail}" if self.column else self.detail
+        return " ".join(text.split())
+
     def _one_line(self) -> str:
         where = []
         if self.file:

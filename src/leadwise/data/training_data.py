@@ -7,6 +7,7 @@ turns new leads into that shape at scoring time, so training and serving cannot 
 
 from __future__ import annotations
 
+import difflib
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -16,7 +17,13 @@ import numpy as np
 import pandas as pd
 
 from leadwise.data.cleaning import DATE_FORMATS, CleaningReport
-from leadwise.data.crm import ACCOUNT_FIELDS, PRODUCT_COLUMNS, CrmHistory, require_both_outcomes
+from leadwise.data.crm import (
+    ACCOUNT_FIELDS,
+    PIPELINE_COLUMNS,
+    PRODUCT_COLUMNS,
+    CrmHistory,
+    require_both_outcomes,
+)
 from leadwise.data.errors import DataValidationError
 from leadwise.data.schemas import TRAINING_FRAME_SCHEMA, validate_contract
 from leadwise.data.table import LeadTable
@@ -183,6 +190,28 @@ class CrmLookup:
             squashed={name.lower().replace(" ", ""): name for name in names},
             accounts=dict(zip(accounts["account"].tolist(), fields, strict=True)),
         )
+
+
+# The columns a CRM lead to score may have: what completes or describes it, and its id under either
+# name (``opportunity_id`` is the pipeline file's own). The pipeline's other columns are known and unused
+# (a lead being scored has no stage, close date or value yet; its rep is what scoring ranks).
+CRM_LEAD_COLUMNS = ("lead_id", "opportunity_id", "account", "product", "engage_date", *ACCOUNT_FIELDS)
+UNUSED_PIPELINE_COLUMNS = tuple(c for c in PIPELINE_COLUMNS if c not in CRM_LEAD_COLUMNS) + PRODUCT_COLUMNS[1:]
+
+
+def crm_leads_to_score(raw: pd.DataFrame, *, file: str) -> tuple[pd.DataFrame, list[str]]:
+    """A CSV of CRM leads checked before scoring: a column that reads as a misspelt known one (``acount``)
+    is a ``DataValidationError`` naming it and the known name, since scoring without it would be wrong
+    silently; ``opportunity_id`` serves as the lead id. Returns the leads and the columns scoring does
+    not use (the pipeline's outcome columns, anything else unknown), to name them."""
+    known = (*CRM_LEAD_COLUMNS, *UNUSED_PIPELINE_COLUMNS)
+    for column in raw.columns:
+        if column not in known and (close := difflib.get_close_matches(str(column), known, n=1, cutoff=0.8)):
+            raise DataValidationError(f"unknown column (did you mean '{close[0]}'?)", file=file, column=str(column))
+    if "lead_id" not in raw.columns and "opportunity_id" in raw.columns:
+        raw = raw.rename(columns={"opportunity_id": "lead_id"})
+    unused = [str(c) for c in raw.columns if c not in CRM_LEAD_COLUMNS or c == "opportunity_id"]
+    return raw.drop(columns=unused), unused
 
 
 def prepare_crm_columns(

@@ -10,12 +10,14 @@ from __future__ import annotations
 import json
 import tempfile
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from pathlib import Path
 
 import joblib
 import matplotlib.pyplot as plt
 import mlflow
 import numpy as np
+from mlflow.data.pandas_dataset import PandasDataset, from_pandas
 from mlflow.tracking import MlflowClient
 
 import leadwise
@@ -70,21 +72,50 @@ def _log_figure(figure: plt.Figure, path: str) -> None:
     plt.close(figure)
 
 
-def log_training_run(
-    outcome: TrainingOutcome, data: TrainingData, config: TrainConfig, settings: Settings
-) -> tuple[str, dict[str, str]]:
-    """Log parameters, data fingerprint, metrics, plots and the three pyfunc models; register them.
+def training_run_name(data: TrainingData, now: datetime | None = None) -> str:
+    """``train crm-sales-opportunities 2026-12-02 02:15:07Z``: what was trained on, and when (UTC)."""
+    moment = (now or datetime.now(UTC)).strftime("%Y-%m-%d %H:%M:%SZ")
+    return f"train {data.source.name or data.source} {moment}"
 
-    Returns the run id and the registered version of each model kind.
+
+def training_dataset(data: TrainingData) -> PandasDataset:
+    """The training history as an MLflow dataset (name, digest, schema and profile; the source path)."""
+    return from_pandas(
+        data.frame, source=str(data.source), name=data.source.name or "training-data", targets="won"
+    )
+
+
+def _finite(metrics: dict[str, float]) -> dict[str, float]:
+    return {k: v for k, v in metrics.items() if np.isfinite(v)}
+
+
+def log_training_run(
+    outcome: TrainingOutcome,
+    data: TrainingData,
+    config: TrainConfig,
+    settings: Settings,
+    *,
+    register: bool = True,
+    run_name: str | None = None,
+) -> tuple[str, dict[str, str]]:
+    """Log parameters, the dataset (``mlflow.log_input``), metrics, plots and the three pyfunc models;
+    register them unless ``register`` is False (a dry run). Each logged model carries only its own
+    metrics (and its baselines'); the run has them all.
+
+    Returns the run id and the registered version of each model kind (none in a dry run).
     """
     experiment_id = ensure_experiment(settings)
     versions: dict[str, str] = {}
-    with mlflow.start_run(experiment_id=experiment_id, tags={RUN_TAG: "training"}) as run:
+    model_ids: dict[str, str] = {}
+    tags = {RUN_TAG: "training" if register else "training-dry-run"}
+    name = run_name or training_run_name(data)
+    with mlflow.start_run(experiment_id=experiment_id, run_name=name, tags=tags) as run:
         mlflow.log_params({f"config.{k}": v for k, v in config.model_dump().items() if k != "lgbm_params"})
         mlflow.log_params({f"lgbm.{k}": v for k, v in config.lgbm_params.items()})
         mlflow.log_params({f"data.{k}": v for k, v in outcome.fingerprint.items()})
         mlflow.log_params({f"split.{k}": v for k, v in outcome.split.items()})
-        mlflow.log_metrics({k: v for k, v in outcome.metrics.items() if np.isfinite(v)})
+        dataset = training_dataset(data)
+        mlflow.log_input(dataset, context="training")
         mlflow.log_dict({name: report.verdict for name, report in outcome.reports.items()}, "verdicts.json")
         mlflow.log_text("\n".join(str(fix) for fix in data.report.fixes) or "no fixes", "data_cleaning.txt")
         for name in ("lead_score", "rep_fit"):
@@ -114,10 +145,19 @@ def log_training_run(
                     artifacts={BUNDLE_ARTIFACT: str(bundle)},
                     signature=signature_for(kind, outcome.models),
                     input_example=example,
-                    registered_model_name=settings.registered_model_name(kind),
+                    registered_model_name=settings.registered_model_name(kind) if register else None,
                     pip_requirements=_requirements(),
                 )
-                versions[kind] = str(info.registered_model_version)
+                model_ids[kind] = info.model_id
+                if register:
+                    versions[kind] = str(info.registered_model_version)
+        # The metrics only once every model is logged, each with its model's id: MLflow links a metric
+        # logged without one to every model of the run, and a model it logs to every metric the run
+        # already has (their history does not say whose they are); a model must carry only its own.
+        for kind, model_id in model_ids.items():
+            own = {k: v for k, v in outcome.metrics.items() if k.startswith(f"{kind}.")}
+            mlflow.log_metrics(_finite(own), model_id=model_id, dataset=dataset)
+
         for kind, version in versions.items():
             client = MlflowClient()
             name = settings.registered_model_name(kind)

@@ -109,7 +109,7 @@ def _placed_by_lp(
     for row, i in enumerate(to_place):
         step = steps[i]
         assert step is not None and step.pool is not None  # an assign step always names its pool
-        pool = {r.id for r in flow.pools[step.pool].select(reps)}
+        pool = {r.id for r in flow.members(step.pool, reps)}
         ev = (
             scores[i].expected_values([r.id for r in reps], flow.objective)
             if scores[i].has_rep_scores

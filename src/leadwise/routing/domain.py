@@ -73,6 +73,12 @@ class InactiveRep(RoutingError, Conflict):
     code = "inactive_rep"
 
 
+class RepOutOfOffice(RoutingError, Conflict):
+    """A manual assignment to a rep who is out of office, without ``force``."""
+
+    code = "rep_out_of_office"
+
+
 # ---------------------------------------------------------------------------------------------- reps
 
 # A rep's one identity in routing: the service uses the store's key as text, the replay the CRM's agent
@@ -186,6 +192,9 @@ class Rep(BaseModel):
     out_of_office: tuple[OutOfOffice, ...] = ()
     active: bool = True
     accounts: frozenset[str] = frozenset()
+    # Pools the rep is tagged into by name: a member of each, besides the reps a flow's ``[pools.NAME]``
+    # filters select (``Flow.members``); the pools whose queued leads the rep may claim.
+    pools: frozenset[str] = frozenset()
     # Historical win rate, used by the ``performance`` strategy; None when the rep has no history.
     win_rate: float | None = Field(default=None, ge=0, le=1)
 
@@ -332,6 +341,8 @@ class Scores:
     rep_ids: tuple[str, ...] = ()
     p_win: np.ndarray = field(default_factory=lambda: np.zeros(0))
     deal_value: float | None = None
+    # Why there are no model figures although a model is served (the explanation says it, once).
+    missing_because: str | None = None
     _index: dict[str, int] = field(init=False, repr=False, compare=False)  # rep id -> position
 
     def __post_init__(self) -> None:
@@ -369,10 +380,10 @@ class Outcome(StrEnum):
 
 class CandidateScore(BaseModel):
     rep_id: str
-    score: float
+    score: float  # what it means: ``Explanation.score_means``
     p_win: float | None = None
-    expected_value: float | None = None
-    price: float | None = None
+    expected_value: float | None = None  # P(win) × deal value, as the decision's own expected value
+    price: float | None = None  # the capacity price taken off the score (``optimised``)
     open_leads: int = 0
 
 
@@ -399,8 +410,9 @@ class Explanation(BaseModel):
     eligible: list[CandidateScore] = Field(default_factory=list)  # the best few, in detail
     scores: dict[str, float] = Field(default_factory=dict)  # every eligible rep's score
     excluded: list[Exclusion] = Field(default_factory=list)
+    score_means: str | None = None  # the unit of ``eligible[].score``, ``scores`` and ``margin``
     runner_up: str | None = None
-    margin: float | None = None
+    margin: float | None = None  # the chosen rep's score minus the runner-up's
     model_version: str | None = None
     lead_score: float | None = None
     steps_tried: list[StepTrace] = Field(default_factory=list)

@@ -22,6 +22,7 @@ from leadwise.routing.domain import (
     NoEligibleRep,
     Outcome,
     Rep,
+    RepOutOfOffice,
     Scores,
     StepTrace,
 )
@@ -65,7 +66,7 @@ def route_lead(
     traces: list[StepTrace] = []
     notes: list[str] = []
     if scores.model_version is None:
-        notes.append("no model loaded")
+        notes.append(scores.missing_because or "no model loaded")
     for index, step in enumerate(flow.steps):
         name = step.name or f"step {index + 1}"
         unmet = step.when.check(lead, scores, reps, flow.territories, flow.maturity)
@@ -133,7 +134,7 @@ def _try_step(
 ) -> Decision | None:
     name = step.name or f"step {index + 1}"
     assert step.pool is not None and step.strategy is not None  # validated by Step
-    pool_reps = flow.pools[step.pool].select(reps)
+    pool_reps = flow.members(step.pool, reps)  # the pool's filters and the reps tagged with its name
     require_hours = (
         flow.require_availability if step.require_availability is None else step.require_availability
     )
@@ -190,6 +191,7 @@ def _try_step(
         objective=flow.objective if step.strategy in MODEL_STRATEGIES else None,
         eligible=ranked,
         scores=choice.scores,
+        score_means=choice.score_means or None,
         excluded=excluded,
         runner_up=ranked[1].rep_id if len(ranked) > 1 else None,
         margin=ranked[0].score - ranked[1].score if len(ranked) > 1 else None,
@@ -241,18 +243,29 @@ def _decision(
     )
 
 
-def manual_assign(*, lead: Lead, rep: Rep, manager: str, clock: Clock, note: str = "") -> Decision:
-    """A manager's assignment: respects nothing but the active flag, and is logged as manual."""
+def manual_assign(
+    *, lead: Lead, rep: Rep, manager: str, clock: Clock, note: str = "", force: bool = False
+) -> Decision:
+    """A manager's assignment: respects the active flag, refuses a rep who is out of office unless
+    ``force`` (then the explanation warns of it), and is logged as manual."""
     if not rep.active:
         raise InactiveRep(f"rep {rep.id!r} is inactive and cannot receive leads")
+    now = clock.now()
+    notes = [f"manual assignment by {manager}", *([f"reason: {note}"] if note else [])]
+    if rep.is_out_of_office(now):
+        back = rep.back_from_office(now).isoformat()
+        if not force:
+            raise RepOutOfOffice(
+                f"rep {rep.id!r} ({rep.name}) is out of office until {back}; "
+                "send \"force\": true to assign the lead anyway"
+            )
+        notes.append(f"warning: rep {rep.name or rep.id} is out of office until {back} (assigned with force)")
     return Decision(
         lead_id=lead.lead_id,
         outcome=Outcome.assigned,
         rep_id=rep.id,
-        decided_at=clock.now(),
+        decided_at=now,
         strategy="manual",
         manual=True,
-        explanation=Explanation(
-            strategy="manual", notes=[f"manual assignment by {manager}", *([note] if note else [])]
-        ),
+        explanation=Explanation(strategy="manual", notes=notes),
     )

@@ -251,6 +251,20 @@ class Flow(BaseModel):
         step = Step(name=strategy, pool="everyone", strategy=strategy, params=dict(params or {}))
         return cls(name=strategy, objective=objective, steps=[step], **kw)
 
+    def members(self, name: str, reps: Sequence[Rep]) -> list[Rep]:
+        """The reps of pool ``name``, in the order given: those its ``[pools.NAME]`` filters select and
+        those tagged with the name (a rep's ``pools``). One notion of a pool, for assigning and claiming."""
+        pool = self.pools.get(name)
+        chosen = pool.select(reps) if pool is not None else []
+        if len(chosen) == len(reps):
+            return chosen
+        ids = {r.id for r in chosen}
+        return [r for r in reps if r.id in ids or name in r.pools]
+
+    def pools_of(self, rep: Rep) -> set[str]:
+        """Every pool ``rep`` is a member of: its tags, and the flow's pools whose filters select it."""
+        return set(rep.pools) | {name for name, pool in self.pools.items() if pool.select([rep])}
+
     def unknown_pools(self) -> list[tuple[int, str]]:
         return [
             (i, s.pool) for i, s in enumerate(self.steps) if s.pool is not None and s.pool not in self.pools

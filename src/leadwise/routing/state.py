@@ -40,3 +40,18 @@ class InMemoryState:
     def snapshot(self) -> dict[str, Any]:
         with self._lock:
             return dict(self._data)
+
+
+class OverlayState:
+    """Reads through to ``base``, keeps every write to itself: a decision made on it (a flow preview)
+    sees the real pointers and moves none of them."""
+
+    def __init__(self, base: RoutingState) -> None:
+        self._base = base
+        self._writes: dict[str, Any] = {}
+
+    def get(self, key: str) -> Any | None:
+        return self._writes[key] if key in self._writes else self._base.get(key)
+
+    def set(self, key: str, value: Any) -> None:
+        self._writes[key] = value

@@ -3,7 +3,9 @@
 Every strategy is a function ``(ctx: StrategyContext) -> Choice`` registered by name in ``STRATEGIES``.
 Screening (inactive, out of office, hours, capacity, fairness) happened before; a strategy may narrow
 further (territory, skill, owner, tier) and says why in ``Choice.excluded``. Every score is "higher is
-better", so the explanation's runner-up and margin mean the same thing for every strategy.
+better" and in a unit a person reads (open leads, hours, P(win), revenue), named by ``Choice.score_means``,
+so the explanation's runner-up and margin say something: "one open lead fewer", "0.04 more P(win)".
+Ties are broken by the order of the reps handed to ``_choice``, which a strategy sorts by its tie-breaks.
 """
 
 from __future__ import annotations
@@ -59,6 +61,7 @@ class Choice:
     outcome: Outcome = Outcome.assigned
     strategy: str = ""
     scores: dict[str, float] = field(default_factory=dict)  # every eligible rep's score
+    score_means: str = ""  # what a score is, in the user's units (for the explanation)
 
 
 Strategy = Callable[[StrategyContext], Choice]
@@ -79,7 +82,8 @@ def _choice(
     price: Sequence[float] | np.ndarray | None = None,
     **kw: Any,
 ) -> Choice:
-    """Rank candidates by score (stable, so pool order breaks ties); detail the top ones."""
+    """Rank candidates by score (stable, so the order of ``reps`` breaks ties); detail the top ones with
+    their P(win) and expected value (P(win) × deal value: what the decision's own ``expected_value`` is)."""
     if not reps:
         return Choice(rep_id=None, ranked=[], **kw)
     values = np.asarray(scores, dtype=float)
@@ -87,7 +91,7 @@ def _choice(
     top = order[:EXPLAIN_TOP]
     ids = [reps[k].id for k in top]
     p = ctx.scores.expected_values(ids, "wins") if ctx.scores.has_rep_scores else None
-    ev = ctx.scores.expected_values(ids, ctx.objective) if ctx.scores.has_rep_scores else None
+    ev = ctx.scores.expected_values(ids, "revenue") if ctx.scores.has_rep_scores else None
     ranked = [
         CandidateScore(
             rep_id=ids[n],
@@ -113,8 +117,8 @@ def round_robin(ctx: StrategyContext) -> Choice:
     last = ctx.state.get(key)
     start = order.index(last) + 1 if last in order else 0
     position = {rid: (k - start) % len(order) for k, rid in enumerate(order)}
-    scores = [-float(position[r.id]) for r in ctx.eligible]
-    choice = _choice(ctx, ctx.eligible, scores)
+    scores = [0.0 - position[r.id] for r in ctx.eligible]  # 0.0 - : no "-0.0" in an explanation
+    choice = _choice(ctx, ctx.eligible, scores, score_means="minus the places before the rep's turn (0: next)")
     if choice.rep_id is not None:
         ctx.state.set(key, choice.rep_id)
     return choice
@@ -135,23 +139,30 @@ def weighted_round_robin(ctx: StrategyContext) -> Choice:
     for rep in eligible:
         credit[rep.id] = credit.get(rep.id, 0.0) + rep.weight
     scores = [credit[r.id] for r in eligible]
-    choice = _choice(ctx, eligible, scores)
+    choice = _choice(ctx, eligible, scores, score_means="round-robin credit in leads (the highest is next)")
     assert choice.rep_id is not None  # eligible is not empty
     credit[choice.rep_id] -= total
     ctx.state.set(key, {k: round(v, 9) for k, v in credit.items()})
     return choice
 
 
+LOAD_MEANS = "minus open leads (ties: fewer leads today, then the longest wait since the last lead)"
+
+
+def _least_loaded_first(ctx: StrategyContext, reps: Sequence[Rep]) -> list[Rep]:
+    """Fewest open leads, then fewest today, then the longest wait since the last lead (stable)."""
+
+    def key(rep: Rep) -> tuple[int, int, float]:
+        load = _load(ctx, rep)
+        return load.open_leads, load.assigned_today, load.last_assigned_at.timestamp() if load.last_assigned_at else _EPOCH
+
+    return sorted(reps, key=key)
+
+
 def load_balancing(ctx: StrategyContext) -> Choice:
     """Fewest open leads; ties go to fewer today, then to whoever waited longest since their last lead."""
-
-    def score(rep: Rep) -> float:
-        load = _load(ctx, rep)
-        last = load.last_assigned_at.timestamp() if load.last_assigned_at else _EPOCH
-        # Lexicographic key folded into one float: open leads dominate, then today, then waiting time.
-        return -(load.open_leads * 1e12 + load.assigned_today * 1e10 + (last - _EPOCH) / 1e3)
-
-    return _choice(ctx, ctx.eligible, [score(r) for r in ctx.eligible])
+    reps = _least_loaded_first(ctx, ctx.eligible)
+    return _choice(ctx, reps, [0.0 - _load(ctx, r).open_leads for r in reps], score_means=LOAD_MEANS)
 
 
 def performance(ctx: StrategyContext) -> Choice:
@@ -178,7 +189,9 @@ def performance(ctx: StrategyContext) -> Choice:
     total = sum(counts.get(r.id, 0) for r in reps) + 1
     tgt = dict(zip((r.id for r in reps), target, strict=True))
     scores = [tgt[r.id] * total - counts.get(r.id, 0) for r in ctx.eligible]
-    choice = _choice(ctx, ctx.eligible, scores, notes=notes)
+    choice = _choice(
+        ctx, ctx.eligible, scores, notes=notes, score_means="leads the rep is behind its win-rate share"
+    )
     assert choice.rep_id is not None  # eligible is not empty
     counts[choice.rep_id] = counts.get(choice.rep_id, 0) + 1
     ctx.state.set(key, counts)
@@ -194,10 +207,10 @@ def availability(ctx: StrategyContext) -> Choice:
             moment = rep.working_hours.next_start(moment)
         return (moment - ctx.now).total_seconds()
 
-    lb = load_balancing(ctx).scores
-    # Waiting seconds dominate; the load-balancing score only orders reps free at the same moment.
-    scores = [-free_at(r) * 1e13 + lb[r.id] / 1e3 for r in ctx.eligible]
-    return _choice(ctx, ctx.eligible, scores)
+    # Reps free at the same moment are ordered as load balancing orders them.
+    reps = _least_loaded_first(ctx, ctx.eligible)
+    hours = [0.0 - free_at(r) / 3600 for r in reps]
+    return _choice(ctx, reps, hours, score_means="minus the hours until the rep is free (0: now)")
 
 
 # ----------------------------------------------------------------------------- narrowing strategies
@@ -324,13 +337,16 @@ def _fallback(ctx: StrategyContext, name: str) -> Choice:
     return choice
 
 
+_OBJECTIVE_MEANS = {"wins": "P(win)", "revenue": "expected revenue (P(win) × deal value)"}
+
+
 def best_fit(ctx: StrategyContext) -> Choice:
     """Highest expected value (wins or revenue, per the objective) from the models."""
     got = _model_values(ctx)
     if got is None:
         return _fallback(ctx, "best_fit")
     reps, ev, excluded = got
-    return _choice(ctx, reps, ev, excluded=excluded)
+    return _choice(ctx, reps, ev, excluded=excluded, score_means=_OBJECTIVE_MEANS[ctx.objective])
 
 
 def optimised(ctx: StrategyContext) -> Choice:
@@ -348,7 +364,15 @@ def optimised(ctx: StrategyContext) -> Choice:
         lam = np.zeros(len(reps))
     else:
         lam = np.array([ctx.prices.get(r.id, 0.0) for r in reps], dtype=float)
-    return _choice(ctx, reps, ev - lam, price=lam, excluded=excluded, notes=notes)
+    return _choice(
+        ctx,
+        reps,
+        ev - lam,
+        price=lam,
+        excluded=excluded,
+        notes=notes,
+        score_means=f"{_OBJECTIVE_MEANS[ctx.objective]} minus the rep's capacity price",
+    )
 
 
 STRATEGIES: dict[str, Strategy] = {

@@ -88,6 +88,7 @@ def domain_rep(row: RepRow) -> Rep:
             out_of_office=tuple(OutOfOffice(**p) for p in row.out_of_office or ()),
             active=row.active,
             accounts=frozenset(row.accounts_owned or ()),
+            pools=frozenset(row.pools or ()),
             win_rate=row.win_rate,
         )
         with _REP_CACHE_LOCK:

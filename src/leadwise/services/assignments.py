@@ -5,7 +5,9 @@ A rep key (``rep_id`` given) reaches only that rep's assignments; another's answ
 
 from __future__ import annotations
 
-from leadwise.errors import NotFound
+from sqlalchemy import select
+
+from leadwise.errors import Conflict, NotFound
 from leadwise.services import adapters, context, decisions
 from leadwise.services.models import ModelHolder
 from leadwise.services.persist import Routed, routed_of
@@ -16,7 +18,7 @@ from leadwise.services.unit_of_work import UnitOfWork, lead_of, transaction, vis
 from leadwise.settings import Settings
 from leadwise.store import repositories as repo
 from leadwise.store.db import Database
-from leadwise.store.models import OPEN_STATES, LeadRow, OutcomeRow
+from leadwise.store.models import OPEN_STATES, LeadRow, OutcomeCorrectionRow, OutcomeRow
 
 
 def get_assignment(*, db: Database, assignment_id: int, rep_id: int | None) -> Routed:
@@ -100,7 +102,10 @@ def record_outcome(
             row,
             to_state=result,
             from_states=OPEN_STATES,
-            refused=f"assignment {assignment_id} is {{state}}: an outcome needs an offered or accepted lead",
+            refused=(
+                f"assignment {assignment_id} is {{state}}: an outcome needs an offered or accepted lead "
+                f"(a manager corrects a recorded one with POST /v1/assignments/{assignment_id}/outcome/correction)"
+            ),
             closed_at=unit.now,
         )
         assert row.rep_id is not None  # an open assignment has its rep
@@ -118,5 +123,58 @@ def record_outcome(
         lead.status = "closed"
         unit.session.flush()
         return routed_of(unit.session, row, lead)
+
+    return transaction(db, work)
+
+
+def correct_outcome(
+    *, db: Database, assignment_id: int, result: str, value: float | None, reason: str, corrected_by: str
+) -> tuple[Routed, list[OutcomeCorrectionRow]]:
+    """A manager corrects a recorded outcome (won ↔ lost, or its value). The outcome row and the
+    assignment's state take the new truth; an ``outcome_corrections`` row keeps what it was, who changed
+    it and why. Returns the assignment and every correction of its outcome, oldest first."""
+
+    def work(unit: UnitOfWork) -> tuple[Routed, list[OutcomeCorrectionRow]]:
+        session = unit.session
+        row = unit.assignment(assignment_id, rep_id=None)
+        outcome = session.scalar(select(OutcomeRow).where(OutcomeRow.assignment_id == row.id))
+        if outcome is None:
+            raise Conflict(
+                f"assignment {assignment_id} is {row.state}: it has no outcome to correct "
+                f"(record one with POST /v1/assignments/{assignment_id}/outcome)"
+            )
+        if (outcome.result, outcome.value) == (result, value):
+            raise Conflict(f"assignment {assignment_id} is already {result} with value {value}: nothing to correct")
+        if outcome.result != result:
+            unit.move(
+                row,
+                to_state=result,
+                from_states=[outcome.result],
+                refused=f"assignment {assignment_id} is {{state}}: it changed while being corrected; try again",
+                release=False,  # a closed lead holds no capacity either way
+            )
+        session.add(
+            OutcomeCorrectionRow(
+                outcome_id=outcome.id,
+                assignment_id=row.id,
+                previous_result=outcome.result,
+                previous_value=outcome.value,
+                result=result,
+                value=value,
+                reason=reason,
+                corrected_by=corrected_by,
+                corrected_at=unit.now,
+            )
+        )
+        outcome.result, outcome.value = result, value
+        session.flush()
+        history = list(
+            session.scalars(
+                select(OutcomeCorrectionRow)
+                .where(OutcomeCorrectionRow.outcome_id == outcome.id)
+                .order_by(OutcomeCorrectionRow.id)
+            )
+        )
+        return routed_of(session, row, unit.lead_of(row)), history
 
     return transaction(db, work)

@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from cachetools import TTLCache
+from sqlalchemy.orm import Session
 
 from leadwise.routing import Rep, RepLoad, Scores
 from leadwise.routing.domain import RepId
@@ -65,9 +66,16 @@ class RoutingContext:
 
 
 def lock_context(unit: UnitOfWork) -> RoutingContext:
-    session, now = unit.session, unit.now
-    heads = repo.lock_active_reps(session=session, now=now)
-    flow = current_flow(session, FLOW_NAME)
+    return read_context(unit.session, unit.now)
+
+
+def read_context(
+    session: Session, now: datetime, *, lock: bool = True, flow: FlowVersion | None = None
+) -> RoutingContext:
+    """The context of a decision at ``now``: in a write transaction with the reps locked, or (``lock``
+    False) as a plain read for a preview; ``flow`` instead of the active version (a draft)."""
+    heads = repo.lock_active_reps(session=session, now=now, lock=lock)
+    flow = flow if flow is not None else current_flow(session, FLOW_NAME)
     window = fairness_window(flow.flow)
     counts = repo.window_counts(session=session, now=now, window=window) if window is not None else None
     return RoutingContext(

@@ -25,6 +25,7 @@ from leadwise.routing import route_lead as engine_route
 from leadwise.routing.batch import batch_decisions
 from leadwise.routing.sla import PendingLead, SlaPolicy, reassign
 from leadwise.services import adapters, events, intake
+from leadwise.services.catalogue import complete_leads
 from leadwise.services.context import RoutingContext, active_reps, lock_context
 from leadwise.services.models import ModelHolder
 from leadwise.services.persist import Routed, store_decision
@@ -78,8 +79,6 @@ def decide_and_store(
             pending, reason=pending_reason, policy=policy, lead=lead, reps=ctx.reps, loads=ctx.loads,
             flow=ctx.flow.flow, scores=scores, state=ctx.state, clock=clock, prices=lambdas,
         )
-    if scored.note:
-        decision.explanation.notes.append(scored.note)
     optimised = (decision.strategy or decision.explanation.strategy) == "optimised"
     if optimised and prices is not None and (why := prices.explain()) is not None:
         decision.explanation.notes.append(why)
@@ -177,10 +176,13 @@ def route_lead(
     source: str = "route",
     prices: PriceBook | None = None,
 ) -> Routed:
-    """Route one lead; posting the same lead id again returns the stored decision and changes nothing."""
+    """Route one lead; posting the same lead id again returns the stored decision and changes nothing.
+    The lead is routed (and stored) with its product's series and its account's sector and country from
+    the catalogue when it does not carry them (``services.catalogue``)."""
     found = intake.stored_decision(db, lead.lead_id)
     if found is not None:
         return found
+    (lead,) = complete_leads(models=models, settings=settings, leads=[lead])
     (scored,) = score_for_routing(models=models, leads=[lead], reps=active_reps(db))
 
     def work(unit: UnitOfWork) -> Routed:
@@ -221,6 +223,7 @@ def route_leads(
     if not leads:
         return []
     events.publish(events.LeadsRoutedTogether(len(leads)))
+    leads = complete_leads(models=models, settings=settings, leads=leads)
     scored = score_for_routing(models=models, leads=leads, reps=active_reps(db))
     first_of = intake.first_occurrences(leads)
 
@@ -266,6 +269,7 @@ def route_batch(*, db: Database, settings: Settings, models: ModelHolder, leads:
     """Route a backlog together with the batch optimiser (``routing.batch``); leads routed before keep
     their decision."""
     intake.refuse_repeated_ids(leads)
+    leads = complete_leads(models=models, settings=settings, leads=leads)
     scored = score_for_routing(models=models, leads=leads, reps=active_reps(db))
     policy = sla_policy(settings)
 

@@ -3,6 +3,8 @@ default flow seeded into an empty database, publishing and listing versions."""
 
 from __future__ import annotations
 
+import difflib
+import json
 import logging
 import threading
 from dataclasses import dataclass
@@ -14,7 +16,7 @@ from cachetools import LRUCache
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from leadwise.errors import Conflict
+from leadwise.errors import Conflict, InvalidInput, NotFound
 from leadwise.routing import Flow, InvalidFlow, parse_flow
 from leadwise.routing.flows import BUNDLED_FLOWS_DIR
 from leadwise.settings import Settings
@@ -26,7 +28,9 @@ log = logging.getLogger(__name__)
 
 StoredFlow = RoutingFlowRow  # a stored flow version, as the API reads it
 
-FLOW_NAME = "default"  # the flow routing uses; other names can be published and kept, not routed by
+# The one flow routing uses. Publishing under another name is refused (it would never route a lead); the
+# file's own ``name`` is the version's label, shown in listings and diffs.
+FLOW_NAME = "default"
 FlowFormat = Literal["toml", "yaml"]
 
 # Used only while a database has no flow at all (seeding failed): every rep, load balancing.
@@ -129,11 +133,72 @@ def list_flows(*, session: Session, name: str | None = None) -> list[RoutingFlow
     return repo.list_flows(session=session, name=name)
 
 
+class NotTheRoutingFlow(InvalidInput):
+    """A flow published under a name routing does not use."""
+
+    code = "invalid_flow_name"
+
+
+def refuse_other_names(name: str) -> None:
+    if name != FLOW_NAME:
+        raise NotTheRoutingFlow(
+            f"name: routing uses the flow {FLOW_NAME!r} only, so a flow named {name!r} would never route a "
+            f"lead; publish it as a new version of {FLOW_NAME!r} (the file's own `name` labels the version)"
+        )
+
+
 def publish(*, db: Database, name: str, text: str, fmt: FlowFormat) -> RoutingFlowRow:
     """Validate ``text`` (``InvalidFlow`` names the line and field: 422) and store it as the next version."""
+    refuse_other_names(name)
     _, definition = parse_definition(text, fmt=fmt, source=f"flow {name!r}")
     try:
         with db.write_session() as session:
             return repo.publish_flow(session=session, name=name, definition=definition)
     except IntegrityError as exc:  # two publications of the same name at once: one version number each
         raise Conflict(f"flow {name!r} was published concurrently; publish again") from exc
+
+
+def stored_version(session: Session, name: str, version: int) -> RoutingFlowRow:
+    row = repo.get_flow_version(session=session, name=name, version=version)
+    if row is None:
+        raise NotFound(f"flow {name!r} has no version {version}")
+    return row
+
+
+def activate(*, db: Database, name: str, version: int) -> RoutingFlowRow:
+    """Make a stored version (an earlier one: a rollback) the one routing uses from the next lead on.
+    Decisions keep the version that made them; activating the active version changes nothing."""
+    with db.write_session() as session:
+        row = stored_version(session, name, version)
+        repo.activate_flow(session=session, row=row)
+        log.info("flow %r version %s activated", name, version)
+        return row
+
+
+@dataclass(frozen=True)
+class FlowDiff:
+    source: str  # unified diff of the two files as written
+    flow: str  # unified diff of the two validated flows (every default filled in), as sorted JSON
+
+
+def _lines(text: str) -> list[str]:
+    return text.splitlines(keepends=True)
+
+
+def diff(*, session: Session, name: str, from_version: int, to_version: int) -> FlowDiff:
+    """What changed from one stored version to another: the text, and the validated flow (which shows
+    a change of meaning even when only a default moved)."""
+    old, new = stored_version(session, name, from_version), stored_version(session, name, to_version)
+    labels = (f"{name} v{from_version}", f"{name} v{to_version}")
+
+    def as_json(row: RoutingFlowRow) -> str:
+        return json.dumps(row.definition.get("flow", {}), indent=2, sort_keys=True) + "\n"
+
+    return FlowDiff(
+        source="".join(
+            difflib.unified_diff(
+                _lines(str(old.definition.get("source", ""))), _lines(str(new.definition.get("source", ""))), *labels
+            )
+        ),
+        flow="".join(difflib.unified_diff(_lines(as_json(old)), _lines(as_json(new)), *labels)),
+    )

@@ -88,6 +88,16 @@ _UPDATE_LEAD = (
 )
 
 
+def offer_figures(rep_id: RepId | None, scores: Scores) -> tuple[float | None, float | None]:
+    """The chosen rep's P(win) and expected revenue (P(win) × deal value); None without rep scores."""
+    if rep_id is None or not scores.has_rep_scores:
+        return None, None
+    p = float(scores.expected_values([rep_id], "wins")[0])
+    if np.isnan(p):
+        return None, None
+    return p, p * float(scores.deal_value if scores.deal_value is not None else 1.0)
+
+
 def store_decision(
     unit: UnitOfWork,
     *,
@@ -100,18 +110,15 @@ def store_decision(
     names: dict[RepId, str],
     source: str,
     new_lead: bool = False,
+    reason: str | None = None,
 ) -> Routed:
-    """Store ``decision`` on ``lead`` (inserted when ``new_lead``); ``acceptance`` starts an offer's SLA."""
+    """Store ``decision`` on ``lead`` (inserted when ``new_lead``); ``acceptance`` starts an offer's SLA;
+    ``reason`` is why it was decided so (a manual assignment's reason)."""
     session, now = unit.session, unit.now
     explanation = decision.explanation
     others = (c for c in explanation.eligible if c.rep_id != decision.rep_id)
     alternatives = [c.model_dump(mode="json") for c in islice(others, STORED_ALTERNATIVES)]
-    p_win = expected_value = None
-    if decision.rep_id is not None and scores.has_rep_scores:
-        p = float(scores.expected_values([decision.rep_id], "wins")[0])
-        if not np.isnan(p):
-            p_win = p
-            expected_value = p * float(scores.deal_value if scores.deal_value is not None else 1.0)
+    p_win, expected_value = offer_figures(decision.rep_id, scores)
     assignment: dict[str, Any] = {
         "source": source,
         "rule": explanation.step or ("manual assignment" if decision.manual else None),
@@ -126,6 +133,7 @@ def store_decision(
         "rep_id": None,
         "queue": None,
         "expires_at": None,
+        "reason": reason,
     }
     if decision.outcome == Outcome.assigned and decision.rep_id is not None:
         rep_key = adapters.rep_key(decision.rep_id)

@@ -16,12 +16,13 @@ from leadwise.routing.domain import AlreadyClaimed, CapacityExhausted, RepNotFou
 from leadwise.routing.pull import check_claim
 from leadwise.services import adapters
 from leadwise.services.decisions import sla_policy
+from leadwise.services.flows import current_flow
 from leadwise.services.persist import Routed, store_decision
 from leadwise.services.unit_of_work import UnitOfWork, transaction
 from leadwise.settings import Settings
 from leadwise.store import repositories as repo
 from leadwise.store.db import Database
-from leadwise.store.models import OPEN_STATES, AssignmentRow, LeadRow, PoolClaimRow
+from leadwise.store.models import OPEN_STATES, AssignmentRow, LeadRow, PoolClaimRow, RepRow
 
 POOL_PAGE = 500
 
@@ -36,11 +37,18 @@ def pool_leads(*, db: Database, pools: Sequence[str] | None, queues: Sequence[st
         return list(session.scalars(query.order_by(LeadRow.created_at, LeadRow.id).limit(POOL_PAGE)))
 
 
+def member_pools(session: Session, rep: RepRow | None) -> set[str]:
+    """The pools a rep may claim from: one notion with the flow's pools (``Flow.pools_of``): the rep's
+    ``pools`` tags and every ``[pools.NAME]`` of the active flow whose filters select the rep."""
+    if rep is None:
+        return set()
+    return current_flow(session).flow.pools_of(adapters.domain_rep(rep))
+
+
 def rep_pools(*, db: Database, rep_id: int) -> list[str]:
     """The pools a rep may claim from (none for an unknown rep)."""
     with db.read_session() as session:
-        rep = repo.get_rep(session=session, rep_id=rep_id)
-        return list(rep.pools or []) if rep is not None else []
+        return sorted(member_pools(session, repo.get_rep(session=session, rep_id=rep_id)))
 
 
 def take_from_queue(unit: UnitOfWork, lead: LeadRow) -> None:
@@ -87,7 +95,7 @@ def claim(*, db: Database, external_id: str, rep_id: int) -> Routed:
         session, now = unit.session, unit.now
         rep = repo.lock_rep(session=session, rep_id=rep_id)
         lead = repo.get_lead_by_external_id(session=session, external_id=external_id)
-        pools = set(rep.pools or []) if rep is not None else set()
+        pools = member_pools(session, rep)
         if lead is not None and lead.status != "queued" and _claimed_from(session, lead) in pools:
             raise AlreadyClaimed(f"lead {external_id!r} was already claimed")
         if lead is None or rep is None or lead.queue != "pool" or lead.pool not in pools:
@@ -141,9 +149,11 @@ def manual_assign(
     rep_id: int,
     reason: str,
     manager: str = "a manager",
+    force: bool = False,
 ) -> Routed:
-    """A manager gives the lead to a rep: from a queue, or away from the rep who has it now. Respects
-    nothing but the active flag and the open-lead capacity (``routing.manual_assign``); logged as manual."""
+    """A manager gives the lead to a rep: from a queue, or away from the rep who has it now (that offer
+    ends ``reassigned``). Respects the active flag, the open-lead capacity and out of office (refused
+    unless ``force``; ``routing.manual_assign``); logged as manual, with ``reason`` stored on it."""
 
     def work(unit: UnitOfWork) -> Routed:
         session = unit.session
@@ -159,6 +169,7 @@ def manual_assign(
             manager=manager,
             clock=ManualClock(unit.now),
             note=reason,
+            force=force,
         )
         if lead.status == "closed":
             raise Conflict(f"lead {external_id!r} is closed (won or lost)")
@@ -173,11 +184,11 @@ def manual_assign(
                     raise Conflict(f"lead {external_id!r} is already with rep {rep_id}")
                 unit.move(
                     live,
-                    to_state="rejected",
+                    to_state="reassigned",
                     from_states=OPEN_STATES,
                     refused=None,
                     closed_at=unit.now,
-                    reason=f"reassigned by a manager to rep {rep_id}",
+                    reason=f"reassigned by {manager} to rep {rep_id}" + (f": {reason}" if reason else ""),
                 )
                 session.flush()
         if rep.open_leads >= rep.capacity:
@@ -192,6 +203,7 @@ def manual_assign(
             figures=None,
             names={adapters.rep_id(rep.id): rep.name},
             source="manual",
+            reason=reason or None,
         )
 
     return transaction(db, work)

@@ -10,7 +10,10 @@ from typing import Any
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
+from leadwise.data.crm import PIPELINE_COLUMNS, PIPELINE_FILE, load_crm_dir
 from leadwise.errors import Conflict, InvalidInput, NotFound
+from leadwise.routing.directory import reps_from_sales_teams
+from leadwise.routing.domain import Rep
 from leadwise.store import repositories as repo
 from leadwise.store.db import Database
 from leadwise.store.models import RepRow
@@ -112,12 +115,44 @@ def read_sales_teams(path: Path) -> list[dict[str, str]]:
     return rows
 
 
+def profiles_from_history(directory: Path) -> dict[str, Rep]:
+    """What the CRM history beside a ``sales_teams.csv`` says of each rep, by name: seniority (thirds by
+    closed deals), skills (the sectors, products and series with the most won deals), owned accounts
+    (the rep with the most won value on each) and win rate (``routing.directory.reps_from_sales_teams``).
+    Empty when the directory has no ``sales_pipeline.csv``; bad history files raise ``InvalidInput``
+    naming file, column and row."""
+    if not (directory / PIPELINE_FILE).is_file():
+        return {}
+    history = load_crm_dir(directory)  # cleaned as training cleans it (product variants, sector typos)
+    pipeline = history.deals.rename(columns={"lead_id": "opportunity_id"})[list(PIPELINE_COLUMNS)]
+    reps = reps_from_sales_teams(
+        history.teams, pipeline, history.accounts, history.products, assign_account_owners=True
+    )
+    return {rep.name: rep for rep in reps}
+
+
+def _history_fields(rep: Rep | None) -> dict[str, Any]:
+    if rep is None:
+        return {}
+    return {
+        "seniority": rep.seniority.value,
+        "sectors": sorted(rep.sectors),
+        "products": sorted(rep.products),
+        "series": sorted(rep.series),
+        "accounts_owned": sorted(rep.accounts),
+        "win_rate": rep.win_rate,
+    }
+
+
 def import_sales_teams(*, db: Database, path: Path, capacity: int) -> ImportResult:
-    """Create the reps of ``path`` and update the manager/office of those already there (by name).
+    """Create the reps of ``path`` and update the manager/office of those already there (by name). New
+    reps take their seniority, skills, owned accounts and win rate from the history beside the file
+    (``profiles_from_history``), so a flow's seniority, specialist and account-owner steps can match.
 
     Routing settings of existing reps (capacity, hours, skills ...) are left as they are.
     """
     rows = read_sales_teams(path)
+    history = profiles_from_history(path.parent)
     created = updated = unchanged = 0
     with db.write_session() as session:
         existing = {r.name: r for r in repo.list_reps(session=session)}
@@ -134,6 +169,7 @@ def import_sales_teams(*, db: Database, path: Path, capacity: int) -> ImportResu
                         capacity=capacity,
                         open_leads=0,
                         pools=["default", office] if office else ["default"],
+                        **_history_fields(history.get(name)),
                     )
                 )
                 created += 1

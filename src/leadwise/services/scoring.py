@@ -110,7 +110,7 @@ def score_for_api(*, models: ModelHolder, lead: Lead, rep_names: Sequence[str]) 
     try:
         return score_leads(loaded=loaded, leads=[model_input(lead)], rep_names=rep_names)[0]
     except DataValidationError as exc:  # the models' input validation: the lead's fault
-        raise InvalidInput(f"the lead cannot be scored: {exc}") from exc
+        raise InvalidInput(f"the lead cannot be scored by model {loaded.version}: {exc.about_field()}") from exc
     except Exception as exc:  # anything else is the model's (or its code's) fault: 503, never a 500
         log.exception("model %s failed on lead %r", loaded.version, lead.lead_id)
         raise ModelFailed(
@@ -131,7 +131,7 @@ def score_or_reason(
         return score_leads(loaded=loaded, leads=leads, rep_names=rep_names), None
     except DataValidationError as exc:  # the lead's data (an unknown product...): not the model's fault
         log.info("model %s cannot score this lead (%s); routing it rules-only", loaded.version, exc)
-        return None, f"not scored by model {loaded.version}: {exc}; routed rules-only"
+        return None, f"not scored by model {loaded.version} ({exc.about_field()}): routed rules-only"
     except Exception as exc:
         log.exception("scoring failed; routing this request rules-only")
         return None, f"model {loaded.version} failed ({type(exc).__name__}); routed rules-only"
@@ -159,8 +159,7 @@ def domain_scores(figures: LeadFigures | None, reps: Sequence[RepName]) -> Score
 @dataclass(frozen=True)
 class ScoredLead:
     figures: LeadFigures | None  # None rules-only, or when the model did not score the lead
-    scores: Scores
-    note: str | None  # why a served model did not score the lead (for the explanation)
+    scores: Scores  # ``scores.missing_because``: why a served model did not score the lead
 
 
 def score_for_routing(
@@ -175,12 +174,16 @@ def score_for_routing(
     inputs = [model_input(lead) for lead in leads]
     scored, note = score_or_reason(models=models, leads=inputs, rep_names=names)
     if scored is not None:
-        return [ScoredLead(f, domain_scores(f, reps), None) for f in scored]
+        return [ScoredLead(f, domain_scores(f, reps)) for f in scored]
     if note is None or len(leads) == 1:  # rules-only, or the one lead's reason
-        return [ScoredLead(None, NO_SCORES, note) for _ in leads]
+        return [unscored(note) for _ in leads]
     out = []
     for one in inputs:
         alone, why = score_or_reason(models=models, leads=[one], rep_names=names)
-        figures = alone[0] if alone else None
-        out.append(ScoredLead(figures, domain_scores(figures, reps), why))
+        out.append(ScoredLead(alone[0], domain_scores(alone[0], reps)) if alone else unscored(why))
     return out
+
+
+def unscored(why: str | None) -> ScoredLead:
+    """A lead without model figures: rules-only (``why`` None) or because the served model could not."""
+    return ScoredLead(None, NO_SCORES if why is None else Scores(model_version=None, missing_because=why))

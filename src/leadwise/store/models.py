@@ -44,7 +44,8 @@ NAMING = {
     "pk": "pk_%(table_name)s",
 }
 
-ASSIGNMENT_STATES = ("offered", "accepted", "rejected", "expired", "won", "lost", "returned")
+# ``reassigned``: a manager gave the lead to another rep (the rep did not reject it).
+ASSIGNMENT_STATES = ("offered", "accepted", "rejected", "reassigned", "expired", "won", "lost", "returned")
 OPEN_STATES = ("offered", "accepted")
 ROLES = ("admin", "manager", "rep", "integration")
 LEAD_STATUSES = ("assigned", "queued", "closed")
@@ -175,7 +176,7 @@ class AssignmentRow(Base):
     __tablename__ = "assignments"
     __table_args__ = (
         CheckConstraint(
-            "state IN ('offered','accepted','rejected','expired','won','lost','queued','returned')",
+            "state IN ('offered','accepted','rejected','expired','won','lost','queued','returned','reassigned')",
             name="state_known",
         ),
         # At most one live assignment per lead, whatever the number of workers.
@@ -209,7 +210,8 @@ class AssignmentRow(Base):
     expires_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     responded_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     closed_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
-    reason: Mapped[str | None] = mapped_column(Text)  # a rejection's reason, an expiry note
+    # A rejection's reason, an expiry note, a manual assignment's reason, why a manager reassigned it.
+    reason: Mapped[str | None] = mapped_column(Text)
 
 
 class PoolClaimRow(Base):
@@ -235,6 +237,27 @@ class OutcomeRow(Base):
     result: Mapped[str] = mapped_column(String(10))
     value: Mapped[float | None] = mapped_column(Float)
     recorded_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+
+
+class OutcomeCorrectionRow(Base):
+    """A manager's correction of a recorded outcome (won ↔ lost, or the value): the audit trail of what it
+    was, what it became, who changed it and why. The outcome row itself holds the current truth."""
+
+    __tablename__ = "outcome_corrections"
+    __table_args__ = (
+        CheckConstraint("previous_result IN ('won','lost') AND result IN ('won','lost')", name="results_known"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    outcome_id: Mapped[int] = mapped_column(ForeignKey("outcomes.id"), index=True)
+    assignment_id: Mapped[int] = mapped_column(ForeignKey("assignments.id"))
+    previous_result: Mapped[str] = mapped_column(String(10))
+    previous_value: Mapped[float | None] = mapped_column(Float)
+    result: Mapped[str] = mapped_column(String(10))
+    value: Mapped[float | None] = mapped_column(Float)
+    reason: Mapped[str] = mapped_column(Text)
+    corrected_by: Mapped[str] = mapped_column(String(100))
+    corrected_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
 
 
 class TouchRow(Base):

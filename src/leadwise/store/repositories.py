@@ -85,7 +85,7 @@ def day_and_week(now: datetime) -> tuple[date, date]:
 
 # The statements on the routing path are built once: constructing a SQLAlchemy statement costs more than
 # running it against SQLite, and a prebuilt one also hits the compiled-SQL cache every time.
-_LOCK_ACTIVE_REPS = (
+_ACTIVE_REP_HEADS = (
     select(
         RepRow.id,
         RepRow.name,
@@ -99,13 +99,14 @@ _LOCK_ACTIVE_REPS = (
     )
     .where(RepRow.active.is_(True))
     .order_by(RepRow.id)
-    .with_for_update()
 )
+_LOCK_ACTIVE_REPS = _ACTIVE_REP_HEADS.with_for_update()
 
 
-def lock_active_reps(*, session: Session, now: datetime) -> list[RepHead]:
+def lock_active_reps(*, session: Session, now: datetime, lock: bool = True) -> list[RepHead]:
     """The active reps, row-locked until the transaction ends (PostgreSQL; SQLite already holds its
-    writer lock from ``BEGIN IMMEDIATE``). Locked in id order so two routers never deadlock."""
+    writer lock from ``BEGIN IMMEDIATE``). Locked in id order so two routers never deadlock. Without
+    ``lock``, a plain read (a flow preview, which decides nothing it stores)."""
     day, week = day_and_week(now)
     return [
         RepHead(
@@ -118,7 +119,7 @@ def lock_active_reps(*, session: Session, now: datetime) -> list[RepHead]:
             last_assigned_at=last,
         )
         for rid, name, open_leads, updated, count_day, today, count_week, n_week, last in session.connection().execute(
-            _LOCK_ACTIVE_REPS
+            _LOCK_ACTIVE_REPS if lock else _ACTIVE_REP_HEADS
         )
     ]
 
@@ -413,6 +414,23 @@ def publish_flow(*, session: Session, name: str, definition: dict[str, Any]) -> 
     session.add(row)
     session.flush()
     return row
+
+
+def get_flow_version(*, session: Session, name: str, version: int) -> RoutingFlowRow | None:
+    return session.scalar(
+        select(RoutingFlowRow).where(RoutingFlowRow.name == name, RoutingFlowRow.version == version)
+    )
+
+
+def activate_flow(*, session: Session, row: RoutingFlowRow) -> None:
+    """Make ``row`` the one active version of its flow (the others stay stored, inactive)."""
+    session.execute(
+        update(RoutingFlowRow)
+        .where(RoutingFlowRow.name == row.name)
+        .values(active=RoutingFlowRow.id == row.id)
+        .execution_options(synchronize_session=False)
+    )
+    session.refresh(row)
 
 
 # -------------------------------------------------------------------------------------------- keys

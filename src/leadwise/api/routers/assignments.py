@@ -7,10 +7,13 @@ from typing import Annotated
 from fastapi import APIRouter, Path
 from fastapi.exceptions import RequestValidationError
 
-from leadwise.api.deps import AnyRoleDep, DbDep, ModelsDep, PricesDep, Principal, SettingsDep
+from leadwise.api.deps import AnyRoleDep, DbDep, ManagerDep, ModelsDep, PricesDep, Principal, SettingsDep
 from leadwise.api.routers._convert import assignment_public
 from leadwise.api.schemas import (
     AssignmentPublic,
+    OutcomeCorrectedOut,
+    OutcomeCorrectionIn,
+    OutcomeCorrectionPublic,
     OutcomeIn,
     Problem,
     RejectIn,
@@ -90,6 +93,31 @@ def outcome(
         service.record_outcome(
             db=db, assignment_id=assignment_id, rep_id=_own(principal), result=body.result, value=body.value
         )
+    )
+
+
+@router.post(
+    "/{assignment_id}/outcome/correction",
+    response_model=OutcomeCorrectedOut,
+    responses=ERRORS | {422: {"model": Problem}},
+)
+def correct_outcome(
+    assignment_id: AssignmentId, body: OutcomeCorrectionIn, db: DbDep, principal: ManagerDep
+) -> OutcomeCorrectedOut:
+    """Correct a recorded outcome (won → lost, lost → won, or its value); managers and admins. The
+    assignment and the stats take the new result; the answer lists every correction of this outcome
+    (what it was, what it became, who, when, why). 409 when there is no outcome yet or nothing changes."""
+    routed, history = service.correct_outcome(
+        db=db,
+        assignment_id=assignment_id,
+        result=body.result,
+        value=body.value,
+        reason=body.reason,
+        corrected_by=f"{principal.role} key {principal.key_id}",
+    )
+    return OutcomeCorrectedOut(
+        assignment=assignment_public(routed),
+        corrections=[OutcomeCorrectionPublic.model_validate(c) for c in history],
     )
 
 

@@ -62,7 +62,9 @@ def claim(lead_id: LeadId, db: DbDep, principal: RepDep) -> AssignmentPublic:
 def manual_assign(
     lead_id: LeadId, body: ManualAssignIn, db: DbDep, settings: SettingsDep, principal: ManagerDep
 ) -> AssignmentPublic:
-    """Give a lead to a rep by hand (from a queue, or away from its current rep); managers only."""
+    """Give a lead to a rep by hand (from a queue, or away from its current rep, whose offer ends
+    ``reassigned``); managers only. ``reason`` is stored on the new assignment. A rep who is out of office
+    is refused (409 ``rep_out_of_office``) unless ``force`` is true; then the explanation warns of it."""
     return assignment_public(
         service.manual_assign(
             db=db,
@@ -71,5 +73,6 @@ def manual_assign(
             rep_id=body.rep_id,
             reason=body.reason,
             manager=f"{principal.role} key {principal.key_id}",
+            force=body.force,
         )
     )

@@ -7,10 +7,10 @@ Revises: 0002
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-
 import sqlalchemy as sa
 from alembic import op
+
+from leadwise.store.schema_changes import set_assignment_states
 
 revision = "0003"
 down_revision = "0002"
@@ -56,46 +56,13 @@ def upgrade() -> None:
         sa.UniqueConstraint("assignment_id", name=op.f("uq_lead_returns_assignment_id")),
     )
     op.create_index(op.f("ix_lead_returns_lead_id"), "lead_returns", ["lead_id"], unique=False)
-    _set_states(OLD_STATES, NEW_STATES)
-
-
-def _set_states(old: str, new: str) -> None:
-    """Change the allowed assignment states (a CHECK constraint)."""
-    conn = op.get_bind()
-    if conn.dialect.name != "sqlite":
-        op.drop_constraint(op.f("ck_assignments_state_known"), "assignments", type_="check")
-        op.create_check_constraint(op.f("ck_assignments_state_known"), "assignments", f"state IN ({new})")
-        return
-    # SQLite cannot alter a constraint: the table is rebuilt with the new text. ``outcomes``,
-    # ``pool_claims`` and ``lead_returns`` reference it, so the foreign-key checks are deferred to the
-    # commit (the pragma ends with the transaction); once the rows are back, every reference holds again.
-    # Data, indexes and the partial unique index on live assignments are kept as they were.
-    create: str = conn.exec_driver_sql(
-        "SELECT sql FROM sqlite_master WHERE type = 'table' AND name = 'assignments'"
-    ).scalar_one()
-    if create.count(f"({old})") != 1:
-        raise RuntimeError(f"assignments: state constraint not found in {create!r}")
-    indexes: Sequence[str] = (
-        conn.exec_driver_sql(
-            "SELECT sql FROM sqlite_master WHERE type = 'index' AND tbl_name = 'assignments' AND sql IS NOT NULL"
-        )
-        .scalars()
-        .all()
-    )
-    conn.exec_driver_sql("PRAGMA defer_foreign_keys = ON")
-    conn.exec_driver_sql("CREATE TABLE _assignments_copy AS SELECT * FROM assignments")
-    conn.exec_driver_sql("DROP TABLE assignments")
-    conn.exec_driver_sql(create.replace(f"({old})", f"({new})"))
-    conn.exec_driver_sql("INSERT INTO assignments SELECT * FROM _assignments_copy")
-    conn.exec_driver_sql("DROP TABLE _assignments_copy")
-    for statement in indexes:
-        conn.exec_driver_sql(statement)
+    set_assignment_states(OLD_STATES, NEW_STATES)
 
 
 def downgrade() -> None:
     conn = op.get_bind()
     conn.execute(sa.text("UPDATE assignments SET state = 'rejected' WHERE state = 'returned'"))
-    _set_states(NEW_STATES, OLD_STATES)
+    set_assignment_states(NEW_STATES, OLD_STATES)
     op.drop_index(op.f("ix_lead_returns_lead_id"), table_name="lead_returns")
     op.drop_table("lead_returns")
     op.drop_index(op.f("ix_touches_lead_id"), table_name="touches")
