@@ -1,0 +1,63 @@
+"""Migration 0006 adds key expiry, a rep's own status and the webhook tables (both dialects): existing
+keys and reps keep working (no expiry, available), the schema matches the models, and the downgrade
+removes it all again."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+from alembic import command
+from alembic.autogenerate import compare_metadata
+from alembic.runtime.migration import MigrationContext
+from sqlalchemy import inspect, text
+
+from leadwise.store.db import Database
+from leadwise.store.migrate import alembic_config, current_revision, upgrade
+from leadwise.store.models import Base
+
+
+def _downgrade(db: Database, revision: str) -> None:
+    config = alembic_config(db.engine.url.render_as_string(hide_password=False))
+    with db.engine.begin() as connection:
+        config.attributes["connection"] = connection
+        command.downgrade(config, revision)
+
+
+def test_migration_0006_keeps_keys_and_reps_and_downgrades(url: str) -> None:
+    db = Database.connect(url)
+    upgrade(db.engine, "0004")
+    now = datetime(2024, 1, 1, tzinfo=UTC)
+    with db.engine.begin() as conn:
+        conn.execute(
+            text(
+                "INSERT INTO reps (name, capacity, open_leads, out_of_office, sectors, products, series, "
+                "seniority, weight, territories, accounts_owned, pools, active, created_at, updated_at, "
+                "assigned_today, assigned_week) VALUES ('Ann', 5, 0, '[]', '[]', '[]', '[]', 'mid', 1.0, "
+                "'[]', '[]', '[]', true, :t, :t, 0, 0)"
+            ),
+            {"t": now},
+        )
+        conn.execute(
+            text(
+                "INSERT INTO api_keys (name, prefix, key_hash, role, created_at) "
+                "VALUES ('k', 'lw_x', 'hash', 'admin', :t)"
+            ),
+            {"t": now},
+        )
+    assert upgrade(db.engine) == "0006"
+    with db.engine.connect() as conn:
+        assert conn.execute(text("SELECT status, status_changed_at FROM reps")).one() == ("available", None)
+        assert conn.execute(text("SELECT expires_at FROM api_keys")).scalar_one() is None
+        assert compare_metadata(MigrationContext.configure(conn), Base.metadata) == []
+    inspector = inspect(db.engine)
+    assert inspector.has_table("webhook_subscriptions") and inspector.has_table("webhook_deliveries")
+
+    _downgrade(db, "0004")
+    inspector = inspect(db.engine)
+    assert current_revision(db.engine) == "0004"
+    assert not inspector.has_table("webhook_deliveries")
+    assert "status" not in {c["name"] for c in inspector.get_columns("reps")}
+    assert "expires_at" not in {c["name"] for c in inspector.get_columns("api_keys")}
+    with db.engine.connect() as conn:
+        assert conn.execute(text("SELECT name FROM reps")).scalar_one() == "Ann"
+    db.dispose()
