@@ -36,6 +36,8 @@ ENDPOINTS = [
     ("GET", "/v1/admin/model", None, {"admin"}),
     ("POST", "/v1/admin/model/reload", None, {"admin"}),
     ("POST", "/v1/admin/keys", {"role": "integration"}, {"admin"}),
+    ("GET", "/v1/admin/keys", None, {"admin"}),
+    ("DELETE", "/v1/admin/keys/5", None, {"admin"}),  # rep_bob's key (no test below needs it)
 ]
 
 
@@ -47,6 +49,7 @@ def test_every_v1_route_is_in_the_role_table(env) -> None:
         "/v1/pool/some-lead/claim": "/v1/pool/{lead_id}/claim",
         "/v1/leads/role-lead/assign": "/v1/leads/{lead_id}/assign",
         "/v1/leads/role-lead/touches": "/v1/leads/{lead_id}/touches",
+        "/v1/admin/keys/5": "/v1/admin/keys/{key_id}",
     }
     table = {
         (m, templates.get(p, p).replace("/assignments/1", "/assignments/{assignment_id}"))

@@ -328,18 +328,45 @@ class StatsOut(BaseModel):
 
 
 class KeyCreate(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={
+            "examples": [{"role": "rep", "name": "Ann's laptop", "rep_id": 1, "expires_at": "2027-01-01T00:00:00Z"}]
+        },
+    )
 
     role: Role
     name: Name = "api key"
     rep_id: int | None = Field(default=None, ge=1, le=2**31 - 1)
+    expires_at: AwareDatetime | None = Field(default=None, description="the key stops working then (null: never)")
 
 
 class KeyCreated(BaseModel):
     id: int
     role: Role
     rep_id: int | None
+    expires_at: datetime | None = None
     key: str = Field(description="shown once; only its hash is stored")
+
+
+class KeyPublic(BaseModel):
+    """A key as listed: its prefix identifies it, the key itself is never stored nor shown again."""
+
+    model_config = ConfigDict(from_attributes=True)
+
+    id: int
+    name: str
+    prefix: str = Field(description="the key's first characters, to recognise it")
+    role: Role
+    rep_id: int | None
+    created_at: datetime
+    expires_at: datetime | None
+    revoked_at: datetime | None
+
+
+class KeysPublic(BaseModel):
+    data: list[KeyPublic]
+    count: int
 
 
 # ---------------------------------------------------------------------------------------------- flows

@@ -408,11 +408,18 @@ def hash_key(key: str) -> str:
 
 
 def create_api_key(
-    *, session: Session, role: str, name: str, rep_id: int | None = None
+    *,
+    session: Session,
+    role: str,
+    name: str,
+    rep_id: int | None = None,
+    expires_at: datetime | None = None,
 ) -> tuple[ApiKeyRow, str]:
     """A new key row and the key itself, which is returned once and never stored."""
     key = KEY_PREFIX + secrets.token_urlsafe(32)
-    row = ApiKeyRow(name=name, prefix=key[:10], key_hash=hash_key(key), role=role, rep_id=rep_id)
+    row = ApiKeyRow(
+        name=name, prefix=key[:10], key_hash=hash_key(key), role=role, rep_id=rep_id, expires_at=expires_at
+    )
     session.add(row)
     session.flush()
     return row, key
@@ -421,6 +428,13 @@ def create_api_key(
 def find_api_key(*, session: Session, key: str) -> ApiKeyRow | None:
     query = select(ApiKeyRow).where(ApiKeyRow.key_hash == hash_key(key), ApiKeyRow.revoked_at.is_(None))
     return session.scalar(query)
+
+
+def list_api_keys(*, session: Session, include_revoked: bool = False) -> list[ApiKeyRow]:
+    query = select(ApiKeyRow).order_by(ApiKeyRow.id)
+    if not include_revoked:
+        query = query.where(ApiKeyRow.revoked_at.is_(None))
+    return list(session.scalars(query))
 
 
 def count_api_keys(*, session: Session, role: str | None = None) -> int:
