@@ -37,6 +37,8 @@ ENDPOINTS = [
     ("POST", "/v1/admin/model/reload", None, {"admin"}),
     ("POST", "/v1/admin/keys", {"role": "integration"}, {"admin"}),
     ("GET", "/v1/admin/keys", None, {"admin"}),
+    ("GET", "/v1/assignments", None, {"admin", "manager", "rep"}),
+    ("GET", "/v1/leads/role-lead", None, {"admin", "manager", "integration"}),
     ("DELETE", "/v1/admin/keys/5", None, {"admin"}),  # rep_bob's key (no test below needs it)
 ]
 
@@ -50,6 +52,7 @@ def test_every_v1_route_is_in_the_role_table(env) -> None:
         "/v1/leads/role-lead/assign": "/v1/leads/{lead_id}/assign",
         "/v1/leads/role-lead/touches": "/v1/leads/{lead_id}/touches",
         "/v1/admin/keys/5": "/v1/admin/keys/{key_id}",
+        "/v1/leads/role-lead": "/v1/leads/{lead_id}",
     }
     table = {
         (m, templates.get(p, p).replace("/assignments/1", "/assignments/{assignment_id}"))

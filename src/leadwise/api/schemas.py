@@ -236,6 +236,43 @@ class AssignmentPublic(BaseModel):
     reason: str | None
 
 
+class AssignmentsPublic(BaseModel):
+    """One page of assignments, newest first."""
+
+    data: list[AssignmentPublic]
+    count: int = Field(description="assignments on this page")
+    total: int = Field(description="assignments matching the filters, over every page")
+    limit: int
+    offset: int
+
+
+class OutcomePublic(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
+    assignment_id: int
+    rep_id: int | None
+    result: Literal["won", "lost"]
+    value: float | None
+    recorded_at: datetime
+
+
+class LeadAudit(BaseModel):
+    """A lead and every decision made about it, oldest first: why it went where it went."""
+
+    lead_id: str
+    status: str = Field(description="assigned, queued or closed")
+    queue: str | None
+    pool: str | None
+    score: float | None
+    expected_value: float | None
+    created_at: datetime
+    updated_at: datetime
+    lead: dict[str, Any] = Field(description="the lead as received")
+    touches: int = Field(description="marketing touches stored for the lead")
+    decisions: list[AssignmentPublic]
+    outcomes: list[OutcomePublic]
+
+
 class RouteOut(AssignmentPublic):
     created: bool = Field(description="false when the lead had been routed before (idempotent replay)")
 

@@ -24,6 +24,7 @@ from leadwise.store.models import (
     AssignmentRow,
     LeadReturnRow,
     LeadRow,
+    OutcomeRow,
     RepDayCountRow,
     RepRow,
     RoutingFlowRow,
@@ -249,6 +250,46 @@ def latest_assignment(*, session: Session, lead_id: int) -> AssignmentRow | None
 
 def get_assignment(*, session: Session, assignment_id: int) -> AssignmentRow | None:
     return session.get(AssignmentRow, assignment_id)
+
+
+def find_assignments(
+    *,
+    session: Session,
+    states: Sequence[str] = (),
+    rep_id: int | None = None,
+    lead_key: int | None = None,
+    since: datetime | None = None,
+    limit: int = 50,
+    offset: int = 0,
+) -> tuple[list[AssignmentRow], int]:
+    """Assignments matching every filter given, newest first, one page of them and how many match."""
+    conditions: list[Any] = []
+    if states:
+        conditions.append(AssignmentRow.state.in_(list(states)))
+    if rep_id is not None:
+        conditions.append(AssignmentRow.rep_id == rep_id)
+    if lead_key is not None:
+        conditions.append(AssignmentRow.lead_id == lead_key)
+    if since is not None:
+        conditions.append(AssignmentRow.created_at >= since)
+    total = session.scalar(select(func.count()).select_from(AssignmentRow).where(*conditions)) or 0
+    page = (
+        select(AssignmentRow)
+        .where(*conditions)
+        .order_by(AssignmentRow.created_at.desc(), AssignmentRow.id.desc())
+        .limit(limit)
+        .offset(offset)
+    )
+    return list(session.scalars(page)), int(total)
+
+
+def lead_assignments(*, session: Session, lead_id: int) -> list[AssignmentRow]:
+    """Every decision on a lead, in the order it was made."""
+    return list(session.scalars(select(AssignmentRow).where(AssignmentRow.lead_id == lead_id).order_by(AssignmentRow.id)))
+
+
+def lead_outcomes(*, session: Session, lead_id: int) -> list[OutcomeRow]:
+    return list(session.scalars(select(OutcomeRow).where(OutcomeRow.lead_id == lead_id).order_by(OutcomeRow.id)))
 
 
 # -------------------------------------------------------------------------------------------- touches
