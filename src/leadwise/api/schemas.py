@@ -133,8 +133,26 @@ class RepPublic(RepBase):
     id: int
     name: str
     open_leads: int
+    status: Literal["available", "away"] = Field(description="the rep's own word (POST /v1/reps/{id}/status)")
+    status_changed_at: datetime | None
     created_at: datetime
     updated_at: datetime
+
+
+class RepStatusIn(BaseModel):
+    model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [{"status": "away"}]})
+
+    status: Literal["available", "away"] = Field(description="away: routing passes the rep by until available")
+
+
+class RepStatusOut(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
+    id: int
+    name: str
+    status: Literal["available", "away"]
+    status_changed_at: datetime | None
+    open_leads: int = Field(description="an away rep keeps its open leads")
 
 
 class RepsPublic(BaseModel):

@@ -185,6 +185,8 @@ class Rep(BaseModel):
     working_hours: WorkingHours | None = None
     out_of_office: tuple[OutOfOffice, ...] = ()
     active: bool = True
+    # The rep's own "away" (rep self-service), honoured like an out-of-office period with no end.
+    away: bool = False
     accounts: frozenset[str] = frozenset()
     # Historical win rate, used by the ``performance`` strategy; None when the rep has no history.
     win_rate: float | None = Field(default=None, ge=0, le=1)
