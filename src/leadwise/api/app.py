@@ -17,7 +17,9 @@ from starlette.concurrency import run_in_threadpool
 
 from leadwise.api import metrics
 from leadwise.api.deps import new_key_cache
+from leadwise.api.docs import install_docs
 from leadwise.api.errors import install_error_handlers
+from leadwise.api.limits import BodySizeLimit
 from leadwise.services.decisions import route_leads
 from leadwise.services.demand import history_arrivals
 from leadwise.services.flows import active_flow_version, ensure_default_flow
@@ -181,12 +183,16 @@ def create_app(
             "(`Authorization: Bearer <key>` or `X-API-Key`); roles: admin, manager, rep, integration."
         ),
         lifespan=lifespan,
+        docs_url=None,  # served from the package's own files (api.docs), not a CDN
+        redoc_url=None,
     )
+    install_docs(app)
     app.state.settings = settings
     app.state.key_cache = new_key_cache()
     install_error_handlers(app)
     metrics.subscribe()
     app.add_middleware(metrics.LatencyMiddleware)
+    app.add_middleware(BodySizeLimit, max_bytes=settings.max_body_bytes)  # 413 without reading it whole
 
     from leadwise.api.routers import (
         admin,

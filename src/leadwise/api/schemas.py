@@ -98,13 +98,32 @@ class RepBase(BaseModel):
 
 
 class RepCreate(RepBase):
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={
+            "examples": [
+                {
+                    "name": "Ann Lee",
+                    "manager": "Dustin Brinkmann",
+                    "region": "Central",
+                    "capacity": 20,
+                    "sectors": ["software"],
+                    "series": ["GTX"],
+                    "seniority": "senior",
+                    "pools": ["default", "Central"],
+                    "hours": {"timezone": "Europe/Paris", "start": "09:00", "end": "17:30"},
+                }
+            ]
+        },
+    )
+
     name: Name
 
 
 class RepUpdate(BaseModel):
     """Only the fields sent change."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [{"capacity": 25, "out_of_office": [{"start": "2024-08-01T00:00:00Z", "end": "2024-08-15T00:00:00Z", "reason": "holiday"}]}]})
 
     name: Name | None = None
     manager: Text | None = None
@@ -184,7 +203,7 @@ Touches = Annotated[list[TouchIn], Field(max_length=1000)]
 class LeadIn(BaseModel):
     """A lead as a CRM or web form sends it. ``lead_id`` is the caller's id: routing is idempotent on it."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [{"lead_id": "crm-1042", "account": "Acme Corporation", "product": "GTX Pro", "sector": "software", "revenue": 1200.5, "employees": 800, "country": "United States", "source": "web", "touches": [{"timestamp": "2024-05-01T09:00:00Z", "channel": "web", "touch_type": "demo_request"}]}]})
 
     lead_id: Annotated[str, Field(min_length=1, max_length=200, pattern=r"^\S(.*\S)?$")]
     account: Text | None = None
@@ -204,7 +223,7 @@ class LeadIn(BaseModel):
 
 
 class TouchesIn(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [{"touches": [{"timestamp": "2024-05-03T14:00:00Z", "channel": "email", "touch_type": "quote_request", "campaign": "spring"}]}]})
 
     touches: Annotated[list[TouchIn], Field(min_length=1, max_length=1000)]
 
@@ -296,7 +315,7 @@ class RouteOut(AssignmentPublic):
 
 
 class BatchIn(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [{"leads": [{"lead_id": "crm-1043", "product": "GTX Basic", "sector": "retail"}, {"lead_id": "crm-1044", "product": "MG Special", "country": "Germany"}]}]})
 
     leads: list[LeadIn] = Field(min_length=1, max_length=1000)
 
@@ -307,7 +326,7 @@ class BatchOut(BaseModel):
 
 
 class RejectIn(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [{"reason": "not my territory"}]})
 
     reason: Text = ""
 
@@ -321,7 +340,7 @@ class RejectOut(BaseModel):
 
 
 class OutcomeIn(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [{"result": "won", "value": 5200}]})
 
     result: Literal["won", "lost"]
     value: float | None = Field(default=None, ge=0, le=1e12, allow_inf_nan=False)
@@ -330,14 +349,14 @@ class OutcomeIn(BaseModel):
 class ReturnIn(BaseModel):
     """Hand the lead back to marketing; ``reason`` is one of ``Settings.return_reasons``."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [{"reason": "not_mature", "note": "wants a call back in Q3"}]})
 
     reason: Annotated[str, Field(min_length=1, max_length=100)]
     note: Annotated[str, Field(max_length=2000)] | None = None
 
 
 class ManualAssignIn(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [{"rep_id": 3, "reason": "account owner is back from leave"}]})
 
     rep_id: int = Field(ge=1, le=2**31 - 1)
     reason: Text = ""
@@ -430,7 +449,7 @@ class KeysPublic(BaseModel):
 class FlowIn(BaseModel):
     """A routing flow as written in a flow file (see ``training/flows/default.toml``)."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [{"name": "default", "format": "toml", "source": "[[steps]]\npool = \"everyone\"\nstrategy = \"round_robin\"\n"}]})
 
     name: Annotated[str, Field(min_length=1, max_length=100, pattern=r"^[A-Za-z0-9_.-]+$")] = "default"
     format: Literal["toml", "yaml"] = "toml"
