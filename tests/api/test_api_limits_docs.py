@@ -10,7 +10,6 @@ from pathlib import Path
 
 import anyio
 import pytest
-
 from tests.api.conftest import make_env
 
 LIMIT = 4096

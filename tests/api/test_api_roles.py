@@ -38,6 +38,10 @@ ENDPOINTS = [
     ("POST", "/v1/admin/keys", {"role": "integration"}, {"admin"}),
     ("GET", "/v1/admin/keys", None, {"admin"}),
     ("GET", "/v1/assignments", None, {"admin", "manager", "rep"}),
+    ("POST", "/v1/admin/webhooks", {"url": "http://127.0.0.1:9/hook", "events": ["won"]}, {"admin"}),
+    ("GET", "/v1/admin/webhooks", None, {"admin"}),
+    ("DELETE", "/v1/admin/webhooks/1", None, {"admin"}),
+    ("GET", "/v1/admin/webhooks/1/deliveries", None, {"admin"}),
     ("POST", "/v1/reps/1/status", {"status": "available"}, {"admin", "manager", "rep"}),  # rep key: Ann (1)
     ("GET", "/v1/leads/role-lead", None, {"admin", "manager", "integration"}),
     ("DELETE", "/v1/admin/keys/5", None, {"admin"}),  # rep_bob's key (no test below needs it)
@@ -55,6 +59,8 @@ def test_every_v1_route_is_in_the_role_table(env) -> None:
         "/v1/leads/role-lead/touches": "/v1/leads/{lead_id}/touches",
         "/v1/admin/keys/5": "/v1/admin/keys/{key_id}",
         "/v1/leads/role-lead": "/v1/leads/{lead_id}",
+        "/v1/admin/webhooks/1": "/v1/admin/webhooks/{subscription_id}",
+        "/v1/admin/webhooks/1/deliveries": "/v1/admin/webhooks/{subscription_id}/deliveries",
     }
     table = {
         (m, templates.get(p, p).replace("/assignments/1", "/assignments/{assignment_id}"))

@@ -28,6 +28,7 @@ from leadwise.services.models import ModelHolder
 from leadwise.services.prices import PriceBook
 from leadwise.services.route_queue import RouteQueue
 from leadwise.services.sla import sweep_expired
+from leadwise.services.webhooks import WebhookWorker, write_outbox_in_transactions
 from leadwise.settings import Settings
 from leadwise.store.db import Database
 
@@ -117,6 +118,10 @@ def create_app(
         )
         router.start()
         app.state.router = router
+        write_outbox_in_transactions()
+        deliverer = WebhookWorker(db=database, settings=settings) if settings.webhook_poll_seconds > 0 else None
+        if deliverer is not None:
+            deliverer.start()
         keep_out_of_collections()
         tasks: list[asyncio.Task[None]] = []
         if settings.pricer_seconds > 0:
@@ -171,6 +176,8 @@ def create_app(
                 with contextlib.suppress(asyncio.CancelledError):
                     await task
             await run_in_threadpool(router.stop)
+            if deliverer is not None:
+                await run_in_threadpool(deliverer.stop)
             if db is None:
                 database.dispose()
 
@@ -206,9 +213,10 @@ def create_app(
         route,
         score,
         stats,
+        webhooks,
     )
 
-    for module in (health, reps, route, score, assignments, pool, leads, stats, reports, flows, admin):
+    for module in (health, reps, route, score, assignments, pool, leads, stats, reports, flows, admin, webhooks):
         app.include_router(module.router)
     if settings.enable_bench_floor:
         from leadwise.api.routers import bench

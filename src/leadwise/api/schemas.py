@@ -5,7 +5,15 @@ from __future__ import annotations
 from datetime import datetime, time
 from typing import Annotated, Any, Literal
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import (
+    AfterValidator,
+    AnyHttpUrl,
+    BaseModel,
+    ConfigDict,
+    Field,
+    field_validator,
+    model_validator,
+)
 
 from leadwise.marketing.touchpoints import TouchTypeName
 
@@ -441,6 +449,87 @@ class KeyPublic(BaseModel):
 class KeysPublic(BaseModel):
     data: list[KeyPublic]
     count: int
+
+
+# ------------------------------------------------------------------------------------------- webhooks
+
+WebhookEvent = Literal["offered", "accepted", "rejected", "reassigned", "expired", "won", "lost", "returned"]
+ALL_WEBHOOK_EVENTS: list[WebhookEvent] = ["offered", "accepted", "rejected", "reassigned", "expired", "won", "lost", "returned"]
+
+
+class WebhookCreate(BaseModel):
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={
+            "examples": [
+                {
+                    "url": "https://crm.example.com/hooks/leadwise",
+                    "events": ["offered", "accepted", "won", "lost"],
+                    "description": "CRM sync",
+                }
+            ]
+        },
+    )
+
+    url: AnyHttpUrl = Field(description="http(s) URL that receives a POST per event")
+    events: list[WebhookEvent] = Field(
+        default_factory=lambda: list(ALL_WEBHOOK_EVENTS), min_length=1, max_length=8, description="default: all"
+    )
+    description: Text | None = None
+    secret: Annotated[str, Field(min_length=16, max_length=200)] | None = Field(
+        default=None, description="the HMAC-SHA256 key (default: generated, shown once)"
+    )
+
+    @field_validator("url")
+    @classmethod
+    def short_enough(cls, url: AnyHttpUrl) -> AnyHttpUrl:
+        if len(str(url)) > 2000:
+            raise ValueError("url longer than 2000 characters")
+        return url
+
+
+class WebhookPublic(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
+    id: int
+    url: str
+    events: list[WebhookEvent]
+    description: str | None
+    active: bool
+    created_at: datetime
+
+
+class WebhookCreated(WebhookPublic):
+    secret: str = Field(description="shown once: verify X-Leadwise-Signature with it")
+
+
+class WebhooksPublic(BaseModel):
+    data: list[WebhookPublic]
+    count: int
+
+
+class DeliveryPublic(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
+    id: int
+    subscription_id: int
+    event: WebhookEvent
+    status: Literal["pending", "delivered", "failed"]
+    attempts: int
+    last_status_code: int | None = Field(description="the receiver's last answer (null: not reached)")
+    last_error: str | None
+    created_at: datetime
+    next_attempt_at: datetime = Field(description="for a pending delivery: when it is tried next")
+    delivered_at: datetime | None
+    payload: dict[str, Any] = Field(description="the body posted (as JSON)")
+
+
+class DeliveriesPublic(BaseModel):
+    data: list[DeliveryPublic]
+    count: int
+    total: int
+    limit: int
+    offset: int
 
 
 # ---------------------------------------------------------------------------------------------- flows

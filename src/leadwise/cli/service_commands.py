@@ -40,9 +40,13 @@ def _settings(database_url: str | None) -> Settings:
 def _migrated_db(settings: Settings) -> Database:
     from sqlalchemy.exc import OperationalError
 
+    from leadwise.services.webhooks import write_outbox_in_transactions
     from leadwise.store.db import Database
     from leadwise.store.migrate import upgrade
 
+    # A change made here (``sweep`` expiring offers ...) is announced to webhooks like the service's:
+    # its outbox rows commit with it, and a running service delivers them.
+    write_outbox_in_transactions()
     db = Database.connect(settings.database_url, busy_timeout_ms=settings.db_busy_timeout_ms)
     try:
         upgrade(db.engine)
