@@ -199,3 +199,10 @@ def test_signature_is_hmac_sha256_of_timestamp_and_body() -> None:
     expected = hmac.new(b"key", b"1700000000." + body, hashlib.sha256).hexdigest()
     assert sign("key", body, 1700000000) == f"t=1700000000,v1={expected}"
     assert not verify_signature("key", body, sign("key", body, int(time.time()) - 3600))  # replayed late
+
+
+def test_the_api_offers_exactly_the_events_the_store_knows() -> None:
+    from leadwise.api.schemas import ALL_WEBHOOK_EVENTS
+    from leadwise.store.models import WEBHOOK_EVENTS
+
+    assert tuple(ALL_WEBHOOK_EVENTS) == WEBHOOK_EVENTS

@@ -6,21 +6,13 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
-from alembic import command
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
 from sqlalchemy import inspect, text
 
 from leadwise.store.db import Database
-from leadwise.store.migrate import alembic_config, current_revision, upgrade
+from leadwise.store.migrate import current_revision, downgrade, upgrade
 from leadwise.store.models import Base
-
-
-def _downgrade(db: Database, revision: str) -> None:
-    config = alembic_config(db.engine.url.render_as_string(hide_password=False))
-    with db.engine.begin() as connection:
-        config.attributes["connection"] = connection
-        command.downgrade(config, revision)
 
 
 def test_migration_0006_keeps_keys_and_reps_and_downgrades(url: str) -> None:
@@ -39,8 +31,23 @@ def test_migration_0006_keeps_keys_and_reps_and_downgrades(url: str) -> None:
         )
         conn.execute(
             text(
-                "INSERT INTO api_keys (name, prefix, key_hash, role, created_at) "
-                "VALUES ('k', 'lw_x', 'hash', 'admin', :t)"
+                "INSERT INTO api_keys (name, prefix, key_hash, role, rep_id, created_at) "
+                "VALUES ('k', 'lw_x', 'hash', 'rep', 1, :t)"
+            ),
+            {"t": now},
+        )
+        # Rows that reference the rep: a migration that copied ``reps`` would trip their foreign keys.
+        conn.execute(
+            text(
+                "INSERT INTO leads (id, external_id, payload, status, blind, created_at, updated_at) "
+                "VALUES (1, 'L', '{}', 'assigned', false, :t, :t)"
+            ),
+            {"t": now},
+        )
+        conn.execute(
+            text(
+                "INSERT INTO assignments (lead_id, rep_id, state, source, explanation, alternatives, created_at) "
+                "VALUES (1, 1, 'offered', 'route', '{}', '[]', :t)"
             ),
             {"t": now},
         )
@@ -52,7 +59,7 @@ def test_migration_0006_keeps_keys_and_reps_and_downgrades(url: str) -> None:
     inspector = inspect(db.engine)
     assert inspector.has_table("webhook_subscriptions") and inspector.has_table("webhook_deliveries")
 
-    _downgrade(db, "0004")
+    downgrade(db.engine, "0004")
     inspector = inspect(db.engine)
     assert current_revision(db.engine) == "0004"
     assert not inspector.has_table("webhook_deliveries")

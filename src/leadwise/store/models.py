@@ -88,7 +88,6 @@ class RepRow(Base):
     __table_args__ = (
         CheckConstraint("open_leads >= 0 AND open_leads <= capacity", name="open_within_capacity"),
         CheckConstraint("capacity >= 0", name="capacity_non_negative"),
-        CheckConstraint("status IN ('available','away')", name="status_known"),
     )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
@@ -115,7 +114,8 @@ class RepRow(Base):
     pools: Mapped[list[str]] = mapped_column(JSON, default=list)  # the pools whose leads the rep may claim
     win_rate: Mapped[float | None] = mapped_column(Float)
     active: Mapped[bool] = mapped_column(Boolean, default=True)
-    # The rep's own word (available / away), beside the manager's ``active`` and ``out_of_office``.
+    # The rep's own word (available / away), beside the manager's ``active`` and ``out_of_office``; one of
+    # REP_STATUSES (the API validates it: SQLite cannot add a check to the existing table without a copy).
     status: Mapped[str] = mapped_column(String(20), default="available", server_default=text("'available'"))
     status_changed_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     # Assignment counters kept on the row (updated with ``open_leads`` in the same conditional UPDATE) so

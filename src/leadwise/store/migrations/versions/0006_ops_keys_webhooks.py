@@ -17,14 +17,13 @@ depends_on = None
 
 
 def upgrade() -> None:
-    with op.batch_alter_table("api_keys") as batch:
-        batch.add_column(sa.Column("expires_at", sa.DateTime(timezone=True), nullable=True))
-    with op.batch_alter_table("reps") as batch:
-        batch.add_column(
-            sa.Column("status", sa.String(length=20), server_default=sa.text("'available'"), nullable=False)
-        )
-        batch.add_column(sa.Column("status_changed_at", sa.DateTime(timezone=True), nullable=True))
-        batch.create_check_constraint(op.f("ck_reps_status_known"), "status IN ('available','away')")
+    # Plain ADD COLUMN (no batch copy), as in 0002: copying ``reps`` would trip the foreign keys of every
+    # table that references it. (So no check constraint on ``reps.status``: the API validates it.)
+    op.add_column("api_keys", sa.Column("expires_at", sa.DateTime(timezone=True), nullable=True))
+    op.add_column(
+        "reps", sa.Column("status", sa.String(length=20), server_default=sa.text("'available'"), nullable=False)
+    )
+    op.add_column("reps", sa.Column("status_changed_at", sa.DateTime(timezone=True), nullable=True))
     op.create_table(
         "webhook_subscriptions",
         sa.Column("id", sa.Integer(), nullable=False),
@@ -73,9 +72,7 @@ def downgrade() -> None:
     op.drop_index("ix_webhook_deliveries_status_next", table_name="webhook_deliveries")
     op.drop_table("webhook_deliveries")
     op.drop_table("webhook_subscriptions")
-    with op.batch_alter_table("reps") as batch:
-        batch.drop_constraint(op.f("ck_reps_status_known"), type_="check")
-        batch.drop_column("status_changed_at")
-        batch.drop_column("status")
-    with op.batch_alter_table("api_keys") as batch:
-        batch.drop_column("expires_at")
+    # SQLite (3.35+) drops a column in place, without copying the table.
+    op.drop_column("reps", "status_changed_at")
+    op.drop_column("reps", "status")
+    op.drop_column("api_keys", "expires_at")
