@@ -271,27 +271,26 @@ class WebhookWorker:
 
     def _claim(self) -> list[_Due]:
         now = utcnow()
-        with self.db.write_session() as session:
-            candidates = session.execute(
+        unlocked = or_(WebhookDeliveryRow.locked_until.is_(None), WebhookDeliveryRow.locked_until < now)
+        # Looked for in a read session: an idle poll must not take the (SQLite) writer lock every second.
+        with self.db.read_session() as session:
+            candidates = session.scalars(
                 select(WebhookDeliveryRow.id)
-                .where(
-                    WebhookDeliveryRow.status == "pending",
-                    WebhookDeliveryRow.next_attempt_at <= now,
-                    or_(WebhookDeliveryRow.locked_until.is_(None), WebhookDeliveryRow.locked_until < now),
-                )
+                .where(WebhookDeliveryRow.status == "pending", WebhookDeliveryRow.next_attempt_at <= now, unlocked)
                 .order_by(WebhookDeliveryRow.next_attempt_at, WebhookDeliveryRow.id)
                 .limit(BATCH)
-            ).scalars().all()
-            claimed: list[_Due] = []
+            ).all()
+        if not candidates:
+            return []
+        claimed: list[_Due] = []
+        with self.db.write_session() as session:
             for delivery_id in candidates:
                 result = cast(
                     CursorResult[Any],
                     session.execute(
                         update(WebhookDeliveryRow)
                         .where(
-                            WebhookDeliveryRow.id == delivery_id,
-                            WebhookDeliveryRow.status == "pending",
-                            or_(WebhookDeliveryRow.locked_until.is_(None), WebhookDeliveryRow.locked_until < now),
+                            WebhookDeliveryRow.id == delivery_id, WebhookDeliveryRow.status == "pending", unlocked
                         )
                         .values(locked_until=now + LEASE)
                     ),
@@ -305,7 +304,7 @@ class WebhookWorker:
                 claimed.append(
                     _Due(row.id, row.event, row.payload, row.attempts, subscription.url, subscription.secret)
                 )
-            return claimed
+        return claimed
 
     def _post(self, item: _Due) -> tuple[int | None, str | None]:
         """One attempt: the receiver's status (None when it was not reached) and an error, if any."""

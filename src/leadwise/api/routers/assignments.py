@@ -39,10 +39,20 @@ def _own(principal: Principal) -> int | None:
 def list_assignments(
     db: DbDep,
     principal: AnyRoleDep,
-    state: Annotated[list[AssignmentState] | None, Query(description="one or more states (repeat it)")] = None,
-    rep_id: Annotated[int | None, Query(ge=1, le=2**31 - 1, description="managers and admins: one rep's")] = None,
-    lead_id: Annotated[str | None, Query(min_length=1, max_length=200, description="your id of the lead")] = None,
-    since: Annotated[AwareDatetime | None, Query(description="created at or after (with a time zone)")] = None,
+    state: Annotated[
+        list[AssignmentState] | None,
+        Query(description="one or more states (repeat it)", examples=[["offered", "accepted"]]),
+    ] = None,
+    rep_id: Annotated[
+        int | None, Query(ge=1, le=2**31 - 1, description="managers and admins: one rep's", examples=[3])
+    ] = None,
+    lead_id: Annotated[
+        str | None, Query(min_length=1, max_length=200, description="your id of the lead", examples=["crm-1042"])
+    ] = None,
+    since: Annotated[
+        AwareDatetime | None,
+        Query(description="created at or after (with a time zone)", examples=["2026-12-01T00:00:00Z"]),
+    ] = None,
     limit: Annotated[int, Query(ge=1, le=500)] = 50,
     offset: Annotated[int, Query(ge=0, le=10_000_000)] = 0,
 ) -> AssignmentsPublic:
