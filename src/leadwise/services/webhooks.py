@@ -27,11 +27,11 @@ import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import timedelta
-from typing import Any, cast
+from typing import Any
 
 import httpx
 from cachetools import TTLCache
-from sqlalchemy import CursorResult, func, insert, or_, select, update
+from sqlalchemy import func, insert, or_, select, update
 from sqlalchemy.orm import Session
 
 from leadwise.errors import InvalidInput, NotFound
@@ -282,29 +282,28 @@ class WebhookWorker:
             ).all()
         if not candidates:
             return []
-        claimed: list[_Due] = []
         with self.db.write_session() as session:
-            for delivery_id in candidates:
-                result = cast(
-                    CursorResult[Any],
-                    session.execute(
-                        update(WebhookDeliveryRow)
-                        .where(
-                            WebhookDeliveryRow.id == delivery_id, WebhookDeliveryRow.status == "pending", unlocked
-                        )
-                        .values(locked_until=now + LEASE)
-                    ),
+            # One conditional UPDATE claims what no other worker took meanwhile; RETURNING says which.
+            claimed = session.scalars(
+                update(WebhookDeliveryRow)
+                .where(WebhookDeliveryRow.id.in_(candidates), WebhookDeliveryRow.status == "pending", unlocked)
+                .values(locked_until=now + LEASE)
+                .returning(WebhookDeliveryRow.id)
+            ).all()
+            rows = session.execute(
+                select(
+                    WebhookDeliveryRow.id,
+                    WebhookDeliveryRow.event,
+                    WebhookDeliveryRow.payload,
+                    WebhookDeliveryRow.attempts,
+                    WebhookSubscriptionRow.url,
+                    WebhookSubscriptionRow.secret,
                 )
-                if result.rowcount != 1:
-                    continue  # another worker took it
-                row = session.get(WebhookDeliveryRow, delivery_id)
-                assert row is not None
-                subscription = session.get(WebhookSubscriptionRow, row.subscription_id)
-                assert subscription is not None  # a foreign key
-                claimed.append(
-                    _Due(row.id, row.event, row.payload, row.attempts, subscription.url, subscription.secret)
-                )
-        return claimed
+                .join(WebhookSubscriptionRow, WebhookSubscriptionRow.id == WebhookDeliveryRow.subscription_id)
+                .where(WebhookDeliveryRow.id.in_(claimed))
+                .order_by(WebhookDeliveryRow.next_attempt_at, WebhookDeliveryRow.id)
+            ).all()
+        return [_Due(*row) for row in rows]
 
     def _post(self, item: _Due) -> tuple[int | None, str | None]:
         """One attempt: the receiver's status (None when it was not reached) and an error, if any."""
