@@ -303,7 +303,7 @@ class WebhookWorker:
                 .where(WebhookDeliveryRow.id.in_(claimed))
                 .order_by(WebhookDeliveryRow.next_attempt_at, WebhookDeliveryRow.id)
             ).all()
-        return [_Due(*row) for row in rows]
+        return [_Due(row.id, row.event, row.payload, row.attempts, row.url, row.secret) for row in rows]
 
     def _post(self, item: _Due) -> tuple[int | None, str | None]:
         """One attempt: the receiver's status (None when it was not reached) and an error, if any."""
