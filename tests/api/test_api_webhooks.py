@@ -29,6 +29,10 @@ class Receiver:
     url: str
     received: list[tuple[dict[str, str], bytes]] = field(default_factory=list)
     failures_left: int = 0  # answer 500 this many times first
+    gate: threading.Event = field(default_factory=threading.Event)  # cleared: hold every request
+
+    def __post_init__(self) -> None:
+        self.gate.set()
 
     def events(self) -> list[str]:
         return [json.loads(body)["event"] for _, body in self.received]
@@ -41,6 +45,7 @@ def receiver() -> Iterator[Receiver]:
     class Handler(BaseHTTPRequestHandler):
         def do_POST(self) -> None:  # noqa: N802 (http.server's name)
             body = self.rfile.read(int(self.headers["Content-Length"]))
+            state.gate.wait(30)
             if state.failures_left > 0:
                 state.failures_left -= 1
                 self.send_response(500)
@@ -75,6 +80,16 @@ def _wait_for(condition: Callable[[], bool], seconds: float = 10.0) -> None:
         time.sleep(0.02)
 
 
+def _log(env, subscription_id: int, query: str = "") -> dict:
+    url = f"/v1/admin/webhooks/{subscription_id}/deliveries{query}"
+    return env.client.get(url, headers=env.h("admin")).json()
+
+
+def _recorded(env, subscription_id: int, count: int) -> bool:
+    """The receiver answering comes a moment before the worker records it: wait for the log too."""
+    return _log(env, subscription_id, "?status=delivered")["total"] == count
+
+
 def _subscribe(env, receiver: Receiver, **fields) -> dict:
     answer = env.client.post(
         "/v1/admin/webhooks", json={"url": receiver.url, "secret": SECRET, **fields}, headers=env.h("admin")
@@ -106,7 +121,8 @@ def test_a_lead_s_life_arrives_signed_and_in_order(fast_env, receiver: Receiver)
     assert payloads[1]["reason"] == "busy" and payloads[2]["assignment_id"] == nxt
     assert payloads[2]["source"] == "reroute" and payloads[4]["state"] == "won"
 
-    log = env.client.get(f"/v1/admin/webhooks/{sub['id']}/deliveries", headers=env.h("admin")).json()
+    _wait_for(lambda: _recorded(env, sub["id"], 5))
+    log = _log(env, sub["id"])
     assert log["total"] == 5 and {d["status"] for d in log["data"]} == {"delivered"}
     assert [d["event"] for d in log["data"]] == list(reversed(receiver.events()))  # newest first
     assert all(d["attempts"] == 1 and d["last_status_code"] == 204 for d in log["data"])
@@ -119,23 +135,25 @@ def test_only_the_events_asked_for(fast_env, receiver: Receiver) -> None:
         routed = env.client.post("/v1/route", json={"lead_id": f"only-{i}"}, headers=env.h("integration")).json()
         env.client.post(f"/v1/assignments/{routed['id']}/accept", headers=env.h("manager"))
     _wait_for(lambda: len(receiver.received) == 2)
+    _wait_for(lambda: _recorded(env, sub["id"], 2))
     time.sleep(0.2)  # nothing else follows
     assert receiver.events() == ["accepted", "accepted"]
-    assert env.client.get(f"/v1/admin/webhooks/{sub['id']}/deliveries", headers=env.h("admin")).json()["total"] == 2
+    assert _log(env, sub["id"])["total"] == 2
 
 
 def test_failures_are_retried_with_back_off_then_given_up(fast_env, receiver: Receiver) -> None:
     env = fast_env
     sub = _subscribe(env, receiver, events=["offered"])
     receiver.failures_left = 2
-    started = time.monotonic()
-    env.client.post("/v1/route", json={"lead_id": "retry-1"}, headers=env.h("integration"))
-    answered = time.monotonic() - started
-    _wait_for(lambda: len(receiver.received) == 1)
-    (delivery,) = env.client.get(f"/v1/admin/webhooks/{sub['id']}/deliveries", headers=env.h("admin")).json()["data"]
+    receiver.gate.clear()  # the receiver holds every request until the gate opens
+    routed = env.client.post("/v1/route", json={"lead_id": "retry-1"}, headers=env.h("integration"))
+    assert routed.status_code == 201  # answered while the receiver still holds the delivery
+    assert receiver.received == []
+    receiver.gate.set()
+    _wait_for(lambda: len(receiver.received) == 1 and _recorded(env, sub["id"], 1))
+    (delivery,) = _log(env, sub["id"])["data"]
     assert delivery["status"] == "delivered" and delivery["attempts"] == 3
     assert delivery["last_error"] is None
-    assert answered < 5  # the route answered without waiting for the receiver's retries
 
     receiver.failures_left = 10  # more than webhook_max_attempts
     env.client.post("/v1/route", json={"lead_id": "retry-2"}, headers=env.h("integration"))
