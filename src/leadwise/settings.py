@@ -41,6 +41,17 @@ class Settings(BaseSettings):
     # SQLite: the service checkpoints the write-ahead log in the background this often (0: requests do, as
     # SQLite does by default); the requests' own checkpoint threshold is then raised to a backstop.
     sqlite_checkpoint_seconds: float = Field(default=1.0, ge=0)
+    # Larger request bodies get a 413 without being read whole (api.limits); 1 MiB holds a batch of
+    # hundreds of leads with their touches.
+    max_body_bytes: int = Field(default=1_048_576, ge=1_024)
+    # Webhooks (services.webhooks): each worker's delivery thread looks for due deliveries this often (and
+    # at once after a change it committed); 0 turns delivery off in this process (the outbox still fills).
+    webhook_poll_seconds: float = Field(default=1.0, ge=0)
+    webhook_timeout_seconds: float = Field(default=5.0, gt=0, le=60)  # per delivery attempt
+    webhook_max_attempts: int = Field(default=8, ge=1, le=50)  # then the delivery is marked failed
+    # Back-off between attempts: first this, doubling each time, at most webhook_backoff_max_seconds.
+    webhook_backoff_seconds: float = Field(default=10.0, gt=0)
+    webhook_backoff_max_seconds: float = Field(default=3600.0, gt=0)
     enable_bench_floor: bool = False  # exposes POST /bench/floor (one bare insert) for benchmarks only
     max_reassignments: int = Field(default=2, ge=0)  # rejected/lapsed this many times: manager queue
     flow_file: Path | None = None  # the flow seeded into an empty database (default: training/flows/default.toml)

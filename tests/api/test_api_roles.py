@@ -40,6 +40,15 @@ ENDPOINTS = [
     ("GET", "/v1/admin/model", None, {"admin"}),
     ("POST", "/v1/admin/model/reload", None, {"admin"}),
     ("POST", "/v1/admin/keys", {"role": "integration"}, {"admin"}),
+    ("GET", "/v1/admin/keys", None, {"admin"}),
+    ("GET", "/v1/assignments", None, {"admin", "manager", "rep"}),
+    ("POST", "/v1/admin/webhooks", {"url": "http://127.0.0.1:9/hook", "events": ["won"]}, {"admin"}),
+    ("GET", "/v1/admin/webhooks", None, {"admin"}),
+    ("DELETE", "/v1/admin/webhooks/1", None, {"admin"}),
+    ("GET", "/v1/admin/webhooks/1/deliveries", None, {"admin"}),
+    ("POST", "/v1/reps/1/status", {"status": "available"}, {"admin", "manager", "rep"}),  # rep key: Ann (1)
+    ("GET", "/v1/leads/role-lead", None, {"admin", "manager", "integration"}),
+    ("DELETE", "/v1/admin/keys/5", None, {"admin"}),  # rep_bob's key (no test below needs it)
 ]
 
 
@@ -48,11 +57,16 @@ def test_every_v1_route_is_in_the_role_table(env) -> None:
     served = {(m.upper(), p) for p, ops in schema["paths"].items() if p.startswith("/v1") for m in ops}
     templates = {
         "/v1/reps/1": "/v1/reps/{rep_id}",
+        "/v1/reps/1/status": "/v1/reps/{rep_id}/status",
         "/v1/pool/some-lead/claim": "/v1/pool/{lead_id}/claim",
         "/v1/leads/role-lead/assign": "/v1/leads/{lead_id}/assign",
         "/v1/leads/role-lead/touches": "/v1/leads/{lead_id}/touches",
         "/v1/flows/default/versions/1/activate": "/v1/flows/{name}/versions/{version}/activate",
         "/v1/flows/default/diff?from=1&to=1": "/v1/flows/{name}/diff",
+        "/v1/admin/keys/5": "/v1/admin/keys/{key_id}",
+        "/v1/leads/role-lead": "/v1/leads/{lead_id}",
+        "/v1/admin/webhooks/1": "/v1/admin/webhooks/{subscription_id}",
+        "/v1/admin/webhooks/1/deliveries": "/v1/admin/webhooks/{subscription_id}/deliveries",
     }
     table = {
         (m, templates.get(p, p).replace("/assignments/1", "/assignments/{assignment_id}"))

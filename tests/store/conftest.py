@@ -5,11 +5,9 @@ from collections.abc import Iterator
 from datetime import datetime
 
 import pytest
-from alembic import command
 from sqlalchemy import text
 
 from leadwise.store.db import Database
-from leadwise.store.migrate import alembic_config
 
 PG_URL = os.environ.get("LEADWISE_TEST_DATABASE_URL")
 
@@ -29,14 +27,6 @@ def url(request, tmp_path, postgres_schema) -> Iterator[str]:
         return
     with postgres_schema("lw_m") as url:
         yield url
-
-
-def downgrade(db: Database, revision: str) -> None:
-    """Alembic's downgrade of ``db`` to ``revision`` (the service itself only ever upgrades)."""
-    config = alembic_config(db.engine.url.render_as_string(hide_password=False))
-    with db.engine.begin() as connection:
-        config.attributes["connection"] = connection
-        command.downgrade(config, revision)
 
 
 def insert_closed_lead(db: Database, now: datetime) -> None:

@@ -8,11 +8,10 @@ from datetime import UTC, datetime
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
 from sqlalchemy import func, inspect, select, text
-from tests.store.conftest import downgrade
 
 from leadwise.api.routers.bench import BenchFloorRow, create_floor_table
 from leadwise.store.db import Database
-from leadwise.store.migrate import current_revision, head_revision, upgrade
+from leadwise.store.migrate import current_revision, downgrade, head_revision, upgrade
 from leadwise.store.models import Base
 
 
@@ -30,7 +29,7 @@ def test_migration_0004_drops_bench_floor_and_downgrade_restores_it(url: str) ->
     with db.engine.connect() as conn:
         assert compare_metadata(MigrationContext.configure(conn), Base.metadata) == []
 
-    downgrade(db, "0003")
+    downgrade(db.engine, "0003")
     assert current_revision(db.engine) == "0003" and inspect(db.engine).has_table("bench_floor")
     upgrade(db.engine)
 
@@ -40,6 +39,6 @@ def test_migration_0004_drops_bench_floor_and_downgrade_restores_it(url: str) ->
         session.add(BenchFloorRow(note="floor"))
     with db.read_session() as session:
         assert session.scalar(select(func.count()).select_from(BenchFloorRow)) == 1
-    downgrade(db, "0003")  # over a table the benchmark made
+    downgrade(db.engine, "0003")  # over a table the benchmark made
     assert inspect(db.engine).has_table("bench_floor")
     db.dispose()

@@ -3,11 +3,10 @@ downgrade removes the table and nothing else."""
 
 from __future__ import annotations
 
-from alembic import command
 from sqlalchemy import inspect
 
 from leadwise.store.db import Database
-from leadwise.store.migrate import alembic_config, current_revision, upgrade
+from leadwise.store.migrate import current_revision, downgrade, upgrade
 
 
 def test_migration_0005_adds_the_shared_price_table_and_downgrade_removes_it(url: str) -> None:
@@ -21,9 +20,6 @@ def test_migration_0005_adds_the_shared_price_table_and_downgrade_removes_it(url
         current_revision(db.engine) == "0005"
     )  # the schema at the head equals the models: test_migration_0004
 
-    config = alembic_config(db.engine.url.render_as_string(hide_password=False))
-    with db.engine.begin() as connection:
-        config.attributes["connection"] = connection
-        command.downgrade(config, "0004")
+    downgrade(db.engine, "0004")
     assert set(inspect(db.engine).get_table_names()) == tables_before
     db.dispose()

@@ -8,10 +8,10 @@ from datetime import UTC, datetime
 import pytest
 from sqlalchemy import func, inspect, select, text, update
 from sqlalchemy.exc import IntegrityError
-from tests.store.conftest import downgrade, insert_closed_lead
+from tests.store.conftest import insert_closed_lead
 
 from leadwise.store.db import Database
-from leadwise.store.migrate import current_revision, upgrade
+from leadwise.store.migrate import current_revision, downgrade, upgrade
 from leadwise.store.models import AssignmentRow, OutcomeCorrectionRow, OutcomeRow
 
 
@@ -36,7 +36,7 @@ def test_migration_0007_keeps_data_allows_reassigned_and_audits_corrections(url:
     with pytest.raises(IntegrityError), db.write_session() as s:  # the partial unique index survived
         s.add_all([AssignmentRow(lead_id=1, state="offered", explanation={}, alternatives=[]) for _ in range(2)])
 
-    downgrade(db, "0004")
+    downgrade(db.engine, "0004")
     assert current_revision(db.engine) == "0004"
     assert not inspect(db.engine).has_table("outcome_corrections")
     with db.engine.connect() as conn:

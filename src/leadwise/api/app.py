@@ -18,7 +18,9 @@ from starlette.concurrency import run_in_threadpool
 from leadwise import timekeeping
 from leadwise.api import metrics
 from leadwise.api.deps import new_key_cache
+from leadwise.api.docs import install_docs
 from leadwise.api.errors import install_error_handlers
+from leadwise.api.limits import BodySizeLimit
 from leadwise.services.decisions import route_leads
 from leadwise.services.demand import history_arrivals
 from leadwise.services.flows import active_flow_version, ensure_default_flow
@@ -27,6 +29,7 @@ from leadwise.services.models import ModelHolder
 from leadwise.services.prices import PriceBook
 from leadwise.services.route_queue import RouteQueue
 from leadwise.services.sla import sweep_expired
+from leadwise.services.webhooks import WebhookWorker, write_outbox_in_transactions
 from leadwise.settings import Settings
 from leadwise.store.db import Database
 
@@ -120,6 +123,10 @@ def create_app(
         )
         router.start()
         app.state.router = router
+        write_outbox_in_transactions()
+        deliverer = WebhookWorker(db=database, settings=settings) if settings.webhook_poll_seconds > 0 else None
+        if deliverer is not None:
+            deliverer.start()
         keep_out_of_collections()
         tasks: list[asyncio.Task[None]] = []
         if settings.pricer_seconds > 0:
@@ -174,6 +181,8 @@ def create_app(
                 with contextlib.suppress(asyncio.CancelledError):
                     await task
             await run_in_threadpool(router.stop)
+            if deliverer is not None:
+                await run_in_threadpool(deliverer.stop)
             if db is None:
                 database.dispose()
 
@@ -186,12 +195,16 @@ def create_app(
             "(`Authorization: Bearer <key>` or `X-API-Key`); roles: admin, manager, rep, integration."
         ),
         lifespan=lifespan,
+        docs_url=None,  # served from the package's own files (api.docs), not a CDN
+        redoc_url=None,
     )
+    install_docs(app)
     app.state.settings = settings
     app.state.key_cache = new_key_cache()
     install_error_handlers(app)
     metrics.subscribe()
     app.add_middleware(metrics.LatencyMiddleware)
+    app.add_middleware(BodySizeLimit, max_bytes=settings.max_body_bytes)  # 413 without reading it whole
 
     from leadwise.api.routers import (
         admin,
@@ -205,9 +218,10 @@ def create_app(
         route,
         score,
         stats,
+        webhooks,
     )
 
-    for module in (health, reps, route, score, assignments, pool, leads, stats, reports, flows, admin):
+    for module in (health, reps, route, score, assignments, pool, leads, stats, reports, flows, admin, webhooks):
         app.include_router(module.router)
     if settings.enable_bench_floor:
         from leadwise.api.routers import bench

@@ -17,13 +17,17 @@ from leadwise.services.models import ModelHolder
 from leadwise.services.prices import PriceBook
 from leadwise.settings import Settings
 from leadwise.store.db import Database
+from leadwise.store.models import utcnow
 
 _bearer = HTTPBearer(auto_error=False, description="Authorization: Bearer <api key>")
 _header = APIKeyHeader(name="X-API-Key", auto_error=False, description="the API key")
 
-# A key's role is cached for a few seconds per process so a request costs no extra query;
-# revoking a key therefore takes effect within this delay.
-KEY_CACHE_SECONDS = 5.0
+# A key's principal is cached per worker for at most this long, so a busy client costs one key query a
+# second rather than one per request. That bounds how long a revocation (DELETE /v1/admin/keys/{id}, or
+# ``leadwise keys revoke``, in any worker or process) takes to reach every worker: after at most this
+# delay each worker asks the database again and finds the key revoked. The revoking worker drops its
+# own entries at once. Expiry (``expires_at``) is checked on every request, cached or not.
+KEY_CACHE_SECONDS = 1.0
 KEY_CACHE_SIZE = 10_000
 
 
@@ -70,14 +74,24 @@ async def get_principal(
     if not key:
         raise Unauthorized("an API key is required (Authorization: Bearer <key> or X-API-Key)")
     cache: TTLCache[str, Principal] = request.app.state.key_cache
-    hit = cache.get(key)
-    if hit is not None:
-        return hit
-    principal = await run_in_threadpool(lambda: principal_of(db=db, key=key))
+    principal = cache.get(key)
     if principal is None:
-        raise Unauthorized("the API key is not valid")
-    cache[key] = principal  # one event loop per worker: no other thread touches this cache
+        principal = await run_in_threadpool(lambda: principal_of(db=db, key=key))
+        if principal is None:
+            raise Unauthorized("the API key is not valid (unknown or revoked)")
+        cache[key] = principal  # one event loop per worker: no other thread touches this cache
+    if principal.expired(utcnow()):
+        raise Unauthorized(f"the API key expired at {principal.expires_at:%Y-%m-%dT%H:%M:%SZ}")
     return principal
+
+
+def forget_key(request: Request, key_id: int) -> None:
+    """Drop a revoked key from this worker's cache now (the other workers' entries lapse within
+    ``KEY_CACHE_SECONDS``)."""
+    cache: TTLCache[str, Principal] = request.app.state.key_cache
+    for key, principal in list(cache.items()):
+        if principal.key_id == key_id:
+            cache.pop(key, None)
 
 
 def new_key_cache() -> TTLCache[str, Principal]:

@@ -48,6 +48,10 @@ def problem(status: int, error: str, detail: object, headers: dict[str, str] | N
     return JSONResponse(status_code=status, content={"error": error, "detail": detail}, headers=headers)
 
 
+def too_large(limit: int) -> str:
+    return f"the request body is larger than the limit of {limit} bytes (LEADWISE_MAX_BODY_BYTES)"
+
+
 def install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(LeadwiseError)
     async def _leadwise(_: Request, exc: LeadwiseError) -> JSONResponse:
@@ -69,7 +73,7 @@ def install_error_handlers(app: FastAPI) -> None:
 
     @app.exception_handler(StarletteHTTPException)
     async def _http(_: Request, exc: StarletteHTTPException) -> JSONResponse:
-        code = {404: "not_found", 405: "method_not_allowed"}.get(exc.status_code, "http_error")
+        code = {404: "not_found", 405: "method_not_allowed", 413: "payload_too_large"}.get(exc.status_code, "http_error")
         return problem(exc.status_code, code, exc.detail, headers=getattr(exc, "headers", None))
 
     @app.exception_handler(IntegrityError)

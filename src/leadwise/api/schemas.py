@@ -3,9 +3,17 @@
 from __future__ import annotations
 
 from datetime import datetime, time
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, get_args
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import (
+    AfterValidator,
+    AnyHttpUrl,
+    BaseModel,
+    ConfigDict,
+    Field,
+    field_validator,
+    model_validator,
+)
 
 from leadwise.marketing.touchpoints import TouchTypeName
 
@@ -100,13 +108,32 @@ class RepBase(BaseModel):
 
 
 class RepCreate(RepBase):
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={
+            "examples": [
+                {
+                    "name": "Ann Lee",
+                    "manager": "Dustin Brinkmann",
+                    "region": "Central",
+                    "capacity": 20,
+                    "sectors": ["software"],
+                    "series": ["GTX"],
+                    "seniority": "senior",
+                    "pools": ["default", "Central"],
+                    "hours": {"timezone": "Europe/Paris", "start": "09:00", "end": "17:30"},
+                }
+            ]
+        },
+    )
+
     name: Name
 
 
 class RepUpdate(BaseModel):
     """Only the fields sent change."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [{"capacity": 25, "out_of_office": [{"start": "2024-08-01T00:00:00Z", "end": "2024-08-15T00:00:00Z", "reason": "holiday"}]}]})
 
     name: Name | None = None
     manager: Text | None = None
@@ -135,8 +162,26 @@ class RepPublic(RepBase):
     id: int
     name: str
     open_leads: int
+    status: Literal["available", "away"] = Field(description="the rep's own word (POST /v1/reps/{id}/status)")
+    status_changed_at: datetime | None
     created_at: datetime
     updated_at: datetime
+
+
+class RepStatusIn(BaseModel):
+    model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [{"status": "away"}]})
+
+    status: Literal["available", "away"] = Field(description="away: routing passes the rep by until available")
+
+
+class RepStatusOut(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
+    id: int
+    name: str
+    status: Literal["available", "away"]
+    status_changed_at: datetime | None
+    open_leads: int = Field(description="an away rep keeps its open leads")
 
 
 class RepsPublic(BaseModel):
@@ -168,7 +213,7 @@ Touches = Annotated[list[TouchIn], Field(max_length=1000)]
 class LeadIn(BaseModel):
     """A lead as a CRM or web form sends it. ``lead_id`` is the caller's id: routing is idempotent on it."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [{"lead_id": "crm-1042", "account": "Acme Corporation", "product": "GTX Pro", "sector": "software", "revenue": 1200.5, "employees": 800, "country": "United States", "source": "web", "touches": [{"timestamp": "2024-05-01T09:00:00Z", "channel": "web", "touch_type": "demo_request"}]}]})
 
     lead_id: Annotated[str, Field(min_length=1, max_length=200, pattern=r"^\S(.*\S)?$")]
     account: Text | None = None
@@ -188,7 +233,7 @@ class LeadIn(BaseModel):
 
 
 class TouchesIn(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [{"touches": [{"timestamp": "2024-05-03T14:00:00Z", "channel": "email", "touch_type": "quote_request", "campaign": "spring"}]}]})
 
     touches: Annotated[list[TouchIn], Field(min_length=1, max_length=1000)]
 
@@ -238,12 +283,49 @@ class AssignmentPublic(BaseModel):
     reason: str | None
 
 
+class AssignmentsPublic(BaseModel):
+    """One page of assignments, newest first."""
+
+    data: list[AssignmentPublic]
+    count: int = Field(description="assignments on this page")
+    total: int = Field(description="assignments matching the filters, over every page")
+    limit: int
+    offset: int
+
+
+class OutcomePublic(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
+    assignment_id: int
+    rep_id: int | None
+    result: Literal["won", "lost"]
+    value: float | None
+    recorded_at: datetime
+
+
+class LeadAudit(BaseModel):
+    """A lead and every decision made about it, oldest first: why it went where it went."""
+
+    lead_id: str
+    status: str = Field(description="assigned, queued or closed")
+    queue: str | None
+    pool: str | None
+    score: float | None
+    expected_value: float | None
+    created_at: datetime
+    updated_at: datetime
+    lead: dict[str, Any] = Field(description="the lead as received")
+    touches: int = Field(description="marketing touches stored for the lead")
+    decisions: list[AssignmentPublic]
+    outcomes: list[OutcomePublic]
+
+
 class RouteOut(AssignmentPublic):
     created: bool = Field(description="false when the lead had been routed before (idempotent replay)")
 
 
 class BatchIn(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [{"leads": [{"lead_id": "crm-1043", "product": "GTX Basic", "sector": "retail"}, {"lead_id": "crm-1044", "product": "MG Special", "country": "Germany"}]}]})
 
     leads: list[LeadIn] = Field(min_length=1, max_length=1000)
 
@@ -254,7 +336,7 @@ class BatchOut(BaseModel):
 
 
 class RejectIn(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [{"reason": "not my territory"}]})
 
     reason: Text = ""
 
@@ -268,7 +350,7 @@ class RejectOut(BaseModel):
 
 
 class OutcomeIn(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [{"result": "won", "value": 5200}]})
 
     result: Literal["won", "lost"]
     value: float | None = Field(default=None, ge=0, le=1e12, allow_inf_nan=False)
@@ -309,7 +391,7 @@ class OutcomeCorrectedOut(BaseModel):
 class ReturnIn(BaseModel):
     """Hand the lead back to marketing; ``reason`` is one of ``Settings.return_reasons``."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [{"reason": "not_mature", "note": "wants a call back in Q3"}]})
 
     reason: Annotated[str, Field(min_length=1, max_length=100)]
     note: Annotated[str, Field(max_length=2000)] | None = None
@@ -368,18 +450,126 @@ class StatsOut(BaseModel):
 
 
 class KeyCreate(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={
+            "examples": [{"role": "rep", "name": "Ann's laptop", "rep_id": 1, "expires_at": "2027-01-01T00:00:00Z"}]
+        },
+    )
 
     role: Role
     name: Name = "api key"
     rep_id: int | None = Field(default=None, ge=1, le=2**31 - 1)
+    expires_at: AwareDatetime | None = Field(default=None, description="the key stops working then (null: never)")
 
 
 class KeyCreated(BaseModel):
     id: int
     role: Role
     rep_id: int | None
+    expires_at: datetime | None = None
     key: str = Field(description="shown once; only its hash is stored")
+
+
+class KeyPublic(BaseModel):
+    """A key as listed: its prefix identifies it, the key itself is never stored nor shown again."""
+
+    model_config = ConfigDict(from_attributes=True)
+
+    id: int
+    name: str
+    prefix: str = Field(description="the key's first characters, to recognise it")
+    role: Role
+    rep_id: int | None
+    created_at: datetime
+    expires_at: datetime | None
+    revoked_at: datetime | None
+
+
+class KeysPublic(BaseModel):
+    data: list[KeyPublic]
+    count: int
+
+
+# ------------------------------------------------------------------------------------------- webhooks
+
+WebhookEvent = Literal["offered", "accepted", "rejected", "reassigned", "expired", "won", "lost", "returned"]
+ALL_WEBHOOK_EVENTS: list[WebhookEvent] = list(get_args(WebhookEvent))  # the store's WEBHOOK_EVENTS (a test checks)
+
+
+class WebhookCreate(BaseModel):
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={
+            "examples": [
+                {
+                    "url": "https://crm.example.com/hooks/leadwise",
+                    "events": ["offered", "accepted", "won", "lost"],
+                    "description": "CRM sync",
+                }
+            ]
+        },
+    )
+
+    url: AnyHttpUrl = Field(description="http(s) URL that receives a POST per event")
+    events: list[WebhookEvent] = Field(
+        default_factory=lambda: list(ALL_WEBHOOK_EVENTS), min_length=1, max_length=8, description="default: all"
+    )
+    description: Text | None = None
+    secret: Annotated[str, Field(min_length=16, max_length=200)] | None = Field(
+        default=None, description="the HMAC-SHA256 key (default: generated, shown once)"
+    )
+
+    @field_validator("url")
+    @classmethod
+    def short_enough(cls, url: AnyHttpUrl) -> AnyHttpUrl:
+        if len(str(url)) > 2000:
+            raise ValueError("url longer than 2000 characters")
+        return url
+
+
+class WebhookPublic(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
+    id: int
+    url: str
+    events: list[WebhookEvent]
+    description: str | None
+    active: bool
+    created_at: datetime
+
+
+class WebhookCreated(WebhookPublic):
+    secret: str = Field(description="shown once: verify X-Leadwise-Signature with it")
+
+
+class WebhooksPublic(BaseModel):
+    data: list[WebhookPublic]
+    count: int
+
+
+class DeliveryPublic(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
+    id: int
+    subscription_id: int
+    event: WebhookEvent
+    status: Literal["pending", "delivered", "failed"]
+    attempts: int
+    last_status_code: int | None = Field(description="the receiver's last answer (null: not reached)")
+    last_error: str | None
+    created_at: datetime
+    next_attempt_at: datetime = Field(description="for a pending delivery: when it is tried next")
+    delivered_at: datetime | None
+    payload: dict[str, Any] = Field(description="the body posted (as JSON)")
+
+
+class DeliveriesPublic(BaseModel):
+    data: list[DeliveryPublic]
+    count: int
+    total: int
+    limit: int
+    offset: int
 
 
 # ---------------------------------------------------------------------------------------------- flows

@@ -1,10 +1,11 @@
-"""Service commands: ``serve``, ``db upgrade``, ``reps import``, ``keys create``, ``sweep``."""
+"""Service commands: ``serve``, ``db upgrade``, ``reps import``, ``keys create|list|revoke``, ``sweep``."""
 
 from __future__ import annotations
 
 import os
 import tempfile
 import time
+from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
@@ -41,9 +42,13 @@ def _settings(database_url: str | None) -> Settings:
 def _migrated_db(settings: Settings) -> Database:
     from sqlalchemy.exc import OperationalError
 
+    from leadwise.services.webhooks import write_outbox_in_transactions
     from leadwise.store.db import Database
     from leadwise.store.migrate import upgrade
 
+    # A change made here (``sweep`` expiring offers ...) is announced to webhooks like the service's:
+    # its outbox rows commit with it, and a running service delivers them.
+    write_outbox_in_transactions()
     db = Database.connect(settings.database_url, busy_timeout_ms=settings.db_busy_timeout_ms)
     try:
         upgrade(db.engine)
@@ -91,12 +96,16 @@ def keys_create(
     role: Annotated[str, typer.Option(help="admin, manager, rep or integration")],
     rep: Annotated[str | None, typer.Option(help="for a rep key: the rep's name or id")] = None,
     name: Annotated[str, typer.Option(help="a label for the key")] = "api key",
+    expires: Annotated[
+        str | None, typer.Option(help="when the key stops working, ISO 8601 with a zone (2027-01-01T00:00Z)")
+    ] = None,
     database_url: DatabaseOption = None,
 ) -> None:
     """Create an API key and print it (only its hash is stored: it cannot be shown again)."""
     from leadwise.services.keys import create_key
     from leadwise.store import repositories as repo
 
+    expires_at = _aware_moment("--expires", expires) if expires is not None else None
     settings = _settings(database_url)
     db = _migrated_db(settings)
     try:
@@ -108,13 +117,82 @@ def keys_create(
                 if row is None:
                     fail(f"--rep: no rep named or numbered {rep!r}")
                 rep_id = row.id
-        key_id, key = create_key(db=db, role=role, name=name, rep_id=rep_id)
+        key_id, key = create_key(db=db, role=role, name=name, rep_id=rep_id, expires_at=expires_at)
     except LeadwiseError as exc:
-        fail(f"--role/--rep: {exc}")
+        fail(f"--role/--rep/--expires: {exc}")
     finally:
         db.dispose()
-    console.print(f"key {key_id} ({role}{f', rep {rep_id}' if rep_id else ''}):")
+    until = f", expires {expires_at.isoformat()}" if expires_at else ""
+    console.print(f"key {key_id} ({role}{f', rep {rep_id}' if rep_id else ''}{until}):")
     print(key)
+
+
+def _aware_moment(option: str, value: str) -> datetime:
+    try:
+        moment = datetime.fromisoformat(value)
+    except ValueError:
+        fail(f"{option}: {value!r} is not an ISO 8601 date-time (e.g. 2027-01-01T00:00:00Z)")
+    if moment.tzinfo is None:
+        fail(f"{option}: {value!r} has no time zone (add Z or +02:00)")
+    return moment
+
+
+@keys_app.command("list")
+def keys_list(
+    all_keys: Annotated[bool, typer.Option("--all", help="list revoked keys too")] = False,
+    database_url: DatabaseOption = None,
+) -> None:
+    """List the API keys: id, name, prefix, role, rep and dates (never a key: only hashes are stored)."""
+    from rich.table import Table
+
+    from leadwise.services.keys import list_keys
+    from leadwise.store.models import utcnow
+
+    db = _migrated_db(_settings(database_url))
+    try:
+        rows = list_keys(db=db, include_revoked=all_keys)
+    finally:
+        db.dispose()
+    now = utcnow()
+    table = Table(title=f"{len(rows)} API keys", title_justify="left")
+    for column in ("id", "name", "prefix", "role", "rep", "created", "expires", "status"):
+        table.add_column(column)
+    for row in rows:
+        if row.revoked_at is not None:
+            state = f"revoked {row.revoked_at:%Y-%m-%d %H:%M}"
+        elif row.expires_at is not None and row.expires_at <= now:
+            state = "expired"
+        else:
+            state = "active"
+        table.add_row(
+            str(row.id),
+            row.name,
+            row.prefix,
+            row.role,
+            str(row.rep_id or ""),
+            f"{row.created_at:%Y-%m-%d %H:%M}",
+            f"{row.expires_at:%Y-%m-%d %H:%M}" if row.expires_at else "never",
+            state,
+        )
+    console.print(table)
+
+
+@keys_app.command("revoke")
+def keys_revoke(
+    key_id: Annotated[int, typer.Argument(help="the key's id (see `leadwise keys list`)")],
+    database_url: DatabaseOption = None,
+) -> None:
+    """Revoke an API key: every worker of a running service refuses it (401) within a second."""
+    from leadwise.services.keys import revoke_key
+
+    db = _migrated_db(_settings(database_url))
+    try:
+        row = revoke_key(db=db, key_id=key_id)
+    except LeadwiseError as exc:
+        fail(f"key {key_id}: {exc}")
+    finally:
+        db.dispose()
+    console.print(f"key {row.id} ({row.role}, {row.prefix}…) revoked at {row.revoked_at:%Y-%m-%dT%H:%M:%SZ}")
 
 
 @app.command("sweep")

@@ -191,6 +191,8 @@ class Rep(BaseModel):
     working_hours: WorkingHours | None = None
     out_of_office: tuple[OutOfOffice, ...] = ()
     active: bool = True
+    # The rep's own "away" (rep self-service), honoured like an out-of-office period with no end.
+    away: bool = False
     accounts: frozenset[str] = frozenset()
     # Pools the rep is tagged into by name: a member of each, besides the reps a flow's ``[pools.NAME]``
     # filters select (``Flow.members``); the pools whose queued leads the rep may claim.

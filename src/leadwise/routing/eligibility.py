@@ -40,6 +40,8 @@ def _block(
         return "inactive"
     if rep.id in exclude:
         return "excluded: let this lead lapse or rejected it"
+    if rep.away:
+        return "away (set by the rep)"
     if rep.out_of_office and rep.is_out_of_office(now):
         return "out of office"
     if require_hours and not rep.in_working_hours(now):

@@ -1,20 +1,29 @@
-"""What the services tell whoever listens (the API's metrics, later webhooks), after the fact.
+"""What the services tell whoever listens (the API's metrics, the webhooks), after the fact.
 
 A unit of work collects its events and sends them once its transaction has committed, so a retried or
 rolled-back transaction announces nothing. Services import nothing from ``leadwise.api``: the API
 subscribes here (``leadwise.api.metrics.subscribe``). Signals are blinker's, sent synchronously in the
 thread that committed; a receiver must be quick and must not raise.
+
+One signal is sent *before* the commit, inside the transaction: ``changes_ready``, with the session and
+the unit's events, so a receiver can write rows that commit (or roll back) with the change they record:
+the webhook outbox (``leadwise.services.webhooks``) does.
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
+from datetime import datetime
 
 from blinker import Signal
+from sqlalchemy.orm import Session
 
 decision_stored = Signal("a routing decision was stored (a lead assigned or queued)")
 offers_expired = Signal("offers past their acceptance SLA were expired")
 leads_routed_together = Signal("leads that arrived together were routed in one transaction")
+assignment_changed = Signal("an assignment was offered, accepted, rejected, reassigned, expired, won, lost or returned")
+changes_ready = Signal("a unit of work's events, in its transaction just before the commit")
 
 
 @dataclass(frozen=True)
@@ -34,14 +43,37 @@ class LeadsRoutedTogether:
     size: int
 
 
-Event = DecisionStored | OffersExpired | LeadsRoutedTogether
+@dataclass(frozen=True)
+class AssignmentChanged:
+    """A move in an assignment's life, named as webhooks name it (``store.models.WEBHOOK_EVENTS``):
+    ``offered`` (a new decision), ``reassigned`` (a new offer replacing an earlier one: after a
+    rejection, an expiry or a manager's hand), or the state the assignment moved to."""
+
+    event: str
+    assignment_id: int
+    lead_id: str  # the caller's id of the lead
+    rep_id: int | None
+    state: str
+    source: str
+    at: datetime
+    reason: str | None = None
+
+
+Event = DecisionStored | OffersExpired | LeadsRoutedTogether | AssignmentChanged
 
 _SIGNAL_OF = {
     DecisionStored: decision_stored,
     OffersExpired: offers_expired,
     LeadsRoutedTogether: leads_routed_together,
+    AssignmentChanged: assignment_changed,
 }
 
 
 def publish(event: Event) -> None:
     _SIGNAL_OF[type(event)].send(event)
+
+
+def before_commit(session: Session, pending: Sequence[Event]) -> None:
+    """Offer a transaction's events to ``changes_ready`` receivers before it commits."""
+    if pending and changes_ready.receivers:
+        changes_ready.send(session, pending=pending)

@@ -32,6 +32,8 @@ QUEUE_OF_OUTCOME = {
     Outcome.claim_pool: "pool",
     Outcome.blind_pool: "pool",
 }
+# A new offer from these replaces an earlier one on the same lead (webhooks call it "reassigned").
+REASSIGNING_SOURCES = frozenset({"reroute", "expiry", "manual"})
 STORED_ALTERNATIVES = 10  # other eligible reps kept with a decision; dumping only those keeps 40 reps cheap
 
 
@@ -177,6 +179,8 @@ def store_decision(
     assignment_id = session.connection().scalar(_INSERT_ASSIGNMENT, assignment)
     row = AssignmentRow(id=assignment_id, **assignment)  # what was written, for the answer (not attached)
     unit.emit(events.DecisionStored(row.strategy, decision.outcome.value, source))
+    if row.state == "offered":
+        unit.announce(row, "reassigned" if source in REASSIGNING_SOURCES else "offered", lead_id=lead.external_id)
     return Routed(
         assignment=row,
         lead=lead,

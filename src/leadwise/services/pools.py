@@ -136,6 +136,7 @@ def claim(*, db: Database, external_id: str, rep_id: int) -> Routed:
         )
         lead.queue, lead.pool, lead.blind = None, None, False
         session.flush()
+        unit.announce(row, "accepted", lead_id=external_id)  # a claim is accepted at once
         return Routed(assignment=row, lead=lead, rep_name=rep.name, flow_version=None, created=True)
 
     return transaction(db, work)

@@ -16,7 +16,7 @@ from leadwise.routing.directory import reps_from_sales_teams
 from leadwise.routing.domain import Rep
 from leadwise.store import repositories as repo
 from leadwise.store.db import Database
-from leadwise.store.models import RepRow
+from leadwise.store.models import RepRow, utcnow
 
 SALES_TEAMS_COLUMNS = ("sales_agent", "manager", "regional_office")
 
@@ -66,6 +66,19 @@ def update_rep(*, db: Database, rep_id: int, changes: dict[str, Any]) -> RepRow:
         for key, value in changes.items():
             setattr(row, key, value)
         session.flush()
+        return row
+
+
+def set_status(*, db: Database, rep_id: int, status: str) -> RepRow:
+    """The rep's own available/away: routing passes an away rep by (like out of office) until it is
+    available again; its open leads stay with it."""
+    with db.write_session() as session:
+        row = repo.lock_rep(session=session, rep_id=rep_id)
+        if row is None:
+            raise NotFound(f"rep {rep_id} not found")
+        if row.status != status:
+            row.status, row.status_changed_at = status, utcnow()
+            session.flush()
         return row
 
 

@@ -21,7 +21,7 @@ from leadwise.errors import Conflict, DatabaseBusy, NotFound
 from leadwise.services import events
 from leadwise.store import repositories as repo
 from leadwise.store.db import Database
-from leadwise.store.models import AssignmentRow, LeadRow, utcnow
+from leadwise.store.models import WEBHOOK_EVENTS, AssignmentRow, LeadRow, utcnow
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -40,6 +40,21 @@ class UnitOfWork:
 
     def emit(self, event: events.Event) -> None:
         self.events.append(event)
+
+    def announce(self, row: AssignmentRow, event: str, *, lead_id: str) -> None:
+        """Emit the ``AssignmentChanged`` of ``row`` (its state as it is now) as ``event``."""
+        self.emit(
+            events.AssignmentChanged(
+                event=event,
+                assignment_id=row.id,
+                lead_id=lead_id,
+                rep_id=row.rep_id,
+                state=row.state,
+                source=row.source,
+                at=self.now,
+                reason=row.reason,
+            )
+        )
 
     def assignment(self, assignment_id: int, *, rep_id: int | None) -> AssignmentRow:
         return visible_assignment(self.session, assignment_id, rep_id=rep_id)
@@ -77,6 +92,8 @@ class UnitOfWork:
         if release and row.rep_id is not None:
             repo.release_capacity(session=self.session, rep_id=row.rep_id)
         self.session.refresh(row)
+        if to_state in WEBHOOK_EVENTS:
+            self.announce(row, to_state, lead_id=self.lead_of(row).external_id)
         return True
 
 
@@ -128,4 +145,5 @@ def _attempt(db: Database, work: Callable[[UnitOfWork], T]) -> tuple[T, UnitOfWo
     with db.write_session() as session:
         unit = UnitOfWork(session)
         result = work(unit)
+        events.before_commit(session, unit.events)  # the webhook outbox commits with the change
     return result, unit

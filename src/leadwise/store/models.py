@@ -49,6 +49,10 @@ ASSIGNMENT_STATES = ("offered", "accepted", "rejected", "reassigned", "expired",
 OPEN_STATES = ("offered", "accepted")
 ROLES = ("admin", "manager", "rep", "integration")
 LEAD_STATUSES = ("assigned", "queued", "closed")
+REP_STATUSES = ("available", "away")  # set by the rep itself (POST /v1/reps/{id}/status)
+# What a webhook subscription may ask for: the moves of an assignment (``services.events.AssignmentChanged``).
+WEBHOOK_EVENTS = ("offered", "accepted", "rejected", "reassigned", "expired", "won", "lost", "returned")
+DELIVERY_STATUSES = ("pending", "delivered", "failed")
 
 
 def utcnow() -> datetime:
@@ -114,6 +118,10 @@ class RepRow(Base):
     pools: Mapped[list[str]] = mapped_column(JSON, default=list)  # the pools whose leads the rep may claim
     win_rate: Mapped[float | None] = mapped_column(Float)
     active: Mapped[bool] = mapped_column(Boolean, default=True)
+    # The rep's own word (available / away), beside the manager's ``active`` and ``out_of_office``; one of
+    # REP_STATUSES (the API validates it: SQLite cannot add a check to the existing table without a copy).
+    status: Mapped[str] = mapped_column(String(20), default="available", server_default=text("'available'"))
+    status_changed_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     # Assignment counters kept on the row (updated with ``open_leads`` in the same conditional UPDATE) so
     # routing reads a rep's day and week load without aggregating the assignments table. A counter whose
     # ``count_day``/``count_week`` (UTC date, Monday for the week) is not the current one reads as 0.
@@ -305,7 +313,49 @@ class ApiKeyRow(Base):
     role: Mapped[str] = mapped_column(String(20))
     rep_id: Mapped[int | None] = mapped_column(ForeignKey("reps.id"))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    expires_at: Mapped[datetime | None] = mapped_column(UTCDateTime())  # None: until revoked
     revoked_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+
+
+class WebhookSubscriptionRow(Base):
+    """A URL that receives the named assignment events, signed with the subscription's secret."""
+
+    __tablename__ = "webhook_subscriptions"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    url: Mapped[str] = mapped_column(String(2000))
+    # Kept as given: signing needs the secret itself (it is shown once, at creation, and never listed).
+    secret: Mapped[str] = mapped_column(String(200))
+    events: Mapped[list[str]] = mapped_column(JSON)
+    description: Mapped[str | None] = mapped_column(String(200))
+    active: Mapped[bool] = mapped_column(Boolean, default=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+
+
+class WebhookDeliveryRow(Base):
+    """The outbox: one row per event and subscription, written in the transaction of the change it
+    announces, delivered (and retried) by the service's webhook worker; it stays as the delivery log."""
+
+    __tablename__ = "webhook_deliveries"
+    __table_args__ = (
+        CheckConstraint("status IN ('pending','delivered','failed')", name="status_known"),
+        Index("ix_webhook_deliveries_status_next", "status", "next_attempt_at"),
+        Index("ix_webhook_deliveries_subscription", "subscription_id", "id"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    subscription_id: Mapped[int] = mapped_column(ForeignKey("webhook_subscriptions.id"))
+    event: Mapped[str] = mapped_column(String(20))
+    payload: Mapped[dict[str, Any]] = mapped_column(JSON)
+    status: Mapped[str] = mapped_column(String(20), default="pending")
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    next_attempt_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    # A worker claims a due row until then, so two workers never post the same delivery at once.
+    locked_until: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    last_status_code: Mapped[int | None] = mapped_column(Integer)
+    last_error: Mapped[str | None] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    delivered_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
 
 
 class RoutingStateRow(Base):

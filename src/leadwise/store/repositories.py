@@ -25,6 +25,7 @@ from leadwise.store.models import (
     CapacityPricesRow,
     LeadReturnRow,
     LeadRow,
+    OutcomeRow,
     RepDayCountRow,
     RepRow,
     RoutingFlowRow,
@@ -269,6 +270,46 @@ def get_assignment(*, session: Session, assignment_id: int) -> AssignmentRow | N
     return session.get(AssignmentRow, assignment_id)
 
 
+def find_assignments(
+    *,
+    session: Session,
+    states: Sequence[str] = (),
+    rep_id: int | None = None,
+    lead_key: int | None = None,
+    since: datetime | None = None,
+    limit: int = 50,
+    offset: int = 0,
+) -> tuple[list[AssignmentRow], int]:
+    """Assignments matching every filter given, newest first, one page of them and how many match."""
+    conditions: list[Any] = []
+    if states:
+        conditions.append(AssignmentRow.state.in_(list(states)))
+    if rep_id is not None:
+        conditions.append(AssignmentRow.rep_id == rep_id)
+    if lead_key is not None:
+        conditions.append(AssignmentRow.lead_id == lead_key)
+    if since is not None:
+        conditions.append(AssignmentRow.created_at >= since)
+    total = session.scalar(select(func.count()).select_from(AssignmentRow).where(*conditions)) or 0
+    page = (
+        select(AssignmentRow)
+        .where(*conditions)
+        .order_by(AssignmentRow.created_at.desc(), AssignmentRow.id.desc())
+        .limit(limit)
+        .offset(offset)
+    )
+    return list(session.scalars(page)), int(total)
+
+
+def lead_assignments(*, session: Session, lead_id: int) -> list[AssignmentRow]:
+    """Every decision on a lead, in the order it was made."""
+    return list(session.scalars(select(AssignmentRow).where(AssignmentRow.lead_id == lead_id).order_by(AssignmentRow.id)))
+
+
+def lead_outcomes(*, session: Session, lead_id: int) -> list[OutcomeRow]:
+    return list(session.scalars(select(OutcomeRow).where(OutcomeRow.lead_id == lead_id).order_by(OutcomeRow.id)))
+
+
 # -------------------------------------------------------------------------------------------- touches
 
 
@@ -443,11 +484,18 @@ def hash_key(key: str) -> str:
 
 
 def create_api_key(
-    *, session: Session, role: str, name: str, rep_id: int | None = None
+    *,
+    session: Session,
+    role: str,
+    name: str,
+    rep_id: int | None = None,
+    expires_at: datetime | None = None,
 ) -> tuple[ApiKeyRow, str]:
     """A new key row and the key itself, which is returned once and never stored."""
     key = KEY_PREFIX + secrets.token_urlsafe(32)
-    row = ApiKeyRow(name=name, prefix=key[:10], key_hash=hash_key(key), role=role, rep_id=rep_id)
+    row = ApiKeyRow(
+        name=name, prefix=key[:10], key_hash=hash_key(key), role=role, rep_id=rep_id, expires_at=expires_at
+    )
     session.add(row)
     session.flush()
     return row, key
@@ -456,6 +504,13 @@ def create_api_key(
 def find_api_key(*, session: Session, key: str) -> ApiKeyRow | None:
     query = select(ApiKeyRow).where(ApiKeyRow.key_hash == hash_key(key), ApiKeyRow.revoked_at.is_(None))
     return session.scalar(query)
+
+
+def list_api_keys(*, session: Session, include_revoked: bool = False) -> list[ApiKeyRow]:
+    query = select(ApiKeyRow).order_by(ApiKeyRow.id)
+    if not include_revoked:
+        query = query.where(ApiKeyRow.revoked_at.is_(None))
+    return list(session.scalars(query))
 
 
 def count_api_keys(*, session: Session, role: str | None = None) -> int:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Path
+from fastapi import APIRouter, Path, Query
 from fastapi.exceptions import RequestValidationError
 
 from leadwise.api.deps import AnyRoleDep, DbDep, ManagerDep, ModelsDep, PricesDep, Principal, SettingsDep
@@ -14,6 +14,9 @@ from leadwise.api.schemas import (
     OutcomeCorrectedOut,
     OutcomeCorrectionIn,
     OutcomeCorrectionPublic,
+    AssignmentsPublic,
+    AssignmentState,
+    AwareDatetime,
     OutcomeIn,
     Problem,
     RejectIn,
@@ -23,7 +26,7 @@ from leadwise.api.schemas import (
 )
 from leadwise.errors import Forbidden
 from leadwise.services import assignments as service
-from leadwise.services import marketing
+from leadwise.services import audit, marketing
 
 router = APIRouter(prefix="/v1/assignments", tags=["assignments"])
 AssignmentId = Annotated[int, Path(ge=1, le=2**63 - 1)]
@@ -33,6 +36,42 @@ ERRORS: Responses = {401: {"model": Problem}, 403: {"model": Problem}, 404: {"mo
 def _own(principal: Principal) -> int | None:
     """The rep a rep key is restricted to; None for roles that see every assignment."""
     return principal.rep_id if principal.is_rep() else None
+
+
+@router.get("", response_model=AssignmentsPublic, responses=ERRORS)
+def list_assignments(
+    db: DbDep,
+    principal: AnyRoleDep,
+    state: Annotated[
+        list[AssignmentState] | None,
+        Query(description="one or more states (repeat it)", examples=[["offered", "accepted"]]),
+    ] = None,
+    rep_id: Annotated[
+        int | None, Query(ge=1, le=2**31 - 1, description="managers and admins: one rep's", examples=[3])
+    ] = None,
+    lead_id: Annotated[
+        str | None, Query(min_length=1, max_length=200, description="your id of the lead", examples=["crm-1042"])
+    ] = None,
+    since: Annotated[
+        AwareDatetime | None,
+        Query(description="created at or after (with a time zone)", examples=["2026-12-01T00:00:00Z"]),
+    ] = None,
+    limit: Annotated[int, Query(ge=1, le=500)] = 50,
+    offset: Annotated[int, Query(ge=0, le=10_000_000)] = 0,
+) -> AssignmentsPublic:
+    """The inbox: a rep key sees only its own assignments, managers and admins everyone's; newest first,
+    a page at a time (``total`` counts every match)."""
+    if principal.role == "integration":
+        raise Forbidden("integration keys route and score; the inbox is for reps and managers")
+    if principal.is_rep():
+        if rep_id is not None and rep_id != principal.rep_id:
+            raise Forbidden("a rep key lists only its own assignments (leave rep_id out)")
+        rep_id = principal.rep_id
+    page = audit.inbox(
+        db=db, states=state or (), rep_id=rep_id, lead_id=lead_id, since=since, limit=limit, offset=offset
+    )
+    data = [assignment_public(routed) for routed in page.data]
+    return AssignmentsPublic(data=data, count=len(data), total=page.total, limit=limit, offset=offset)
 
 
 @router.get("/{assignment_id}", response_model=AssignmentPublic, responses=ERRORS)

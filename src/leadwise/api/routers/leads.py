@@ -8,12 +8,36 @@ from fastapi import APIRouter, Path, status
 
 from leadwise.api.deps import DbDep, ModelsDep, PricesDep, RouterDep, SettingsDep
 from leadwise.api.routers._convert import assignment_public, domain_touches
-from leadwise.api.schemas import Problem, Responses, TouchesIn, TouchesOut
+from leadwise.api.schemas import LeadAudit, OutcomePublic, Problem, Responses, TouchesIn, TouchesOut
+from leadwise.services import audit
 from leadwise.services import marketing as service
 
 router = APIRouter(prefix="/v1/leads", tags=["leads"])
 LeadId = Annotated[str, Path(min_length=1, max_length=200)]
 ERRORS: Responses = {401: {"model": Problem}, 403: {"model": Problem}, 404: {"model": Problem}, 409: {"model": Problem}}
+
+
+@router.get("/{lead_id}", response_model=LeadAudit, responses=ERRORS)
+def get_lead(lead_id: LeadId, db: DbDep, _: RouterDep) -> LeadAudit:
+    """The audit trail of a lead: the lead as received and every decision made about it, oldest first,
+    each with its explanation (the flow step, the candidates and their scores, who was excluded and why),
+    and its recorded outcomes."""
+    history = audit.lead_history(db=db, lead_id=lead_id)
+    lead = history.lead
+    return LeadAudit(
+        lead_id=lead.external_id,
+        status=lead.status,
+        queue=lead.queue,
+        pool=lead.pool,
+        score=lead.score,
+        expected_value=lead.expected_value,
+        created_at=lead.created_at,
+        updated_at=lead.updated_at,
+        lead=lead.payload,
+        touches=history.touches,
+        decisions=[assignment_public(routed) for routed in history.decisions],
+        outcomes=[OutcomePublic.model_validate(outcome) for outcome in history.outcomes],
+    )
 
 
 @router.post(

@@ -6,8 +6,18 @@ from typing import Annotated
 
 from fastapi import APIRouter, Path, Query, status
 
-from leadwise.api.deps import AdminDep, DbDep, ManagerDep, SessionDep
-from leadwise.api.schemas import Problem, RepCreate, RepPublic, RepsPublic, RepUpdate, Responses
+from leadwise.api.deps import AdminDep, AnyRoleDep, DbDep, ManagerDep, SessionDep
+from leadwise.api.schemas import (
+    Problem,
+    RepCreate,
+    RepPublic,
+    RepsPublic,
+    RepStatusIn,
+    RepStatusOut,
+    RepUpdate,
+    Responses,
+)
+from leadwise.errors import Forbidden
 from leadwise.services import reps as service
 
 router = APIRouter(prefix="/v1/reps", tags=["reps"])
@@ -64,3 +74,15 @@ def update_rep(rep_id: RepId, body: RepUpdate, db: DbDep, _: AdminDep) -> RepPub
         if listed in changes and changes[listed] is None:
             changes[listed] = []
     return RepPublic.model_validate(service.update_rep(db=db, rep_id=rep_id, changes=changes))
+
+
+@router.post("/{rep_id}/status", response_model=RepStatusOut, responses=ERRORS | {404: {"model": Problem}})
+def set_status(rep_id: RepId, body: RepStatusIn, db: DbDep, principal: AnyRoleDep) -> RepStatusOut:
+    """A rep sets itself available or away with its own key (a manager or admin may do it for any rep).
+    Routing passes an away rep by, as it does a rep out of office, until it is available again; the
+    rep keeps the leads it already has."""
+    if principal.role == "integration":
+        raise Forbidden("integration keys route and score; a rep's status is the rep's (or a manager's)")
+    if principal.is_rep() and principal.rep_id != rep_id:
+        raise Forbidden("a rep key sets only its own rep's status")
+    return RepStatusOut.model_validate(service.set_status(db=db, rep_id=rep_id, status=body.status))

@@ -2,7 +2,7 @@
 rejection) and ``outcome_corrections``, the audit trail of a manager's correction of an outcome.
 
 Revision ID: 0007
-Revises: 0005
+Revises: 0006
 """
 
 from __future__ import annotations
@@ -13,7 +13,7 @@ from alembic import op
 from leadwise.store.schema_changes import set_assignment_states
 
 revision = "0007"
-down_revision = "0005"
+down_revision = "0006"
 branch_labels = None
 depends_on = None
 
