@@ -11,12 +11,12 @@ from leadwise.api.deps import AnyRoleDep, DbDep, ManagerDep, ModelsDep, PricesDe
 from leadwise.api.routers._convert import assignment_public
 from leadwise.api.schemas import (
     AssignmentPublic,
-    OutcomeCorrectedOut,
-    OutcomeCorrectionIn,
-    OutcomeCorrectionPublic,
     AssignmentsPublic,
     AssignmentState,
     AwareDatetime,
+    OutcomeCorrectedOut,
+    OutcomeCorrectionIn,
+    OutcomeCorrectionPublic,
     OutcomeIn,
     Problem,
     RejectIn,
