@@ -227,6 +227,10 @@ class AssignmentPublic(BaseModel):
     flow_version: int | None
     p_win: float | None
     expected_value: float | None
+    propensity: float | None = Field(
+        description="P(the policy, as configured, picks this rep for this lead in this state); "
+        "1 without exploration, null for a manual assignment or a claim"
+    )
     explanation: dict[str, Any]
     alternatives: list[dict[str, Any]]
     created_at: datetime
