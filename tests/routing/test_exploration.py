@@ -6,12 +6,12 @@ from collections import Counter
 
 import numpy as np
 import pytest
+from tests.routing.conftest import lead
 
 from leadwise.routing import Capacity, InMemoryState, RepLoad, Scores, route_lead
 from leadwise.routing.domain import InvalidFlow, Outcome
 from leadwise.routing.exploration import Exploration, policy
 from leadwise.routing.flows import Flow, parse_flow
-from tests.routing.conftest import lead
 
 
 def _scores(reps, p) -> Scores:

@@ -18,8 +18,8 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from leadwise.marketing.touchpoints import TOUCH_TYPES  # flows and touch data share the act names
-from leadwise.routing.exploration import Exploration
 from leadwise.routing.domain import InvalidFlow, Lead, Objective, Rep, Scores, Seniority
+from leadwise.routing.exploration import Exploration
 from leadwise.routing.fairness import FairnessBounds
 from leadwise.routing.strategies import STRATEGIES
 
