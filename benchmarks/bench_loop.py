@@ -35,6 +35,7 @@ import sys
 import tempfile
 import time
 from dataclasses import asdict, dataclass, field
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -147,6 +148,13 @@ def run_arm(seed: int, arm: str, args: argparse.Namespace, work: Path, world: An
     truth = world.truth
     reps = list(truth.reps)
     is_new = np.array([r in new_reps for r in reps])
+    # Round k's leads are engaged k days from now (the evaluation leads one day later): the replay posts in
+    # minutes what the world spreads over months and the service dates each outcome now (the export moves
+    # it to the engage day when earlier), and a lead is scored on the deals closed before its engage date.
+    # Dated in the world's past, it would be blind to every outcome the service recorded.
+    def day(k: int) -> str:
+        return (datetime.now(UTC) + timedelta(days=k)).date().isoformat()
+
     payloads = lead_payloads(world)
     frame = world.model_leads()
     n_route = args.rounds * args.leads
@@ -154,16 +162,16 @@ def run_arm(seed: int, arm: str, args: argparse.Namespace, work: Path, world: An
     p_eval = truth.p_matrix[eval_rows]
     best_is_new = is_new[p_eval.argmax(axis=1)]
     started = time.perf_counter()
-    fast = ["--config", str(args.train_config)] if args.train_config else []
+    fast = ["--config", str(args.train_config.resolve())] if args.train_config else []
     run([LEADWISE, "train", "--data", str(history), "--tracking-uri", tracking, "--promote", *fast], arm_dir)
 
-    def measure() -> np.ndarray:
-        fit = champion_matrix(arm_dir, tracking, frame.iloc[eval_rows], reps)
+    def measure(k: int) -> np.ndarray:
+        fit = champion_matrix(arm_dir, tracking, frame.iloc[eval_rows].assign(engage_date=day(k + 1)), reps)
         result.lift.append(captured_lift(p_eval, fit))
         result.lift_new.append(captured_lift(p_eval[best_is_new], fit[best_is_new]))
         return fit
 
-    measure()
+    measure(0)
     rng = np.random.default_rng(seed * 1000 + 7)
     with LiveServer(arm_dir / "serve", tracking, 1, 0.5) as server, httpx.Client(base_url=server.url, timeout=60) as client:
         client.post("/v1/flows", json={"name": "default", "format": "toml",
@@ -173,10 +181,15 @@ def run_arm(seed: int, arm: str, args: argparse.Namespace, work: Path, world: An
             client.post("/v1/reps", json={"name": rep, "capacity": 100_000}, headers=server.admin).raise_for_status()
         for k in range(args.rounds):
             rows = np.arange(k * args.leads, (k + 1) * args.leads)
-            served = champion_matrix(arm_dir, tracking, frame.iloc[rows], reps) if arm == "explore" else None
+            engaged = day(k + 1)
+            served = (
+                champion_matrix(arm_dir, tracking, frame.iloc[rows].assign(engage_date=engaged), reps)
+                if arm == "explore" else None
+            )  # fmt: skip
             action, propensity, reward, explored = [], [], [], 0
             for i in rows:
-                body = client.post("/v1/route", json=payloads[i], headers=server.router)
+                lead = payloads[i] | {"engage_date": f"{engaged}T00:00:00Z"}
+                body = client.post("/v1/route", json=lead, headers=server.router)
                 body.raise_for_status()
                 answer = body.json()
                 j = reps.index(answer["rep_name"])
@@ -206,7 +219,7 @@ def run_arm(seed: int, arm: str, args: argparse.Namespace, work: Path, world: An
             train = [LEADWISE, "train", "--data", str(export), "--tracking-uri", tracking, "--promote", *fast]
             run(train + (["--weight-by-propensity"] if args.ipw and arm == "explore" else []), arm_dir)
             client.post("/v1/admin/model/reload", headers=server.admin).raise_for_status()
-            measure()
+            measure(k + 1)
             print(f"seed {seed} {arm} round {k + 1}: lift {result.lift[-1]:.3f} (new-rep leads "
                   f"{result.lift_new[-1]:.3f}); new reps got {result.new_rep_share[-1]:.1%}, explored "
                   f"{result.explored_share[-1]:.1%}; {time.perf_counter() - started:.0f}s", flush=True)  # fmt: skip
