@@ -44,7 +44,7 @@ import numpy as np
 import pandas as pd
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from bench_optimiser_live import LEADWISE, LiveServer, lead_payloads  # noqa: E402
+from bench_optimiser_live import LEADWISE, LiveServer, champion_in, lead_payloads  # noqa: E402
 
 from leadwise.loop.ope import (  # noqa: E402
     LoggedDecisions,
@@ -117,17 +117,7 @@ def run(command: list[str], cwd: Path) -> str:
 
 
 def champion_matrix(arm_dir: Path, tracking_uri: str, leads: pd.DataFrame, reps: list[str]) -> np.ndarray:
-    from leadwise.learn.registry import load_champion
-
-    cwd = Path.cwd()
-    os.chdir(arm_dir)  # the store's artefact paths are relative to where it was trained
-    try:
-        models = load_champion(get_settings(), tracking_uri)
-    finally:
-        os.chdir(cwd)
-    if models is None:
-        raise RuntimeError("no champion")
-    return np.asarray(models.predict(leads, reps=reps).fit, dtype=float)
+    return np.asarray(champion_in(arm_dir, tracking_uri).predict(leads, reps=reps).fit, dtype=float)
 
 
 def make_history(world_dir: Path, out: Path, new_reps: set[str]) -> None:
