@@ -55,20 +55,23 @@ def test_draws_follow_the_recorded_propensities(make_reps, clock) -> None:
         assert chosen[rep] / n / p == pytest.approx(1.0, abs=0.15)
 
 
-def test_budget_caps_the_explored_share(make_reps, clock) -> None:
+def test_budget_caps_the_explored_share_and_keeps_every_propensity_positive(make_reps, clock) -> None:
     reps = make_reps(5)
     scores = _scores(reps, [0.1, 0.6, 0.2, 0.3, 0.25])
-    flow = _flow(rate=0.5, budget=0.5, new_rep_leads=1000, priority_boost=4)  # every lead is a priority
+    flow = _flow(rate=0.1, budget=0.3, new_rep_leads=1000, priority_boost=8)  # every lead is a priority
     state = InMemoryState()
     decisions = [
         route_lead(lead=lead(i), reps=reps, loads={}, flow=flow, scores=scores, state=state, clock=clock)
-        for i in range(400)
+        for i in range(600)
     ]
     explored = sum(d.explanation.explored for d in decisions)
-    assert explored <= 0.5 * 400 + 1
-    assert explored >= 0.4 * 400  # priority leads explore at min(1, 0.5 × 4) until the budget binds
-    assert any("budget" in " ".join(d.explanation.notes) for d in decisions)
-    assert all(d.propensity == 1.0 for d in decisions if "budget" in " ".join(d.explanation.notes))
+    assert 0.27 * 600 <= explored <= 0.3 * 600 + 1  # boosted to 0.8 until the budget, then the base rate
+    at_budget = [d for d in decisions if "budget 30% reached" in " ".join(d.explanation.notes)]
+    assert len(at_budget) > 300
+    greedy = [d.propensity for d in at_budget if not d.explanation.explored]
+    drawn = [d.propensity for d in at_budget if d.explanation.explored and d.rep_id != "r1"]
+    assert greedy and greedy == pytest.approx([0.9 + 0.1 / 5] * len(greedy))
+    assert drawn and drawn == pytest.approx([0.1 / 5] * len(drawn))  # never 0: OPE keeps its support
 
 
 def test_new_reps_come_first_and_capacity_holds(make_reps, clock) -> None:

@@ -8,8 +8,9 @@ rep for that lead. Off-policy evaluation and inverse-propensity training read it
 
     π(rep) = (1 − e) · [rep is the strategy's choice] + e · w(rep) / Σ w
 
-``e`` is the lead's exploration probability: ``rate`` (× ``priority_boost`` for a lead of a thin segment
-or with a new rep among its candidates), 0 once the explored share of the flow's leads reaches ``budget``.
+``e`` is the lead's exploration probability: ``rate``, × ``priority_boost`` for a lead of a thin segment
+or with a new rep among its candidates while the explored share of the flow's leads is below ``budget``
+(at the budget the boost pauses, the base rate goes on: no candidate's propensity ever drops to 0).
 ``w`` is 1, or ``priority_boost`` for a new rep: new reps get their fair trial first. Candidates are those
 the strategy ranked, after capacity and fairness screening, so exploring never breaks either.
 
@@ -37,7 +38,7 @@ class Exploration(BaseModel):
 
     method: Literal["uniform"] = "uniform"
     rate: float = Field(default=0.1, ge=0, le=1)
-    budget: float | None = Field(default=None, gt=0, le=1)  # None: no cap beyond the rates
+    budget: float | None = Field(default=None, gt=0, le=1)  # None: the boost is never paused
     new_rep_leads: int = Field(default=20, ge=0)  # a rep with fewer leads from this pool is new
     thin_segment_leads: int = Field(default=50, ge=0)  # a sector × product series with fewer is thin
     priority_boost: float = Field(default=2.0, ge=1)
@@ -91,8 +92,10 @@ def policy(
     new = frozenset(r for r in candidates if rep_counts.get(r, 0) < config.new_rep_leads)
     thin = segment_counts.get(segment_of(lead), 0) < config.thin_segment_leads
     spent = config.budget is not None and explored_so_far >= config.budget * (decided + 1)
-    boost = config.priority_boost if (new or thin) else 1.0
-    e = 0.0 if spent or len(candidates) < 2 else min(1.0, config.rate * boost)
+    # A spent budget pauses the boost, never the base rate: every candidate keeps a positive propensity
+    # (what off-policy evaluation needs), and as rate <= budget the explored share stays within it.
+    boost = config.priority_boost if (new or thin) and not spent else 1.0
+    e = 0.0 if len(candidates) < 2 else min(1.0, config.rate * boost)
     weights = {r: config.priority_boost if r in new else 1.0 for r in candidates}
     total = sum(weights.values())
     probability = {r: e * w / total for r, w in weights.items()}
@@ -138,7 +141,9 @@ def explore(
     if pi.thin:
         why.append(f"thin segment {segment}")
     if pi.spent:
-        note = f"exploration budget {config.budget:.0%} spent: not explored"
+        note = f"exploration budget {config.budget:.0%} reached: base rate {pi.chance:.3f}, " + (
+            f"{chosen} drawn from {len(candidates)} reps" if explored else "not explored"
+        )
     elif explored:
         reasons = "; " + ", ".join(why) if why else ""
         note = f"explored (chance {pi.chance:.3f}{reasons}): {chosen} drawn from {len(candidates)} reps"
