@@ -302,6 +302,22 @@ def reps_index(reps: list[dict[str, Any]], name: str | None) -> int:
 # --------------------------------------------------------------------------------------------- one seed
 
 
+def champion_in(work: Path, tracking_uri: str) -> Any:
+    """The champion ``LeadwiseModels`` of the store trained from ``work`` (its artefact paths are relative
+    to where it was trained)."""
+    from leadwise.learn.registry import load_champion
+
+    cwd = Path.cwd()
+    os.chdir(work)
+    try:
+        models = load_champion(get_settings(), tracking_uri)
+    finally:
+        os.chdir(cwd)
+    if models is None:
+        raise RuntimeError(f"{work}: no champion after training")
+    return models
+
+
 def run_seed(seed: int, args: argparse.Namespace, root: Path) -> SeedResult:
     base = WorldConfig.from_file(args.config) if args.config else WorldConfig()
     config = WorldConfig.model_validate(
@@ -320,16 +336,7 @@ def run_seed(seed: int, args: argparse.Namespace, root: Path) -> SeedResult:
     )  # fmt: skip
     print(f"seed {seed}: trained in {time.perf_counter() - started:.0f}s", flush=True)
 
-    from leadwise.learn.registry import load_champion
-
-    cwd = Path.cwd()
-    os.chdir(work)  # the store's artefact paths are relative to where it was trained
-    try:
-        models = load_champion(get_settings(), tracking_uri)
-    finally:
-        os.chdir(cwd)
-    if models is None:
-        raise RuntimeError(f"seed {seed}: no champion after training")
+    models = champion_in(work, tracking_uri)
     world = read_replay_world(world_dir)
     inputs = replay_inputs(world, model_scores(models, world))
     limits = TimedLimits.from_truth(world.truth)

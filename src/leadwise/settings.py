@@ -69,6 +69,11 @@ class Settings(BaseSettings):
     request_threads: int = Field(default=1, ge=1, le=64)  # per worker, for blocking endpoints (api.app)
     route_batch_max: int = Field(default=16, ge=1, le=1000)  # /v1/route requests routed together, at most
     route_linger_ms: float = Field(default=1.0, ge=0, le=100)  # when busy, wait this long for more (route_queue)
+    # Model monitoring (``services.model_report``): leads compared for drift, outcomes (and leads) needed
+    # before a warning, how often a worker recomputes the warnings ``/readyz`` shows.
+    monitor_window: int = Field(default=5000, ge=1)
+    monitor_min_outcomes: int = Field(default=200, ge=1)
+    monitor_seconds: float = Field(default=60.0, ge=0)
     # Why a rep may hand a lead back to marketing (POST /v1/assignments/{id}/return); JSON list in the env.
     return_reasons: list[str] = Field(
         default_factory=lambda: ["project_postponed", "new_contact", "not_mature", "bad_data"], min_length=1

@@ -32,6 +32,7 @@ ENDPOINTS = [
     ("GET", "/v1/reports/speed", None, {"admin", "manager"}),
     ("GET", "/v1/reports/returns", None, {"admin", "manager"}),
     ("GET", "/v1/reports/attribution", None, {"admin", "manager"}),
+    ("GET", "/v1/reports/model", None, {"admin", "manager"}),
     ("GET", "/v1/flows", None, {"admin"}),
     ("POST", "/v1/flows", {"source": '[[steps]]\npool = "everyone"\nstrategy = "round_robin"\n'}, {"admin"}),
     ("POST", "/v1/flows/preview", {"lead": LEAD}, {"admin", "manager"}),

@@ -25,6 +25,7 @@ from leadwise.services.decisions import route_leads
 from leadwise.services.demand import history_arrivals
 from leadwise.services.flows import active_flow_version, ensure_default_flow
 from leadwise.services.health import migrate_if_behind
+from leadwise.services.model_report import MonitorCache
 from leadwise.services.models import ModelHolder
 from leadwise.services.prices import PriceBook
 from leadwise.services.route_queue import RouteQueue
@@ -200,6 +201,7 @@ def create_app(
     )
     install_docs(app)
     app.state.settings = settings
+    app.state.monitor = MonitorCache(settings.monitor_seconds)
     app.state.key_cache = new_key_cache()
     install_error_handlers(app)
     metrics.subscribe()

@@ -13,6 +13,7 @@ from starlette.concurrency import run_in_threadpool
 
 from leadwise.errors import Forbidden, Unauthorized
 from leadwise.services.keys import Principal, principal_of
+from leadwise.services.model_report import MonitorCache
 from leadwise.services.models import ModelHolder
 from leadwise.services.prices import PriceBook
 from leadwise.settings import Settings
@@ -49,6 +50,13 @@ async def get_prices(request: Request) -> PriceBook:
 
 DbDep = Annotated[Database, Depends(get_db)]
 PricesDep = Annotated[PriceBook, Depends(get_prices)]
+
+
+async def get_monitor(request: Request) -> MonitorCache:
+    return request.app.state.monitor
+
+
+MonitorDep = Annotated[MonitorCache, Depends(get_monitor)]
 SettingsDep = Annotated[Settings, Depends(get_settings_dep)]
 ModelsDep = Annotated[ModelHolder, Depends(get_models)]
 

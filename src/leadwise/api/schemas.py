@@ -274,6 +274,10 @@ class AssignmentPublic(BaseModel):
     flow_version: int | None
     p_win: float | None
     expected_value: float | None
+    propensity: float | None = Field(
+        description="P(the policy, as configured, picks this rep for this lead in this state); "
+        "1 without exploration, null for a manual assignment or a claim"
+    )
     explanation: dict[str, Any]
     alternatives: list[dict[str, Any]]
     created_at: datetime
@@ -751,3 +755,31 @@ class AttributionOut(BaseModel):
     journeys: int = Field(description="leads with touches and a recorded outcome")
     won: int
     channels: list[ChannelCredit]
+
+
+# ------------------------------------------------------------------------------------ model monitoring
+
+
+class ReliabilityBin(BaseModel):
+    predicted: float = Field(description="mean served P(win) in the bin")
+    observed: float = Field(description="won / closed in the bin")
+    count: int
+
+
+class CalibrationOut(BaseModel):
+    n: int = Field(description="decisions with a served P(win) and a recorded outcome")
+    ece: float | None = Field(description="expected calibration error (10 equal-width bins)")
+    curve: list[ReliabilityBin]
+
+
+class DriftOut(BaseModel):
+    leads: int = Field(description="latest leads routed by the served version that were compared")
+    psi: dict[str, float] = Field(description="population stability index per feature vs the training deals")
+
+
+class ModelReportOut(BaseModel):
+    model_version: str | None
+    validation_ece: float | None = Field(default=None, description="the fit model's ECE on its validation rows")
+    calibration: dict[str, CalibrationOut] = Field(description="per model version")
+    drift: DriftOut | dict[str, Any]
+    warnings: list[str]

@@ -1,6 +1,7 @@
 """``leadwise`` command line. Each module below registers its commands on the shared Typer app."""
 
 from leadwise.cli import (
+    loop_commands,  # noqa: F401  (registers export, ope)
     marketing_commands,  # noqa: F401  (registers attribution)
     report_commands,  # noqa: F401  (registers report)
     routing_commands,  # noqa: F401  (registers simulate, flow-check)

@@ -137,6 +137,16 @@ def _figures(figures: dict[str, Any]) -> dict[str, Any]:
     ax.tick_params(axis="x", rotation=30)
     fig.tight_layout()
     out["returns_by_reason.png"] = fig
+    for version, c in figures["model"]["calibration"].items():
+        if c["curve"]:
+            fig, ax = plt.subplots(figsize=(5, 5))
+            ax.plot([0, 1], [0, 1], linestyle=":", color="grey")
+            ax.plot([b["predicted"] for b in c["curve"]], [b["observed"] for b in c["curve"]], marker="o")
+            ax.set_xlabel("served P(win)")
+            ax.set_ylabel("won / closed")
+            ax.set_title(f"reliability of model {version} (ECE {c['ece']:.3f}, {c['n']} outcomes)")
+            fig.tight_layout()
+            out[f"reliability_{version}.png"] = fig
     return out
 
 
@@ -172,6 +182,7 @@ def report(
                 )
             with db.read_session() as session:
                 figures = reports.all_reports(session=session, reasons=settings.return_reasons, model=model)
+            figures["model"] = _model_figures(db, settings, tracking_uri)
         except ValueError as exc:
             fail(f"--model: {exc}")
         except (OperationalError, SQLAlchemyError) as exc:
@@ -180,8 +191,37 @@ def report(
         db.dispose()
     for table in render(figures):
         console.print(table)
+    for table in render_model(figures["model"]):
+        console.print(table)
+    for warning in figures["model"]["warnings"]:
+        console.print(f"[bold red]warning:[/] {warning}", highlight=False)
     if log:
         _log(figures, settings, tracking_uri)
+
+
+def _model_figures(db: Any, settings: Any, tracking_uri: str | None) -> dict[str, Any]:
+    """The served model's report (``services.model_report``) for the champion in the registry."""
+    from leadwise.learn.tracking import configure_tracking
+    from leadwise.services.model_report import model_report
+    from leadwise.services.models import ModelHolder
+
+    configure_tracking(settings, tracking_uri)
+    holder = ModelHolder(settings)
+    holder.reload(force=True)  # none registered: calibration of the versions stored, no drift
+    return model_report(db=db, models=holder, settings=settings)
+
+
+def render_model(report: dict[str, Any]) -> list[Table]:
+    rows = [{"key": version, "n": c["n"], "ece": c["ece"]} for version, c in report["calibration"].items()]
+    tables = [_table(f"model calibration per version (served: {report['model_version'] or 'none'}, "
+                     f"validation ECE {_fmt(report.get('validation_ece'))})", rows,
+                     [("key", "key", ""), ("n", "outcomes", ""), ("ece", "ECE", "")])]  # fmt: skip
+    drift = report.get("drift") or {}
+    if drift.get("psi"):
+        psi_rows = [{"key": feature, "psi": value} for feature, value in drift["psi"].items()]
+        tables.append(_table(f"drift of the last {drift['leads']} served leads vs training (PSI)", psi_rows,
+                             [("key", "key", ""), ("psi", "PSI", "")]))  # fmt: skip
+    return tables
 
 
 def _log(figures: dict[str, Any], settings: Any, tracking_uri: str | None) -> None:
@@ -198,6 +238,13 @@ def _log(figures: dict[str, Any], settings: Any, tracking_uri: str | None) -> No
                    "returns": figures["returns"]["total"]}  # fmt: skip
         if total["conversion_rate"] is not None:
             metrics["conversion_rate"] = total["conversion_rate"]
+        monitoring = figures["model"]
+        for version, c in monitoring["calibration"].items():
+            if c["n"]:
+                metrics[f"model.{version}.ece"] = c["ece"]
+                metrics[f"model.{version}.outcomes"] = c["n"]
+        for feature, value in (monitoring.get("drift") or {}).get("psi", {}).items():
+            metrics[f"model.psi.{feature}"] = value
         mlflow.log_metrics({k: float(v) for k, v in metrics.items()})
         for name, part in figures.items():
             mlflow.log_text(json.dumps(part, indent=2, default=str), f"{name}.json")

@@ -133,6 +133,9 @@ def flow_check(
         when = ", ".join(f"{k}={v}" for k, v in step.when.model_dump(exclude_none=True).items()) or "always"
         table.add_row(str(i), step.name, when, step.action, step.pool or "", step.strategy or "")
     console.print(table)
+    if flow.exploration is not None:
+        settings = ", ".join(f"{k} {v}" for k, v in flow.exploration.model_dump(exclude_none=True).items() if v != "")
+        console.print(f"exploration: {settings} (assign steps; every decision records its propensity)")
 
 
 # ------------------------------------------------------------------------------------------- inputs

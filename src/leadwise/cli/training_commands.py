@@ -58,6 +58,10 @@ def train(
         bool, typer.Option("--dry-run", help="Train, evaluate and log the run, but register and promote nothing.")
     ] = False,
     run_name: Annotated[str | None, typer.Option("--run-name", help="MLflow run name (default: 'train DATA DATE').")] = None,
+    weight_by_propensity: Annotated[
+        bool, typer.Option("--weight-by-propensity", help="Weigh the fit model's rows by 1/propensity from DIR/decisions.csv (`leadwise export`).")
+    ] = False,
+    max_weight: Annotated[float, typer.Option("--max-weight", min=1.0, help="Cap of an inverse-propensity weight.")] = 20.0,
 ) -> None:
     """Train the lead score, rep-lead fit and deal value models; log them to MLflow; register and promote."""
     from leadwise.learn.registry import has_champion
@@ -83,7 +87,8 @@ def train(
                 console.print(f"[green]✓[/] {message}")
                 status.update(f"{message} ...")
 
-            outcome = train_models(training_data, run_config, progress=step)
+            weights = _propensity_weights(data, max_weight) if weight_by_propensity else None
+            outcome = train_models(training_data, run_config, progress=step, row_weights=weights)
             status.update("logging the run to MLflow and registering the models...")
             run_id, versions = log_training_run(
                 outcome, training_data, run_config, settings, register=not dry_run, run_name=run_name
@@ -97,6 +102,25 @@ def train(
     except DataValidationError as error:
         fail(str(error))
     _print_summary(outcome, versions, decision, time.perf_counter() - started)
+
+
+def _propensity_weights(data: Path | None, max_weight: float) -> dict[str, float]:
+    """lead id → min(1 / propensity, ``max_weight``) from the export's ``decisions.csv``."""
+    from leadwise.data.cleaning import first_bad_row, parse_numbers, read_csv_strict
+    from leadwise.services.export import DECISIONS_FILE
+
+    if data is None or not (data / DECISIONS_FILE).is_file():
+        fail(f"--weight-by-propensity needs {DECISIONS_FILE} in --data (written by `leadwise export`)")
+    path = data / DECISIONS_FILE
+    decisions = read_csv_strict(path, ("lead_id", "propensity"))
+    propensity = parse_numbers(decisions, "propensity", path)
+    bad = propensity.notna() & ((propensity <= 0) | (propensity > 1))
+    if bad.any():
+        raise DataValidationError(
+            f"propensity {propensity[bad].iloc[0]} is not in (0, 1]", file=path, column="propensity", row=first_bad_row(bad)
+        )
+    weights = (1.0 / propensity).clip(upper=max_weight).fillna(1.0)
+    return dict(zip(decisions["lead_id"].astype(str), weights.astype(float), strict=True))
 
 
 def _print_summary(outcome, versions, decision, seconds: float) -> None:

@@ -180,8 +180,11 @@ class CalibratedBooster(ClassifierMixin, BaseEstimator):
         self.random_state = random_state
         self.offset_columns = offset_columns
 
-    def fit(self, X: pd.DataFrame, y: np.ndarray) -> CalibratedBooster:
+    def fit(self, X: pd.DataFrame, y: np.ndarray, sample_weight: np.ndarray | None = None) -> CalibratedBooster:
+        """``sample_weight`` (e.g. inverse propensities of the service's own decisions) weighs the boosting
+        and the calibration rows alike."""
         y = np.asarray(y, dtype=int)
+        w = None if sample_weight is None else np.asarray(sample_weight, dtype=float)
         fit_rows, calibration_rows = _holdout_tail(len(y), self.calibration_fraction)
         if len(np.unique(y[calibration_rows])) < 2 or len(np.unique(y[fit_rows])) < 2:
             raise ValueError(
@@ -196,8 +199,10 @@ class CalibratedBooster(ClassifierMixin, BaseEstimator):
             self.booster_.fit(
                 X.iloc[fit_rows],
                 y[fit_rows],
+                sample_weight=None if w is None else w[fit_rows],
                 init_score=None if start is None else start[fit_rows],
                 eval_set=[(X.iloc[calibration_rows], y[calibration_rows])],
+                eval_sample_weight=None if w is None else [w[calibration_rows]],
                 eval_init_score=None if start is None else [start[calibration_rows]],
                 callbacks=[lgb.early_stopping(EARLY_STOPPING_ROUNDS, verbose=False)],
             )
@@ -209,7 +214,9 @@ class CalibratedBooster(ClassifierMixin, BaseEstimator):
         margins = self.scorer_.decision_function(_matrix(X.iloc[calibration_rows], self.feature_names_in_))
         y_calibration = y[calibration_rows]
         frozen = FrozenEstimator(_Margin().fit(margins[:, None], y_calibration))
-        self.calibrated_ = CalibratedClassifierCV(frozen, method=self.method).fit(margins[:, None], y_calibration)
+        self.calibrated_ = CalibratedClassifierCV(frozen, method=self.method).fit(
+            margins[:, None], y_calibration, sample_weight=None if w is None else w[calibration_rows]
+        )
         self.calibration_ = _Calibration.read(self.calibrated_, margins, self.method)
         self.classes_ = self.booster_.classes_
         return self

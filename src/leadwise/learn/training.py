@@ -8,7 +8,7 @@ from __future__ import annotations
 import hashlib
 import tomllib
 import warnings
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -187,9 +187,16 @@ def _fit_baselines(
 
 
 def train_models(
-    data: TrainingData, config: TrainConfig | None = None, progress: Progress | None = None
+    data: TrainingData,
+    config: TrainConfig | None = None,
+    progress: Progress | None = None,
+    row_weights: Mapping[str, float] | None = None,
 ) -> TrainingOutcome:
-    """Fit the lead score, the rep-lead fit and the deal value models, and validate them."""
+    """Fit the lead score, the rep-lead fit and the deal value models, and validate them.
+
+    ``row_weights`` (lead id → weight, 1 for a lead not in it) weighs the rep-lead fit model's training
+    rows: inverse propensities make the service's own greedy decisions count as a design that tried
+    every rep (``leadwise train --weight-by-propensity``)."""
     config = config or TrainConfig()
     say = progress or (lambda _message: None)
     data.require_both_outcomes()
@@ -249,7 +256,11 @@ def train_models(
         pair_valid = builder.pair_features(valid, lead_matrix=lead_valid)
         # Boosting starts from the joint additive estimate (the point-in-time rates' one where the
         # snapshots have nothing yet) and learns what it misses.
-        fit_model = booster(FIT_OFFSETS).fit(pair_train, y_train)
+        weights = None
+        if row_weights is not None:
+            weights = train["lead_id"].astype(str).map(row_weights).fillna(1.0).to_numpy(dtype=float)
+            say(f"weighted {int((weights != 1.0).sum()):,} training rows by inverse propensity")
+        fit_model = booster(FIT_OFFSETS).fit(pair_train, y_train, sample_weight=weights)
         p_fit = fit_model.predict_win(pair_valid)
         pair_categorical = [c for c in pair_train.columns if isinstance(pair_train[c].dtype, pd.CategoricalDtype)]
         pair_numeric = [c for c in pair_train.columns if c not in pair_categorical]

@@ -158,6 +158,7 @@ def _placed_by_lp(
             rep_id=rep_id,
             decided_at=now,
             strategy="batch_lp",
+            propensity=1.0,  # the LP is deterministic; a flow's [exploration] applies to online routing only
             explanation=Explanation(
                 step=step.name or f"step {step_index + 1}",
                 step_index=step_index,

@@ -419,6 +419,7 @@ class Explanation(BaseModel):
     lead_score: float | None = None
     steps_tried: list[StepTrace] = Field(default_factory=list)
     notes: list[str] = Field(default_factory=list)
+    explored: bool = False  # the flow's [exploration] drew the rep instead of the strategy's choice
 
 
 class Decision(BaseModel):
@@ -431,6 +432,9 @@ class Decision(BaseModel):
     strategy: str | None = None
     manual: bool = False
     attempt: int = 0
+    # P(the policy, as configured and in the state it was in, makes this decision for this lead): 1 for a
+    # deterministic one, less when the flow explores; None where no policy chose (manual, a claim).
+    propensity: float | None = None
     explanation: Explanation = Field(default_factory=Explanation)
 
     def to_json_dict(self) -> dict[str, Any]:

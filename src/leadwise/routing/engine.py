@@ -27,6 +27,7 @@ from leadwise.routing.domain import (
     StepTrace,
 )
 from leadwise.routing.eligibility import screen
+from leadwise.routing.exploration import explore
 from leadwise.routing.fairness import screen_fairness
 from leadwise.routing.flows import Flow, Step
 from leadwise.routing.state import RoutingState
@@ -182,6 +183,19 @@ def _try_step(
             index=index, name=name, matched=True, note=f"assigned by {choice.strategy or step.strategy}"
         )
     )
+    rep_id, propensity, explored = choice.rep_id, 1.0, False
+    if flow.exploration is not None:
+        drawn = explore(
+            config=flow.exploration,
+            lead=lead,
+            greedy=choice.rep_id,
+            candidates=list(choice.scores) or [choice.rep_id],
+            state=state,
+            key=f"explore:{step.pool}",
+            attempt=attempt,
+        )
+        rep_id, propensity, explored = drawn.rep_id, drawn.propensity, drawn.explored
+        choice.notes.append(drawn.note)
     ranked = choice.ranked
     explanation = Explanation(
         step=name,
@@ -199,14 +213,16 @@ def _try_step(
         lead_score=scores.lead_score,
         steps_tried=traces,
         notes=notes + choice.notes,
+        explored=explored,
     )
     return Decision(
         lead_id=lead.lead_id,
         outcome=Outcome.assigned,
-        rep_id=choice.rep_id,
+        rep_id=rep_id,
         decided_at=now,
         strategy=explanation.strategy,
         attempt=attempt,
+        propensity=propensity,
         explanation=explanation,
     )
 
@@ -231,6 +247,7 @@ def _decision(
         decided_at=now,
         strategy=None if step is None else step.strategy,
         attempt=attempt,
+        propensity=1.0,  # a queue or an action the flow's conditions decide
         explanation=Explanation(
             step=None if step is None else (step.name or f"step {(index or 0) + 1}"),
             step_index=index,

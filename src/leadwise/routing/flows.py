@@ -19,6 +19,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from leadwise.marketing.touchpoints import TOUCH_TYPES  # flows and touch data share the act names
 from leadwise.routing.domain import InvalidFlow, Lead, Objective, Rep, Scores, Seniority
+from leadwise.routing.exploration import Exploration
 from leadwise.routing.fairness import FairnessBounds
 from leadwise.routing.strategies import STRATEGIES
 
@@ -235,6 +236,7 @@ class Flow(BaseModel):
     territories: dict[str, str] = Field(default_factory=dict)
     maturity: Maturity = Maturity()
     demand: Demand | None = None
+    exploration: Exploration | None = None
     pools: dict[str, Pool] = Field(default_factory=lambda: {"everyone": Pool()})
     steps: list[Step] = Field(min_length=1)
 

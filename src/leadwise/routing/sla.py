@@ -83,6 +83,7 @@ def reassign(
             outcome=Outcome.manager_queue,
             decided_at=clock.now(),
             attempt=attempt,
+            propensity=1.0,
             explanation=Explanation(
                 notes=[
                     f"{why} by {pending.rep_id}; {pending.reassignments} reassignment(s) already: manager queue"

@@ -131,6 +131,7 @@ def store_decision(
         "flow_id": flow.id if flow is not None else None,
         "p_win": p_win,
         "expected_value": expected_value,
+        "propensity": decision.propensity,
         "created_at": now,
         "rep_id": None,
         "queue": None,

@@ -214,6 +214,8 @@ class AssignmentRow(Base):
     flow_id: Mapped[int | None] = mapped_column(ForeignKey("routing_flows.id"))
     p_win: Mapped[float | None] = mapped_column(Float)
     expected_value: Mapped[float | None] = mapped_column(Float)
+    # The chance the policy had of making this decision (``routing.exploration``); None for manual ones.
+    propensity: Mapped[float | None] = mapped_column(Float)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
     expires_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     responded_at: Mapped[datetime | None] = mapped_column(UTCDateTime())

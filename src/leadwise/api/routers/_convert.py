@@ -42,6 +42,7 @@ def _fields(routed: Routed) -> dict[str, Any]:
         "flow_version": routed.flow_version,
         "p_win": a.p_win,
         "expected_value": a.expected_value,
+        "propensity": a.propensity,
         "explanation": a.explanation,
         "alternatives": a.alternatives,
         "created_at": a.created_at,

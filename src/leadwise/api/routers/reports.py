@@ -6,10 +6,18 @@ from typing import Annotated
 
 from fastapi import APIRouter, Query
 
-from leadwise.api.deps import ManagerDep, SessionDep, SettingsDep
-from leadwise.api.schemas import AttributionOut, ConversionOut, Problem, Responses, ReturnsOut, SpeedOut
+from leadwise.api.deps import DbDep, ManagerDep, ModelsDep, SessionDep, SettingsDep
+from leadwise.api.schemas import (
+    AttributionOut,
+    ConversionOut,
+    ModelReportOut,
+    Problem,
+    Responses,
+    ReturnsOut,
+    SpeedOut,
+)
 from leadwise.errors import InvalidInput
-from leadwise.services import reports
+from leadwise.services import model_report, reports
 
 router = APIRouter(prefix="/v1/reports", tags=["reports"])
 ERRORS: Responses = {401: {"model": Problem}, 403: {"model": Problem}}
@@ -53,3 +61,11 @@ def attribution(
         return AttributionOut(**reports.attribution(session=session, model=model))
     except ValueError as exc:
         raise InvalidInput(f"model: {exc}") from exc
+
+
+@router.get("/model", response_model=ModelReportOut, responses=ERRORS)
+def model(db: DbDep, models: ModelsDep, settings: SettingsDep, _: ManagerDep) -> ModelReportOut:
+    """The served model against what happened: calibration of the served P(win) against the recorded
+    outcomes per model version (reliability curve, ECE, next to the validation ECE), drift of the served
+    leads' features against the training deals (PSI), and the warnings ``/readyz`` shows."""
+    return ModelReportOut.model_validate(model_report.model_report(db=db, models=models, settings=settings))

@@ -1,0 +1,156 @@
+"""Off-policy evaluation: a routing policy's expected win rate per lead, estimated from the service's log.
+
+The log holds, per closed lead ``i``: the rep the service chose ``a_i``, the propensity ``p_i`` with which
+it chose it (``routing.exploration``), and the outcome ``r_i`` (won = 1). A candidate policy is its
+distribution ``π[i, k]`` over the K reps. With ``w_i = π[i, a_i] / p_i``:
+
+- IPS: ``mean(w · r)``, unbiased when every rep the candidate might pick had a positive propensity;
+- self-normalised IPS: ``Σ w r / Σ w``, a little biased, far less variable;
+- doubly robust: ``mean(Σ_k π[i, k] q[i, k] + w_i (r_i − q[i, a_i]))`` with a reward model ``q`` (the
+  fit model's P(win)): unbiased when the propensities are right, whatever ``q``, and as variable as
+  ``q`` is wrong.
+
+Intervals are percentile bootstraps over leads (``scipy.stats.bootstrap``). Open Bandit Pipeline
+(``obp``) implements the same estimators, but its releases pin numpy < 1.23, pandas < 2, scikit-learn
+1.0 and torch: it cannot be installed beside this project's dependencies.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+
+import numpy as np
+from scipy.stats import bootstrap
+
+METHODS = ("ips", "snips", "dr")
+HEADLINE = "dr"
+
+
+@dataclass(frozen=True)
+class LoggedDecisions:
+    """The log, aligned to ``reps`` (columns of every matrix)."""
+
+    reps: tuple[str, ...]
+    action: np.ndarray  # (n,) index into reps of the rep chosen
+    propensity: np.ndarray  # (n,) P(logging policy chose that rep), in (0, 1]
+    reward: np.ndarray  # (n,) 1 won, 0 lost
+
+    def __post_init__(self) -> None:
+        n = len(self.action)
+        if len(self.propensity) != n or len(self.reward) != n:
+            raise ValueError("action, propensity and reward must have one entry per lead")
+        if n and (np.any(self.propensity <= 0) or np.any(self.propensity > 1)):
+            raise ValueError("every propensity must be in (0, 1]")
+
+
+@dataclass(frozen=True)
+class Estimate:
+    method: str
+    estimate: float
+    ci_low: float
+    ci_high: float
+
+    def as_dict(self) -> dict[str, float | str]:
+        return {"estimate": self.estimate, "ci_low": self.ci_low, "ci_high": self.ci_high, "method": self.method}
+
+
+@dataclass(frozen=True)
+class PolicyEstimate:
+    """Every estimator's figure for one policy; ``headline`` is the doubly robust one."""
+
+    estimates: dict[str, Estimate]
+    matched: int  # logged leads where the policy would have picked the logged rep with positive mass
+    effective_sample_size: float  # (Σ w)² / Σ w²: how many leads the IPS average really rests on
+
+    @property
+    def headline(self) -> Estimate:
+        return self.estimates[HEADLINE]
+
+    def as_dict(self) -> dict[str, object]:
+        return {
+            **self.headline.as_dict(),
+            "estimators": {m: e.as_dict() for m, e in self.estimates.items()},
+            "matched": self.matched,
+            "effective_sample_size": self.effective_sample_size,
+        }
+
+
+def _interval(
+    samples: Sequence[np.ndarray], statistic: Callable[..., np.ndarray], method: str, n_resamples: int,
+    confidence: float, seed: int,
+) -> Estimate:
+    point = float(statistic(*samples, axis=-1))
+    if len(samples[0]) < 2 or all(np.ptp(s) == 0 for s in samples):  # nothing varies: no interval to draw
+        return Estimate(method, point, point, point)
+    result = bootstrap(
+        tuple(samples), statistic, paired=True, vectorized=True, n_resamples=n_resamples,
+        confidence_level=confidence, method="percentile", rng=np.random.default_rng(seed),
+    )  # fmt: skip
+    low, high = result.confidence_interval
+    return Estimate(method, point, float(np.nan_to_num(low, nan=point)), float(np.nan_to_num(high, nan=point)))
+
+
+def _mean(x: np.ndarray, axis: int = -1) -> np.ndarray:
+    return np.mean(x, axis=axis)
+
+
+def _ratio(numerator: np.ndarray, denominator: np.ndarray, axis: int = -1) -> np.ndarray:
+    total = np.sum(denominator, axis=axis)
+    return np.where(total > 0, np.sum(numerator, axis=axis) / np.where(total > 0, total, 1.0), 0.0)
+
+
+def evaluate_policy(
+    log: LoggedDecisions,
+    target: np.ndarray,
+    reward_model: np.ndarray,
+    *,
+    n_resamples: int = 1000,
+    confidence: float = 0.95,
+    seed: int = 0,
+) -> PolicyEstimate:
+    """IPS, SNIPS and DR estimates of the win rate per lead of the policy ``target`` (n × K, rows summing
+    to 1), with bootstrap intervals; ``reward_model`` (n × K) is the P(win) the DR estimate leans on."""
+    n = len(log.action)
+    if target.shape != (n, len(log.reps)) or reward_model.shape != target.shape:
+        raise ValueError(f"target and reward model must be {n} x {len(log.reps)}")
+    if n == 0:
+        raise ValueError("no logged decisions with an outcome and a propensity: nothing to evaluate")
+    rows = np.arange(n)
+    w = target[rows, log.action] / log.propensity
+    r = log.reward.astype(float)
+    direct = np.sum(target * reward_model, axis=1)
+    dr = direct + w * (r - reward_model[rows, log.action])
+    estimates = {
+        method: _interval(samples, statistic, method, n_resamples, confidence, seed)
+        for method, samples, statistic in (("ips", [w * r], _mean), ("snips", [w * r, w], _ratio), ("dr", [dr], _mean))
+    }
+    ess = float(w.sum() ** 2 / np.sum(w**2)) if np.any(w > 0) else 0.0
+    return PolicyEstimate(estimates, int(np.sum(w > 0)), ess)
+
+
+# --------------------------------------------------------------------------------- candidate policies
+
+
+def greedy_policy(values: np.ndarray) -> np.ndarray:
+    """All the mass on each lead's highest value (first in rep order on ties): ``best_fit``'s choice."""
+    target = np.zeros_like(values, dtype=float)
+    target[np.arange(len(values)), np.argmax(values, axis=1)] = 1.0
+    return target
+
+
+def uniform_policy(n: int, k: int) -> np.ndarray:
+    return np.full((n, k), 1.0 / k)
+
+
+def round_robin_policy(n: int, k: int) -> np.ndarray:
+    """The reps in turn over the leads in decision order (the ``round_robin`` strategy, every rep eligible)."""
+    target = np.zeros((n, k))
+    target[np.arange(n), np.arange(n) % k] = 1.0
+    return target
+
+
+def epsilon_greedy_policy(values: np.ndarray, rate: float) -> np.ndarray:
+    """``best_fit`` with ``[exploration] rate`` uniform over every rep (no budget, no priorities)."""
+    k = values.shape[1]
+    return (1.0 - rate) * greedy_policy(values) + rate / k

@@ -1,0 +1,135 @@
+"""The served model's live report (``GET /v1/reports/model``, ``leadwise report``, ``/readyz`` warnings).
+
+- **Calibration per model version**: the P(win) each decision served for the rep it chose, against the
+  outcome recorded for it; reliability curve and ECE next to the fit model's validation ECE (the
+  training run's ``rep_fit.ece`` in MLflow).
+- **Drift**: the segment features (sector, product, series, size band) of the last
+  ``monitor_window`` leads routed by the served version, against the closed deals it was trained on
+  (the history kept inside the model), as PSI per feature.
+- **Warnings** when the live ECE is at least twice the validation ECE, or a feature's PSI passes 0.25;
+  each new warning is logged once per worker.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from functools import lru_cache
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from leadwise.loop.monitoring import calibration, drift, warnings_for
+from leadwise.services.models import LoadedModels, ModelHolder
+from leadwise.services.scoring import leads_columns
+from leadwise.settings import Settings
+from leadwise.store.db import Database
+from leadwise.store.models import AssignmentRow, LeadRow, OutcomeRow
+
+log = logging.getLogger(__name__)
+
+DRIFT_FEATURES = ("sector", "product", "series", "size_band")
+
+
+def calibration_by_version(session: Session) -> dict[str, dict[str, Any]]:
+    """Per model version, the calibration of the served P(win) against the recorded outcomes."""
+    rows = session.execute(
+        select(AssignmentRow.model_version, AssignmentRow.p_win, OutcomeRow.result)
+        .join(OutcomeRow, OutcomeRow.assignment_id == AssignmentRow.id)
+        .where(AssignmentRow.p_win.is_not(None), AssignmentRow.model_version.is_not(None))
+    ).all()
+    frame = pd.DataFrame(rows, columns=["version", "p_win", "result"])
+    return {
+        str(version): calibration(part["p_win"].to_numpy(), (part["result"] == "won").to_numpy()).as_dict()
+        for version, part in frame.groupby("version", sort=True)
+    }
+
+
+@lru_cache(maxsize=32)
+def validation_ece(version: str, registered_name: str) -> float | None:
+    """The fit model's validation ECE logged by the run that trained ``version`` (``v7``) of the bundle
+    registered as ``registered_name``, or None."""
+    from mlflow import MlflowClient
+
+    try:
+        client = MlflowClient()
+        registered = client.get_model_version(registered_name, version.lstrip("v"))
+        if registered.run_id is None:
+            return None
+        value = client.get_run(registered.run_id).data.metrics.get("rep_fit.ece")
+    except Exception as exc:  # registry unreachable or version gone: no baseline, no ECE warning
+        log.info("no validation ECE for model %s: %s", version, exc)
+        return None
+    return None if value is None else float(value)
+
+
+def served_drift(session: Session, loaded: LoadedModels, window: int) -> tuple[int, dict[str, float]]:
+    """(leads compared, PSI per feature) of the latest ``window`` leads the served version routed."""
+    payloads: list[dict[str, Any]] = list(
+        session.scalars(
+            select(LeadRow.payload)
+            .join(AssignmentRow, AssignmentRow.lead_id == LeadRow.id)
+            .where(AssignmentRow.model_version == loaded.version)
+            .order_by(AssignmentRow.id.desc())
+            .limit(window)
+        )
+    )
+    reference = loaded.models.builder.events_
+    if not payloads or reference.empty:
+        return len(payloads), {}
+    served = pd.DataFrame(loaded.models.prepare(leads_columns(payloads)))
+    features = [f for f in DRIFT_FEATURES if f in served.columns and f in reference.columns]
+    return len(payloads), drift(reference[features], served[features], features)
+
+
+def model_report(*, db: Database, models: ModelHolder, settings: Settings) -> dict[str, Any]:
+    """The whole report: the served version, calibration of every version, drift, warnings."""
+    loaded = models.current
+    with db.read_session() as session:
+        by_version = calibration_by_version(session)
+        n_leads, psi = served_drift(session, loaded, settings.monitor_window) if loaded else (0, {})
+    report: dict[str, Any] = {"model_version": loaded.version if loaded else None, "calibration": by_version}
+    if loaded is None:
+        return report | {"drift": {}, "warnings": []}
+    live = by_version.get(loaded.version, {})
+    baseline = validation_ece(loaded.version, settings.registered_model_name("lead_score"))
+    ece = live.get("ece")
+    report["validation_ece"] = baseline
+    report["drift"] = {"leads": n_leads, "psi": psi}
+    report["warnings"] = warnings_for(
+        ece=None if ece is None or np.isnan(ece) else float(ece), validation_ece=baseline,
+        n_outcomes=int(live.get("n", 0)), psi_by_feature=psi, n_leads=n_leads,
+        min_outcomes=settings.monitor_min_outcomes, min_leads=settings.monitor_min_outcomes,
+    )  # fmt: skip
+    return report
+
+
+class MonitorCache:
+    """The report's warnings for ``/readyz``, recomputed at most every ``seconds`` per worker; a new
+    warning is logged once."""
+
+    def __init__(self, seconds: float = 60.0) -> None:
+        self.seconds = seconds
+        self._at = -float("inf")
+        self._warnings: list[str] = []
+        self._logged: set[str] = set()
+        self._lock = threading.Lock()
+
+    def warnings(self, *, db: Database, models: ModelHolder, settings: Settings) -> list[str]:
+        with self._lock:
+            if time.monotonic() - self._at >= self.seconds:
+                try:
+                    self._warnings = model_report(db=db, models=models, settings=settings)["warnings"]
+                except Exception:  # monitoring must never make the service unready
+                    log.exception("model monitoring failed")
+                    self._warnings = []
+                self._at = time.monotonic()
+                for warning in self._warnings:
+                    if warning not in self._logged:
+                        self._logged.add(warning)
+                        log.warning("model monitoring: %s", warning)
+            return list(self._warnings)
