@@ -62,7 +62,7 @@ def train(
         str | None,
         typer.Option(
             help="Time for choosing the models by inner cross-validation: 120s, 2m, 0 for none "
-            "(default: the run config's search_budget, else LEADWISE_TRAIN_BUDGET, 20s)."
+            "(default: the run config's search_budget, else LEADWISE_TRAIN_BUDGET, 15s)."
         ),
     ] = None,
 ) -> None:
