@@ -123,7 +123,7 @@ def default_lightgbm(train: pd.DataFrame, valid: pd.DataFrame, target: str) -> n
 
     both = typed(pd.concat([train, valid]).drop(columns=[target]))
     for column in both.columns:
-        if both[column].dtype == object:
+        if not pd.api.types.is_numeric_dtype(both[column]):
             both[column] = both[column].astype("category")
     model = lgb.LGBMClassifier(random_state=SEED, verbose=-1)
     model.fit(both.loc[train.index], train[target].pipe(as_label))
@@ -167,7 +167,7 @@ def main() -> None:
         features = [c for c in raw.columns if c != dataset.id]
         figures: dict[str, tuple[float, float, float]] = {}
 
-        def score(label: str, p: np.ndarray, seconds: float) -> None:
+        def score(label: str, p: np.ndarray, seconds: float, y: np.ndarray = y, figures: dict = figures) -> None:
             figures[label] = (roc_auc_score(y, p), log_loss(y, np.clip(p, 1e-6, 1 - 1e-6)), seconds)
 
         started = time.perf_counter()

@@ -118,8 +118,8 @@ class _LightGbmMember:
         return self
 
     def margin(self, X: np.ndarray) -> np.ndarray:
-        threads = {"num_threads": 1} if len(X) <= SINGLE_THREAD_ROWS else {}
-        return np.asarray(self.booster_.predict(X, raw_score=True, **threads))
+        threads = 1 if len(X) <= SINGLE_THREAD_ROWS else 0  # 0: LightGBM's default
+        return np.asarray(self.booster_.predict(X, raw_score=True, num_threads=threads))
 
     def importance(self) -> np.ndarray:
         return np.asarray(self.booster_.feature_importance(importance_type="gain"), dtype=float)
@@ -321,12 +321,12 @@ class SelectedClassifier(ClassifierMixin, BaseEstimator):
             else:
                 tell(share(), "CatBoost")
                 began = time.perf_counter()
-                oof, rounds, params = self._catboost_cv(matrix, y, weight, folds, CATBOOST_SHARE * self.budget_seconds)
-                if oof is None:
+                found, rounds, params = self._catboost_cv(matrix, y, weight, folds, CATBOOST_SHARE * self.budget_seconds)
+                if found is None:
                     report.skipped["catboost"] = "one cross-validation did not fit in its share of the budget"
                 else:
-                    scored("catboost", params, oof, rounds, began)
-                    margins["catboost"] = oof
+                    scored("catboost", params, found, rounds, began)
+                    margins["catboost"] = found
                     members["catboost"] = _CatBoostMember(params, rounds, self.categorical_)
 
         if study is not None:
@@ -343,7 +343,7 @@ class SelectedClassifier(ClassifierMixin, BaseEstimator):
 
         tell(share(), "blending and calibrating")
         report.weights = _blend_weights(margins, y, weight, folds)
-        score = sum(w * margins[name] for name, w in report.weights.items())
+        score = np.sum([w * margins[name] for name, w in report.weights.items()], axis=0)
         for method in CALIBRATIONS:
             p = _cross_calibrated(score, y, weight, folds, method)
             report.calibration_log_loss[method] = float(log_loss(y, p, sample_weight=weight, labels=[0, 1]))
@@ -387,9 +387,13 @@ class SelectedClassifier(ClassifierMixin, BaseEstimator):
             callbacks=[lgb.early_stopping(EARLY_STOPPING_ROUNDS, verbose=False)],
             return_cvbooster=True,
         )
-        rounds = len(result["valid binary_logloss-mean"])
+        curve = result["valid binary_logloss-mean"]
+        assert isinstance(curve, list)  # the mean log loss per round, up to the best one
+        rounds = len(curve)
+        cvbooster = result["cvbooster"]
+        assert isinstance(cvbooster, lgb.CVBooster)  # return_cvbooster=True
         oof = np.zeros(len(y))
-        for booster, (_, outside) in zip(result["cvbooster"].boosters, folds, strict=True):
+        for booster, (_, outside) in zip(cvbooster.boosters, folds, strict=True):
             oof[outside] = booster.predict(X[outside], num_iteration=rounds, raw_score=True)
         return oof, rounds
 
