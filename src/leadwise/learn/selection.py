@@ -3,7 +3,7 @@
 On the training rows only, three kinds of candidate are scored by the log loss of their out-of-fold
 predictions on the same folds: LightGBM, its main parameters searched by Optuna (the first trial is the
 fixed default, so the search can only find something better); CatBoost with its defaults (ordered target
-statistics for categories); and a logistic regression on one-hot categories and spline-expanded numbers.
+statistics for categories); and a logistic regression on one-hot levels (decile bins of the numbers).
 The best one, or a non-negative blend of their log-odds when that is better out of fold, is kept; then
 sigmoid and isotonic calibration are compared out of fold as well, and the better one maps the final
 score to P(win). The kept candidates are refitted on every training row (boosters with the number of
@@ -29,14 +29,12 @@ from scipy.optimize import minimize
 from scipy.special import expit
 from sklearn.base import BaseEstimator, ClassifierMixin
 from sklearn.calibration import CalibratedClassifierCV
-from sklearn.compose import ColumnTransformer
 from sklearn.frozen import FrozenEstimator
-from sklearn.impute import SimpleImputer
 from sklearn.linear_model import LogisticRegression
 from sklearn.metrics import log_loss, roc_auc_score
 from sklearn.model_selection import KFold, StratifiedKFold
-from sklearn.pipeline import Pipeline, make_pipeline
-from sklearn.preprocessing import OneHotEncoder, QuantileTransformer, SplineTransformer
+from sklearn.pipeline import make_pipeline
+from sklearn.preprocessing import OneHotEncoder
 from threadpoolctl import threadpool_limits
 
 from leadwise.features.builder import model_array
@@ -155,34 +153,56 @@ class _CatBoostMember:
 
 
 class _LogisticMember:
-    """Logistic regression: one-hot categories; numbers imputed (with a missing flag) and spline-expanded
-    on their quantiles, so that a monotone or U-shaped effect needs no hand-made bins."""
+    """A scorecard: logistic regression on one-hot bins of every column (numbers cut at their deciles,
+    categories as they are, missing as a level of its own), so that a non-linear effect needs no
+    hand-made transform. Being additive in the columns, it scores through one lookup per column
+    (tables read from the fitted pipeline's own ``decision_function``): microseconds per lead, where the
+    scikit-learn pipeline takes milliseconds for one row."""
 
     name = "logistic"
+    BINS = 10
 
     def __init__(self, categorical: list[int], n_features: int, seed: int) -> None:
         self.categorical, self.n_features, self.seed = categorical, n_features, seed
 
-    def pipeline(self, n_rows: int) -> Pipeline:
-        numeric = [i for i in range(self.n_features) if i not in self.categorical]
-        numbers = make_pipeline(
-            SimpleImputer(strategy="median", add_indicator=True, keep_empty_features=True),
-            QuantileTransformer(n_quantiles=min(200, n_rows), random_state=self.seed),
-            SplineTransformer(n_knots=5, degree=3),
-        )
-        categories = make_pipeline(
-            SimpleImputer(strategy="constant", fill_value=-1.0, keep_empty_features=True),
-            OneHotEncoder(handle_unknown="ignore", min_frequency=5),
-        )
-        encode = ColumnTransformer([("numbers", numbers, numeric), ("categories", categories, self.categorical)])
-        return make_pipeline(encode, LogisticRegression(C=0.5, max_iter=2000))
+    def levels(self, X: np.ndarray) -> np.ndarray:
+        """Each column as level numbers: a numeric column's decile bin, a categorical code; -1 when
+        missing, ``levels_[j]`` for a category code training never saw."""
+        out = np.empty(X.shape, dtype=np.int64)
+        for j in range(X.shape[1]):
+            values = X[:, j]
+            known = np.minimum(values, self.levels_[j]) if j in self.categorical else None
+            found = known if known is not None else np.searchsorted(self.edges_[j], values, side="right")
+            out[:, j] = np.where(np.isnan(values), -1, np.nan_to_num(found, nan=-1))
+        return out
 
     def fit(self, X: np.ndarray, y: np.ndarray, weight: np.ndarray | None) -> _LogisticMember:
-        self.model_ = self.pipeline(len(X)).fit(X, y, logisticregression__sample_weight=weight)
+        quantiles = np.linspace(0, 1, self.BINS + 1)[1:-1]
+        self.edges_, self.levels_ = {}, {}
+        for j in range(X.shape[1]):
+            present = X[~np.isnan(X[:, j]), j]
+            if j in self.categorical:
+                self.levels_[j] = int(present.max()) + 1 if len(present) else 0
+            else:
+                self.edges_[j] = np.unique(np.quantile(present, quantiles)) if len(present) else np.empty(0)
+                self.levels_[j] = len(self.edges_[j]) + 1
+        levels = self.levels(X)
+        encode = OneHotEncoder(handle_unknown="ignore", min_frequency=5)
+        self.model_ = make_pipeline(encode, LogisticRegression(C=0.5, max_iter=2000))
+        self.model_.fit(levels, y, logisticregression__sample_weight=weight)
+        # The margin of a reference row, and of that row with one column moved to each of its levels.
+        reference = levels[:1]
+        self.base_ = float(self.model_.decision_function(reference)[0])
+        self.tables_ = []
+        for j in range(X.shape[1]):
+            probes = np.repeat(reference, self.levels_[j] + 2, axis=0)
+            probes[:, j] = np.arange(-1, self.levels_[j] + 1)
+            self.tables_.append(self.model_.decision_function(probes) - self.base_)
         return self
 
     def margin(self, X: np.ndarray) -> np.ndarray:
-        return np.asarray(self.model_.decision_function(X))
+        levels = self.levels(np.asarray(X, dtype=float)) + 1  # table positions: 0 is missing
+        return self.base_ + np.sum([table[levels[:, j]] for j, table in enumerate(self.tables_)], axis=0)
 
     def importance(self) -> np.ndarray | None:
         return None
@@ -278,7 +298,7 @@ class SelectedClassifier(ClassifierMixin, BaseEstimator):
                     warnings.filterwarnings("ignore", category=UserWarning)
                     fitted.fit(matrix[inside], y[inside], None if weight is None else weight[inside])
                 oof[outside] = fitted.margin(matrix[outside])
-            scored("logistic", {"C": 0.5, "spline_knots": 5}, oof, None, began)
+            scored("logistic", {"C": 0.5, "bins": _LogisticMember.BINS}, oof, None, began)
             margins["logistic"], members["logistic"] = oof, member
 
         lgbm_best: dict[str, Any] = {}
