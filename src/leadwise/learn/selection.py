@@ -146,7 +146,11 @@ class _CatBoostMember:
         return self
 
     def margin(self, X: np.ndarray) -> np.ndarray:
-        return np.asarray(self.model_.predict(self.frame(X), prediction_type="RawFormulaVal", thread_count=1))
+        # An object matrix, not a frame: building a frame costs more than scoring one lead (8 ms vs 1 ms).
+        rows = X.astype(object)
+        for i in self.categorical:
+            rows[:, i] = np.where(np.isnan(X[:, i]), -1, X[:, i]).astype(np.int64)
+        return np.asarray(self.model_.predict(rows, prediction_type="RawFormulaVal", thread_count=1))
 
     def importance(self) -> np.ndarray:
         return np.asarray(self.model_.get_feature_importance(), dtype=float)
