@@ -15,6 +15,10 @@ import pytest
 import leadwise.timekeeping
 from leadwise.settings import BUNDLED_DATA_DIR, Settings, get_settings
 
+# `leadwise train` searches models for LEADWISE_TRAIN_BUDGET seconds by default; the suite's many CLI
+# trainings keep the fixed parameters unless a test asks for a budget (tests/learn/test_selection.py).
+os.environ.setdefault("LEADWISE_TRAIN_BUDGET", "0")
+
 CRM_FILES = ("sales_pipeline.csv", "accounts.csv", "products.csv", "sales_teams.csv")
 
 

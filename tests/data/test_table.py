@@ -65,3 +65,26 @@ def test_excluded_and_identifier_columns_are_not_features(tmp_path: Path) -> Non
     table = load_lead_table(path, TableSpec(target="won", exclude=("score_from_vendor",)))
     assert table.categorical_features == ["f_region"] and table.numeric_features == []
     assert any(fix.column == "email" for fix in table.report.fixes)
+
+
+def test_placeholders_text_numbers_near_constant_and_id_columns(tmp_path: Path) -> None:
+    n = 200
+    path = write(
+        tmp_path,
+        {
+            "won": ["1", "0"] * (n // 2),
+            "lead_number": [str(660_000 + i) for i in range(n)],  # distinct integers: a record id
+            "source": (["Select", "web", "N/A", "event", " unknown ", "-"] * n)[:n],
+            "budget": (["$1,200", "45%", "Select", "300"] * n)[:n],  # numbers as text, a placeholder
+            "magazine": ["No"] * (n - 1) + ["Yes"],  # one row differs: nearly constant
+            "flag": ["No"] * (n - 20) + ["Yes"] * 20,  # 20 rows differ: kept
+        },
+    )
+    table = load_lead_table(path, TableSpec(target="won"))
+    assert table.numeric_features == ["f_budget"] and table.categorical_features == ["f_source", "f_flag"]
+    budget = table.frame["f_budget"]
+    assert budget[[0, 1, 3]].tolist() == [1200.0, 45.0, 300.0] and pd.isna(budget[2])
+    assert set(table.frame["f_source"].dropna()) == {"web", "event"}
+    left_out = {fix.column: fix.description for fix in table.report.fixes}
+    assert "identifier" in left_out["lead_number"] and "near-constant" in left_out["magazine"]
+    assert "placeholders" in left_out["source"] and "placeholders" in left_out["budget"]

@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+import re
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Annotated
 
 import pandas as pd
 import typer
+from rich.progress import BarColumn, Progress, TaskID, TaskProgressColumn, TextColumn, TimeElapsedColumn
+from rich.status import Status
 from rich.table import Table
 
 from leadwise.cli.app import app, console, fail
@@ -62,6 +66,13 @@ def train(
         bool, typer.Option("--weight-by-propensity", help="Weigh the fit model's rows by 1/propensity from DIR/decisions.csv (`leadwise export`).")
     ] = False,
     max_weight: Annotated[float, typer.Option("--max-weight", min=1.0, help="Cap of an inverse-propensity weight.")] = 20.0,
+    budget: Annotated[
+        str | None,
+        typer.Option(
+            help="Time for choosing the models by inner cross-validation: 120s, 2m, 0 for none "
+            "(default: the run config's search_budget, else LEADWISE_TRAIN_BUDGET, 15s)."
+        ),
+    ] = None,
 ) -> None:
     """Train the lead score, rep-lead fit and deal value models; log them to MLflow; register and promote."""
     from leadwise.learn.registry import has_champion
@@ -77,6 +88,10 @@ def train(
     started = time.perf_counter()
     try:
         run_config = TrainConfig.from_file(config) if config else TrainConfig(random_seed=settings.random_seed)
+        if budget is not None:
+            run_config = run_config.model_copy(update={"search_budget": parse_budget(budget)})
+        elif "search_budget" not in run_config.model_fields_set:
+            run_config = run_config.model_copy(update={"search_budget": settings.train_budget})
         with console.status("reading and validating the data...") as status:
             training_data = _load_training_data(data, target, id_column, rep, value, time_column, exclude or [])
             for fix in training_data.report.fixes:
@@ -88,7 +103,14 @@ def train(
                 status.update(f"{message} ...")
 
             weights = _propensity_weights(data, max_weight) if weight_by_propensity else None
-            outcome = train_models(training_data, run_config, progress=step, row_weights=weights)
+            with SearchBar(status) as bar:
+                outcome = train_models(
+                    training_data,
+                    run_config,
+                    progress=bar.line(step),
+                    search_progress=bar.update,
+                    row_weights=weights,
+                )
             status.update("logging the run to MLflow and registering the models...")
             run_id, versions = log_training_run(
                 outcome, training_data, run_config, settings, register=not dry_run, run_name=run_name
@@ -123,6 +145,57 @@ def _propensity_weights(data: Path | None, max_weight: float) -> dict[str, float
     return dict(zip(decisions["lead_id"].astype(str), weights.astype(float), strict=True))
 
 
+def parse_budget(text: str) -> float:
+    """``120s``, ``2m``, ``1.5m``, ``90`` (seconds) or ``0`` as seconds; anything else fails the command."""
+    match = re.fullmatch(r"\s*(\d+(?:\.\d+)?)\s*(s|sec|m|min|h)?\s*", text.lower())
+    if match is None:
+        fail(f"--budget {text!r}: give a duration such as 120s, 2m or 0")
+    number, unit = float(match.group(1)), match.group(2) or "s"
+    return number * {"s": 1, "sec": 1, "m": 60, "min": 60, "h": 3600}[unit]
+
+
+class SearchBar:
+    """A progress bar per searched model, in place of the spinner while the search runs."""
+
+    def __init__(self, status: Status) -> None:
+        self.status = status
+        self.progress: Progress | None = None
+        self.tasks: dict[str, TaskID] = {}
+
+    def __enter__(self) -> SearchBar:
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        self._stop()
+
+    def line(self, step: Callable[[str], None]) -> Callable[[str], None]:
+        """``step`` after the bar is put away (a line printed under a live bar would be overwritten)."""
+
+        def print_line(message: str) -> None:
+            self._stop()
+            step(message)
+
+        return print_line
+
+    def update(self, model: str, share: float, message: str) -> None:
+        if self.progress is None:
+            self.status.stop()
+            self.progress = Progress(
+                TextColumn("searching {task.fields[model]}"), BarColumn(), TaskProgressColumn(),
+                TimeElapsedColumn(), TextColumn("{task.description}"), console=console, transient=True,
+            )  # fmt: skip
+            self.progress.start()
+        if model not in self.tasks:
+            self.tasks[model] = self.progress.add_task(message, total=1.0, model=model)
+        self.progress.update(self.tasks[model], completed=share, description=message)
+
+    def _stop(self) -> None:
+        if self.progress is not None:
+            self.progress.stop()
+            self.progress, self.tasks = None, {}
+            self.status.start()
+
+
 def _print_summary(outcome, versions, decision, seconds: float) -> None:
     table = Table(title="Validation (later deals than any the models learnt from)")
     table.add_column("model")
@@ -143,6 +216,15 @@ def _print_summary(outcome, versions, decision, seconds: float) -> None:
     for report in outcome.reports.values():
         style = "green" if report.beats_baselines else "bold red"
         console.print(f"[{style}]{report.verdict}[/]")
+    for name, search in outcome.selection.items():
+        calibrations = ", ".join(f"{method} {loss:.4f}" for method, loss in search.calibration_log_loss.items())
+        console.print(
+            f"{name}: {search.chosen} chosen by {search.folds}-fold inner CV from {len(search.trials)} trials in "
+            f"{search.seconds:.0f} s (budget {search.budget_seconds:.0f} s): inner-CV log loss {search.log_loss:.4f}, "
+            f"ECE {search.ece:.3f}; calibration {search.calibration} (log loss {calibrations})"
+        )
+        for candidate, why in search.skipped.items():
+            console.print(f"  [yellow]{candidate} not tried[/]: {why}")
     registered = ", ".join(f"{kind} v{version}" for kind, version in versions.items())
     console.print(f"registered: {registered or 'nothing'}")
     console.print(f"[bold]{decision.reason}[/]")

@@ -91,10 +91,36 @@ def require_values(frame: pd.DataFrame, column: str, file: Path, where: pd.Serie
         raise DataValidationError("value is missing", file=file, column=column, row=first_bad_row(missing))
 
 
+# Values that web forms and CRMs write where nothing was chosen ("Select" is a drop-down's unchanged
+# first entry): they mean missing, and read as such in single-table leads, in training and in scoring.
+PLACEHOLDERS = frozenset(
+    {"select", "n/a", "na", "none", "null", "nil", "-", "--", "?", "unknown", "not specified", "not available"}
+)
+
+
+def blank_placeholders(values: pd.Series) -> pd.Series:
+    """``values`` with every placeholder (``PLACEHOLDERS``, any case, surrounding spaces) as missing."""
+    if values.dtype.kind in "fiub":  # numbers already: nothing to read
+        return values
+    words = values.astype("object").where(values.notna(), None).astype("string").str.strip().str.lower()
+    return values.where(~words.isin(PLACEHOLDERS).fillna(False).astype(bool), np.nan)
+
+
+# Currency signs, thousands separators and a trailing percent sign around a number written as text.
+_NUMBER_DECORATION = re.compile(r"^[$€£¥]\s*|,|\s*%$")
+
+
+def text_numbers(values: pd.Series) -> pd.Series:
+    """Numbers written as text (``1,200``, ``$3,000.50``, ``45%``) as floats; NaN where a value is not one."""
+    if values.dtype.kind in "fiub":
+        return values.astype(float)
+    text = values.astype("object").where(values.notna(), None).astype("string").str.strip()
+    return pd.to_numeric(text.str.replace(_NUMBER_DECORATION, "", regex=True), errors="coerce").astype(float)
+
+
 def parse_numbers(frame: pd.DataFrame, column: str, file: Path) -> pd.Series:
-    """Numbers written as text, thousands separators allowed; anything else is an error naming the row."""
-    text = frame[column].str.replace(",", "", regex=False)
-    numbers = pd.to_numeric(text, errors="coerce")
+    """Numbers written as text (``text_numbers``); anything else is an error naming the row."""
+    numbers = text_numbers(frame[column])
     bad = numbers.isna() & frame[column].notna()
     if bad.any():
         row = first_bad_row(bad)

@@ -11,10 +11,12 @@ import pandas as pd
 from leadwise.data.cleaning import (
     DATE_FORMATS,
     CleaningReport,
+    blank_placeholders,
     first_bad_row,
     parse_dates,
     parse_numbers,
     read_csv_strict,
+    text_numbers,
 )
 from leadwise.data.errors import DataValidationError
 
@@ -23,6 +25,12 @@ FALSE_WORDS = {"0", "0.0", "false", "no", "n", "lost", "loss", "not converted", 
 # A text column with more distinct values than this, most of them unique, is an identifier or free
 # text, not a category: LightGBM would memorise it.
 MAX_CATEGORY_LEVELS = 200
+# A column where fewer rows than this (and than 1 % of them) differ from its most common value (missing
+# counting as a value) says almost nothing: a split on it would rest on a handful of leads.
+NEAR_CONSTANT_ROWS = 10
+# An integer column with a distinct value on every one of at least this many rows is a row number or a
+# record id (a "Lead Number"), not a quantity: it can only teach the models the order the file was kept in.
+IDENTIFIER_MIN_ROWS = 100
 
 
 @dataclass(frozen=True)
@@ -71,11 +79,19 @@ def parse_target(frame: pd.DataFrame, column: str, file: Path) -> pd.Series:
 
 
 def infer_feature_type(values: pd.Series) -> str:
-    """'numeric', 'date' or 'categorical' from the text of a column; 'identifier' for ID-like text."""
+    """'numeric', 'date' or 'categorical' from the text of a column (placeholders already missing);
+    'identifier' for ID-like text or integers, 'empty', or 'near-constant' for a column of one value."""
     present = values.dropna()
     if present.empty:
         return "empty"
-    if pd.to_numeric(present.str.replace(",", "", regex=False), errors="coerce").notna().all():
+    counts = values.value_counts(dropna=False)
+    if len(values) - counts.iloc[0] < min(NEAR_CONSTANT_ROWS, 0.01 * len(values)):
+        return "near-constant"
+    numbers = text_numbers(present)
+    if numbers.notna().all():
+        distinct_integers = bool((numbers == np.round(numbers)).all()) and numbers.is_unique
+        if distinct_integers and len(present) == len(values) >= IDENTIFIER_MIN_ROWS:
+            return "identifier"
         return "numeric"
     for fmt, _ in DATE_FORMATS:
         if pd.to_datetime(present, format=fmt, errors="coerce").notna().all():
@@ -84,6 +100,13 @@ def infer_feature_type(values: pd.Series) -> str:
     if levels > MAX_CATEGORY_LEVELS and levels > 0.5 * len(present):
         return "identifier"
     return "categorical"
+
+
+_LEFT_OUT = {
+    "empty": "left out as a feature (empty: no values once placeholders are read as missing)",
+    "near-constant": "left out as a feature (near-constant: nearly every row holds the same value)",
+    "identifier": "left out as a feature (identifier: no repeated values to learn from)",
+}
 
 
 def load_lead_table(path: str | Path, spec: TableSpec) -> LeadTable:
@@ -133,6 +156,10 @@ def load_lead_table(path: str | Path, spec: TableSpec) -> LeadTable:
     for column in frame.columns:
         if column in spec.named_columns() or column in spec.exclude:
             continue
+        blanked = blank_placeholders(frame[column])
+        report.add(file.name, column, "placeholders ('Select', 'N/A', 'unknown', '-'...) read as missing",
+                   int((blanked.isna() & frame[column].notna()).sum()))  # fmt: skip
+        frame[column] = blanked
         kind = infer_feature_type(frame[column])
         name = f"f_{column}"  # prefixed so that a feature can never clash with leadwise's own columns
         if kind == "numeric":
@@ -147,8 +174,7 @@ def load_lead_table(path: str | Path, spec: TableSpec) -> LeadTable:
             out[name] = frame[column]
             categorical.append(name)
         else:
-            report.add(file.name, column, f"left out as a feature ({kind}: no repeated values to learn from)",
-                       len(frame))  # fmt: skip
+            report.add(file.name, column, _LEFT_OUT[kind], len(frame))
     if not numeric + categorical + dates:
         raise DataValidationError(
             "no feature columns left once target, id, rep, value, time and --exclude are taken", file=file

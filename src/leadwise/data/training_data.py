@@ -16,7 +16,7 @@ from typing import Any, Literal
 import numpy as np
 import pandas as pd
 
-from leadwise.data.cleaning import DATE_FORMATS, CleaningReport
+from leadwise.data.cleaning import DATE_FORMATS, CleaningReport, blank_placeholders, text_numbers
 from leadwise.data.crm import (
     ACCOUNT_FIELDS,
     PIPELINE_COLUMNS,
@@ -329,9 +329,9 @@ def prepare_table_leads(
         original = name.removeprefix("f_")
         if original not in raw:
             raise DataValidationError(f"required feature column '{original}' is missing", file=file)
-        column = raw[original]
+        column = blank_placeholders(raw[original])
         if kind == "numeric":
-            numbers = pd.to_numeric(column.astype(str).str.replace(",", "", regex=False), errors="coerce")
+            numbers = text_numbers(column)
             bad = numbers.isna() & column.notna()
             if bad.any():
                 row = int(np.flatnonzero(bad.to_numpy())[0]) + 1

@@ -48,6 +48,10 @@ COUNTS = ["n", "wins", "expected", "lead_expected"]
 # Segments whose rates combine into a lead's expected win rate (the account enters as an effect on top;
 # product already refines series).
 EXPECTATION_KEYS = ("sector", "product", "size_band")
+# A category seen on fewer training rows than this is pooled with the other rare ones (and with values
+# never seen in training) into ``OTHER_CATEGORY``: a level of a handful of leads teaches a tree noise.
+MIN_CATEGORY_ROWS = 10
+OTHER_CATEGORY = "(other)"
 # Lead dimensions whose rep effects add up, in log-odds, to the rep-lead estimate ``rep_fit_logit``.
 INTERACTION_KEYS = ("sector", "series", "size_band")
 # (keys, values) -> the sums of ``values`` over the deals sharing each row's ``keys``, known at its time.
@@ -103,7 +107,8 @@ class Leads:
 def _own_fields(builder: FeatureBuilder, leads: Leads, totals: Totals) -> Features:
     out = {column: _numbers(leads.columns[column]) for column in builder.numeric_}
     for column in builder.categorical_:
-        out[column] = _coded(builder._codes[column], _values(leads.columns[column]))
+        codes = builder._codes[column]
+        out[column] = _coded(codes, _values(leads.columns[column]), codes.get(OTHER_CATEGORY, np.nan))
     return out
 
 
@@ -195,9 +200,14 @@ class FeatureBuilder:
         self.kind_ = data.kind
         self.numeric_ = list(data.numeric_features)
         self.categorical_ = list(data.categorical_features)
-        self.categories_ = {
-            column: sorted(data.frame[column].dropna().astype(str).unique()) for column in self.categorical_
-        }
+        self.categories_, self.pooled_ = {}, {}
+        for column in self.categorical_:
+            counts = data.frame[column].dropna().astype(str).value_counts()
+            rare = counts.index[counts < MIN_CATEGORY_ROWS]
+            self.categories_[column] = sorted(counts.index[counts >= MIN_CATEGORY_ROWS])
+            if len(rare):
+                self.categories_[column].append(OTHER_CATEGORY)
+                self.pooled_[column] = sorted(rare)
         self.use_history_ = bool(data.segment_keys) and data.has_time and "close_date" in data.frame
         self.segment_keys_ = list(data.segment_keys) if self.use_history_ else []
         self.rep_attributes_ = data.rep_attributes if data.rep_attributes is not None else pd.DataFrame()
@@ -369,7 +379,10 @@ class FeatureBuilder:
     @cached_property
     def _codes(self) -> dict[str, dict[Any, float]]:
         """Categorical lead feature -> value -> code."""
-        return {column: _category_codes(self.categories_[column]) for column in self.categorical_}
+        out = {column: _category_codes(self.categories_[column]) for column in self.categorical_}
+        for column, rare in getattr(self, "pooled_", {}).items():
+            out[column].update(dict.fromkeys(rare, out[column][OTHER_CATEGORY]))
+        return out
 
     @cached_property
     def _rep_codes(self) -> dict[str, dict[Any, float]]:
@@ -524,8 +537,16 @@ def _category_codes(categories: Sequence[Any]) -> dict[Any, float]:
     return {category: float(code) for code, category in enumerate(categories)}
 
 
-def _coded(codes: dict[Any, float], values: list[Any]) -> np.ndarray:
-    return np.array([codes.get(value, np.nan) if _hashable(value) else np.nan for value in values], dtype=float)
+def _coded(codes: dict[Any, float], values: list[Any], unseen: float = np.nan) -> np.ndarray:
+    """Codes of ``values``; ``unseen`` for a value training never saw, NaN for a missing one."""
+    return np.array(
+        [np.nan if _missing(value) else codes.get(value, unseen) if _hashable(value) else unseen for value in values],
+        dtype=float,
+    )
+
+
+def _missing(value: Any) -> bool:
+    return value is None or value is pd.NA or (isinstance(value, float) and np.isnan(value))
 
 
 def _hashable(value: Any) -> bool:

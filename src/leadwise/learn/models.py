@@ -5,7 +5,7 @@ from __future__ import annotations
 import warnings
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Protocol
 
 import lightgbm as lgb
 import numpy as np
@@ -286,6 +286,14 @@ class ValueRegressor(RegressorMixin, BaseEstimator):
         return pd.Series(gains, index=self.feature_names_in_).sort_values(ascending=False)
 
 
+class WinModel(Protocol):
+    """What serving asks of a win-probability model: ``CalibratedBooster`` or ``SelectedClassifier``."""
+
+    def predict_win(self, X: pd.DataFrame | np.ndarray) -> np.ndarray: ...
+
+    def feature_importance(self) -> pd.Series: ...
+
+
 def _price_scale(price: np.ndarray | None, n: int) -> np.ndarray:
     if price is None:
         return np.ones(n)
@@ -302,8 +310,8 @@ class LeadwiseModels:
     """
 
     builder: FeatureBuilder
-    lead_model: CalibratedBooster
-    fit_model: CalibratedBooster | None  # None when the history named no reps
+    lead_model: WinModel
+    fit_model: WinModel | None  # None when the history named no reps
     value_model: ValueRegressor | None
     kind: str
     reference: CrmReference | None = None

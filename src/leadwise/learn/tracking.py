@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import tempfile
+import time
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -18,6 +19,7 @@ import matplotlib.pyplot as plt
 import mlflow
 import numpy as np
 from mlflow.data.pandas_dataset import PandasDataset, from_pandas
+from mlflow.entities import Metric, Param
 from mlflow.tracking import MlflowClient
 
 import leadwise
@@ -118,6 +120,7 @@ def log_training_run(
         mlflow.log_input(dataset, context="training")
         mlflow.log_dict({name: report.verdict for name, report in outcome.reports.items()}, "verdicts.json")
         mlflow.log_text("\n".join(str(fix) for fix in data.report.fixes) or "no fixes", "data_cleaning.txt")
+        _log_search(outcome, experiment_id, run.info.run_id)
         for name in ("lead_score", "rep_fit"):
             if name not in outcome.validation:
                 continue
@@ -167,13 +170,40 @@ def log_training_run(
     return run.info.run_id, versions
 
 
+def _log_search(outcome: TrainingOutcome, experiment_id: str, parent_run_id: str) -> None:
+    """The model search's outcome on the run, and each of its trials as a nested run under it."""
+    client = MlflowClient()
+    for name, search in outcome.selection.items():
+        mlflow.log_params({f"{name}.search.chosen": search.chosen, f"{name}.search.calibration": search.calibration,
+                           f"{name}.search.trials": len(search.trials),
+                           **{f"{name}.search.skipped.{c}": why[:500] for c, why in search.skipped.items()}})  # fmt: skip
+        mlflow.log_metrics({f"{name}.search.log_loss": search.log_loss, f"{name}.search.ece": search.ece,
+                            f"{name}.search.seconds": search.seconds,
+                            **{f"{name}.search.weight.{c}": w for c, w in search.weights.items()},
+                            **{f"{name}.search.calibration_log_loss.{m}": v for m, v in search.calibration_log_loss.items()}})  # fmt: skip
+        for number, trial in enumerate(search.trials, start=1):
+            tags = {"mlflow.parentRunId": parent_run_id, "mlflow.runName": f"{name} {trial.candidate} #{number}",
+                    RUN_TAG: "search-trial", "leadwise.candidate": trial.candidate}  # fmt: skip
+            nested = client.create_run(experiment_id, tags=tags)
+            metrics = {"inner_cv_log_loss": trial.log_loss, "inner_cv_roc_auc": trial.roc_auc, "seconds": trial.seconds}
+            if trial.rounds is not None:
+                metrics["rounds"] = trial.rounds
+            stamp = int(time.time() * 1000)
+            client.log_batch(
+                nested.info.run_id,
+                metrics=[Metric(key, float(value), stamp, 0) for key, value in metrics.items()],
+                params=[Param(key, str(value)[:6000]) for key, value in trial.params.items()],
+            )
+            client.set_terminated(nested.info.run_id)
+
+
 def _requirements() -> list[str]:
     from importlib.metadata import version
 
     # Pinned to what trained the model; listing them skips MLflow's slow requirement inference.
     return [
         f"{package}=={version(package)}"
-        for package in ("mlflow", "lightgbm", "scikit-learn", "pandas", "numpy", "joblib")
+        for package in ("mlflow", "lightgbm", "catboost", "scikit-learn", "pandas", "numpy", "joblib")
     ]
 
 

@@ -16,15 +16,16 @@ from typing import Any
 import numpy as np
 import pandas as pd
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 from sklearn.model_selection import train_test_split
 
 from leadwise.data.errors import DataValidationError
 from leadwise.data.training_data import TrainingData
-from leadwise.features.builder import FeatureBuilder
+from leadwise.features.builder import MIN_CATEGORY_ROWS, OTHER_CATEGORY, FeatureBuilder
 from leadwise.learn.baselines import baseline_models
 from leadwise.learn.metrics import classification_metrics, regression_metrics
-from leadwise.learn.models import CalibratedBooster, LeadwiseModels, ValueRegressor
+from leadwise.learn.models import CalibratedBooster, LeadwiseModels, ValueRegressor, WinModel
+from leadwise.learn.selection import CANDIDATES, SearchProgress, SelectedClassifier, SelectionReport
 
 # A model "beats" a baseline only by more than this much ROC AUC: smaller gaps are noise at these sizes.
 BEATS_MARGIN = 0.005
@@ -53,6 +54,20 @@ class TrainConfig(BaseModel):
     # Baselines are fitted on at most this many rows: their figures settle long before a million rows,
     # and a one-hot logistic regression on all of them would cost more than the model it is compared to.
     baseline_max_rows: int = Field(50_000, ge=1_000)
+    # Model selection by inner cross-validation (``leadwise.learn.selection``), in seconds for the whole
+    # run (shared by the models searched); 0 keeps the fixed ``lgbm_params`` calibrated on the latest
+    # slice. The CLI's default is ``Settings.train_budget``.
+    search_budget: float = Field(0.0, ge=0.0, le=86_400.0)
+    search_folds: int = Field(5, ge=2, le=10)
+    search_candidates: tuple[str, ...] = CANDIDATES
+
+    @field_validator("search_candidates")
+    @classmethod
+    def _known_candidates(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        unknown = [name for name in value if name not in CANDIDATES]
+        if unknown or not value:
+            raise ValueError(f"candidates are {', '.join(CANDIDATES)} (got {', '.join(value) or 'none'})")
+        return value
 
     @classmethod
     def from_file(cls, path: str | Path) -> TrainConfig:
@@ -94,6 +109,7 @@ class TrainingOutcome:
     validation_leads: pd.DataFrame  # the validation rows as a caller would send them, with outcomes
     input_example: pd.DataFrame  # a few raw leads, logged with each MLflow model
     validation_touches: pd.DataFrame | None = None  # the touchpoints, when the history had them
+    selection: dict[str, SelectionReport] = field(default_factory=dict)  # per searched model
 
     @property
     def metrics(self) -> dict[str, float]:
@@ -186,17 +202,24 @@ def _fit_baselines(
     return results
 
 
+# (model name, share of its search budget used, what is running)
+SearchObserver = Callable[[str, float, str], None]
+
+
 def train_models(
     data: TrainingData,
     config: TrainConfig | None = None,
     progress: Progress | None = None,
     row_weights: Mapping[str, float] | None = None,
+    search_progress: SearchObserver | None = None,
 ) -> TrainingOutcome:
     """Fit the lead score, the rep-lead fit and the deal value models, and validate them.
 
-    ``row_weights`` (lead id → weight, 1 for a lead not in it) weighs the rep-lead fit model's training
-    rows: inverse propensities make the service's own greedy decisions count as a design that tried
-    every rep (``leadwise train --weight-by-propensity``)."""
+    With ``config.search_budget`` the lead score (and, without history offsets, the fit model) is
+    chosen by inner cross-validation on the training rows (``SelectedClassifier``). ``row_weights``
+    (lead id → weight, 1 for a lead not in it) weighs the rep-lead fit model's training rows: inverse
+    propensities make the service's own greedy decisions count as a design that tried every rep
+    (``leadwise train --weight-by-propensity``)."""
     config = config or TrainConfig()
     say = progress or (lambda _message: None)
     data.require_both_outcomes()
@@ -227,6 +250,8 @@ def train_models(
         else ""
     )
     say(f"built {lead_train.shape[1]} lead features{engaged}")
+    for column, rare in builder.pooled_.items():
+        say(f"pooled {len(rare)} rare categories of {column.removeprefix('f_')} (under {MIN_CATEGORY_ROWS} rows each) as '{OTHER_CATEGORY}'")
     y_train, y_valid = train["won"].to_numpy(int), valid["won"].to_numpy(int)
 
     def booster(offsets: tuple[str, ...] = ()) -> CalibratedBooster:
@@ -234,10 +259,45 @@ def train_models(
             config.lgbm_params, config.calibration_fraction, config.calibration_method, config.random_seed, offsets
         )
 
+    # The fit model starts from history offsets when the data has history: it keeps the booster built
+    # for them. Otherwise both classifiers are searched and share the budget.
+    searched = ["lead_score"] + (["rep_fit"] if data.has_rep and not builder.use_history_ else [])
+    selection: dict[str, SelectionReport] = {}
+
+    def classifier(
+        name: str,
+        X: pd.DataFrame,
+        y: np.ndarray,
+        offsets: tuple[str, ...] = (),
+        sample_weight: np.ndarray | None = None,
+    ) -> WinModel:
+        if not config.search_budget or name not in searched:
+            return booster(offsets).fit(X, y, sample_weight=sample_weight)
+        chosen = SelectedClassifier(
+            config.search_budget / len(searched),
+            config.search_folds,
+            config.random_seed,
+            time_ordered=split_kind == "time-ordered",
+            candidates=config.search_candidates,
+        )
+        observe: SearchProgress | None = None
+        if search_progress is not None:
+            observer = search_progress
+
+            def observe(share: float, message: str) -> None:
+                observer(name, share, message)
+
+        chosen.fit(X, y, sample_weight=sample_weight, progress=observe)
+        selection[name] = chosen.report_
+        report = chosen.report_
+        say(f"{name}: chose {report.chosen} by {report.folds}-fold inner CV ({len(report.trials)} trials, "
+            f"{report.seconds:.0f} s), {report.calibration} calibration, inner-CV ECE {report.ece:.3f}")  # fmt: skip
+        return chosen
+
     reports: dict[str, ModelReport] = {}
     validation: dict[str, pd.DataFrame] = {}
     sampling = (config.baseline_max_rows, config.random_seed)
-    lead_model = booster().fit(lead_train, y_train)
+    lead_model = classifier("lead_score", lead_train, y_train)
     p_lead = lead_model.predict_win(lead_valid)
     numeric = [c for c in lead_train.columns if c not in builder.categorical_]
     lead_baselines = (
@@ -260,7 +320,7 @@ def train_models(
         if row_weights is not None:
             weights = train["lead_id"].astype(str).map(row_weights).fillna(1.0).to_numpy(dtype=float)
             say(f"weighted {int((weights != 1.0).sum()):,} training rows by inverse propensity")
-        fit_model = booster(FIT_OFFSETS).fit(pair_train, y_train, sample_weight=weights)
+        fit_model = classifier("rep_fit", pair_train, y_train, FIT_OFFSETS, sample_weight=weights)
         p_fit = fit_model.predict_win(pair_valid)
         pair_categorical = [c for c in pair_train.columns if isinstance(pair_train[c].dtype, pd.CategoricalDtype)]
         pair_numeric = [c for c in pair_train.columns if c not in pair_categorical]
@@ -336,6 +396,7 @@ def train_models(
         validation_leads,
         example.reset_index(drop=True),
         data.touches,
+        selection,
     )
 
 
