@@ -34,3 +34,14 @@ def test_a_rep_sets_only_its_own_status(env) -> None:
     bad = env.client.post(f"/v1/reps/{bob}/status", json={"status": "asleep"}, headers=env.h("rep_bob"))
     assert bad.status_code == 422 and bad.json()["detail"][0]["loc"] == ["body", "status"]
     assert env.client.post("/v1/reps/999/status", json={"status": "away"}, headers=env.h("admin")).status_code == 404
+
+
+def test_a_manager_assigning_to_an_away_rep_needs_force_and_is_warned(env) -> None:
+    ann = env.reps["Ann"]
+    env.client.post(f"/v1/reps/{ann}/status", json={"status": "away"}, headers=env.h("rep"))
+    env.client.post("/v1/route", json={"lead_id": "away-m"}, headers=env.h("integration"))
+    refused = env.client.post("/v1/leads/away-m/assign", json={"rep_id": ann}, headers=env.h("manager"))
+    assert refused.status_code == 409 and "set itself away" in refused.json()["detail"]
+    forced = env.client.post("/v1/leads/away-m/assign", json={"rep_id": ann, "force": True}, headers=env.h("manager"))
+    assert forced.status_code == 201 and forced.json()["rep_id"] == ann
+    assert any("has set itself away (assigned with force)" in n for n in forced.json()["explanation"]["explanation"]["notes"])

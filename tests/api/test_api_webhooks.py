@@ -98,6 +98,23 @@ def _subscribe(env, receiver: Receiver, **fields) -> dict:
     return answer.json()
 
 
+def test_a_manager_s_reassignment_is_reassigned_for_the_old_offer_and_offered_for_the_new(
+    fast_env, receiver: Receiver
+) -> None:
+    env = fast_env
+    _subscribe(env, receiver)
+    first = env.client.post("/v1/route", json={"lead_id": "hook-m"}, headers=env.h("integration")).json()
+    other = next(rep_id for rep_id in env.reps.values() if rep_id != first["rep_id"])
+    moved = env.client.post("/v1/leads/hook-m/assign", json={"rep_id": other, "reason": "knows them"}, headers=env.h("manager"))
+    assert moved.status_code == 201, moved.text
+    _wait_for(lambda: len(receiver.received) == 3)
+    bodies = [json.loads(body) for _, body in receiver.received]
+    assert [(b["event"], b["assignment_id"]) for b in bodies] == [
+        ("offered", first["id"]), ("reassigned", first["id"]), ("offered", moved.json()["id"])
+    ]
+    assert bodies[2]["source"] == "manual" and bodies[2]["rep_id"] == other
+
+
 def test_a_lead_s_life_arrives_signed_and_in_order(fast_env, receiver: Receiver) -> None:
     env = fast_env
     sub = _subscribe(env, receiver)
@@ -110,7 +127,8 @@ def test_a_lead_s_life_arrives_signed_and_in_order(fast_env, receiver: Receiver)
     env.client.post(f"/v1/assignments/{nxt}/outcome", json={"result": "won", "value": 900}, headers=env.h("manager"))
 
     _wait_for(lambda: len(receiver.received) == 5)
-    assert receiver.events() == ["offered", "rejected", "reassigned", "accepted", "won"]
+    assert receiver.events() == ["offered", "rejected", "offered", "accepted", "won"]
+    assert [json.loads(body)["source"] for _, body in receiver.received][:3] == ["route", "route", "reroute"]
     for headers, body in receiver.received:
         assert verify_signature(SECRET, body, headers[SIGNATURE_HEADER])
         assert not verify_signature("another secret", body, headers[SIGNATURE_HEADER])

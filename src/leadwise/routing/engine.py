@@ -263,8 +263,8 @@ def _decision(
 def manual_assign(
     *, lead: Lead, rep: Rep, manager: str, clock: Clock, note: str = "", force: bool = False
 ) -> Decision:
-    """A manager's assignment: respects the active flag, refuses a rep who is out of office unless
-    ``force`` (then the explanation warns of it), and is logged as manual."""
+    """A manager's assignment: respects the active flag, refuses a rep who is out of office or has set
+    itself away unless ``force`` (then the explanation warns of it), and is logged as manual."""
     if not rep.active:
         raise InactiveRep(f"rep {rep.id!r} is inactive and cannot receive leads")
     now = clock.now()
@@ -277,6 +277,12 @@ def manual_assign(
                 "send \"force\": true to assign the lead anyway"
             )
         notes.append(f"warning: rep {rep.name or rep.id} is out of office until {back} (assigned with force)")
+    elif rep.away:
+        if not force:
+            raise RepOutOfOffice(
+                f"rep {rep.id!r} ({rep.name}) has set itself away; send \"force\": true to assign the lead anyway"
+            )
+        notes.append(f"warning: rep {rep.name or rep.id} has set itself away (assigned with force)")
     return Decision(
         lead_id=lead.lead_id,
         outcome=Outcome.assigned,

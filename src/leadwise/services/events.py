@@ -46,8 +46,9 @@ class LeadsRoutedTogether:
 @dataclass(frozen=True)
 class AssignmentChanged:
     """A move in an assignment's life, named as webhooks name it (``store.models.WEBHOOK_EVENTS``):
-    ``offered`` (a new decision), ``reassigned`` (a new offer replacing an earlier one: after a
-    rejection, an expiry or a manager's hand), or the state the assignment moved to."""
+    ``offered`` (a new offer; its ``source`` says whether it is the first decision or replaces an earlier
+    offer: reroute, expiry, manual), or the state the assignment moved to (``reassigned``: a manager
+    moved it to another rep)."""
 
     event: str
     assignment_id: int

@@ -32,8 +32,6 @@ QUEUE_OF_OUTCOME = {
     Outcome.claim_pool: "pool",
     Outcome.blind_pool: "pool",
 }
-# A new offer from these replaces an earlier one on the same lead (webhooks call it "reassigned").
-REASSIGNING_SOURCES = frozenset({"reroute", "expiry", "manual"})
 STORED_ALTERNATIVES = 10  # other eligible reps kept with a decision; dumping only those keeps 40 reps cheap
 
 
@@ -181,7 +179,9 @@ def store_decision(
     row = AssignmentRow(id=assignment_id, **assignment)  # what was written, for the answer (not attached)
     unit.emit(events.DecisionStored(row.strategy, decision.outcome.value, source))
     if row.state == "offered":
-        unit.announce(row, "reassigned" if source in REASSIGNING_SOURCES else "offered", lead_id=lead.external_id)
+        # Every new offer is "offered" (its source says route, reroute, expiry or manual); "reassigned" is
+        # the earlier offer a manager moved away, as its state says (one meaning per name).
+        unit.announce(row, "offered", lead_id=lead.external_id)
     return Routed(
         assignment=row,
         lead=lead,
