@@ -23,5 +23,6 @@ def upgrade() -> None:
 
 
 def downgrade() -> None:
-    with op.batch_alter_table("assignments") as batch:
-        batch.drop_column("propensity")
+    # A plain DROP COLUMN (SQLite has it since 3.35): batch mode would copy ``assignments``, and dropping
+    # the old table fails while outcomes, claims or corrections reference its rows.
+    op.drop_column("assignments", "propensity")
