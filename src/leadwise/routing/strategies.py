@@ -122,7 +122,8 @@ NEVER_SERVED_HOURS = 1e6
 def _least_recent(ctx: StrategyContext, *, weighted: bool) -> Choice:
     """The rep who waited longest since their last lead (never served: first, in pool order).
 
-    Weighted, the wait is multiplied by the rep's weight: evenly spaced leads then go w_i : w_j.
+    Weighted, the wait is multiplied by the rep's weight: evenly spaced leads then go w_i : w_j. The
+    time of a rep's last lead is the service's own (any pool), so no state is kept.
     """
     order = {r.id: k for k, r in enumerate(ctx.pool_reps)}
 
@@ -132,7 +133,11 @@ def _least_recent(ctx: StrategyContext, *, weighted: bool) -> Choice:
             return NEVER_SERVED_HOURS
         return max((ctx.now - last).total_seconds(), 0.0) / 3600 * (rep.weight if weighted else 1.0)
 
-    reps = sorted(ctx.eligible, key=lambda r: (-waited_hours(r), order.get(r.id, 0)))
+    def open_per_weight(rep: Rep) -> float:
+        return _load(ctx, rep).open_leads / (rep.weight if weighted else 1.0)
+
+    # Equal waits (leads routed at one instant): fewer open leads (per weight) first, then pool order.
+    reps = sorted(ctx.eligible, key=lambda r: (-waited_hours(r), open_per_weight(r), order.get(r.id, 0)))
     means = "hours since the rep's last lead" + (" × weight" if weighted else "") + f" ({NEVER_SERVED_HOURS:.0e}: never served)"
     return _choice(ctx, reps, [waited_hours(r) for r in reps], score_means=means)
 
