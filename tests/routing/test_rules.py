@@ -3,7 +3,7 @@
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import time, timedelta
 
 import numpy as np
 import pytest
@@ -19,6 +19,7 @@ from leadwise.routing import (
     Rep,
     RepLoad,
     Scores,
+    WorkingHours,
     manual_assign,
     parse_flow,
     route_lead,
@@ -273,3 +274,41 @@ def test_a_mode_for_an_inner_round_robin_of_a_narrowing_strategy_is_accepted(clo
         'params = { then = "round_robin", mode = "least_recent" }\n'
     )
     assert flow.steps[0].params["mode"] == "least_recent"
+
+
+def test_bundled_availability_flow_on_the_bundled_reps() -> None:
+    import pandas as pd
+
+    from leadwise.routing.directory import reps_from_sales_teams
+    from leadwise.routing.flows import bundled_flow
+    from leadwise.settings import BUNDLED_DATA_DIR
+
+    flow = bundled_flow("availability")
+    d = BUNDLED_DATA_DIR
+    teams, pipeline = pd.read_csv(d / "sales_teams.csv"), pd.read_csv(d / "sales_pipeline.csv")
+    accounts, products = pd.read_csv(d / "accounts.csv"), pd.read_csv(d / "products.csv")
+    reps = reps_from_sales_teams(
+        teams, pipeline, accounts, products, capacity=Capacity(max_open=20), assign_account_owners=True
+    )
+    owner = next(r for r in reps if r.accounts)
+    account = sorted(owner.accounts)[0]
+    # Saturday night: every rep is outside working hours, and the owner is away besides.
+    night = ManualClock(MONDAY_NOON + timedelta(days=5, hours=10))
+    hours = WorkingHours(start=time(9), end=time(17))
+    everyone_off = [
+        r.model_copy(update={"working_hours": hours, "away": r.id == owner.id}) for r in reps
+    ]
+    state, loads = InMemoryState(), {}
+    d = route_lead(
+        lead=lead(1, account=account, existing_customer=True), reps=everyone_off, loads=loads, flow=flow,
+        state=state, clock=night,
+    )
+    assert (d.rep_id, d.explanation.step) == (owner.id, "existing customer")
+    picked = set()
+    for i in range(len(reps)):
+        d = route_lead(lead=lead(10 + i), reps=everyone_off, loads=loads, flow=flow, state=state, clock=night)
+        assert d.explanation.step == "everyone else" and d.rep_id is not None
+        assert any("when_unavailable = whole_pool" in n for n in d.explanation.notes)
+        loads.setdefault(d.rep_id, RepLoad()).record(night.now())
+        picked.add(d.rep_id)
+    assert len(picked) == len(reps)  # least_recent at one instant still goes round everyone once
