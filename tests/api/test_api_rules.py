@@ -63,24 +63,18 @@ def test_a_rep_with_capacity_zero_is_explained_not_refused(env) -> None:
     assert _excluded(answer)[str(bob)] == "capacity 0: takes no leads"
 
 
-FALLBACK = """
-name = "fallback"
-
-[pools.team]
-teams = ["field"]
-
-[[steps]]
-name = "customer"
-when = { existing_customer = true }
-pool = "team"
-strategy = "account_owner"
-when_unavailable = "owner_anyway"
-
-[[steps]]
-name = "team"
-pool = "team"
-strategy = "load_balancing"
-when_unavailable = "whole_pool"
+# In YAML, so the line an error names is checked in that format too.
+FALLBACK = """\
+name: fallback
+pools:
+  team: {teams: [field]}
+steps:
+  - {name: customer, when: {existing_customer: true}, pool: team, strategy: account_owner,
+     when_unavailable: owner_anyway}
+  - name: team
+    pool: team
+    strategy: load_balancing
+    when_unavailable: whole_pool
 """
 
 
@@ -93,7 +87,7 @@ def test_when_unavailable_owner_anyway_and_whole_pool_over_http(env) -> None:
     ann, bob = env.reps["Ann"], env.reps["Bob"]
     _patch(env, ann, team="field", accounts_owned=["Acme"])
     _patch(env, bob, team="field")
-    publish(env, FALLBACK)
+    publish(env, FALLBACK, "yaml")
     _away(env, ann)
     _away(env, bob)
 
@@ -107,7 +101,7 @@ def test_when_unavailable_owner_anyway_and_whole_pool_over_http(env) -> None:
     assert anyone["rep_id"] in {ann, bob} and anyone["explanation"]["explanation"]["step"] == "team"
     assert any(n.startswith("when_unavailable = whole_pool") for n in _notes(anyone))
 
-    publish(env, FALLBACK.replace('"whole_pool"', '"queue"'))  # a new version of the flow
+    publish(env, FALLBACK.replace("whole_pool", "queue"), "yaml")  # a new version of the flow
     left = route(env, "other-2").json()
     assert left["rep_id"] is None and left["queue"] == "manager"
     assert_consistent(env)
@@ -115,9 +109,9 @@ def test_when_unavailable_owner_anyway_and_whole_pool_over_http(env) -> None:
 
 def test_flow_errors_for_the_new_settings_name_the_line(env) -> None:
     bad = env.client.post(
-        "/v1/flows", json={"source": FALLBACK.replace('"whole_pool"', '"anyone"')}, headers=env.h("admin")
+        "/v1/flows", json={"source": FALLBACK.replace("whole_pool", "anyone"), "format": "yaml"}, headers=env.h("admin")
     )
-    assert bad.status_code == 422 and "line 18: steps[1].when_unavailable" in bad.json()["detail"], bad.text
+    assert bad.status_code == 422 and "line 10: steps[1].when_unavailable" in bad.json()["detail"], bad.text
     mode = env.client.post(
         "/v1/flows",
         json={"source": ROUND_ROBIN + 'params = { mode = "oldest" }\n'},
