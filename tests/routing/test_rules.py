@@ -268,12 +268,22 @@ def test_round_robin_mode_errors_name_the_line(params, fragment) -> None:
     assert fragment in str(err.value)
 
 
-def test_a_mode_for_an_inner_round_robin_of_a_narrowing_strategy_is_accepted(clock) -> None:
+@pytest.mark.parametrize("mode, picked", [("pointer", "b"), ("least_recent", "c")])
+def test_a_narrowing_strategy_passes_the_mode_to_its_inner_round_robin(mode, picked, clock) -> None:
     flow = parse_flow(
         '[[steps]]\npool = "everyone"\nstrategy = "territory"\n'
-        'params = { then = "round_robin", mode = "least_recent" }\n'
+        f'params = {{ then = "round_robin", mode = "{mode}" }}\n'
     )
-    assert flow.steps[0].params["mode"] == "least_recent"
+    reps = [Rep(id=r, region="EU") for r in "abc"] + [Rep(id="us", region="US")]
+    state = InMemoryState()
+    state.set("rr:everyone/territory", "a")  # the inner pointer: "b" is next
+    loads = {  # "c" waited longest
+        "a": RepLoad(last_assigned_at=MONDAY_NOON - timedelta(hours=1)),
+        "b": RepLoad(last_assigned_at=MONDAY_NOON - timedelta(hours=2)),
+        "c": RepLoad(last_assigned_at=MONDAY_NOON - timedelta(hours=5)),
+    }
+    d = route_lead(lead=lead(region="EU"), reps=reps, loads=loads, flow=flow, state=state, clock=clock)
+    assert d.rep_id == picked and _excluded(d)["us"].startswith("territory")
 
 
 def test_bundled_availability_flow_on_the_bundled_reps() -> None:

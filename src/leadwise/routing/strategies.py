@@ -266,8 +266,10 @@ def _narrow_then(ctx: StrategyContext, keep: Callable[[Rep], bool], why: str) ->
     inner_name = str(ctx.params.get("then", "load_balancing"))
     inner = STRATEGIES[inner_name]
     # Own state key: a narrowed round-robin must not move the pool's main pointer.
+    # The inner strategy keeps only a round-robin ``mode`` of the step's params (the rest are the narrowing's).
+    inner_params = {"mode": ctx.params["mode"]} if "mode" in ctx.params else {}
     inner_ctx = StrategyContext(
-        **{**ctx.__dict__, "eligible": kept, "params": {}, "pool": f"{ctx.pool}/{why.split(':')[0]}"}
+        **{**ctx.__dict__, "eligible": kept, "params": inner_params, "pool": f"{ctx.pool}/{why.split(':')[0]}"}
     )
     choice = inner(inner_ctx)
     choice.strategy = ""  # the decision stays the narrowing strategy's; an inner fallback is in the notes
