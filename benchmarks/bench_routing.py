@@ -1,4 +1,5 @@
-"""Routing figures: one online decision for 200 reps, and a 10,000 × 200 batch assignment.
+"""Routing figures: one online decision for 200 reps (per strategy, round robin's least_recent mode, and a
+step's when_unavailable = "whole_pool" fallback with every rep away), and a 10,000 × 200 batch assignment.
 
 Run: ``.venv/bin/python benchmarks/bench_routing.py [--quick]``. Prints measured figures next to the
 issue's targets and a ratio against a floor measured in the same run (a numpy argmax over the same
@@ -10,6 +11,7 @@ from __future__ import annotations
 import argparse
 import statistics
 import time
+from datetime import timedelta
 
 import numpy as np
 
@@ -25,8 +27,11 @@ from leadwise.routing import (
     RepLoad,
     Scores,
     assign_batch,
+    parse_flow,
     route_lead,
 )
+
+WHOLE_POOL = '[[steps]]\npool = "everyone"\nstrategy = "load_balancing"\nwhen_unavailable = "whole_pool"\n'
 
 ONLINE_TARGET_MS = 2.0
 BATCH_TARGET_S = 10.0
@@ -56,15 +61,22 @@ def online(n_reps: int = 200, repeats: int = 300) -> None:
     lam = np.array([prices[r] for r in ids])
     # The floor: the irreducible arithmetic of one decision (an argmax of value − λ over the same reps).
     floor = statistics.median(_timed(lambda: int(np.argmax(p[0] - lam)), 2000)) * 1000
-    for strategy in ("optimised", "round_robin", "best_fit"):
-        flow = Flow.single(strategy)
+    for load in loads.values():  # for least_recent: each rep's last lead 0-48 hours ago
+        load.last_assigned_at = clock.now() - timedelta(hours=float(rng.uniform(0, 48)))
+    # Every rep away: the step finds nobody, then its when_unavailable fallback screens the pool again.
+    everyone_away = [r.model_copy(update={"away": True}) for r in reps]
+    cases = [(name, Flow.single(name), reps) for name in ("optimised", "round_robin", "best_fit")] + [
+        ("rr least_recent", Flow.single("round_robin", params={"mode": "least_recent"}), reps),
+        ("whole_pool", parse_flow(WHOLE_POOL), everyone_away),
+    ]
+    for strategy, flow, team in cases:
         it = iter(range(repeats))
 
-        def decide(it=it, flow=flow) -> None:  # defaults bind this iteration's values
+        def decide(it=it, flow=flow, team=team) -> None:  # defaults bind this iteration's values
             i = next(it)
             route_lead(
                 lead=leads[i],
-                reps=reps,
+                reps=team,
                 loads=loads,
                 flow=flow,
                 scores=scores[i],
@@ -78,7 +90,7 @@ def online(n_reps: int = 200, repeats: int = 300) -> None:
         p95_ms = float(np.quantile(times, 0.95)) * 1000
         status = "OK" if median_ms <= ONLINE_TARGET_MS else "MISSED"
         print(
-            f"online {strategy:<12} {n_reps} reps: median {median_ms:.3f} ms, p95 {p95_ms:.3f} ms "
+            f"online {strategy:<15} {n_reps} reps: median {median_ms:.3f} ms, p95 {p95_ms:.3f} ms "
             f"(target ≤ {ONLINE_TARGET_MS} ms: {status}); floor argmax {floor * 1000:.1f} µs, ratio {median_ms / floor:.0f}×"
         )
 

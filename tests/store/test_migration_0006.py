@@ -7,6 +7,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 
 from sqlalchemy import inspect, text
+from tests.store.conftest import insert_rep_with_offer
 
 from leadwise.store.db import Database
 from leadwise.store.migrate import current_revision, downgrade, upgrade
@@ -16,35 +17,12 @@ def test_migration_0006_keeps_keys_and_reps_and_downgrades(url: str) -> None:
     db = Database.connect(url)
     upgrade(db.engine, "0004")
     now = datetime(2024, 1, 1, tzinfo=UTC)
+    insert_rep_with_offer(db, now)
     with db.engine.begin() as conn:
-        conn.execute(
-            text(
-                "INSERT INTO reps (name, capacity, open_leads, out_of_office, sectors, products, series, "
-                "seniority, weight, territories, accounts_owned, pools, active, created_at, updated_at, "
-                "assigned_today, assigned_week) VALUES ('Ann', 5, 0, '[]', '[]', '[]', '[]', 'mid', 1.0, "
-                "'[]', '[]', '[]', true, :t, :t, 0, 0)"
-            ),
-            {"t": now},
-        )
         conn.execute(
             text(
                 "INSERT INTO api_keys (name, prefix, key_hash, role, rep_id, created_at) "
                 "VALUES ('k', 'lw_x', 'hash', 'rep', 1, :t)"
-            ),
-            {"t": now},
-        )
-        # Rows that reference the rep: a migration that copied ``reps`` would trip their foreign keys.
-        conn.execute(
-            text(
-                "INSERT INTO leads (id, external_id, payload, status, blind, created_at, updated_at) "
-                "VALUES (1, 'L', '{}', 'assigned', false, :t, :t)"
-            ),
-            {"t": now},
-        )
-        conn.execute(
-            text(
-                "INSERT INTO assignments (lead_id, rep_id, state, source, explanation, alternatives, created_at) "
-                "VALUES (1, 1, 'offered', 'route', '{}', '[]', :t)"
             ),
             {"t": now},
         )

@@ -105,6 +105,9 @@ class RepBase(BaseModel):
     pools: Labels = Field(default_factory=lambda: ["default"])
     win_rate: float | None = Field(default=None, ge=0, le=1)
     active: bool = True
+    auto_routing: bool = Field(
+        default=True, description="false: no strategy routes to the rep; manual assignment and claims still work"
+    )
 
 
 class RepCreate(RepBase):
@@ -154,6 +157,7 @@ class RepUpdate(BaseModel):
     pools: Labels | None = None
     win_rate: float | None = Field(default=None, ge=0, le=1)
     active: bool | None = None
+    auto_routing: bool | None = None
 
 
 class RepPublic(RepBase):

@@ -129,9 +129,13 @@ def flow_check(
     table = Table(title=f"flow {flow.name!r} (objective {flow.objective}, on no match: {flow.on_no_match})")
     for column in ("#", "step", "when", "action", "pool", "strategy"):
         table.add_column(column)
+    table.add_column("if unavailable")
     for i, step in enumerate(flow.steps, start=1):
         when = ", ".join(f"{k}={v}" for k, v in step.when.model_dump(exclude_none=True).items()) or "always"
-        table.add_row(str(i), step.name, when, step.action, step.pool or "", step.strategy or "")
+        mode = step.params.get("mode")
+        strategy = f"{step.strategy} ({mode})" if step.strategy and mode else step.strategy or ""
+        unavailable = step.when_unavailable if step.action == "assign" else ""
+        table.add_row(str(i), step.name, when, step.action, step.pool or "", strategy, unavailable)
     console.print(table)
     if flow.exploration is not None:
         settings = ", ".join(f"{k} {v}" for k, v in flow.exploration.model_dump(exclude_none=True).items() if v != "")

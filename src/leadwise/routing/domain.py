@@ -191,6 +191,9 @@ class Rep(BaseModel):
     working_hours: WorkingHours | None = None
     out_of_office: tuple[OutOfOffice, ...] = ()
     active: bool = True
+    # False: no strategy picks the rep (an opt-out of automatic routing); a manager can still assign it
+    # leads by hand and the rep can still claim from its pools.
+    auto_routing: bool = True
     # The rep's own "away" (rep self-service), honoured like an out-of-office period with no end.
     away: bool = False
     accounts: frozenset[str] = frozenset()
@@ -304,7 +307,12 @@ class RepLoad:
     last_assigned_at: datetime | None = None
 
     def capacity_block(self, capacity: Capacity) -> str | None:
-        """Which limit is reached, or None when the rep can take one more lead."""
+        """Which limit is reached, or None when the rep can take one more lead.
+
+        A limit of 0 is allowed (a rep paused without being deactivated) and said as such, not as "0/0".
+        """
+        if 0 in (capacity.max_open, capacity.max_per_day, capacity.max_per_week):
+            return "capacity 0: takes no leads"
         if capacity.max_open is not None and self.open_leads >= capacity.max_open:
             return f"capacity: {self.open_leads}/{capacity.max_open} open"
         if capacity.max_per_day is not None and self.assigned_today >= capacity.max_per_day:

@@ -8,6 +8,11 @@ from datetime import datetime
 from leadwise.routing.domain import Exclusion, Loads, Rep, RepLoad
 
 _EMPTY = RepLoad()
+AWAY = "away (set by the rep)"
+OUT_OF_OFFICE = "out of office"
+OUTSIDE_HOURS = "outside working hours"
+# The reasons a step's ``when_unavailable`` fallback may pass over (and no other).
+UNAVAILABLE = frozenset({AWAY, OUT_OF_OFFICE, OUTSIDE_HOURS})
 
 
 def screen(
@@ -17,15 +22,17 @@ def screen(
     *,
     require_hours: bool = False,
     exclude: Collection[str] = (),
+    availability: bool = True,
 ) -> tuple[list[Rep], list[Exclusion]]:
     """Split ``reps`` into those who can take one more lead now and those who cannot (with why).
 
-    Order is kept, so pool order (round-robin order) survives screening.
+    Order is kept, so pool order (round-robin order) survives screening. ``availability=False`` passes
+    over away, out of office and working hours (a step's ``when_unavailable`` fallback) and nothing else.
     """
     eligible: list[Rep] = []
     excluded: list[Exclusion] = []
     for rep in reps:
-        reason = _block(rep, loads.get(rep.id, _EMPTY), now, require_hours, exclude)
+        reason = _block(rep, loads.get(rep.id, _EMPTY), now, require_hours, exclude, availability)
         if reason is None:
             eligible.append(rep)
         else:
@@ -34,16 +41,20 @@ def screen(
 
 
 def _block(
-    rep: Rep, load: RepLoad, now: datetime, require_hours: bool, exclude: Collection[str]
+    rep: Rep, load: RepLoad, now: datetime, require_hours: bool, exclude: Collection[str], availability: bool
 ) -> str | None:
     if not rep.active:
         return "inactive"
+    if not rep.auto_routing:
+        return "auto routing off: manual assignment only"
     if rep.id in exclude:
         return "excluded: let this lead lapse or rejected it"
+    if not availability:
+        return load.capacity_block(rep.capacity)
     if rep.away:
-        return "away (set by the rep)"
+        return AWAY
     if rep.out_of_office and rep.is_out_of_office(now):
-        return "out of office"
+        return OUT_OF_OFFICE
     if require_hours and not rep.in_working_hours(now):
-        return "outside working hours"
+        return OUTSIDE_HOURS
     return load.capacity_block(rep.capacity)

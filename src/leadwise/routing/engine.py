@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from collections import Counter
 from collections.abc import Collection, Mapping, Sequence
+from dataclasses import replace
 from typing import Any
 
 from leadwise.routing.clock import Clock
@@ -26,12 +27,18 @@ from leadwise.routing.domain import (
     Scores,
     StepTrace,
 )
-from leadwise.routing.eligibility import screen
+from leadwise.routing.eligibility import UNAVAILABLE, screen
 from leadwise.routing.exploration import explore
 from leadwise.routing.fairness import screen_fairness
 from leadwise.routing.flows import Flow, Step
 from leadwise.routing.state import RoutingState
-from leadwise.routing.strategies import MODEL_STRATEGIES, StrategyContext, get_strategy
+from leadwise.routing.strategies import (
+    MODEL_STRATEGIES,
+    Choice,
+    StrategyContext,
+    get_strategy,
+    load_balancing,
+)
 
 _ACTION_OUTCOME = {
     "nurture": Outcome.nurture,
@@ -160,6 +167,14 @@ def _try_step(
     )
     choice = get_strategy(step.strategy)(ctx)
     excluded += choice.excluded
+    if choice.rep_id is None and choice.outcome != Outcome.nurture and step.when_unavailable != "queue":
+        unavailable_ids = {e.rep_id for e in excluded if e.reason in UNAVAILABLE}
+        fallback = _when_unavailable(step, ctx, pool_reps, loads, now, exclude, unavailable_ids)
+        if fallback.rep_id is not None:
+            excluded = [e for e in excluded if e.rep_id != fallback.rep_id] + fallback.excluded
+            choice = fallback
+        else:
+            choice.notes.extend(fallback.notes)
     if choice.outcome == Outcome.nurture:
         traces.append(StepTrace(index=index, name=name, matched=True, note="; ".join(choice.notes)))
         return _decision(
@@ -225,6 +240,39 @@ def _try_step(
         propensity=propensity,
         explanation=explanation,
     )
+
+
+def _when_unavailable(
+    step: Step,
+    ctx: StrategyContext,
+    pool_reps: Sequence[Rep],
+    loads: Loads,
+    now: Any,
+    exclude: Collection[str],
+    unavailable_ids: set[str],
+) -> Choice:
+    """The step's ``when_unavailable`` fallback once its strategy found no rep: the pool's reps who are
+    only unavailable (away, out of office, outside hours; still active, opted in, with capacity) are
+    routed to anyway, all of them (``whole_pool``) or the lead's account owner (``owner_anyway``)."""
+    able, _ = screen(pool_reps, loads, now, exclude=exclude, availability=False)
+    unavailable = [r for r in able if r.id in unavailable_ids]
+    rule = f"when_unavailable = {step.when_unavailable}"
+    if step.when_unavailable == "owner_anyway":
+        account = ctx.lead.account
+        owners = [r for r in unavailable if account is not None and account in r.accounts]
+        if not owners:
+            return Choice(rep_id=None, ranked=[], notes=[f"{rule}: no unavailable owner of account {account!r} with capacity"])
+        choice = load_balancing(replace(ctx, eligible=owners, params={}))
+        choice.strategy = "account_owner"
+        choice.notes.insert(0, f"{rule}: the account owner takes the lead although unavailable")
+        return choice
+    if not unavailable:
+        return Choice(rep_id=None, ranked=[], notes=[f"{rule}: no unavailable rep with capacity either"])
+    choice = get_strategy(step.strategy or "load_balancing")(replace(ctx, eligible=unavailable))
+    choice.notes.insert(
+        0, f"{rule}: no available rep of pool {step.pool!r} took the lead; routed among {len(unavailable)} unavailable rep(s)"
+    )
+    return choice
 
 
 def _decision(

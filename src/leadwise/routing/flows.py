@@ -21,11 +21,16 @@ from leadwise.marketing.touchpoints import TOUCH_TYPES  # flows and touch data s
 from leadwise.routing.domain import InvalidFlow, Lead, Objective, Rep, Scores, Seniority
 from leadwise.routing.exploration import Exploration
 from leadwise.routing.fairness import FairnessBounds
-from leadwise.routing.strategies import STRATEGIES
+from leadwise.routing.strategies import ROUND_ROBIN_MODES, ROUND_ROBIN_STRATEGIES, STRATEGIES
 
 BUNDLED_FLOWS_DIR = Path(__file__).resolve().parents[3] / "training" / "flows"
 
 Action = Literal["assign", "nurture", "claim_pool", "blind_pool", "manager_queue"]
+# What an assign step does when no rep of its pool can take the lead only because of availability (away,
+# out of office, outside working hours): "queue" falls through to the next step and, after the last, to
+# the manager queue (as before); "whole_pool" routes among the pool's unavailable reps who have capacity;
+# "owner_anyway" gives it to the lead's account owner in the pool, away or not.
+WhenUnavailable = Literal["queue", "whole_pool", "owner_anyway"]
 
 
 _DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([mhdw])\s*$")
@@ -205,6 +210,7 @@ class Step(BaseModel):
     strategy: str | None = None
     params: dict[str, Any] = Field(default_factory=dict)
     require_availability: bool | None = None
+    when_unavailable: WhenUnavailable = "queue"
     fairness: FairnessBounds | None = None
 
     @field_validator("strategy")
@@ -221,6 +227,12 @@ class Step(BaseModel):
         then = self.params.get("then")
         if then is not None and then not in STRATEGIES:
             raise ValueError(f"params.then: unknown strategy {then!r}")
+        mode = self.params.get("mode")
+        if mode is not None:
+            if {self.strategy, then}.isdisjoint(ROUND_ROBIN_STRATEGIES):
+                raise ValueError("params.mode: only round_robin and weighted_round_robin take a mode")
+            if mode not in ROUND_ROBIN_MODES:
+                raise ValueError(f"params.mode: unknown mode {mode!r}; known: {', '.join(ROUND_ROBIN_MODES)}")
         return self
 
 

@@ -110,8 +110,49 @@ def _choice(
 # ------------------------------------------------------------------------------------ simple strategies
 
 
+ROUND_ROBIN_STRATEGIES = frozenset({"round_robin", "weighted_round_robin"})
+# ``params.mode`` of the round-robin strategies: "pointer" serves the pool in order from a stored
+# pointer (weighted: smooth credits); "least_recent" serves the rep whose last lead is the oldest, so a
+# rep back from away or out of office is served first instead of waiting for the pointer to come round.
+ROUND_ROBIN_MODES = ("pointer", "least_recent")
+# The wait of a rep never served: finite, so the explanation stays valid JSON, and longer than any real one.
+NEVER_SERVED_HOURS = 1e6
+
+
+def _least_recent(ctx: StrategyContext, *, weighted: bool) -> Choice:
+    """The rep who waited longest since their last lead (never served: first, in pool order).
+
+    Weighted, the wait is multiplied by the rep's weight: evenly spaced leads then go w_i : w_j. The
+    time of a rep's last lead is the service's own (any pool), so no state is kept.
+    """
+    order = {r.id: k for k, r in enumerate(ctx.pool_reps)}
+
+    def waited_hours(rep: Rep) -> float:
+        last = _load(ctx, rep).last_assigned_at
+        if last is None:
+            return NEVER_SERVED_HOURS
+        return max((ctx.now - last).total_seconds(), 0.0) / 3600 * (rep.weight if weighted else 1.0)
+
+    def open_per_weight(rep: Rep) -> float:
+        return _load(ctx, rep).open_leads / (rep.weight if weighted else 1.0)
+
+    # Equal waits (leads routed at one instant): fewer open leads (per weight) first, then pool order.
+    reps = sorted(ctx.eligible, key=lambda r: (-waited_hours(r), open_per_weight(r), order.get(r.id, 0)))
+    means = "hours since the rep's last lead" + (" × weight" if weighted else "") + f" ({NEVER_SERVED_HOURS:.0e}: never served)"
+    return _choice(ctx, reps, [waited_hours(r) for r in reps], score_means=means)
+
+
+def _mode(ctx: StrategyContext) -> str:
+    return str(ctx.params.get("mode", "pointer"))
+
+
 def round_robin(ctx: StrategyContext) -> Choice:
-    """Next eligible rep after the last one served, in pool order; the pointer lives in ``state``."""
+    """Next eligible rep after the last one served, in pool order; the pointer lives in ``state``.
+
+    ``mode = "least_recent"``: the rep whose last lead is the oldest instead (no pointer).
+    """
+    if _mode(ctx) == "least_recent":
+        return _least_recent(ctx, weighted=False)
     key = f"rr:{ctx.pool}"
     order = [r.id for r in ctx.pool_reps]
     last = ctx.state.get(key)
@@ -128,8 +169,10 @@ def weighted_round_robin(ctx: StrategyContext) -> Choice:
     """Smooth weighted round-robin: over a cycle of Σweights picks, rep i is picked exactly w_i times.
 
     Credits persist in ``state``; only eligible reps earn credit, so a rep away for a while does not
-    come back with a burst of owed leads.
+    come back with a burst of owed leads. ``mode = "least_recent"``: the longest wait × weight instead.
     """
+    if _mode(ctx) == "least_recent":
+        return _least_recent(ctx, weighted=True)
     key = f"wrr:{ctx.pool}"
     credit: dict[str, float] = dict(ctx.state.get(key) or {})
     eligible = list(ctx.eligible)
@@ -223,8 +266,10 @@ def _narrow_then(ctx: StrategyContext, keep: Callable[[Rep], bool], why: str) ->
     inner_name = str(ctx.params.get("then", "load_balancing"))
     inner = STRATEGIES[inner_name]
     # Own state key: a narrowed round-robin must not move the pool's main pointer.
+    # The inner strategy keeps only a round-robin ``mode`` of the step's params (the rest are the narrowing's).
+    inner_params = {"mode": ctx.params["mode"]} if "mode" in ctx.params else {}
     inner_ctx = StrategyContext(
-        **{**ctx.__dict__, "eligible": kept, "params": {}, "pool": f"{ctx.pool}/{why.split(':')[0]}"}
+        **{**ctx.__dict__, "eligible": kept, "params": inner_params, "pool": f"{ctx.pool}/{why.split(':')[0]}"}
     )
     choice = inner(inner_ctx)
     choice.strategy = ""  # the decision stays the narrowing strategy's; an inner fallback is in the notes

@@ -87,6 +87,7 @@ def domain_rep(row: RepRow) -> Rep:
             working_hours=WorkingHours(**row.hours) if row.hours else None,
             out_of_office=tuple(OutOfOffice(**p) for p in row.out_of_office or ()),
             active=row.active,
+            auto_routing=row.auto_routing,
             away=row.status == "away",
             accounts=frozenset(row.accounts_owned or ()),
             pools=frozenset(row.pools or ()),

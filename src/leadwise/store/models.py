@@ -29,6 +29,7 @@ from sqlalchemy import (
     Text,
     UniqueConstraint,
     text,
+    true,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 from sqlalchemy.types import TypeDecorator
@@ -118,6 +119,8 @@ class RepRow(Base):
     pools: Mapped[list[str]] = mapped_column(JSON, default=list)  # the pools whose leads the rep may claim
     win_rate: Mapped[float | None] = mapped_column(Float)
     active: Mapped[bool] = mapped_column(Boolean, default=True)
+    # False: out of every routing strategy (an opt-out), still open to manual assignment and claiming.
+    auto_routing: Mapped[bool] = mapped_column(Boolean, default=True, server_default=true())
     # The rep's own word (available / away), beside the manager's ``active`` and ``out_of_office``; one of
     # REP_STATUSES (the API validates it: SQLite cannot add a check to the existing table without a copy).
     status: Mapped[str] = mapped_column(String(20), default="available", server_default=text("'available'"))
