@@ -90,7 +90,13 @@ def console(tmp_path_factory: pytest.TempPathFactory, migrated_template: Path, w
         webhook_poll_seconds=0,
     )
     db = Database.connect(settings.database_url)
-    reps = {name: create_rep(db=db, fields={"name": name, "capacity": 5}).id for name in ("Ann", "Bob", "Cleo")}
+    away = {"start": "2030-08-01T00:00:00Z", "end": "2030-08-15T00:00:00Z", "reason": "holiday"}
+    paris = {"timezone": "Europe/Paris", "start": "09:00:00", "end": "17:00:00", "weekdays": [0, 1, 2, 3, 4]}
+    extra: dict[str, dict] = {"Bob": {"hours": paris, "out_of_office": [away]}}
+    reps = {
+        name: create_rep(db=db, fields={"name": name, "capacity": 5, **extra.get(name, {})}).id
+        for name in ("Ann", "Bob", "Cleo")
+    }
     keys = {role: create_key(db=db, role=role)[1] for role in ("admin", "manager", "integration")}
     keys["rep"] = create_key(db=db, role="rep", rep_id=reps["Ann"])[1]
     flows.publish(db=db, name=flows.FLOW_NAME, text=GOOD_FLOW, fmt="toml")  # round robin: Ann, Bob, Cleo, ...
@@ -232,6 +238,8 @@ def test_an_admin_reads_a_decision_in_words_and_edits_a_rep(page, console: Conso
     page.get_by_role("button", name="Save Cleo").click()
     page.get_by_text("saved Cleo: capacity 9, inactive").wait_for()
     shot(page, "reps")
+    bob = page.locator(f"#rep-{console.reps['Bob']}").inner_text()
+    assert "09:00:00–17:00:00 Europe/Paris" in bob and "2030-08-01 00:00 → 2030-08-15 00:00 (holiday)" in bob
     with console.db.read_session() as session:
         from leadwise.services.reps import get_rep
 
