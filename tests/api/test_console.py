@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import os
 import re
-import shutil
 import socket
 import threading
 import time
@@ -18,13 +17,13 @@ from pathlib import Path
 
 import httpx
 import pytest
+from tests.api.conftest import throwaway_settings
 
 from leadwise.api.app import create_app
 from leadwise.services import flows
 from leadwise.services.keys import create_key, revoke_key
 from leadwise.services.models import ModelHolder
 from leadwise.services.reps import create_rep
-from leadwise.settings import Settings
 from leadwise.store.db import Database
 
 CHROMIUM = Path("/usr/bin/chromium")
@@ -80,15 +79,7 @@ def _free_port() -> int:
 def console(tmp_path_factory: pytest.TempPathFactory, migrated_template: Path, world_models) -> Iterator[Console]:
     import uvicorn
 
-    tmp = tmp_path_factory.mktemp("console")
-    shutil.copy(migrated_template, tmp / "console.db")
-    settings = Settings(
-        database_url=f"sqlite:///{tmp / 'console.db'}",
-        tracking_uri=f"sqlite:///{tmp / 'mlflow.db'}",
-        sla_sweep_seconds=0,
-        model_poll_seconds=0,
-        webhook_poll_seconds=0,
-    )
+    settings = throwaway_settings(tmp_path_factory.mktemp("console"), migrated_template, webhook_poll_seconds=0)
     db = Database.connect(settings.database_url)
     away = {"start": "2030-08-01T00:00:00Z", "end": "2030-08-15T00:00:00Z", "reason": "holiday"}
     paris = {"timezone": "Europe/Paris", "start": "09:00:00", "end": "17:00:00", "weekdays": [0, 1, 2, 3, 4]}
