@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Annotated, Any, Literal
 from urllib.parse import quote
 
-from fastapi import APIRouter, Depends, FastAPI, Form, Request
+from fastapi import APIRouter, Depends, FastAPI, Form, Query, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from fastapi.templating import Jinja2Templates
 from itsdangerous import BadSignature, URLSafeTimedSerializer
@@ -171,15 +171,16 @@ async def logout(session: SessionDep) -> RedirectResponse:
 # ------------------------------------------------------------------------------------------------ inbox
 
 
-def _inbox_rows(request: Request, principal: Principal) -> list[Any]:
-    page = audit.inbox(db=request.app.state.db, states=OPEN_STATES, rep_id=_own(principal), limit=200)
-    return list(page.data)
+INBOX_PAGE = 50  # rows a page, as GET /v1/assignments by default
 
 
 @router.get("/inbox")
-def inbox(request: Request, session: SessionDep) -> HTMLResponse:
+def inbox(request: Request, session: SessionDep, offset: Annotated[int, Query(ge=0, le=10_000_000)] = 0) -> HTMLResponse:
     _allow(session, "inbox")
-    return _page(request, session, "inbox.html", offers=_inbox_rows(request, session.principal))
+    page = audit.inbox(
+        db=request.app.state.db, states=OPEN_STATES, rep_id=_own(session.principal), limit=INBOX_PAGE, offset=offset
+    )
+    return _page(request, session, "inbox.html", offers=page.data, total=page.total, offset=offset, size=INBOX_PAGE)
 
 
 @router.post("/inbox/{assignment_id}/{action}")
