@@ -243,6 +243,26 @@ def test_an_admin_reads_a_decision_in_words_and_edits_a_rep(page, console: Conso
     page.get_by_text("capacity cannot go below that").wait_for()
 
 
+def test_an_admin_publishes_a_checked_draft(page, console: Console) -> None:
+    sign_in(page, console, console.keys["admin"])
+    page.get_by_role("link", name="Flows").click()
+    editor = page.get_by_label("Flow draft")
+    assert "[[steps]]" in editor.input_value()  # starts from the active version
+    editor.fill(GOOD_FLOW.replace('name = "typo"', 'name = "from the console"'))
+    page.get_by_role("button", name="Check, preview and publish").click()
+    page.locator("#flow-result").get_by_text("Published as version").wait_for()
+    with console.db.read_session() as session:
+        active = [row for row in flows.list_flows(session=session, name=flows.FLOW_NAME) if row.active]
+    assert [row.definition["flow"]["name"] for row in active] == ["from the console"]
+    # A typo is never published.
+    before = active[0].version
+    editor.fill(TYPO_FLOW)
+    page.get_by_role("button", name="Check, preview and publish").click()
+    page.locator("ol.source li.bad").wait_for()
+    with console.db.read_session() as session:
+        assert max(row.version for row in flows.list_flows(session=session, name=flows.FLOW_NAME)) == before
+
+
 def test_a_revoked_key_is_signed_out_and_a_bad_key_refused(page, console: Console) -> None:
     key_id, key = create_key(db=console.db, role="rep", rep_id=console.reps["Bob"], name="to revoke")
     sign_in(page, console, key)

@@ -62,7 +62,7 @@ class NotAllowed(Exception):
 
 
 @dataclass(frozen=True)
-class Session:
+class ConsoleSession:
     principal: Principal
     csrf: str
 
@@ -78,7 +78,7 @@ def _csrf_of(request: Request, cookie: str) -> str:
     return hmac.new(request.app.state.console_secret.encode(), b"csrf:" + cookie.encode(), hashlib.sha256).hexdigest()
 
 
-async def current_session(request: Request) -> Session:
+async def current_session(request: Request) -> ConsoleSession:
     cookie = request.cookies.get(COOKIE)
     if not cookie:
         raise LoginNeeded("")
@@ -93,7 +93,7 @@ async def current_session(request: Request) -> Session:
         raise LoginNeeded("your API key is no longer valid (revoked): sign in with another key")
     if principal.expired(utcnow()):
         raise LoginNeeded("your API key expired: sign in with another key")
-    session = Session(principal=principal, csrf=_csrf_of(request, cookie))
+    session = ConsoleSession(principal=principal, csrf=_csrf_of(request, cookie))
     if request.method == "POST":
         form = await request.form()
         sent = request.headers.get("X-CSRF-Token") or str(form.get("csrf", ""))
@@ -102,7 +102,7 @@ async def current_session(request: Request) -> Session:
     return session
 
 
-def _page(request: Request, session: Session | None, template: str, status_code: int = 200, **values: Any) -> HTMLResponse:
+def _page(request: Request, session: ConsoleSession | None, template: str, status_code: int = 200, **values: Any) -> HTMLResponse:
     nav = PAGES.get(session.principal.role, ()) if session is not None else ()
     return TEMPLATES.TemplateResponse(
         request,
@@ -112,7 +112,7 @@ def _page(request: Request, session: Session | None, template: str, status_code:
     )
 
 
-def _allow(session: Session, page: str) -> None:
+def _allow(session: ConsoleSession, page: str) -> None:
     if not session.may(page):
         raise NotAllowed(f"role {session.principal.role!r} may not open {page}")
 
@@ -122,7 +122,7 @@ def _own(principal: Principal) -> int | None:
 
 
 router = APIRouter(prefix="/console", include_in_schema=False)
-SessionDep = Annotated[Session, Depends(current_session)]
+SessionDep = Annotated[ConsoleSession, Depends(current_session)]
 
 
 @router.get("")
