@@ -146,7 +146,7 @@ def test_a_rep_sees_only_its_own_offers_and_accepts_one(page, console: Console) 
     routed = [console.route(f"inbox-{i}") for i in range(6)]
     anns = [r for r in routed if r["rep_id"] == console.reps["Ann"]]
     others = [r for r in routed if r["rep_id"] != console.reps["Ann"]]
-    assert anns and others
+    assert len(anns) == 2 and others  # the round robin over Ann, Bob and Cleo
 
     sign_in(page, console, console.keys["rep"])
     assert page.url.endswith("/console/inbox")
@@ -166,6 +166,13 @@ def test_a_rep_sees_only_its_own_offers_and_accepts_one(page, console: Console) 
     row.get_by_text("accepted lead").wait_for()
     assert row.locator(".state").inner_text() == "accepted"
     assert console.assignment(anns[0]["id"])["state"] == "accepted"
+
+    second = page.locator(f"#offer-{anns[1]['id']}")
+    second.get_by_label(f"Reason for rejecting {anns[1]['lead_id']}").fill("not my region")
+    second.get_by_role("button", name="Reject").click()
+    second.get_by_text("routed again").wait_for()
+    stored = console.assignment(anns[1]["id"])
+    assert (stored["state"], stored["reason"]) == ("rejected", "not my region")
 
     # Another rep's page is refused in words, not in JSON.
     assert page.goto(f"{console.url}/console/reps").status == 403
