@@ -6,7 +6,7 @@ from datetime import datetime
 from functools import lru_cache
 from pathlib import Path
 
-from pydantic import AliasChoices, Field, field_validator
+from pydantic import AliasChoices, Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 PACKAGE_ROOT = Path(__file__).resolve().parent
@@ -55,6 +55,10 @@ class Settings(BaseSettings):
     # Back-off between attempts: first this, doubling each time, at most webhook_backoff_max_seconds.
     webhook_backoff_seconds: float = Field(default=10.0, gt=0)
     webhook_backoff_max_seconds: float = Field(default=3600.0, gt=0)
+    # The web console signs its session cookies with this (``leadwise serve`` makes one for its workers
+    # when unset, so sessions end when the service restarts); a session lasts console_session_hours.
+    console_secret: SecretStr | None = None
+    console_session_hours: float = Field(default=12.0, gt=0, le=24 * 30)
     enable_bench_floor: bool = False  # exposes POST /bench/floor (one bare insert) for benchmarks only
     max_reassignments: int = Field(default=2, ge=0)  # rejected/lapsed this many times: manager queue
     flow_file: Path | None = None  # the flow seeded into an empty database (default: training/flows/default.toml)

@@ -43,15 +43,20 @@ def migrated_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return path
 
 
-def make_env(tmp_path: Path, template: Path, *, capacity: int = 2, **overrides: object) -> Iterator[Env]:
+def throwaway_settings(tmp_path: Path, template: Path, **overrides: object) -> Settings:
+    """Settings on a copy of the migrated template in ``tmp_path``, with the background loops off."""
     shutil.copy(template, tmp_path / "api.db")
-    settings = Settings(
+    return Settings(
         database_url=f"sqlite:///{tmp_path / 'api.db'}",
         tracking_uri=f"sqlite:///{tmp_path / 'mlflow.db'}",
         sla_sweep_seconds=0,
         model_poll_seconds=0,
         **overrides,
     )
+
+
+def make_env(tmp_path: Path, template: Path, *, capacity: int = 2, **overrides: object) -> Iterator[Env]:
+    settings = throwaway_settings(tmp_path, template, **overrides)
     db = Database.connect(settings.database_url)
     reps = {}
     for name, pools in (("Ann", ["default"]), ("Bob", ["default"]), ("Expert", ["other"])):

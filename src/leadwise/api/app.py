@@ -17,6 +17,7 @@ from starlette.concurrency import run_in_threadpool
 
 from leadwise import timekeeping
 from leadwise.api import metrics
+from leadwise.api.console import install_console
 from leadwise.api.deps import new_key_cache
 from leadwise.api.docs import install_docs
 from leadwise.api.errors import install_error_handlers
@@ -223,6 +224,7 @@ def create_app(
         webhooks,
     )
 
+    install_console(app)
     for module in (health, reps, route, score, assignments, pool, leads, stats, reports, flows, admin, webhooks):
         app.include_router(module.router)
     if settings.enable_bench_floor:

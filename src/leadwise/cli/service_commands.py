@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import secrets
 import tempfile
 import time
 from datetime import datetime
@@ -257,6 +258,9 @@ def serve(
     # One lead per request: LightGBM's OpenMP threads only fight each other (and the other workers)
     # for the cores. Workers inherit the environment; set OMP_NUM_THREADS to override.
     os.environ.setdefault("OMP_NUM_THREADS", "1")
+    if settings.console_secret is None:
+        # Every worker must sign and check the console's session cookies with the same secret.
+        os.environ["LEADWISE_CONSOLE_SECRET"] = secrets.token_urlsafe(32)
     if workers > 1 and not os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
         # Counters and histograms are summed across worker processes through files in this folder.
         os.environ["PROMETHEUS_MULTIPROC_DIR"] = tempfile.mkdtemp(prefix="leadwise-metrics-")

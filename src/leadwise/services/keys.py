@@ -78,8 +78,13 @@ class Principal:
 
 def principal_of(*, db: Database, key: str) -> Principal | None:
     """The principal of an API key; None when no stored key matches (or it was revoked)."""
+    return principal_of_hash(db=db, key_hash=repo.hash_key(key))
+
+
+def principal_of_hash(*, db: Database, key_hash: str) -> Principal | None:
+    """The principal of the key with this hash (a console session); None when unknown or revoked."""
     with db.read_session() as session:
-        row = repo.find_api_key(session=session, key=key)
+        row = repo.find_api_key_by_hash(session=session, key_hash=key_hash)
         if row is None:
             return None
         return Principal(key_id=row.id, role=row.role, rep_id=row.rep_id, expires_at=row.expires_at)

@@ -502,7 +502,12 @@ def create_api_key(
 
 
 def find_api_key(*, session: Session, key: str) -> ApiKeyRow | None:
-    query = select(ApiKeyRow).where(ApiKeyRow.key_hash == hash_key(key), ApiKeyRow.revoked_at.is_(None))
+    return find_api_key_by_hash(session=session, key_hash=hash_key(key))
+
+
+def find_api_key_by_hash(*, session: Session, key_hash: str) -> ApiKeyRow | None:
+    """The unrevoked key with this hash (the console's session cookie carries the hash, not the key)."""
+    query = select(ApiKeyRow).where(ApiKeyRow.key_hash == key_hash, ApiKeyRow.revoked_at.is_(None))
     return session.scalar(query)
 
 
