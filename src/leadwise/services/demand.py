@@ -63,12 +63,10 @@ def plan(
     """The demand plan from the store (own log first, else ``history``); None when neither knows any
     arrival and the flow has no ``[demand]``."""
     since = now - timedelta(days=settings.demand_log_days)
-    with db.read_session() as session:
-        times = [t if t.tzinfo else t.replace(tzinfo=UTC) for t in repo.lead_arrivals(session=session, since=since)]
+    with db.read_session() as session:  # the store's datetimes come back aware, in UTC (``UTCDateTime``)
+        times = repo.lead_arrivals(session=session, since=since)
         durations = repo.open_durations(session=session, since=since)
-        ages = [
-            now - (t if t.tzinfo else t.replace(tzinfo=UTC)) for t in repo.open_offer_times(session=session)
-        ]
+        ages = [now - offered for offered in repo.open_offer_times(session=session)]
         routed = (
             repo.leads_created_since(session=session, since=flow.published_at)
             if flow.flow.demand is not None and flow.published_at is not None
