@@ -15,17 +15,10 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import Protocol
-
-
-class WallClock(Protocol):
-    speed: float  # clock seconds per wall second
-
-    def now(self) -> datetime: ...
 
 
 class SystemWallClock:
-    speed = 1.0
+    speed = 1.0  # clock seconds per wall second
 
     def now(self) -> datetime:
         return datetime.now(UTC)
@@ -47,7 +40,8 @@ class AcceleratedClock:
         return f"accelerated x{self.speed:g}: read {self.start.isoformat()} at wall time {self.anchor:.3f}"
 
 
-_clock: SystemWallClock | AcceleratedClock = SystemWallClock()
+WallClock = SystemWallClock | AcceleratedClock
+_clock: WallClock = SystemWallClock()
 
 
 def seconds(wall_seconds: float) -> timedelta:
@@ -59,19 +53,19 @@ def now() -> datetime:
     return _clock.now()
 
 
-def use(clock: SystemWallClock | AcceleratedClock) -> None:
+def use(clock: WallClock) -> None:
     """Install the process's clock (the app factory and ``leadwise serve`` do, from the settings)."""
     global _clock
     _clock = clock
 
 
-def current() -> SystemWallClock | AcceleratedClock:
+def current() -> WallClock:
     return _clock
 
 
 def from_settings(
     start: datetime | None, speed: float, anchor: float | None
-) -> SystemWallClock | AcceleratedClock:
+) -> WallClock:
     if start is None:
         return SystemWallClock()
     start = start if start.tzinfo else start.replace(tzinfo=UTC)
