@@ -42,8 +42,21 @@ def _managers_only(session: ConsoleSession, what: str) -> None:
         raise NotAllowed(f"role {session.principal.role!r} may not {what} (allowed: manager, admin)")
 
 
-def _row(request: Request, session: ConsoleSession, assignment_id: int, routed: Routed | None, message: str) -> HTMLResponse:
-    return _page(request, session, "_offer_row.html", routed=routed, message=message, assignment_id=assignment_id)
+def _row(
+    request: Request, session: ConsoleSession, assignment_id: int, routed: Routed | None, message: str, *, failed: bool
+) -> HTMLResponse:
+    """The offer's inbox row after an action: the routed result, or (refused) the offer as it is now with
+    the refusal under it; only the refusal for an offer this key may not see."""
+    if routed is None:
+        try:
+            routed = assignments.get_assignment(
+                db=request.app.state.db, assignment_id=assignment_id, rep_id=_own(session.principal)
+            )
+        except LeadwiseError:
+            routed = None
+    return _page(
+        request, session, "_offer_row.html", routed=routed, message=message, assignment_id=assignment_id, failed=failed
+    )
 
 
 def _warnings(routed: Routed) -> list[str]:
@@ -119,7 +132,7 @@ def return_offer(
             message = f"returned lead {routed.lead.external_id} to marketing ({body.reason.replace('_', ' ')})"
         except LeadwiseError as exc:
             message = str(exc)
-    return _row(request, session, assignment_id, routed, message)
+    return _row(request, session, assignment_id, routed, message, failed=routed is None)
 
 
 @router.post("/inbox/{assignment_id}/outcome")
@@ -147,7 +160,7 @@ def record_outcome(
             message = f"recorded lead {routed.lead.external_id} as {body.result}{worth}"
         except LeadwiseError as exc:
             message = str(exc)
-    return _row(request, session, assignment_id, routed, message)
+    return _row(request, session, assignment_id, routed, message, failed=routed is None)
 
 
 @router.get("/inbox/{assignment_id}/reassign")
@@ -180,12 +193,10 @@ def reassign(
     try:
         current = assignments.get_assignment(db=db, assignment_id=assignment_id, rep_id=None)
     except LeadwiseError as exc:
-        return _row(request, session, assignment_id, None, str(exc))
+        return _row(request, session, assignment_id, None, str(exc), failed=True)
     form = {"rep_id": rep_id, "reason": reason, "force": force}
     moved, message = _assign_by_hand(request, session, lead_id=current.lead.external_id, form=form)
-    if moved is None:  # unchanged: show the offer as it is, with the refusal
-        current = assignments.get_assignment(db=db, assignment_id=assignment_id, rep_id=None)
-    return _row(request, session, assignment_id, moved or current, message)
+    return _row(request, session, assignment_id, moved, message, failed=moved is None)
 
 
 # ------------------------------------------------------------------------------------------------- pool
