@@ -159,8 +159,8 @@ def test_a_manager_reassigns_an_offer_forcing_an_out_of_office_rep(page, console
     row.get_by_label("Reason for assigning move-1").fill("speaks Dutch")
     row.get_by_role("button", name="Assign").click()
     page.locator(f"#offer-{offer['id']}").get_by_role("alert").wait_for()
-    refused = page.locator(f"#offer-{offer['id']}").inner_text()
-    assert "is out of office" in refused and "assign even if away" in refused
+    refused = page.locator(f"#offer-{offer['id']}").get_by_role("alert").inner_text()
+    assert "(Dora) is out of office until" in refused and "tick “assign even if away” to assign the lead anyway" in refused
     assert console.assignment(offer["id"])["state"] == "offered"  # nothing moved
 
     row = page.locator(f"#offer-{offer['id']}")
@@ -177,6 +177,17 @@ def test_a_manager_reassigns_an_offer_forcing_an_out_of_office_rep(page, console
     assert old["state"] == "reassigned" and "speaks Dutch" in old["reason"]
     new = api(console, "admin", "GET", "/v1/assignments", params={"lead_id": "move-1", "state": "offered"}).json()["data"]
     assert [(a["rep_id"], a["source"], a["reason"]) for a in new] == [(dora, "manual", "speaks Dutch")]
+
+    # The decisions page tells the story in words: the first decision (Dora excluded, out of office),
+    # then the hand-assignment with its warning; and a won lead's outcome.
+    page.goto(f"{console.url}/console/decisions?lead_id=move-1")
+    first, second = page.locator("article.decision").all()
+    assert "first decision" in first.inner_text() and "Steps tried" in first.inner_text()
+    assert "Dora: out of office" in first.inner_text() and "Runner-up:" in first.inner_text()
+    assert "Decision 2: offered to Dora" in second.inner_text() and "assigned by hand" in second.inner_text()
+    assert "warning: rep Dora is out of office" in second.inner_text()
+    page.goto(f"{console.url}/console/decisions?lead_id=act-0")
+    assert "Outcome: won, value 5,200.00" in page.locator("main").inner_text()
 
 
 def test_a_manager_assigns_a_lead_from_the_manager_queue(page, console: Console) -> None:

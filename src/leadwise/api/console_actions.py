@@ -26,7 +26,8 @@ from leadwise.store.models import utcnow
 
 router = APIRouter(prefix="/console", include_in_schema=False)
 Schema = TypeVar("Schema", bound=BaseModel)
-FORCE_HINT = "tick “assign even if away” to assign anyway (the offer will carry the warning)"
+# The API's sentence asks for ``"force": true``; the console's form says it with its checkbox.
+FORCE_API, FORCE_FORM = 'send "force": true', "tick “assign even if away”"
 
 
 def validated(schema: type[Schema], **fields: Any) -> tuple[Schema | None, str]:
@@ -81,7 +82,7 @@ def _assign_by_hand(request: Request, session: ConsoleSession, *, lead_id: str, 
             force=body.force,
         )
     except RepOutOfOffice as exc:
-        return None, f"{exc}: {FORCE_HINT}"
+        return None, str(exc).replace(FORCE_API, FORCE_FORM) + " (the offer will carry the warning)"
     except LeadwiseError as exc:
         return None, str(exc)
     message = f"assigned lead {lead_id} to {routed.rep_name}"
