@@ -41,11 +41,11 @@ def api(console: Console, role: str, method: str, path: str, **kwargs: object) -
     return httpx.request(method, f"{console.url}{path}", headers={"Authorization": f"Bearer {console.keys[role]}"}, **kwargs)  # type: ignore[arg-type]
 
 
-def console_post(page, path: str, form: dict[str, str]) -> str:
+def console_post(page, path: str, form: dict[str, str], status: int = 200) -> str:
     """A console form POST from the signed-in page (its cookie and CSRF token), as htmx would send it."""
     token = page.evaluate("JSON.parse(document.body.getAttribute('hx-headers'))['X-CSRF-Token']")
     answer = page.request.post(page.url.split("/console")[0] + path, form=form, headers={"X-CSRF-Token": token, "HX-Request": "true"})
-    assert answer.status == 200, answer.text()
+    assert answer.status == status, answer.text()
     return html.unescape(answer.text())
 
 
@@ -104,14 +104,21 @@ def test_a_rep_records_an_outcome_and_returns_a_lead_to_marketing(page, console:
 
 
 def test_a_rep_claims_from_its_pool_and_is_told_when_another_was_faster(page, console: Console) -> None:
+    publish(console, TO_POOL.replace('action = "claim_pool"', 'action = "blind_pool"'))
+    assert console.route("blind-1", account="Secret Corp")["queue"] == "pool"
     publish(console, TO_POOL)
     for lead_id in ("pool-1", "pool-2"):
         assert console.route(lead_id, account="Open Corp")["queue"] == "pool"
     bob_key = create_key(db=console.db, role="rep", rep_id=console.reps["Bob"], name="bob")[1]
     sign_in(page, console, console.keys["rep"])
     page.get_by_role("navigation", name="Console pages").get_by_role("link", name="Pool").click()
-    assert page.locator("tr.pool-lead").count() == 2 and "Open Corp" in page.locator("tbody").inner_text()
-    shot(page, "pool")
+    assert page.locator("tr.pool-lead").count() == 3 and "Open Corp" in page.locator("tbody").inner_text()
+
+    # A blind pool shows the rep only what the API shows it: no account, no score.
+    assert "hidden until claimed" in page.locator('tr[data-lead="blind-1"]').inner_text()
+    assert "Secret Corp" not in page.content()
+    rep_view = next(p for p in api(console, "rep", "GET", "/v1/pool").json()["data"] if p["lead_id"] == "blind-1")
+    assert rep_view["lead"] is None and rep_view["score"] is None
 
     # Bob claims pool-1 through the API while Ann's page still shows it.
     bob = {"Authorization": f"Bearer {bob_key}"}
@@ -125,24 +132,16 @@ def test_a_rep_claims_from_its_pool_and_is_told_when_another_was_faster(page, co
 
     page.get_by_role("button", name="Claim lead pool-2").click()
     page.locator('tr[data-lead="pool-2"]').get_by_text("claimed lead pool-2").wait_for()
+    shot(page, "pool")
     mine = api(console, "admin", "GET", "/v1/assignments", params={"lead_id": "pool-2"}).json()["data"]
     assert [(a["rep_id"], a["state"], a["source"]) for a in mine if a["rep_id"]] == [
         (console.reps["Ann"], "accepted", "claim")
     ]
-
-    # A blind pool shows the rep only what the API shows it: no account, no score.
-    publish(console, TO_POOL.replace('action = "claim_pool"', 'action = "blind_pool"'))
-    console.route("blind-1", account="Secret Corp")
-    page.reload()
-    row = page.locator('tr[data-lead="blind-1"]')
-    assert "hidden until claimed" in row.inner_text() and "Secret Corp" not in page.content()
-    rep_view = next(p for p in api(console, "rep", "GET", "/v1/pool").json()["data"] if p["lead_id"] == "blind-1")
-    assert rep_view["lead"] is None and rep_view["score"] is None
     # A manager may not claim (the API's rule: claiming is for reps).
-    sign_in_again = page.context.browser.new_context().new_page()
-    sign_in(sign_in_again, console, console.keys["manager"])
-    assert sign_in_again.request.post(f"{console.url}/console/pool/blind-1/claim").status == 403
-    sign_in_again.context.close()
+    manager = page.context.browser.new_context().new_page()
+    sign_in(manager, console, console.keys["manager"])
+    assert "may not claim leads (allowed: rep)" in console_post(manager, "/console/pool/blind-1/claim", {}, status=403)
+    manager.context.close()
 
 
 def test_a_manager_reassigns_an_offer_forcing_an_out_of_office_rep(page, console: Console) -> None:
@@ -246,8 +245,9 @@ def test_an_admin_compares_two_flow_versions_and_rolls_back(page, console: Conso
     # Managers may preview drafts but not read or activate stored versions (the API's rule).
     manager = page.context.browser.new_context().new_page()
     sign_in(manager, console, console.keys["manager"])
+    refused = console_post(manager, f"/console/flows/versions/{beta}/activate", {}, status=403)
+    assert "may not read or activate stored flow versions (allowed: admin)" in refused
     assert manager.goto(f"{console.url}/console/flows/history").status == 403
-    assert manager.request.post(f"{console.url}/console/flows/versions/{beta}/activate").status == 403
     manager.context.close()
 
 
