@@ -137,6 +137,14 @@ def test_a_rep_claims_from_its_pool_and_is_told_when_another_was_faster(page, co
     assert [(a["rep_id"], a["state"], a["source"]) for a in mine if a["rep_id"]] == [
         (console.reps["Ann"], "accepted", "claim")
     ]
+    # A refused request is said at the top of the page, in the server's words, not swallowed.
+    page.evaluate("document.body.setAttribute('hx-headers', JSON.stringify({'X-CSRF-Token': 'forged'}))")
+    page.get_by_role("button", name="Claim lead blind-1").click()
+    flash = page.locator("#flash")
+    flash.wait_for()
+    assert flash.inner_text().startswith("Refused (403): the form's CSRF token is missing or wrong")
+    assert any(p["lead_id"] == "blind-1" for p in api(console, "rep", "GET", "/v1/pool").json()["data"])
+
     # A manager may not claim (the API's rule: claiming is for reps).
     manager = page.context.browser.new_context().new_page()
     sign_in(manager, console, console.keys["manager"])
