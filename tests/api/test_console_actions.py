@@ -217,6 +217,14 @@ def test_a_manager_assigns_a_lead_from_the_manager_queue(page, console: Console)
     # An unknown rep id is named, not a stack trace.
     assert "rep_id: Input should be a valid integer" in console_post(page, "/console/pool/queued-1/assign", {"rep_id": "x"})
 
+    # An optimised decision reads its capacity prices in words (none solved yet on a fresh service: 0).
+    publish(console, GOOD_FLOW.replace('stratgy = "round_robin"', 'strategy = "optimised"').replace('strategy = "round_robin"', 'strategy = "optimised"'))
+    console.route("priced-1")
+    page.goto(f"{console.url}/console/decisions?lead_id=priced-1")
+    decision = page.locator("article.decision").inner_text()
+    assert "with the optimised strategy" in decision and "Scored by model version world-1" in decision
+    assert "Capacity price 0 for every candidate" in decision and "no capacity prices yet" in decision
+
 
 def test_an_admin_compares_two_flow_versions_and_rolls_back(page, console: Console) -> None:
     alpha = publish(console, GOOD_FLOW.replace('name = "typo"', 'name = "alpha"'))
