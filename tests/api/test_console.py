@@ -205,6 +205,7 @@ def test_a_manager_sees_a_flow_typo_at_its_line_and_previews_the_fix(page, conso
     text = result.inner_text()
     assert "Lead preview-7 would go to" in text and "by step everyone" in text and "round_robin" in text
     assert "Model version world-1" in text
+    assert "Runner-up: " in text and "Runner-up: rep " not in text  # reps by name
     shot(page, "flows-preview")
 
     page.get_by_label("Sample lead (JSON, as POST /v1/route takes it)").fill('{"lead_id": "x", "revenue": -4}')

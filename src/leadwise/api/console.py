@@ -330,6 +330,7 @@ def check_flow(
         values["seen"] = preview.preview(
             db=state.db, settings=state.settings, models=state.models, lead=lead, source=source, fmt=fmt, prices=state.prices
         )
+        values["names"] = {str(row.id): row.name for row in _rep_rows(request)}  # reps by name, as on Decisions
         if publish:
             values["published"] = flows.publish(db=state.db, name=flows.FLOW_NAME, text=source, fmt=fmt)
     except LeadwiseError as exc:
