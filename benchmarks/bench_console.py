@@ -75,6 +75,9 @@ def main() -> None:
                 f"inbox (first 50 of {args.leads} open leads)": ("GET", "/console/inbox", {}),
                 "decisions (one lead)": ("GET", "/console/decisions?lead_id=bench-7", {}),
                 f"reps ({args.reps})": ("GET", "/console/reps", {}),
+                "queues (every queued lead, assign forms)": ("GET", "/console/pool", {}),
+                "reassign form (the rep list)": ("GET", "/console/inbox/1/reassign", {}),
+                "flow history": ("GET", "/console/flows/history", {}),
                 "flow check + preview (default flow)": (
                     "POST",
                     "/console/flows/check",

@@ -151,7 +151,7 @@ def test_a_rep_sees_only_its_own_offers_and_accepts_one(page, console: Console) 
     sign_in(page, console, console.keys["rep"])
     assert page.url.endswith("/console/inbox")
     nav = page.get_by_role("navigation", name="Console pages")
-    assert nav.get_by_role("link").all_inner_texts() == ["Inbox"]  # a rep's one page
+    assert nav.get_by_role("link").all_inner_texts() == ["Inbox", "Pool"]  # a rep's two pages
     rows = page.locator("tbody tr")
     assert rows.count() == len(anns)
     for other in others:
@@ -182,7 +182,7 @@ def test_a_rep_sees_only_its_own_offers_and_accepts_one(page, console: Console) 
 def test_a_manager_sees_a_flow_typo_at_its_line_and_previews_the_fix(page, console: Console) -> None:
     sign_in(page, console, console.keys["manager"])
     nav = page.get_by_role("navigation", name="Console pages")
-    assert nav.get_by_role("link").all_inner_texts() == ["Inbox", "Decisions", "Reps", "Flows"]
+    assert nav.get_by_role("link").all_inner_texts() == ["Inbox", "Queues", "Decisions", "Reps", "Flows"]
     page.get_by_role("link", name="Flows").click()
     editor = page.get_by_label("Flow draft")
     assert "[[steps]]" in editor.input_value()  # starts from the bundled default flow
@@ -205,6 +205,7 @@ def test_a_manager_sees_a_flow_typo_at_its_line_and_previews_the_fix(page, conso
     text = result.inner_text()
     assert "Lead preview-7 would go to" in text and "by step everyone" in text and "round_robin" in text
     assert "Model version world-1" in text
+    assert "Runner-up: " in text and "Runner-up: rep " not in text  # reps by name
     shot(page, "flows-preview")
 
     page.get_by_label("Sample lead (JSON, as POST /v1/route takes it)").fill('{"lead_id": "x", "revenue": -4}')

@@ -43,9 +43,9 @@ SAMPLE_LEAD = {"lead_id": "preview-1", "product": "GTX Pro", "sector": "software
 
 # Which pages each role may open, in menu order (the API's rules: see the routers named beside them).
 PAGES: dict[str, tuple[tuple[str, str], ...]] = {
-    "rep": (("inbox", "Inbox"),),  # assignments: a rep's own
-    "manager": (("inbox", "Inbox"), ("decisions", "Decisions"), ("reps", "Reps"), ("flows", "Flows")),
-    "admin": (("inbox", "Inbox"), ("decisions", "Decisions"), ("reps", "Reps"), ("flows", "Flows")),
+    "rep": (("inbox", "Inbox"), ("pool", "Pool")),  # assignments: a rep's own; pool: its pools' leads
+    "manager": (("inbox", "Inbox"), ("pool", "Queues"), ("decisions", "Decisions"), ("reps", "Reps"), ("flows", "Flows")),
+    "admin": (("inbox", "Inbox"), ("pool", "Queues"), ("decisions", "Decisions"), ("reps", "Reps"), ("flows", "Flows")),
     "integration": (("decisions", "Decisions"),),  # leads: route and score keys read the audit trail
 }
 
@@ -330,6 +330,7 @@ def check_flow(
         values["seen"] = preview.preview(
             db=state.db, settings=state.settings, models=state.models, lead=lead, source=source, fmt=fmt, prices=state.prices
         )
+        values["names"] = {str(row.id): row.name for row in _rep_rows(request)}  # reps by name, as on Decisions
         if publish:
             values["published"] = flows.publish(db=state.db, name=flows.FLOW_NAME, text=source, fmt=fmt)
     except LeadwiseError as exc:
@@ -361,4 +362,10 @@ def install_console(app: FastAPI) -> None:
 
     app.add_exception_handler(LoginNeeded, to_login)
     app.add_exception_handler(NotAllowed, not_allowed)
+    # The action and flow-history pages live in modules of their own (they import this one's helpers).
+    # Included first: "/inbox/{id}/return" must not fall into "/inbox/{id}/{action}" above.
+    from leadwise.api import console_actions, console_flows
+
+    app.include_router(console_actions.router)
+    app.include_router(console_flows.router)
     app.include_router(router)

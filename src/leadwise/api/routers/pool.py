@@ -3,15 +3,16 @@ assign by hand."""
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Annotated
 
 from fastapi import APIRouter, Path
 
-from leadwise.api.deps import AnyRoleDep, DbDep, ManagerDep, RepDep, SettingsDep
+from leadwise.api.deps import AnyRoleDep, DbDep, ManagerDep, Principal, RepDep, SettingsDep
 from leadwise.api.routers._convert import assignment_public
 from leadwise.api.schemas import AssignmentPublic, ManualAssignIn, PoolLead, PoolPublic, Problem, Responses
 from leadwise.errors import Forbidden
 from leadwise.services import pools as service
+from leadwise.store.db import Database
 
 router = APIRouter(tags=["pools"])
 LeadId = Annotated[str, Path(min_length=1, max_length=200)]
@@ -23,6 +24,13 @@ BLIND_FIELDS = ("account", "revenue", "employees", "sector", "year_established",
 @router.get("/v1/pool", response_model=PoolPublic, responses=ERRORS)
 def list_pool(db: DbDep, principal: AnyRoleDep) -> PoolPublic:
     """A rep sees the pools they belong to; managers and admins see every queue (pool, manager, nurture)."""
+    data = visible_pool(db=db, principal=principal)
+    return PoolPublic(data=data, count=len(data))
+
+
+def visible_pool(*, db: Database, principal: Principal) -> list[PoolLead]:
+    """The queued leads ``principal`` may see, as the API shows them (the console shows the same): a rep
+    its pools' leads, a blind one without its details or score; managers and admins every queue."""
     if principal.role == "integration":
         raise Forbidden("integration keys route and score; pools are for reps and managers")
     if principal.is_rep():
@@ -32,9 +40,7 @@ def list_pool(db: DbDep, principal: AnyRoleDep) -> PoolPublic:
         leads = service.pool_leads(db=db, pools=None, queues=["pool", "manager", "nurture"])
     data = []
     for lead in leads:
-        details: dict[str, Any] | None = {"lead_id": lead.external_id, **lead.payload}
-        if lead.blind and principal.is_rep():
-            details = None
+        hidden = lead.blind and principal.is_rep()
         data.append(
             PoolLead(
                 lead_id=lead.external_id,
@@ -42,11 +48,11 @@ def list_pool(db: DbDep, principal: AnyRoleDep) -> PoolPublic:
                 queue=lead.queue or "pool",
                 blind=lead.blind,
                 waiting_since=lead.created_at,
-                score=None if lead.blind and principal.is_rep() else lead.score,
-                lead=details,
+                score=None if hidden else lead.score,
+                lead=None if hidden else {"lead_id": lead.external_id, **lead.payload},
             )
         )
-    return PoolPublic(data=data, count=len(data))
+    return data
 
 
 @router.post("/v1/pool/{lead_id}/claim", response_model=AssignmentPublic, responses=ERRORS)

@@ -12,3 +12,32 @@
   document.addEventListener("DOMContentLoaded", function () { tick(); setInterval(tick, 1000); });
   document.addEventListener("htmx:afterSwap", tick);
 })();
+
+// A refused htmx request (a 4xx or 5xx is not swapped in) or no answer at all: say so at the top of
+// the page, in the server's words when it sent a page with a .problem, instead of doing nothing.
+(function () {
+  function flash(text) {
+    var box = document.getElementById("flash");
+    if (!box) {
+      box = document.createElement("p");
+      box.id = "flash";
+      box.className = "problem flash";
+      box.setAttribute("role", "alert");
+      document.querySelector("main").prepend(box);
+    }
+    box.textContent = text;
+  }
+  document.addEventListener("htmx:responseError", function (event) {
+    var xhr = event.detail.xhr;
+    var page = new DOMParser().parseFromString(xhr.responseText || "", "text/html");
+    var problem = page.querySelector(".problem");
+    flash("Refused (" + xhr.status + "): " + (problem ? problem.textContent.trim() : xhr.statusText || "the request failed"));
+  });
+  document.addEventListener("htmx:sendError", function () {
+    flash("The service did not answer: check your connection and try again.");
+  });
+  document.addEventListener("htmx:beforeRequest", function () {
+    var box = document.getElementById("flash");
+    if (box) { box.remove(); }
+  });
+})();
