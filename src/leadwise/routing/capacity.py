@@ -11,7 +11,7 @@ when its room frees up (the horizon the capacity prices plan over); the caller c
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from functools import cached_property
 from typing import Any, Literal
 from zoneinfo import ZoneInfo
@@ -57,7 +57,8 @@ class CapacityWindow(BaseModel):
             if getattr(self, name) is not None and self.kind != allowed
         ]
         if extra:
-            raise ValueError(f"a {self.kind} window takes no {' or '.join(repr(e) for e in extra)}")
+            article = "an" if self.kind == "open" else "a"
+            raise ValueError(f"{article} {self.kind} window takes no {' or '.join(repr(e) for e in extra)}")
         return self
 
     @model_serializer(mode="wrap")
@@ -122,8 +123,8 @@ def _period_start(local: datetime, period: str) -> datetime:
 
 def _period_end(local: datetime, period: str) -> datetime:
     start = _period_start(local, period)
-    if period == "hour":
-        return start + timedelta(hours=1)
+    if period == "hour":  # an hour of elapsed time (wall-clock arithmetic would be off across DST)
+        return (start.astimezone(UTC) + timedelta(hours=1)).astimezone(start.tzinfo)
     if period == "month":
         year, month = (start.year + 1, 1) if start.month == 12 else (start.year, start.month + 1)
         return start.replace(year=year, month=month)
