@@ -12,7 +12,17 @@ import pytest
 from pydantic import ValidationError
 from tests.routing.conftest import lead
 
-from leadwise.routing import Capacity, InMemoryState, InvalidFlow, ManualClock, Rep, RepLoad, Scores, parse_flow, route_lead
+from leadwise.routing import (
+    Capacity,
+    InMemoryState,
+    InvalidFlow,
+    ManualClock,
+    Rep,
+    RepLoad,
+    Scores,
+    parse_flow,
+    route_lead,
+)
 from leadwise.routing.batch import batch_decisions
 from leadwise.routing.capacity import CapacityWindow
 from leadwise.routing.demand import ArrivalRates, scarcity
