@@ -335,3 +335,22 @@ def test_scarcity_weighs_each_window_against_the_leads_until_it_frees() -> None:
     # Tokyo's day ends at 15:00 UTC (3 h from now); the rolling window frees within its 48 h; the month
     # (January) on February 1st, 26.5 days away, against the rolling week's 7 days: 100/6360 < 50/1680.
     assert got.expected_leads.tolist() == pytest.approx([30, 480, 10 * (26 * 24 + 12)])
+
+
+def test_the_bundled_capacity_flow_caps_its_inbound_pool() -> None:
+    from leadwise.routing.flows import BUNDLED_FLOWS_DIR, load_flow
+
+    flow = load_flow(BUNDLED_FLOWS_DIR / "capacity.toml")
+    assert [w.key for w in flow.pools["inbound"].capacity.all_windows] == ["day", "last 1h", "open"]
+    reps = [Rep(id="c", region="Central"), Rep(id="w", region="West")]
+    clock = ManualClock(LATE_MONDAY)
+    burst = RepLoad(assigned_today=20, assigned_in={"last 1h": 12}, open_leads=30)
+    d = route_lead(lead=lead(), reps=reps, loads={}, flow=flow, state=InMemoryState(), clock=clock,
+                   pool_loads={"inbound": burst})
+    assert d.explanation.step == "overflow"
+    assert d.explanation.steps_tried[0].note == (
+        "pool 'inbound' is full (capacity: 12/12 leads in the rolling 1 h window): fell through"
+    )
+    calm = RepLoad(assigned_today=20, assigned_in={"last 1h": 3}, open_leads=30)
+    assert route_lead(lead=lead(), reps=reps, loads={}, flow=flow, state=InMemoryState(), clock=clock,
+                      pool_loads={"inbound": calm}).rep_id == "c"
