@@ -181,3 +181,35 @@ def test_a_bad_pool_window_in_a_flow_is_a_422_naming_the_line(env) -> None:
     bad = env.client.post("/v1/flows", json={"source": source}, headers=env.h("admin"))
     assert bad.status_code == 422, bad.text
     assert "line 4: pools.inbound.capacity_windows[0].period" in bad.json()["detail"]
+
+
+def test_the_price_book_prices_a_rep_s_scarce_window(timed_env) -> None:
+    """The expert wins most; only a window (2 leads in any 24 hours, or 3 a month) makes it scarce."""
+    import numpy as np
+
+    from leadwise.routing import Scores
+    from leadwise.routing.demand import ArrivalRates
+    from leadwise.services.flows import active_flow_version
+    from leadwise.services.prices import PriceBook
+
+    env = timed_env
+    publish(env, ROUND_ROBIN.replace("round_robin", "optimised"))
+    ann, expert = str(env.reps["Ann"]), str(env.reps["Expert"])
+    ids = tuple(str(env.reps[name]) for name in ("Ann", "Bob", "Expert"))
+
+    def priced(**solve) -> dict[str, float]:
+        book = PriceBook()
+        for _ in range(30):
+            book.observe(Scores(model_version="m", rep_ids=ids, p_win=np.array([0.3, 0.3, 0.9])))
+        assert book.resolve_if_due(db=env.db, objective="wins", **solve)
+        assert book.prices is not None
+        return book.prices
+
+    assert max(priced().values()) == 0  # 50 open seats each for the 30 leads of the day: nothing scarce
+    _patch(env, env.reps["Expert"], capacity_windows=[{"kind": "rolling", "hours": 24, "limit": 2}])
+    no_model = priced()  # no demand model: the sample's 30 leads a day
+    assert no_model[expert] > no_model[ann] >= 0
+    _patch(env, env.reps["Expert"], capacity_windows=[{"kind": "period", "period": "month", "limit": 3}])
+    history = ArrivalRates.constant(5.0, source="history")  # 5 leads an hour until the month ends
+    planned = priced(settings=env.settings, flow=active_flow_version(env.db), history=history)
+    assert planned[expert] > planned[ann] >= 0
