@@ -69,3 +69,24 @@ def _claim(
         results[rep_id] = "won"
     except AlreadyClaimed:  # taken meanwhile (read before or after the winner committed)
         results[rep_id] = "lost"
+
+
+def test_a_claim_respects_the_rep_s_capacity_windows(tmp_path: Path) -> None:
+    """Claims count in a rep's windows and are refused, saying which, once one is full."""
+    import pytest
+
+    from leadwise.routing.domain import CapacityExhausted
+
+    db = Database.connect(f"sqlite:///{tmp_path / 'claim.db'}")
+    upgrade(db.engine)
+    windows = [{"kind": "rolling", "hours": 24, "limit": 2}, {"kind": "period", "period": "month", "limit": 10}]
+    rep = create_rep(db=db, fields={"name": "A", "capacity": 100, "pools": ["shared"], "capacity_windows": windows})
+    with db.write_session() as session:
+        session.add_all(
+            LeadRow(external_id=f"L{k}", payload={}, status="queued", queue="pool", pool="shared") for k in range(3)
+        )
+    service.claim(db=db, external_id="L0", rep_id=rep.id)
+    service.claim(db=db, external_id="L1", rep_id=rep.id)
+    with pytest.raises(CapacityExhausted, match="cannot claim: capacity: 2/2 leads in the rolling 24 h window"):
+        service.claim(db=db, external_id="L2", rep_id=rep.id)
+    db.dispose()

@@ -16,6 +16,7 @@ from pydantic import (
 )
 
 from leadwise.marketing.touchpoints import TouchTypeName
+from leadwise.routing.capacity import CapacityWindow
 
 Role = Literal["admin", "manager", "rep", "integration"]
 AssignmentState = Literal[
@@ -82,6 +83,13 @@ class OutOfOfficeIn(BaseModel):
 
 
 Labels = Annotated[list[Name], Field(max_length=500)]
+CapacityWindows = Annotated[list[CapacityWindow], Field(max_length=20)]
+CAPACITY_WINDOWS_HELP = (
+    "further limits, all of which must hold besides capacity, max_per_day and max_per_week: "
+    '{"kind": "open", "limit": N} open leads; {"kind": "period", "period": "hour"|"day"|"week"|"month", '
+    '"limit": N} per calendar period in the time zone of the rep\'s hours (UTC without); '
+    '{"kind": "rolling", "hours": H (or "days": D), "limit": N} in the last H hours or D days'
+)
 
 
 class RepBase(BaseModel):
@@ -93,6 +101,7 @@ class RepBase(BaseModel):
     capacity: int = Field(default=20, ge=0, le=100_000, description="maximum open (offered+accepted) leads")
     max_per_day: int | None = Field(default=None, ge=0, le=100_000)
     max_per_week: int | None = Field(default=None, ge=0, le=100_000)
+    capacity_windows: CapacityWindows = Field(default_factory=list, description=CAPACITY_WINDOWS_HELP)
     hours: WorkingHoursIn | None = None
     out_of_office: list[OutOfOfficeIn] = Field(default_factory=list, max_length=100)
     sectors: Labels = Field(default_factory=list)
@@ -125,6 +134,10 @@ class RepCreate(RepBase):
                     "seniority": "senior",
                     "pools": ["default", "Central"],
                     "hours": {"timezone": "Europe/Paris", "start": "09:00", "end": "17:30"},
+                    "capacity_windows": [
+                        {"kind": "rolling", "hours": 24, "limit": 6},
+                        {"kind": "period", "period": "month", "limit": 80},
+                    ],
                 }
             ]
         },
@@ -145,6 +158,7 @@ class RepUpdate(BaseModel):
     capacity: int | None = Field(default=None, ge=0, le=100_000)
     max_per_day: int | None = Field(default=None, ge=0, le=100_000)
     max_per_week: int | None = Field(default=None, ge=0, le=100_000)
+    capacity_windows: CapacityWindows | None = Field(default=None, description=CAPACITY_WINDOWS_HELP)
     hours: WorkingHoursIn | None = None
     out_of_office: list[OutOfOfficeIn] | None = Field(default=None, max_length=100)
     sectors: Labels | None = None

@@ -1,11 +1,11 @@
 """A backlog routed together: the flow's conditions pick each lead's step, the exact assignment LP
-(``optimiser.assign_batch``) places the leads to assign under capacities and the flow's fairness bounds,
-and what it cannot place goes through the flow one by one (fall-through, manager queue), on loads that
-already count the batch."""
+(``optimiser.assign_batch``) places the leads to assign under capacities (every capacity window of each
+rep, and the caps of the steps' pools) and the flow's fairness bounds, and what it cannot place goes
+through the flow one by one (fall-through, manager queue), on loads that already count the batch."""
 
 from __future__ import annotations
 
-from collections.abc import MutableMapping, Sequence
+from collections.abc import Mapping, MutableMapping, Sequence
 from datetime import datetime
 
 import numpy as np
@@ -25,21 +25,31 @@ from leadwise.routing.domain import (
 from leadwise.routing.eligibility import screen
 from leadwise.routing.engine import route_lead
 from leadwise.routing.flows import Flow, Step
-from leadwise.routing.optimiser import OptimisationFailed, assign_batch
+from leadwise.routing.optimiser import GroupCaps, OptimisationFailed, assign_batch
 from leadwise.routing.state import RoutingState
 
 TOP_CANDIDATES = 10  # candidates kept in a batch decision's explanation
 
 
 def _room(rep: Rep, load: RepLoad, backlog: int) -> int:
-    """How many more leads ``rep`` can take now: the tightest of its limits (``backlog`` when unlimited)."""
-    cap = rep.capacity
-    limits = [
-        (cap.max_open - load.open_leads) if cap.max_open is not None else backlog,
-        (cap.max_per_day - load.assigned_today) if cap.max_per_day is not None else backlog,
-        (cap.max_per_week - load.assigned_this_week) if cap.max_per_week is not None else backlog,
-    ]
-    return max(0, min(limits))
+    """How many more leads ``rep`` can take now: the tightest of its windows (``backlog`` when unlimited).
+    The batch is placed at one instant, so every window is a plain count of seats left."""
+    room = load.room(rep.capacity)
+    return backlog if room is None else min(room, backlog)
+
+
+def _pool_caps(
+    flow: Flow, steps: Sequence[Step | None], to_place: Sequence[int], pool_loads: Mapping[str, RepLoad]
+) -> GroupCaps | None:
+    """The LP's group constraints: the leads of each capped pool, at most its room."""
+    pools = [step.pool if step is not None else None for step in (steps[i] for i in to_place)]
+    capped = sorted({p for p in pools if p is not None and p in flow.pools and flow.pools[p].capacity_windows})
+    if not capped:
+        return None
+    index = {pool: g for g, pool in enumerate(capped)}
+    group = np.array([index.get(p, -1) if p is not None else -1 for p in pools], dtype=np.int64)
+    rooms = [pool_loads.get(pool, RepLoad()).room(flow.pools[pool].capacity) for pool in capped]
+    return GroupCaps(group, np.array([len(to_place) if r is None else r for r in rooms], dtype=float))
 
 
 def _matched_step(flow: Flow, lead: Lead, scores: Scores, reps: Sequence[Rep]) -> int | None:
@@ -62,8 +72,14 @@ def batch_decisions(
     flow: Flow,
     state: RoutingState,
     clock: Clock,
+    pool_loads: MutableMapping[str, RepLoad] | None = None,
 ) -> list[Decision]:
-    """The backlog's decisions, in the leads' order. ``loads`` are counted as leads are placed."""
+    """The backlog's decisions, in the leads' order. ``loads`` (and ``pool_loads``, of the pools with
+    capacity windows) are counted as leads are placed."""
+    pool_loads = pool_loads if pool_loads is not None else {}
+    for name, pool in flow.pools.items():
+        if pool.capacity_windows:
+            pool_loads.setdefault(name, RepLoad())  # counted from empty: what this batch places
     now = clock.now()
     steps: list[Step | None] = []
     step_indexes: list[int | None] = []
@@ -74,18 +90,37 @@ def batch_decisions(
     to_place = [i for i, step in enumerate(steps) if step is not None and step.action == "assign"]
     decisions: dict[int, Decision] = {}
     if to_place and reps:
-        decisions = _placed_by_lp(leads, scores, steps, step_indexes, to_place, reps, loads, flow, now)
+        decisions = _placed_by_lp(
+            leads, scores, steps, step_indexes, to_place, reps, loads, flow, now, pool_loads
+        )
     out: list[Decision] = []
     for i, lead in enumerate(leads):
         decision = decisions.get(i)
         if decision is None:
             decision = route_lead(
-                lead=lead, reps=reps, loads=loads, flow=flow, scores=scores[i], state=state, clock=clock
+                lead=lead, reps=reps, loads=loads, flow=flow, scores=scores[i], state=state, clock=clock,
+                pool_loads=pool_loads,
             )
             if decision.rep_id is not None:
-                loads[decision.rep_id].record(now)
+                record(loads, pool_loads, decision, now)
         out.append(decision)
     return out
+
+
+def record(
+    loads: MutableMapping[RepId, RepLoad],
+    pool_loads: MutableMapping[str, RepLoad],
+    decision: Decision,
+    at: datetime,
+    value: float = 0.0,
+) -> None:
+    """Count an assigned decision into its rep's load and its pool's (the pool's when it is capped)."""
+    if decision.rep_id is None:
+        return
+    loads[decision.rep_id].record(at, value)
+    pool = decision.explanation.pool
+    if pool is not None and pool in pool_loads:
+        pool_loads[pool].record(at, value)
 
 
 def _placed_by_lp(
@@ -98,6 +133,7 @@ def _placed_by_lp(
     loads: MutableMapping[RepId, RepLoad],
     flow: Flow,
     now: datetime,
+    pool_loads: MutableMapping[str, RepLoad],
 ) -> dict[int, Decision]:
     eligible, _ = screen(reps, loads, now, require_hours=flow.require_availability)
     ok = {r.id for r in eligible}
@@ -122,10 +158,11 @@ def _placed_by_lp(
     bounds = flow.fairness if flow.fairness is not None and flow.fairness.active else None
     weights = [r.weight for r in reps]
     note = ""
+    groups = _pool_caps(flow, steps, to_place, pool_loads)
     try:
-        result = assign_batch(values, capacity, bounds=bounds, weights=weights, assign_all=False)
+        result = assign_batch(values, capacity, bounds=bounds, weights=weights, assign_all=False, groups=groups)
     except (OptimisationFailed, ValueError) as exc:
-        result = assign_batch(values, capacity, weights=weights, assign_all=False)
+        result = assign_batch(values, capacity, weights=weights, assign_all=False, groups=groups)
         note = f"; fairness bounds dropped for this batch ({exc})"
     summary = (
         f"batch of {len(leads)} lead(s), {len(to_place)} for the LP: objective {result.objective:.4f}, "
@@ -176,5 +213,5 @@ def _placed_by_lp(
             if scores[i].has_rep_scores
             else 0.0
         )
-        loads[rep_id].record(now, value)
+        record(loads, pool_loads, decisions[i], now, value)
     return decisions

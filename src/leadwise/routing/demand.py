@@ -1,8 +1,9 @@
 """Demand: how many leads are expected before a rep's capacity frees up — what capacity prices cover.
 
 A rep's seat is scarce when the leads still to come before it frees up outnumber it. Each capacity limit
-frees on its own schedule: an open-lead seat when a lead closes (``open_horizon``, how long a lead stays
-open), a day's quota at midnight UTC, a week's on Monday. ``scarcity`` picks, per rep, the limit whose
+frees on its own schedule (``routing.capacity``): an open-lead seat when a lead closes (``open_horizon``,
+how long a lead stays open), a period's quota when the period ends in the rep's time zone, a rolling
+window's as its leads age out (at the latest one span from now). ``scarcity`` picks, per rep, the limit whose
 room is smallest against the leads expected until it frees; the pricer then scales that room to its
 sample of leads (the re-solving scheme of Agrawal, Wang and Ye: remaining capacity against remaining
 expected demand, solved again on a schedule).
@@ -139,15 +140,6 @@ class Scarcity:
         return np.minimum(scaled, float(sample_size))
 
 
-def _end_of_day(now: datetime) -> datetime:
-    return now.astimezone(UTC).replace(hour=0, minute=0, second=0, microsecond=0) + timedelta(days=1)
-
-
-def _end_of_week(now: datetime) -> datetime:
-    day = _end_of_day(now) - timedelta(days=1)
-    return day + timedelta(days=7 - day.weekday())
-
-
 def scarcity(
     reps: Sequence[Rep],
     loads: dict[str, RepLoad],
@@ -157,22 +149,27 @@ def scarcity(
     open_horizon: timedelta,
     open_demand: float | None = None,
 ) -> Scarcity:
-    """Each rep's scarcest limit. ``open_demand``, when given, replaces the arrival estimate for the
-    open-lead limit (an admin's ``[demand] expected_leads`` still to come)."""
-    # The same three windows for every rep: integrated once.
-    until_open = open_demand if open_demand is not None else arrivals.expected(now, now + open_horizon)
-    until_midnight = arrivals.expected(now, _end_of_day(now))
-    until_monday = arrivals.expected(now, _end_of_week(now))
+    """Each rep's scarcest capacity window: every window (``Capacity.all_windows``) has its room left and
+    the leads expected until it frees up (``CapacityWindow.frees_at``: an open lead's expected life, the
+    end of the period in the rep's time zone, a rolling window's span). ``open_demand``, when given,
+    replaces the arrival estimate for open-lead windows (an admin's ``[demand] expected_leads``)."""
+    expected_until: dict[datetime, float] = {}  # reps share their windows' ends: integrated once each
+
+    def leads_until(end: datetime) -> float:
+        if end not in expected_until:
+            expected_until[end] = arrivals.expected(now, end)
+        return expected_until[end]
+
     rooms, expected, limits = [], [], []
     for rep in reps:
-        load, cap = loads.get(rep.id, RepLoad()), rep.capacity
+        load = loads.get(rep.id, RepLoad())
         options: list[tuple[float, float, str]] = []
-        if cap.max_open is not None:
-            options.append((max(cap.max_open - load.open_leads, 0), until_open, "open leads"))
-        if cap.max_per_day is not None:
-            options.append((max(cap.max_per_day - load.assigned_today, 0), until_midnight, "today"))
-        if cap.max_per_week is not None:
-            options.append((max(cap.max_per_week - load.assigned_this_week, 0), until_monday, "this week"))
+        for window in rep.capacity.all_windows:
+            if window.kind == "open" and open_demand is not None:
+                leads = open_demand
+            else:
+                leads = leads_until(window.frees_at(now, rep.zone, open_horizon))
+            options.append((max(window.limit - load.used(window), 0), leads, _LIMIT_NAMES.get(window.key, window.span())))
         if not options:  # no limit: never scarce
             rooms.append(np.inf)
             expected.append(0.0)
@@ -183,3 +180,7 @@ def scarcity(
         expected.append(leads)
         limits.append(limit)
     return Scarcity(room=np.array(rooms, dtype=float), expected_leads=np.array(expected), limit=tuple(limits))
+
+
+# The names the price book's notes used for the original three limits.
+_LIMIT_NAMES = {"open": "open leads", "day": "today", "week": "this week"}

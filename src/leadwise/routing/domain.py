@@ -18,6 +18,7 @@ import numpy as np
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from leadwise.errors import Conflict, InvalidInput, LeadwiseError, NotFound
+from leadwise.routing.capacity import CapacityWindow, legacy_windows
 
 # --------------------------------------------------------------------------------------------- errors
 
@@ -94,13 +95,20 @@ class Seniority(StrEnum):
 
 
 class Capacity(BaseModel):
-    """Limits on a rep's workload; ``None`` means unlimited."""
+    """Limits on a rep's (or a pool's) workload: the original three (``None`` means unlimited) and any
+    number of further ``windows`` (``routing.capacity``); all must hold."""
 
     model_config = ConfigDict(frozen=True)
 
     max_open: int | None = Field(default=None, ge=0)
     max_per_day: int | None = Field(default=None, ge=0)
     max_per_week: int | None = Field(default=None, ge=0)
+    windows: tuple[CapacityWindow, ...] = ()
+
+    @cached_property
+    def all_windows(self) -> tuple[CapacityWindow, ...]:
+        """Every limit as a window: the three original ones first, then ``windows``."""
+        return (*legacy_windows(self.max_open, self.max_per_day, self.max_per_week), *self.windows)
 
 
 class WorkingHours(BaseModel):
@@ -171,6 +179,9 @@ class OutOfOffice(BaseModel):
         return self
 
 
+_UTC_ZONE = ZoneInfo("UTC")
+
+
 class Rep(BaseModel):
     """A sales rep as routing sees them."""
 
@@ -219,6 +230,11 @@ class Rep(BaseModel):
 
     def in_working_hours(self, moment: datetime) -> bool:
         return self.working_hours is None or self.working_hours.contains(moment)
+
+    @property
+    def zone(self) -> ZoneInfo:
+        """The rep's time zone (its working hours'; UTC without): where its days, weeks and months start."""
+        return self.working_hours.zone if self.working_hours is not None else _UTC_ZONE
 
     def covers(self, *, sector: str | None, product: str | None, series: str | None) -> bool:
         """Whether the rep's skills include the lead's sector, product or product series."""
@@ -294,9 +310,14 @@ class Lead(BaseModel):
 
 @dataclass(slots=True)
 class RepLoad:
-    """A rep's current workload, computed by the caller (the API from its database, the replay in memory).
+    """A rep's (or a pool's) current workload, computed by the caller (the API from its database, the
+    replay in memory).
 
-    ``window_leads``/``window_value`` count leads and expected value assigned in the fairness window.
+    ``assigned_today``/``assigned_this_week`` count the leads since the start of the rep's day and week
+    (the ``day`` and ``week`` capacity windows); ``assigned_in`` the leads counted for its other windows
+    when the load was read, by ``CapacityWindow.key``, and ``recorded`` the leads given since (each falls
+    in every window). ``window_leads``/``window_value`` count leads and expected value assigned in the
+    fairness window.
     """
 
     open_leads: int = 0
@@ -305,27 +326,53 @@ class RepLoad:
     window_leads: int = 0
     window_value: float = 0.0
     last_assigned_at: datetime | None = None
+    assigned_in: dict[str, int] = field(default_factory=dict)
+    recorded: int = 0
+
+    def used(self, window: CapacityWindow) -> int:
+        """How much of ``window`` is taken."""
+        if window.kind == "open":
+            return self.open_leads
+        if window.key == "day":
+            return self.assigned_today
+        if window.key == "week":
+            return self.assigned_this_week
+        return self.assigned_in.get(window.key, 0) + self.recorded
+
+    def set_used(self, window: CapacityWindow, leads: int) -> None:
+        """Set the leads counted in ``window`` (of a period or rolling window), as ``used`` reads them."""
+        if window.key == "day":
+            self.assigned_today = leads
+        elif window.key == "week":
+            self.assigned_this_week = leads
+        else:
+            self.assigned_in[window.key] = leads - self.recorded
 
     def capacity_block(self, capacity: Capacity) -> str | None:
-        """Which limit is reached, or None when the rep can take one more lead.
+        """Which window is full, in words ("capacity: 3/3 today"), or None when one more lead fits.
 
         A limit of 0 is allowed (a rep paused without being deactivated) and said as such, not as "0/0".
         """
-        if 0 in (capacity.max_open, capacity.max_per_day, capacity.max_per_week):
+        windows = capacity.all_windows
+        if any(w.limit == 0 for w in windows):
             return "capacity 0: takes no leads"
-        if capacity.max_open is not None and self.open_leads >= capacity.max_open:
-            return f"capacity: {self.open_leads}/{capacity.max_open} open"
-        if capacity.max_per_day is not None and self.assigned_today >= capacity.max_per_day:
-            return f"capacity: {self.assigned_today}/{capacity.max_per_day} today"
-        if capacity.max_per_week is not None and self.assigned_this_week >= capacity.max_per_week:
-            return f"capacity: {self.assigned_this_week}/{capacity.max_per_week} this week"
+        for window in windows:
+            used = self.used(window)
+            if used >= window.limit:
+                return window.describe(used)
         return None
+
+    def room(self, capacity: Capacity) -> int | None:
+        """How many more leads fit under every window (None: no window, unlimited)."""
+        rooms = [max(w.limit - self.used(w), 0) for w in capacity.all_windows]
+        return min(rooms) if rooms else None
 
     def record(self, at: datetime, value: float = 0.0) -> None:
         """Count one more assignment (the replay and in-memory callers use this)."""
         self.open_leads += 1
         self.assigned_today += 1
         self.assigned_this_week += 1
+        self.recorded += 1
         self.window_leads += 1
         self.window_value += value
         self.last_assigned_at = at

@@ -23,6 +23,7 @@ from leadwise.routing.domain import (
     NoEligibleRep,
     Outcome,
     Rep,
+    RepLoad,
     RepOutOfOffice,
     Scores,
     StepTrace,
@@ -40,6 +41,7 @@ from leadwise.routing.strategies import (
     load_balancing,
 )
 
+_IDLE = RepLoad()
 _ACTION_OUTCOME = {
     "nurture": Outcome.nurture,
     "claim_pool": Outcome.claim_pool,
@@ -60,10 +62,12 @@ def route_lead(
     prices: Mapping[str, float] | None = None,
     exclude: Collection[str] = (),
     attempt: int = 0,
+    pool_loads: Mapping[str, RepLoad] | None = None,
 ) -> Decision:
     """Run ``flow`` for ``lead`` and return who gets it (or which queue), with the full explanation.
 
     - ``loads``: each rep's current ``RepLoad`` (missing reps count as idle).
+    - ``pool_loads``: the load of each pool with ``capacity_windows`` (missing pools count as empty).
     - ``scores``: the models' output for this lead (``NO_SCORES`` without a model: model-based
       strategies fall back to load balancing and say so).
     - ``prices``: capacity prices λ from a ``CapacityPricer`` for the ``optimised`` strategy.
@@ -114,6 +118,7 @@ def route_lead(
             traces=traces,
             notes=notes,
             attempt=attempt,
+            pool_loads=pool_loads or {},
         )
         if decision is not None:
             return decision
@@ -139,9 +144,14 @@ def _try_step(
     traces: list[StepTrace],
     notes: list[str],
     attempt: int,
+    pool_loads: Mapping[str, RepLoad],
 ) -> Decision | None:
     name = step.name or f"step {index + 1}"
     assert step.pool is not None and step.strategy is not None  # validated by Step
+    full = pool_full(flow, step.pool, pool_loads)
+    if full is not None:
+        traces.append(StepTrace(index=index, name=name, matched=True, note=f"{full}: fell through"))
+        return None
     pool_reps = flow.members(step.pool, reps)  # the pool's filters and the reps tagged with its name
     require_hours = (
         flow.require_availability if step.require_availability is None else step.require_availability
@@ -240,6 +250,15 @@ def _try_step(
         propensity=propensity,
         explanation=explanation,
     )
+
+
+def pool_full(flow: Flow, pool: str, pool_loads: Mapping[str, RepLoad]) -> str | None:
+    """Which of the pool's ``capacity_windows`` is full, in words, or None when it takes one more lead."""
+    definition = flow.pools.get(pool)
+    if definition is None or not definition.capacity_windows:
+        return None
+    blocked = pool_loads.get(pool, _IDLE).capacity_block(definition.capacity)
+    return None if blocked is None else f"pool {pool!r} is full ({blocked})"
 
 
 def _when_unavailable(

@@ -11,14 +11,26 @@ import re
 import tomllib
 from collections.abc import Mapping, Sequence
 from datetime import timedelta
+from functools import cached_property
 from pathlib import Path
 from typing import Any, Literal
+from zoneinfo import ZoneInfo
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from leadwise.marketing.touchpoints import TOUCH_TYPES  # flows and touch data share the act names
-from leadwise.routing.domain import InvalidFlow, Lead, Objective, Rep, Scores, Seniority
+from leadwise.routing.capacity import CapacityWindow
+from leadwise.routing.domain import (
+    Capacity,
+    InvalidFlow,
+    Lead,
+    Objective,
+    Rep,
+    Scores,
+    Seniority,
+    WorkingHours,
+)
 from leadwise.routing.exploration import Exploration
 from leadwise.routing.fairness import FairnessBounds
 from leadwise.routing.strategies import ROUND_ROBIN_MODES, ROUND_ROBIN_STRATEGIES, STRATEGIES
@@ -78,6 +90,23 @@ class Pool(BaseModel):
     managers: list[str] | None = None
     regions: list[str] | None = None
     seniority: list[Seniority] | None = None
+    # Caps on the leads the flow's steps assign through the pool (all must hold; claims and manual
+    # assignments do not count), its periods counted in ``timezone``.
+    capacity_windows: list[CapacityWindow] = Field(default_factory=list)
+    timezone: str = "UTC"
+
+    @field_validator("timezone")
+    @classmethod
+    def _known_zone(cls, name: str) -> str:
+        return WorkingHours.known_zone(name)
+
+    @cached_property
+    def capacity(self) -> Capacity:
+        return Capacity(windows=tuple(self.capacity_windows))
+
+    @cached_property
+    def zone(self) -> ZoneInfo:
+        return ZoneInfo(self.timezone)
 
     def select(self, reps: Sequence[Rep]) -> list[Rep]:
         if (

@@ -5,6 +5,8 @@ bounds lo_j ≤ Σ_i x_ij ≤ min(cap_j, hi_j) per rep, 0 ≤ x ≤ 1. Those con
 incidence matrix (totally unimodular), so with integral bounds a vertex optimum is integral and the LP
 bound *is* the integer optimum; HiGHS returns a vertex and we verify. Value-share bounds (optional) add
 dense rows and can make the optimum fractional; we then round and report the gap to the LP bound.
+Group caps (optional: a flow pool's capacity windows) bound Σ_{i in g} Σ_j x_ij ≤ cap_g over disjoint
+groups of leads; groups nest the lead rows (a laminar family), so the matrix stays totally unimodular.
 
 Online: λ_j is the dual price of rep j's capacity in the same LP solved on the recent lead mix with
 capacities scaled to the sample; scoring v_ij − λ_j saves scarce, high-value reps for leads where their
@@ -25,6 +27,25 @@ from leadwise.routing.fairness import FairnessBounds
 
 class OptimisationFailed(RuntimeError):
     """HiGHS did not return an optimum (infeasible bounds, numerical trouble)."""
+
+
+@dataclass(frozen=True)
+class GroupCaps:
+    """Disjoint groups of leads and the most leads each may place: ``group[i]`` is lead i's group
+    (-1: none) and ``capacity[g]`` group g's room."""
+
+    group: np.ndarray
+    capacity: np.ndarray
+
+    def rows(self, lead_of_column: np.ndarray, n_columns: int) -> sp.csr_array:
+        """A row per group with a 1 in each column (x variable) of a lead of that group."""
+        g = self.group[lead_of_column]
+        keep = np.flatnonzero(g >= 0)
+        return sp.csr_array((np.ones(keep.size), (g[keep], keep)), shape=(self.capacity.size, n_columns))
+
+    def dual_of_lead(self, group_duals: np.ndarray) -> np.ndarray:
+        """Each lead's group dual (0 for a lead in no group)."""
+        return np.where(self.group >= 0, group_duals[np.maximum(self.group, 0)], 0.0)
 
 
 @dataclass(frozen=True)
@@ -72,6 +93,7 @@ def _solve(
     *,
     assign_all: bool,
     value_bounds: tuple[float | None, float | None, np.ndarray] | None = None,
+    groups: GroupCaps | None = None,
 ) -> tuple[np.ndarray, float, np.ndarray]:
     """Solve the LP; return x (n, m), optimum, and λ (dual of each rep's upper count bound, ≥ 0)."""
     n, m = values.shape
@@ -104,6 +126,9 @@ def _solve(
         ub_blocks.append(lead_rows)
         ub_rhs.append(np.ones(n))
         a_eq = b_eq = None
+    if groups is not None:
+        ub_blocks.append(groups.rows(np.repeat(np.arange(n), m), nm))
+        ub_rhs.append(groups.capacity)
     a_ub = sp.vstack(ub_blocks, format="csr")
     b_ub = np.concatenate(ub_rhs)
     res = linprog(-values.ravel(), A_ub=a_ub, b_ub=b_ub, A_eq=a_eq, b_eq=b_eq, bounds=(0, 1), method="highs")
@@ -124,6 +149,7 @@ def _solve_sparse(
     max_rounds: int = 50,
     seed_prices: np.ndarray | None = None,
     tolerance: float = 1e-6,
+    groups: GroupCaps | None = None,
 ) -> tuple[np.ndarray, float, np.ndarray, float, np.ndarray]:
     """The same LP by column generation: start from each lead's best reps, add columns the duals price in.
 
@@ -174,6 +200,9 @@ def _solve_sparse(
                 )
             )
             rhs.append(-lo)
+        if groups is not None:
+            ub.append(groups.rows(rows, n_var))
+            rhs.append(groups.capacity)
         res = linprog(
             c,
             A_ub=sp.vstack(ub, format="csr"),
@@ -188,8 +217,10 @@ def _solve_sparse(
         u = res.eqlin.marginals
         mu = res.ineqlin.marginals
         m_hi = mu[:m]
-        m_lo = mu[m:] if has_lo else np.zeros(m)
+        m_lo = mu[m : 2 * m] if has_lo else np.zeros(m)
         reduced = -values - u[:, None] - m_hi[None, :] + m_lo[None, :]
+        if groups is not None:
+            reduced -= groups.dual_of_lead(mu[(2 if has_lo else 1) * m :])[:, None]
         reduced[chosen] = 0.0
         improving = reduced < -1e-9
         # Raising each lead's dual by its worst violation makes the duals feasible for every column, so
@@ -222,7 +253,7 @@ def _solve_sparse(
     return x, objective, np.maximum(-m_hi, 0.0), objective + slack_bound, effective
 
 
-def _round(x: np.ndarray, values: np.ndarray, hi: np.ndarray) -> np.ndarray:
+def _round(x: np.ndarray, values: np.ndarray, hi: np.ndarray, groups: GroupCaps | None = None) -> np.ndarray:
     """Integral assignment from an LP solution: keep (near-)integral picks, greedily place the rest."""
     n, m = x.shape
     best = x.argmax(axis=1)
@@ -230,8 +261,16 @@ def _round(x: np.ndarray, values: np.ndarray, hi: np.ndarray) -> np.ndarray:
     assignment = np.where(top > 1 - 1e-6, best, -1)
     used = np.bincount(assignment[assignment >= 0], minlength=m).astype(float)
     fractional = np.flatnonzero((assignment < 0) & (x.sum(axis=1) > 1e-6))
+    group_room = None
+    if groups is not None:
+        group_room = groups.capacity.astype(float).copy()
+        np.subtract.at(group_room, groups.group[(assignment >= 0) & (groups.group >= 0)], 1.0)
     # Largest LP mass first, each to its best-valued rep with room left.
     for i in fractional[np.argsort(-top[fractional])]:
+        if group_room is not None and groups is not None and groups.group[i] >= 0:
+            if group_room[groups.group[i]] < 1 - 1e-9:
+                continue
+            group_room[groups.group[i]] -= 1.0
         for j in np.argsort(-(x[i] + 1e-9 * values[i])):
             if used[j] + 1 <= hi[j] + 1e-9:
                 assignment[i] = j
@@ -247,12 +286,14 @@ def assign_batch(
     bounds: FairnessBounds | None = None,
     weights: Sequence[float] | np.ndarray | None = None,
     assign_all: bool | None = None,
+    groups: GroupCaps | None = None,
 ) -> BatchResult:
     """Assign N leads to M reps maximising Σ values (expected wins or revenue) under capacities and bounds.
 
     ``values[i, j]`` is the value of giving lead i to rep j (p_win, or p_win × deal value);
-    ``capacity[j]`` how many more leads rep j may take. ``assign_all`` (default: when capacity allows)
-    forces every lead to a rep. Raises ``OptimisationFailed`` when the bounds cannot all hold.
+    ``capacity[j]`` how many more leads rep j may take; ``groups`` caps how many leads of each group are
+    placed. ``assign_all`` (default: when capacity allows) forces every lead to a rep. Raises
+    ``OptimisationFailed`` when the bounds cannot all hold.
     """
     values = np.asarray(values, dtype=float)
     if values.ndim != 2:
@@ -265,22 +306,30 @@ def assign_batch(
         raise ValueError("values contain NaN")
     w = None if weights is None else np.asarray(weights, dtype=float)
     lo, hi = lead_count_bounds(n, cap, bounds, w)
+    if groups is not None:
+        groups = GroupCaps(np.asarray(groups.group, dtype=int), np.floor(np.asarray(groups.capacity, dtype=float) + 1e-9))
     if assign_all is None:
-        assign_all = hi.sum() >= n
+        assign_all = hi.sum() >= n and (groups is None or _groups_fit(groups))
     value_bounds = None
     if bounds is not None and (bounds.min_value_ratio is not None or bounds.max_value_ratio is not None):
         ww = np.ones(m) if w is None or not bounds.weighted else w
         value_bounds = (bounds.min_value_ratio, bounds.max_value_ratio, ww / ww.sum())
     if value_bounds is None:
-        x, _, prices, bound, _ = _solve_sparse(values, lo, hi, assign_all=assign_all)
+        x, _, prices, bound, _ = _solve_sparse(values, lo, hi, assign_all=assign_all, groups=groups)
     else:
-        x, bound, prices = _solve(values, lo, hi, assign_all=assign_all, value_bounds=value_bounds)
+        x, bound, prices = _solve(values, lo, hi, assign_all=assign_all, value_bounds=value_bounds, groups=groups)
     integral = bool(np.all(np.minimum(x, 1 - x) < 1e-6))
-    assignment = _round(x, values, hi)
+    assignment = _round(x, values, hi, groups)
     got = values[np.arange(n)[assignment >= 0], assignment[assignment >= 0]].sum()
     return BatchResult(
         assignment=assignment, objective=float(got), lp_bound=bound, prices=prices, integral=integral
     )
+
+
+def _groups_fit(groups: GroupCaps) -> bool:
+    """Whether every group's leads fit its cap (then the caps cannot stop a lead from being placed)."""
+    sizes = np.bincount(groups.group[groups.group >= 0], minlength=groups.capacity.size)
+    return bool(np.all(sizes <= groups.capacity))
 
 
 def _capacity_is_slack(values: np.ndarray, capacity: np.ndarray) -> bool:

@@ -12,7 +12,17 @@ from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 
 from leadwise.routing.clock import Clock
-from leadwise.routing.domain import NO_SCORES, Decision, Explanation, Lead, Loads, Outcome, Rep, Scores
+from leadwise.routing.domain import (
+    NO_SCORES,
+    Decision,
+    Explanation,
+    Lead,
+    Loads,
+    Outcome,
+    Rep,
+    RepLoad,
+    Scores,
+)
 from leadwise.routing.engine import route_lead
 from leadwise.routing.flows import Flow
 from leadwise.routing.state import RoutingState
@@ -69,6 +79,7 @@ def reassign(
     clock: Clock,
     scores: Scores = NO_SCORES,
     prices: Mapping[str, float] | None = None,
+    pool_loads: Mapping[str, RepLoad] | None = None,
 ) -> tuple[Decision, PendingLead | None]:
     """Route a lapsed or rejected lead again without the reps who let it go (manager queue after N tries).
 
@@ -102,6 +113,7 @@ def reassign(
         prices=prices,
         exclude=set(lapsed),
         attempt=attempt,
+        pool_loads=pool_loads,
     )
     decision.explanation.notes.insert(
         0, f"reassignment {attempt}: {why} by {pending.rep_id}; excluded {list(lapsed)}"

@@ -12,6 +12,7 @@ from typing import Any, NamedTuple
 from cachetools import LRUCache
 from sqlalchemy.orm import Session
 
+from leadwise.routing.capacity import CapacityWindow
 from leadwise.routing.domain import (
     Capacity,
     Lead,
@@ -82,7 +83,10 @@ def domain_rep(row: RepRow) -> Rep:
             seniority=Seniority(row.seniority),
             weight=row.weight,
             capacity=Capacity(
-                max_open=row.capacity, max_per_day=row.max_per_day, max_per_week=row.max_per_week
+                max_open=row.capacity,
+                max_per_day=row.max_per_day,
+                max_per_week=row.max_per_week,
+                windows=tuple(CapacityWindow.model_validate(w) for w in row.capacity_windows or ()),
             ),
             working_hours=WorkingHours(**row.hours) if row.hours else None,
             out_of_office=tuple(OutOfOffice(**p) for p in row.out_of_office or ()),

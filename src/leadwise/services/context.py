@@ -7,15 +7,16 @@ Outside any transaction, ``active_reps`` is the short-lived list the scoring sta
 from __future__ import annotations
 
 import threading
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 
 from cachetools import TTLCache
 from sqlalchemy.orm import Session
 
-from leadwise.routing import Rep, RepLoad, Scores
+from leadwise.routing import Decision, Rep, RepLoad, Scores
+from leadwise.routing.batch import record
 from leadwise.routing.domain import RepId
-from leadwise.services import adapters
+from leadwise.services import adapters, capacity
 from leadwise.services.flows import FLOW_NAME, FlowVersion, current_flow, fairness_window
 from leadwise.services.prices import PriceBook
 from leadwise.services.unit_of_work import UnitOfWork
@@ -52,6 +53,7 @@ class RoutingContext:
     loads: dict[RepId, RepLoad]
     names: dict[RepId, str]
     state: repo.DbRoutingState  # round-robin pointers and the like
+    pool_loads: dict[str, RepLoad] = field(default_factory=dict)  # the flow's pools with capacity windows
 
     def prices(self, book: PriceBook | None, scores: Scores) -> dict[RepId, float] | None:
         """The capacity prices of the ``optimised`` strategy; None without a book or rep scores."""
@@ -59,10 +61,9 @@ class RoutingContext:
             return None
         return book.prices
 
-    def count(self, rep_id: RepId | None, at: datetime, value: float = 0.0) -> None:
-        """Count a lead just given to ``rep_id`` (as the store's counters just did)."""
-        if rep_id is not None:
-            self.loads[rep_id].record(at, value)
+    def count(self, decision: Decision, at: datetime, value: float = 0.0) -> None:
+        """Count a lead just given to a rep (as the store's counters just did), and to its capped pool."""
+        record(self.loads, self.pool_loads, decision, at, value)
 
 
 def lock_context(unit: UnitOfWork) -> RoutingContext:
@@ -78,10 +79,14 @@ def read_context(
     flow = flow if flow is not None else current_flow(session, FLOW_NAME)
     window = fairness_window(flow.flow)
     counts = repo.window_counts(session=session, now=now, window=window) if window is not None else None
+    reps = adapters.domain_reps(session, heads)
+    loads = adapters.domain_loads(heads, counts)
+    capacity.count_rep_windows(session=session, reps=reps, loads=loads, now=now)
     return RoutingContext(
         flow=flow,
-        reps=adapters.domain_reps(session, heads),
-        loads=adapters.domain_loads(heads, counts),
+        reps=reps,
+        loads=loads,
         names={adapters.rep_id(h.id): h.name for h in heads},
         state=repo.DbRoutingState(session),
+        pool_loads=capacity.pool_loads(session=session, flow=flow.flow, now=now),
     )

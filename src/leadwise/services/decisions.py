@@ -72,18 +72,19 @@ def decide_and_store(
     if pending is None:
         decision = engine_route(
             lead=lead, reps=ctx.reps, loads=ctx.loads, flow=ctx.flow.flow, scores=scores,
-            state=ctx.state, clock=clock, prices=lambdas,
+            state=ctx.state, clock=clock, prices=lambdas, pool_loads=ctx.pool_loads,
         )
     else:
         decision, _ = reassign(
             pending, reason=pending_reason, policy=policy, lead=lead, reps=ctx.reps, loads=ctx.loads,
             flow=ctx.flow.flow, scores=scores, state=ctx.state, clock=clock, prices=lambdas,
+            pool_loads=ctx.pool_loads,
         )
     optimised = (decision.strategy or decision.explanation.strategy) == "optimised"
     if optimised and prices is not None and (why := prices.explain()) is not None:
         decision.explanation.notes.append(why)
     routed = persist(unit, ctx, row=row, decision=decision, scored=scored, policy=policy, source=source, new_lead=new_lead)
-    ctx.count(decision.rep_id, unit.now, routed.assignment.expected_value or 0.0)
+    ctx.count(decision, unit.now, routed.assignment.expected_value or 0.0)
     return routed
 
 
@@ -286,6 +287,7 @@ def route_batch(*, db: Database, settings: Settings, models: ModelHolder, leads:
                 flow=ctx.flow.flow,
                 state=ctx.state,
                 clock=ManualClock(unit.now),
+                pool_loads=ctx.pool_loads,
             )
             for k, decision in zip(new, decisions, strict=True):
                 row = intake.new_lead_row(unit, leads[k])

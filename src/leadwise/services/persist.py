@@ -132,6 +132,7 @@ def store_decision(
         "propensity": decision.propensity,
         "created_at": now,
         "rep_id": None,
+        "pool": None,
         "queue": None,
         "expires_at": None,
         "reason": reason,
@@ -144,6 +145,7 @@ def store_decision(
         pending = start_acceptance(decision, acceptance)
         assignment |= {
             "rep_id": rep_key,
+            "pool": None if decision.manual else explanation.pool,  # what the pool's capacity windows count
             "state": "offered",
             "expires_at": pending.deadline if pending else None,
         }

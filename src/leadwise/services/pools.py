@@ -14,7 +14,7 @@ from leadwise.routing import manual_assign as engine_manual_assign
 from leadwise.routing.clock import ManualClock
 from leadwise.routing.domain import AlreadyClaimed, CapacityExhausted, RepNotFound
 from leadwise.routing.pull import check_claim
-from leadwise.services import adapters
+from leadwise.services import adapters, capacity
 from leadwise.services.decisions import sla_policy
 from leadwise.services.flows import current_flow
 from leadwise.services.persist import Routed, store_decision
@@ -100,7 +100,10 @@ def claim(*, db: Database, external_id: str, rep_id: int) -> Routed:
             raise AlreadyClaimed(f"lead {external_id!r} was already claimed")
         if lead is None or rep is None or lead.queue != "pool" or lead.pool not in pools:
             raise NotFound(f"lead {external_id!r} is not in any of your pools")
-        check_claim(adapters.domain_rep(rep), adapters.row_load(rep, now))
+        claimant = adapters.domain_rep(rep)
+        load = adapters.row_load(rep, now)
+        capacity.count_rep_windows(session=session, reps=[claimant], loads={claimant.id: load}, now=now)
+        check_claim(claimant, load)
         take_from_queue(unit, lead)
         if not repo.take_lead(session=session, rep_id=rep_id, now=now, value=lead.expected_value):
             raise CapacityExhausted(f"rep {rep_id} is at capacity ({rep.capacity} open leads)")

@@ -24,10 +24,10 @@ from typing import Any
 import numpy as np
 
 from leadwise import timekeeping
-from leadwise.routing import CapacityPricer, Rep, RepLoad, Scores
+from leadwise.routing import CapacityPricer, Scores
 from leadwise.routing.demand import ArrivalRates, scarcity
 from leadwise.routing.domain import RepId
-from leadwise.services import adapters, demand
+from leadwise.services import adapters, capacity, demand
 from leadwise.services.flows import FlowVersion
 from leadwise.settings import Settings
 from leadwise.store import repositories as repo
@@ -171,6 +171,7 @@ class PriceBook:
             rows = repo.list_reps(session=session, active_only=True)
             reps = [adapters.domain_rep(r) for r in rows]
             loads = {rep.id: adapters.row_load(row, now) for rep, row in zip(reps, rows, strict=True)}
+            capacity.count_rep_windows(session=session, reps=reps, loads=loads, now=now)
             recent = repo.leads_since(session=session, since=now - self.horizon)
         rep_ids = tuple(rep.id for rep in reps)
         if rep_ids != self._rep_ids or self._pricer is None:
@@ -193,19 +194,16 @@ class PriceBook:
             self.prices = self._pricer.resolve_scaled(values, seats.scaled_room(len(values)), decisions=observed)
             self.demand_note = plan.describe()
         else:
-            remaining = np.array([max(cap - load.open_leads, 0) for cap, load in self._open_caps(reps, loads)])
+            # No demand model: the leads of the last ``horizon`` stand for those to come, at a flat rate;
+            # an open-lead seat frees within the horizon, a period or rolling window on its own schedule.
             expected = max(float(recent), float(len(sample)))
-            self.prices = self._pricer.resolve(values, remaining, expected, decisions=observed)
+            flat = ArrivalRates.constant(expected / (self.horizon / timedelta(hours=1)), source="recent leads")
+            seats = scarcity(reps, loads, now, arrivals=flat, open_horizon=self.horizon, open_demand=expected)
+            self.prices = self._pricer.resolve_scaled(values, seats.scaled_room(len(values)), decisions=observed)
             self.demand_note = f"demand: the {recent} leads assigned in the last {self.horizon} (no demand model)"
         self.solved_at, self.solved_by = now, self.worker
         self.sample_size = len(values)
         return True
-
-    @staticmethod
-    def _open_caps(reps: list[Rep], loads: dict[RepId, RepLoad]) -> list[tuple[float, RepLoad]]:
-        return [
-            (float(r.capacity.max_open) if r.capacity.max_open is not None else np.inf, loads[r.id]) for r in reps
-        ]
 
     def explain(self) -> str | None:
         """One sentence for an ``optimised`` decision: when the prices it paid were solved, on what."""

@@ -27,10 +27,11 @@ def _jsonable(fields: dict[str, Any]) -> dict[str, Any]:
     if out.get("hours") is not None:
         hours = out["hours"]
         out["hours"] = hours if isinstance(hours, dict) else hours.model_dump(mode="json")
-    if out.get("out_of_office") is not None:
-        out["out_of_office"] = [
-            p if isinstance(p, dict) else p.model_dump(mode="json") for p in out["out_of_office"]
-        ]
+    for name in ("out_of_office", "capacity_windows"):
+        if out.get(name) is not None:
+            out[name] = [
+                p if isinstance(p, dict) else p.model_dump(mode="json", exclude_none=True) for p in out[name]
+            ]
     return out
 
 

@@ -104,6 +104,9 @@ class RepRow(Base):
     capacity: Mapped[int] = mapped_column(Integer, default=20)
     max_per_day: Mapped[int | None] = mapped_column(Integer)
     max_per_week: Mapped[int | None] = mapped_column(Integer)
+    # Further capacity windows (``routing.capacity.CapacityWindow`` as JSON): [{"kind": "rolling",
+    # "hours": 24, "limit": 3}, {"kind": "period", "period": "month", "limit": 60}, ...]
+    capacity_windows: Mapped[list[dict[str, Any]]] = mapped_column(JSON, default=list, server_default=text("'[]'"))
     open_leads: Mapped[int] = mapped_column(Integer, default=0, server_default=text("0"))
     # {"timezone": "UTC", "start": "09:00", "end": "17:00", "weekdays": [0, 1, 2, 3, 4]}; None: always
     hours: Mapped[dict[str, Any] | None] = mapped_column(JSON)
@@ -201,6 +204,7 @@ class AssignmentRow(Base):
         Index("ix_assignments_state_expires", "state", "expires_at"),
         Index("ix_assignments_rep_state", "rep_id", "state"),
         Index("ix_assignments_rep_created", "rep_id", "created_at"),
+        Index("ix_assignments_pool_created", "pool", "created_at"),
     )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
@@ -225,6 +229,8 @@ class AssignmentRow(Base):
     closed_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     # A rejection's reason, an expiry note, a manual assignment's reason, why a manager reassigned it.
     reason: Mapped[str | None] = mapped_column(Text)
+    # The flow pool whose step assigned the lead (what a pool's capacity windows count); None otherwise.
+    pool: Mapped[str | None] = mapped_column(String(100))
 
 
 class PoolClaimRow(Base):

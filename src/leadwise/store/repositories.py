@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import hashlib
 import secrets
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from typing import Any, cast
@@ -196,6 +196,52 @@ def window_counts(*, session: Session, now: datetime, window: timedelta) -> dict
         int(r): (int(n or 0), float(v or 0.0))
         for r, n, v in session.connection().execute(_WINDOW_COUNTS, {"start": start})
     }
+
+
+def _counts_since(
+    session: Session, column: Any, keys: Collection[Any], starts: Sequence[datetime]
+) -> dict[Any, list[int]]:
+    """Per key of ``column`` (a rep or a pool), the assignments to a rep created at or after each of
+    ``starts``: one indexed range scan from the earliest, a conditional sum per start."""
+    if not keys or not starts:
+        return {}
+    sums = [
+        func.sum(case((AssignmentRow.created_at >= bindparam(f"s{k}", start, type_=AssignmentRow.created_at.type), 1), else_=0))
+        for k, start in enumerate(starts)
+    ]
+    query = (
+        select(column, *sums)
+        .where(
+            column.in_(list(keys)),
+            AssignmentRow.rep_id.is_not(None),
+            AssignmentRow.created_at >= bindparam("earliest", min(starts), type_=AssignmentRow.created_at.type),
+        )
+        .group_by(column)
+    )
+    return {row[0]: [int(n or 0) for n in row[1:]] for row in session.execute(query)}
+
+
+def rep_counts_since(*, session: Session, rep_ids: Collection[int], starts: Sequence[datetime]) -> dict[int, list[int]]:
+    """Leads each rep was given since each of ``starts`` (the capacity windows the row counters do not
+    keep); reps given none are left out."""
+    return _counts_since(session, AssignmentRow.rep_id, rep_ids, starts)
+
+
+def pool_counts_since(*, session: Session, pools: Collection[str], starts: Sequence[datetime]) -> dict[str, list[int]]:
+    """Leads the flow's steps assigned through each pool since each of ``starts``."""
+    return _counts_since(session, AssignmentRow.pool, pools, starts)
+
+
+def pool_open_counts(*, session: Session, pools: Collection[str]) -> dict[str, int]:
+    """Open (offered or accepted) leads each pool's steps assigned."""
+    if not pools:
+        return {}
+    query = (
+        select(AssignmentRow.pool, func.count())
+        .where(AssignmentRow.pool.in_(list(pools)), AssignmentRow.state.in_(OPEN_STATES))
+        .group_by(AssignmentRow.pool)
+    )
+    return {str(pool): int(n) for pool, n in session.execute(query)}
 
 
 def leads_since(*, session: Session, since: datetime) -> int:
