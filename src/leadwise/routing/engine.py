@@ -8,7 +8,7 @@ persists the returned decision and updates its loads itself.
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Collection, Mapping, Sequence
+from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import replace
 from typing import Any
 
@@ -77,7 +77,7 @@ def route_lead(
         notes.append(scores.missing_because or "no model loaded")
     for index, step in enumerate(flow.steps):
         name = step.name or f"step {index + 1}"
-        unmet = step.when.check(lead, scores, reps, flow.territories, flow.maturity)
+        unmet = flow.unmet(step.when, lead, now, scores=scores, reps=reps)
         if unmet is not None:
             traces.append(StepTrace(index=index, name=name, matched=False, note=unmet))
             continue
@@ -146,7 +146,12 @@ def _try_step(
     require_hours = (
         flow.require_availability if step.require_availability is None else step.require_availability
     )
-    eligible, excluded = screen(pool_reps, loads, now, require_hours=require_hours, exclude=exclude)
+    def refusal(rep: Rep) -> str | None:
+        return flow.refusal(rep, lead, now, scores=scores, reps=reps)
+
+    eligible, excluded = screen(
+        pool_reps, loads, now, require_hours=require_hours, exclude=exclude, refusal=refusal
+    )
     bounds = step.fairness or flow.fairness
     if bounds is not None:
         eligible, unfair = screen_fairness(eligible, loads, bounds, pool_reps)
@@ -164,12 +169,14 @@ def _try_step(
         params=step.params,
         prices=prices,
         territories=flow.territories,
+        preferred=flow.preferring(pool_reps, lead, now, scores=scores, reps=reps),
+        prefers_bonus=flow.prefers_bonus,
     )
     choice = get_strategy(step.strategy)(ctx)
     excluded += choice.excluded
     if choice.rep_id is None and choice.outcome != Outcome.nurture and step.when_unavailable != "queue":
         unavailable_ids = {e.rep_id for e in excluded if e.reason in UNAVAILABLE}
-        fallback = _when_unavailable(step, ctx, pool_reps, loads, now, exclude, unavailable_ids)
+        fallback = _when_unavailable(step, ctx, pool_reps, loads, now, exclude, unavailable_ids, refusal)
         if fallback.rep_id is not None:
             excluded = [e for e in excluded if e.rep_id != fallback.rep_id] + fallback.excluded
             choice = fallback
@@ -250,11 +257,12 @@ def _when_unavailable(
     now: Any,
     exclude: Collection[str],
     unavailable_ids: set[str],
+    refusal: Callable[[Rep], str | None],
 ) -> Choice:
     """The step's ``when_unavailable`` fallback once its strategy found no rep: the pool's reps who are
     only unavailable (away, out of office, outside hours; still active, opted in, with capacity) are
     routed to anyway, all of them (``whole_pool``) or the lead's account owner (``owner_anyway``)."""
-    able, _ = screen(pool_reps, loads, now, exclude=exclude, availability=False)
+    able, _ = screen(pool_reps, loads, now, exclude=exclude, availability=False, refusal=refusal)
     unavailable = [r for r in able if r.id in unavailable_ids]
     rule = f"when_unavailable = {step.when_unavailable}"
     if step.when_unavailable == "owner_anyway":
