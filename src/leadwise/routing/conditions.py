@@ -22,7 +22,15 @@ from functools import cache
 from typing import TYPE_CHECKING, Annotated, Any, ClassVar, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    SerializerFunctionWrapHandler,
+    field_validator,
+    model_serializer,
+    model_validator,
+)
 
 from leadwise.marketing.touchpoints import TOUCH_TYPES  # flows and touch data share the act names
 
@@ -86,9 +94,13 @@ class FieldTest(BaseModel):
             raise ValueError(f"give at least one operator: {', '.join(OPERATORS)}")
         return data
 
+    @model_serializer(mode="wrap")
+    def _compact(self, handler: SerializerFunctionWrapHandler) -> dict[str, Any]:
+        return _without_none(handler(self))
+
     def given(self) -> dict[str, Any]:
         """The operators set, by their names in a flow file."""
-        return self.model_dump(exclude_none=True)
+        return self.model_dump()
 
     def describe(self) -> str:
         """The operators as a person reads them: ``in ['high', 'urgent'], gte 18``."""
@@ -253,18 +265,27 @@ class Condition(BaseModel):
         kind: Kind = "weekday" if name == "weekday" else "hour" if name == "hour" else cls.LEAD_FIELDS[name]
         return _checked(test, kind)
 
+    @model_serializer(mode="wrap")
+    def _compact(self, handler: SerializerFunctionWrapHandler) -> dict[str, Any]:
+        """Only the tests given (a stored rep filter or flow stays as short as it was written)."""
+        return _without_none(handler(self))
+
     def is_empty(self) -> bool:
-        return not self.model_dump(exclude_none=True)
+        return not self.model_dump()
 
     def describe(self) -> str:
         """The condition as a flow file writes it (for listings): ``sector_in=['x'], fields.tier in ['a']``."""
         parts = []
-        for key in self.model_dump(exclude_none=True, exclude={"fields"}):
+        for key in self.model_dump(exclude={"fields"}):
             value = getattr(self, key)
             parts.append(f"{key} {value.describe()}" if isinstance(value, FieldTest) else f"{key}={value}")
         for name, test in (self.fields or {}).items():
             parts.append(f"fields.{name} {test.describe()}")
         return ", ".join(parts) or "always"
+
+
+def _without_none(data: Any) -> Any:
+    return {k: v for k, v in data.items() if v is not None} if isinstance(data, dict) else data
 
 
 @cache

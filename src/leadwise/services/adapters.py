@@ -12,6 +12,7 @@ from typing import Any, NamedTuple
 from cachetools import LRUCache
 from sqlalchemy.orm import Session
 
+from leadwise.routing.conditions import Condition
 from leadwise.routing.domain import (
     Capacity,
     Lead,
@@ -92,6 +93,8 @@ def domain_rep(row: RepRow) -> Rep:
             accounts=frozenset(row.accounts_owned or ()),
             pools=frozenset(row.pools or ()),
             win_rate=row.win_rate,
+            accepts=Condition.model_validate(row.accepts) if row.accepts else None,
+            prefers=Condition.model_validate(row.prefers) if row.prefers else None,
         )
         with _REP_CACHE_LOCK:
             _REP_CACHE[key] = rep
@@ -153,5 +156,6 @@ def lead_with_touches(row: LeadRow, touches: Sequence[Mapping[str, Any]]) -> Lea
 
 
 def model_input(lead: Lead) -> dict[str, Any]:
-    """The lead as the models read it (a mapping of the training data's fields, touches as mappings)."""
-    return lead.model_dump(exclude={"touch_types"})
+    """The lead as the models read it (a mapping of the training data's fields, touches as mappings); the
+    custom ``fields`` are for conditions, not features."""
+    return lead.model_dump(exclude={"touch_types", "fields"})
