@@ -192,6 +192,19 @@ def test_a_reps_accepts_filter_is_edited_through_the_api_and_honoured_by_routing
     assert_consistent(env)
 
 
+def test_the_batch_endpoint_honours_rep_filters(env) -> None:
+    publish(env, "[[steps]]\npool = \"everyone\"\nstrategy = \"load_balancing\"\n")
+    ann = env.reps["Ann"]
+    for rep in env.reps.values():
+        env.client.patch(f"/v1/reps/{rep}", json={"capacity": 10}, headers=env.h("admin"))
+    env.client.patch(f"/v1/reps/{ann}", json={"accepts": GERMAN}, headers=env.h("admin"))
+    leads = [{"lead_id": f"b-{i}", "fields": {"language": "fr"}} for i in range(4)]
+    out = env.client.post("/v1/route/batch", json={"leads": leads}, headers=env.h("manager"))
+    assert out.status_code in (200, 201), out.text
+    assert [d["rep_id"] is not None and d["rep_id"] != ann for d in out.json()["data"]] == [True] * 4
+    assert_consistent(env)
+
+
 def test_a_bad_rep_filter_is_422_naming_the_field(env) -> None:
     created = env.client.post(
         "/v1/reps", json={"name": "Picky", "accepts": {"revenue": {"contains": "x"}}}, headers=env.h("admin")
