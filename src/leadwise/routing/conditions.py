@@ -18,7 +18,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from datetime import datetime
-from functools import cache
+from functools import cache, cached_property, lru_cache
 from typing import TYPE_CHECKING, Annotated, Any, ClassVar, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
@@ -105,6 +105,24 @@ class FieldTest(BaseModel):
     def describe(self) -> str:
         """The operators as a person reads them: ``in ['high', 'urgent'], gte 18``."""
         return ", ".join(f"{op} {_shown(value)}" for op, value in self.given().items())
+
+    @cached_property
+    def checks(self) -> tuple[tuple[str, Any], ...]:
+        """The operators given, in the order they are judged, ``in`` / ``not_in`` as sets of ``_key``s
+        (a membership test in O(1) that keeps types apart). Worked out once: a rep's filter is judged
+        for every lead."""
+        given = (
+            ("is_empty", self.is_empty),
+            ("not_in", None if self.not_in is None else frozenset(_key(v) for v in self.not_in)),
+            ("equals", None if self.equals is None else _key(self.equals)),
+            ("in", None if self.in_ is None else frozenset(_key(v) for v in self.in_)),
+            ("gt", self.gt),
+            ("gte", self.gte),
+            ("lt", self.lt),
+            ("lte", self.lte),
+            ("contains", self.contains),
+        )
+        return tuple((op, operand) for op, operand in given if operand is not None)
 
 
 # What a built-in target may be tested with, checked when the flow (or rep) is validated.
@@ -273,6 +291,32 @@ class Condition(BaseModel):
     def is_empty(self) -> bool:
         return not self.model_dump()
 
+    @cached_property
+    def field_tests(self) -> tuple[tuple[str, str, FieldTest], ...]:
+        """The given field tests as (label, source, test); source is a lead attribute, ``fields`` or ``now``.
+        Worked out once per condition: a rep's filter is judged for every lead."""
+        tests = [(name, name, t) for name in Condition.LEAD_FIELDS if (t := getattr(self, name)) is not None]
+        tests += [(f"fields.{name}", "fields", t) for name, t in (self.fields or {}).items()]
+        tests += [(name, "now", t) for name in ("weekday", "hour") if (t := getattr(self, name)) is not None]
+        return tuple(tests)
+
+    @cached_property
+    def named_tests(self) -> bool:
+        """Whether any test but the field tests is given (most rep filters have none)."""
+        return any(
+            getattr(self, key) is not None
+            for key in ("sales_ready", "existing_customer", "score_at_least", "score_below", "in_territory_map")
+        ) or bool(self.named_in)
+
+    @cached_property
+    def named_in(self) -> tuple[tuple[str, list[str]], ...]:
+        """The given ``*_in`` tests as (lead attribute, allowed values)."""
+        return tuple(
+            (key.removesuffix("_in"), allowed)
+            for key in ("sector_in", "product_in", "series_in", "country_in", "region_in", "source_in")
+            if (allowed := getattr(self, key)) is not None
+        )
+
     def describe(self) -> str:
         """The condition as a flow file writes it (for listings): ``sector_in=['x'], fields.tier in ['a']``."""
         parts = []
@@ -317,6 +361,32 @@ def unmet_condition(
     - ``territories``, ``maturity``: the flow's, for ``in_territory_map`` and ``sales_ready``.
     """
     c = condition
+    if c.named_tests and (miss := _unmet_named(c, lead, scores, reps, territories, maturity)) is not None:
+        return miss
+    local: datetime | None = None
+    for label, source, test in c.field_tests:
+        if source == "fields":
+            value = lead.fields.get(label[7:])  # after "fields."
+        elif source == "now":
+            if local is None:
+                local = _local(now, zone_of(timezone) if isinstance(timezone, str) else timezone)
+            value = WEEKDAYS[local.weekday()] if label == "weekday" else local.hour
+        else:
+            value = lead.location if source == "country" else getattr(lead, source)
+        if (miss := _unmet(label, test, value)) is not None:
+            return f"{miss} ({local.tzinfo})" if local is not None and source == "now" else miss
+    return None
+
+
+def _unmet_named(
+    c: Condition,
+    lead: Lead,
+    scores: Scores | None,
+    reps: Sequence[Rep],
+    territories: Mapping[str, str] | None,
+    maturity: Maturity | None,
+) -> str | None:
+    """The named tests (``sales_ready``, ``score_at_least``, ``sector_in`` ...) of ``unmet_condition``."""
     if c.sales_ready is not None:
         ready, why = (maturity or Maturity()).assess(lead, scores)
         if ready != c.sales_ready:
@@ -337,37 +407,19 @@ def unmet_condition(
             return f"lead score {lead_score:.3f} < {bound}"
         if not above and lead_score >= bound:
             return f"lead score {lead_score:.3f} ≥ {bound}"
-    for key, value in (
-        ("sector_in", lead.sector),
-        ("product_in", lead.product),
-        ("series_in", lead.series),
-        ("country_in", lead.location),
-        ("region_in", lead.region),
-        ("source_in", lead.source),
-    ):
-        allowed = getattr(c, key)
-        if allowed is not None and value not in allowed:
-            return f"{key.removesuffix('_in')} {value!r} not in {allowed}"
+    for attribute, allowed in c.named_in:
+        value = lead.location if attribute == "country" else getattr(lead, attribute)
+        if value not in allowed:
+            return f"{attribute} {value!r} not in {allowed}"
     if c.in_territory_map is not None and (lead.location in (territories or {})) != c.in_territory_map:
         return f"country {lead.location!r} {'not ' if c.in_territory_map else ''}in the territory map"
-    for name in Condition.LEAD_FIELDS:
-        test = getattr(c, name)
-        if test is not None:
-            value = lead.location if name == "country" else getattr(lead, name)
-            if (miss := _unmet(name, test, value)) is not None:
-                return miss
-    for name, test in (c.fields or {}).items():
-        if (miss := _unmet(f"fields.{name}", test, lead.fields.get(name))) is not None:
-            return miss
-    if c.weekday is not None or c.hour is not None:
-        zone = zone_of(timezone) if isinstance(timezone, str) else timezone
-        local = now.astimezone(zone)
-        where = f" ({zone.key})"
-        if c.weekday is not None and (miss := _unmet("weekday", c.weekday, WEEKDAYS[local.weekday()])) is not None:
-            return miss + where
-        if c.hour is not None and (miss := _unmet("hour", c.hour, local.hour)) is not None:
-            return miss + where
     return None
+
+
+@lru_cache(maxsize=256)
+def _local(now: datetime, zone: ZoneInfo) -> datetime:
+    """``now`` in ``zone``: one conversion per decision, however many reps' filters read the hour."""
+    return now.astimezone(zone)
 
 
 def condition_holds(
@@ -400,42 +452,45 @@ def _empty(value: Any) -> bool:
     return value is None or (isinstance(value, str) and not value.strip())
 
 
-def _same(a: Any, b: Any) -> bool:
-    """Equality that keeps booleans, numbers and texts apart (``True`` is not ``1``, ``"3"`` is not ``3``)."""
-    if isinstance(a, bool) or isinstance(b, bool):
-        return isinstance(a, bool) and isinstance(b, bool) and a == b
-    if isinstance(a, str) or isinstance(b, str):
-        return isinstance(a, str) and isinstance(b, str) and a == b
-    return bool(a == b)
+def _key(value: Any) -> tuple[str, Any]:
+    """A value with its kind, so that equality keeps booleans, numbers and texts apart (``True`` is not
+    ``1``, ``"3"`` is not ``3``) while ``40`` equals ``40.0``."""
+    if isinstance(value, bool):
+        return "bool", value
+    if isinstance(value, int | float):
+        return "number", float(value)
+    return "text", value
 
 
 def _unmet(target: str, test: FieldTest, value: Any) -> str | None:
     """The first operator of ``test`` that ``value`` fails, said with the value; None when all hold."""
     empty = _empty(value)
-    if test.is_empty is not None and empty != test.is_empty:
-        return f"{target} {value!r} is not empty" if test.is_empty else f"{target} is empty"
-    if test.not_in is not None and not empty and any(_same(value, v) for v in test.not_in):
-        return f"{target} {value!r} is one of {list(test.not_in)}"
-    checks = (test.equals, test.in_, test.gt, test.gte, test.lt, test.lte, test.contains)
-    if all(v is None for v in checks):
-        return None
-    if empty:
-        return f"{target} is empty"
-    if test.equals is not None and not _same(value, test.equals):
-        return f"{target} {value!r} is not {test.equals!r}"
-    if test.in_ is not None and not any(_same(value, v) for v in test.in_):
-        return f"{target} {value!r} not in {list(test.in_)}"
-    for op, (sign, holds) in _COMPARISONS.items():
-        bound = getattr(test, op)
-        if bound is None:
-            continue
-        if isinstance(value, bool) or not isinstance(value, int | float):
-            return f"{target} {value!r} is not a number (for {op})"
-        if not holds(float(value), bound):
-            return f"{target} {value!r} is not {sign} {bound:g}"
-    if test.contains is not None:
-        if not isinstance(value, str):
-            return f"{target} {value!r} is not text (for contains)"
-        if test.contains not in value:
-            return f"{target} {value!r} does not contain {test.contains!r}"
+    key = None if empty else _key(value)
+    for op, operand in test.checks:
+        if op == "is_empty":
+            if empty != operand:
+                return f"{target} {value!r} is not empty" if operand else f"{target} is empty"
+        elif key is None:  # every other operator but not_in fails on an empty value
+            if op != "not_in":
+                return f"{target} is empty"
+        elif op == "not_in":
+            if key in operand:
+                return f"{target} {value!r} is one of {list(test.not_in or ())}"
+        elif op == "equals":
+            if key != operand:
+                return f"{target} {value!r} is not {test.equals!r}"
+        elif op == "in":
+            if key not in operand:
+                return f"{target} {value!r} not in {list(test.in_ or ())}"
+        elif op == "contains":
+            if key[0] != "text":
+                return f"{target} {value!r} is not text (for contains)"
+            if operand not in value:
+                return f"{target} {value!r} does not contain {operand!r}"
+        else:
+            sign, holds = _COMPARISONS[op]
+            if key[0] != "number":
+                return f"{target} {value!r} is not a number (for {op})"
+            if not holds(key[1], operand):
+                return f"{target} {value!r} is not {sign} {operand:g}"
     return None
