@@ -24,7 +24,7 @@ from leadwise.routing.domain import (
 )
 from leadwise.routing.eligibility import screen
 from leadwise.routing.engine import route_lead
-from leadwise.routing.flows import Flow, Step
+from leadwise.routing.flows import Flow, RepFilters, Step
 from leadwise.routing.optimiser import OptimisationFailed, assign_batch
 from leadwise.routing.state import RoutingState
 from leadwise.routing.strategies import prefers_worth
@@ -114,8 +114,9 @@ def _placed_by_lp(
             else np.zeros(len(reps))
         )
         # A rep's own filter keeps it out of the lead's row; its preference adds the flow's bonus.
-        members = [r for r in reps if r.id in pool and flow.refusal(r, leads[i], now, scores=scores[i], reps=reps) is None]
-        preferred = flow.preferring(members, leads[i], now, scores=scores[i], reps=reps)
+        filters = RepFilters(flow, leads[i], now, scores=scores[i], reps=reps)
+        members = [r for r in reps if r.id in pool and filters.refusal(r) is None]
+        preferred = filters.preferring(members)
         bonus = prefers_worth(flow.prefers_bonus, flow.objective, scores[i])
         taking = {r.id for r in members}
         for j, rep in enumerate(reps):

@@ -204,8 +204,8 @@ class Rep(BaseModel):
     # Historical win rate, used by the ``performance`` strategy; None when the rep has no history.
     win_rate: float | None = Field(default=None, ge=0, le=1)
     # The rep's own filter (a hard one: no strategy offers the rep a lead it refuses) and its soft
-    # preference (``optimised`` prices it, other strategies break ties with it): ``Flow.refusal`` and
-    # ``Flow.preferring`` judge them. Manual assignment and claims ignore both.
+    # preference (``optimised`` prices it, other strategies break ties with it): ``flows.RepFilters``
+    # judges them. Manual assignment and claims ignore both.
     accepts: Condition | None = None
     prefers: Condition | None = None
 

@@ -29,7 +29,7 @@ def screen(
 
     Order is kept, so pool order (round-robin order) survives screening. ``availability=False`` passes
     over away, out of office and working hours (a step's ``when_unavailable`` fallback) and nothing else.
-    ``refusal``: why a rep's own filter refuses the lead (``Flow.refusal``), None when it takes it.
+    ``refusal``: why a rep's own filter refuses the lead (``RepFilters.refusal``), None when it takes it.
     """
     eligible: list[Rep] = []
     excluded: list[Exclusion] = []

@@ -30,7 +30,7 @@ from leadwise.routing.domain import (
 from leadwise.routing.eligibility import UNAVAILABLE, screen
 from leadwise.routing.exploration import explore
 from leadwise.routing.fairness import screen_fairness
-from leadwise.routing.flows import Flow, Step
+from leadwise.routing.flows import Flow, RepFilters, Step
 from leadwise.routing.state import RoutingState
 from leadwise.routing.strategies import (
     MODEL_STRATEGIES,
@@ -146,11 +146,9 @@ def _try_step(
     require_hours = (
         flow.require_availability if step.require_availability is None else step.require_availability
     )
-    def refusal(rep: Rep) -> str | None:
-        return flow.refusal(rep, lead, now, scores=scores, reps=reps)
-
+    filters = RepFilters(flow, lead, now, scores=scores, reps=reps)
     eligible, excluded = screen(
-        pool_reps, loads, now, require_hours=require_hours, exclude=exclude, refusal=refusal
+        pool_reps, loads, now, require_hours=require_hours, exclude=exclude, refusal=filters.refusal
     )
     bounds = step.fairness or flow.fairness
     if bounds is not None:
@@ -169,14 +167,14 @@ def _try_step(
         params=step.params,
         prices=prices,
         territories=flow.territories,
-        preferred=flow.preferring(pool_reps, lead, now, scores=scores, reps=reps),
+        preferred=filters.preferring(pool_reps),
         prefers_bonus=flow.prefers_bonus,
     )
     choice = get_strategy(step.strategy)(ctx)
     excluded += choice.excluded
     if choice.rep_id is None and choice.outcome != Outcome.nurture and step.when_unavailable != "queue":
         unavailable_ids = {e.rep_id for e in excluded if e.reason in UNAVAILABLE}
-        fallback = _when_unavailable(step, ctx, pool_reps, loads, now, exclude, unavailable_ids, refusal)
+        fallback = _when_unavailable(step, ctx, pool_reps, loads, now, exclude, unavailable_ids, filters.refusal)
         if fallback.rep_id is not None:
             excluded = [e for e in excluded if e.rep_id != fallback.rep_id] + fallback.excluded
             choice = fallback

@@ -192,30 +192,6 @@ class Flow(BaseModel):
             maturity=self.maturity,
         )
 
-    def refusal(
-        self, rep: Rep, lead: Lead, now: datetime, *, scores: Scores | None = None, reps: Sequence[Rep] = ()
-    ) -> str | None:
-        """Why ``rep``'s own ``accepts`` filter refuses ``lead`` ("does not accept: ..."), None when it takes it.
-        A rep's filters read the weekday and hour in the rep's working-hours time zone, else the flow's."""
-        if rep.accepts is None:
-            return None
-        unmet = self.unmet(rep.accepts, lead, now, scores=scores, reps=reps, zone=self._rep_zone(rep))
-        return None if unmet is None else f"does not accept: {unmet}"
-
-    def preferring(
-        self, candidates: Sequence[Rep], lead: Lead, now: datetime, *, scores: Scores | None = None, reps: Sequence[Rep] = ()
-    ) -> frozenset[str]:
-        """The ids of ``candidates`` whose soft ``prefers`` condition holds for ``lead``."""
-        return frozenset(
-            r.id
-            for r in candidates
-            if r.prefers is not None
-            and self.unmet(r.prefers, lead, now, scores=scores, reps=reps, zone=self._rep_zone(r)) is None
-        )
-
-    def _rep_zone(self, rep: Rep) -> ZoneInfo:
-        return rep.working_hours.zone if rep.working_hours is not None else self.zone
-
     @classmethod
     def single(
         cls,
@@ -247,6 +223,37 @@ class Flow(BaseModel):
         return [
             (i, s.pool) for i, s in enumerate(self.steps) if s.pool is not None and s.pool not in self.pools
         ]
+
+
+class RepFilters:
+    """Reps' own filters for one lead at one instant: why a rep's ``accepts`` refuses the lead, and who
+    ``prefers`` it. A rep's filters read the weekday and hour in the rep's working-hours time zone, else
+    the flow's. Each distinct condition is judged once per decision (reps often share one: a team's
+    language, a segment), so a pool of 200 reps costs as many evaluations as it has distinct filters."""
+
+    def __init__(self, flow: Flow, lead: Lead, now: datetime, *, scores: Scores | None, reps: Sequence[Rep]) -> None:
+        self._flow, self._lead, self._now, self._scores, self._reps = flow, lead, now, scores, reps
+        self._judged: dict[tuple[int, str], str | None] = {}  # (id of the condition, zone) -> unmet
+
+    def refusal(self, rep: Rep) -> str | None:
+        """"does not accept: ..." when ``rep``'s ``accepts`` refuses the lead, None when it takes it."""
+        if rep.accepts is None:
+            return None
+        unmet = self._unmet(rep.accepts, rep)
+        return None if unmet is None else f"does not accept: {unmet}"
+
+    def preferring(self, candidates: Sequence[Rep]) -> frozenset[str]:
+        """The ids of ``candidates`` whose soft ``prefers`` holds for the lead."""
+        return frozenset(r.id for r in candidates if r.prefers is not None and self._unmet(r.prefers, r) is None)
+
+    def _unmet(self, condition: Condition, rep: Rep) -> str | None:
+        zone = rep.working_hours.zone if rep.working_hours is not None else self._flow.zone
+        key = (id(condition), zone.key)  # the conditions live as long as the reps handed in
+        if key not in self._judged:
+            self._judged[key] = self._flow.unmet(
+                condition, self._lead, self._now, scores=self._scores, reps=self._reps, zone=zone
+            )
+        return self._judged[key]
 
 
 # ------------------------------------------------------------------------------------------ loading

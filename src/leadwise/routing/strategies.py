@@ -51,7 +51,7 @@ class StrategyContext:
     params: Mapping[str, Any] = field(default_factory=dict)
     prices: Mapping[str, float] | None = None  # capacity prices λ for ``optimised``
     territories: Mapping[str, str] = field(default_factory=dict)  # country → territory/region
-    # Reps whose soft ``prefers`` holds for the lead (``Flow.preferring``): ``optimised`` adds
+    # Reps whose soft ``prefers`` holds for the lead (``RepFilters.preferring``): ``optimised`` adds
     # ``prefers_bonus`` P(win) to their expected value; every strategy ranks them first among equal scores.
     preferred: frozenset[str] = frozenset()
     prefers_bonus: float = 0.0

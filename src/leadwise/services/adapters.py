@@ -4,6 +4,7 @@ keyed by ``RepId``. Nothing above this module converts a rep id or reshapes a le
 
 from __future__ import annotations
 
+import json
 import threading
 from collections.abc import Mapping, Sequence
 from datetime import datetime
@@ -93,12 +94,31 @@ def domain_rep(row: RepRow) -> Rep:
             accounts=frozenset(row.accounts_owned or ()),
             pools=frozenset(row.pools or ()),
             win_rate=row.win_rate,
-            accepts=Condition.model_validate(row.accepts) if row.accepts else None,
-            prefers=Condition.model_validate(row.prefers) if row.prefers else None,
+            accepts=shared_condition(row.accepts),
+            prefers=shared_condition(row.prefers),
         )
         with _REP_CACHE_LOCK:
             _REP_CACHE[key] = rep
     return rep
+
+
+# Equal rep filters as one object: routing judges each distinct condition once per decision
+# (``routing.flows.RepFilters``), and a team's reps often share theirs.
+_CONDITIONS: LRUCache[str, Condition] = LRUCache(maxsize=5000)
+
+
+def shared_condition(data: Mapping[str, Any] | None) -> Condition | None:
+    """The stored rep filter ``data`` as a ``Condition``, the same object for equal filters."""
+    if not data:
+        return None
+    key = json.dumps(data, sort_keys=True)
+    with _REP_CACHE_LOCK:
+        condition = _CONDITIONS.get(key)
+    if condition is None:
+        condition = Condition.model_validate(data)
+        with _REP_CACHE_LOCK:
+            _CONDITIONS[key] = condition
+    return condition
 
 
 def row_load(row: RepRow, now: datetime) -> RepLoad:
