@@ -292,12 +292,12 @@ class Condition(BaseModel):
         return not self.model_dump()
 
     @cached_property
-    def field_tests(self) -> tuple[tuple[str, str, FieldTest], ...]:
-        """The given field tests as (label, source, test); source is a lead attribute, ``fields`` or ``now``.
-        Worked out once per condition: a rep's filter is judged for every lead."""
-        tests = [(name, name, t) for name in Condition.LEAD_FIELDS if (t := getattr(self, name)) is not None]
-        tests += [(f"fields.{name}", "fields", t) for name, t in (self.fields or {}).items()]
-        tests += [(name, "now", t) for name in ("weekday", "hour") if (t := getattr(self, name)) is not None]
+    def field_tests(self) -> tuple[tuple[str, str, str, FieldTest], ...]:
+        """The given field tests as (label, source, name, test); source is ``lead`` (an attribute),
+        ``fields`` (a custom field) or ``now``. Worked out once: a rep's filter is judged for every lead."""
+        tests = [(n, "lead", n, t) for n in Condition.LEAD_FIELDS if (t := getattr(self, n)) is not None]
+        tests += [(f"fields.{n}", "fields", n, t) for n, t in (self.fields or {}).items()]
+        tests += [(n, "now", n, t) for n in ("weekday", "hour") if (t := getattr(self, n)) is not None]
         return tuple(tests)
 
     @cached_property
@@ -364,15 +364,15 @@ def unmet_condition(
     if c.named_tests and (miss := _unmet_named(c, lead, scores, reps, territories, maturity)) is not None:
         return miss
     local: datetime | None = None
-    for label, source, test in c.field_tests:
+    for label, source, name, test in c.field_tests:
         if source == "fields":
-            value = lead.fields.get(label[7:])  # after "fields."
+            value = lead.fields.get(name)
         elif source == "now":
             if local is None:
                 local = _local(now, zone_of(timezone) if isinstance(timezone, str) else timezone)
-            value = WEEKDAYS[local.weekday()] if label == "weekday" else local.hour
+            value = WEEKDAYS[local.weekday()] if name == "weekday" else local.hour
         else:
-            value = lead.location if source == "country" else getattr(lead, source)
+            value = lead.location if name == "country" else getattr(lead, name)
         if (miss := _unmet(label, test, value)) is not None:
             return f"{miss} ({local.tzinfo})" if local is not None and source == "now" else miss
     return None

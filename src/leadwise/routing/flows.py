@@ -233,6 +233,7 @@ class RepFilters:
 
     def __init__(self, flow: Flow, lead: Lead, now: datetime, *, scores: Scores | None, reps: Sequence[Rep]) -> None:
         self._flow, self._lead, self._now, self._scores, self._reps = flow, lead, now, scores, reps
+        self._zone = flow.zone
         self._judged: dict[tuple[int, str], str | None] = {}  # (id of the condition, zone) -> unmet
 
     def refusal(self, rep: Rep) -> str | None:
@@ -247,13 +248,15 @@ class RepFilters:
         return frozenset(r.id for r in candidates if r.prefers is not None and self._unmet(r.prefers, r) is None)
 
     def _unmet(self, condition: Condition, rep: Rep) -> str | None:
-        zone = rep.working_hours.zone if rep.working_hours is not None else self._flow.zone
+        zone = rep.working_hours.zone if rep.working_hours is not None else self._zone
         key = (id(condition), zone.key)  # the conditions live as long as the reps handed in
-        if key not in self._judged:
-            self._judged[key] = self._flow.unmet(
+        try:
+            return self._judged[key]
+        except KeyError:
+            unmet = self._judged[key] = self._flow.unmet(
                 condition, self._lead, self._now, scores=self._scores, reps=self._reps, zone=zone
             )
-        return self._judged[key]
+            return unmet
 
 
 # ------------------------------------------------------------------------------------------ loading
