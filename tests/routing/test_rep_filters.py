@@ -141,3 +141,12 @@ def test_the_batch_lp_honours_filters_and_prices_preferences() -> None:
     assert [d.rep_id for d in decisions] == ["keen", "best"]  # "de" refuses French leads despite its 0.9
     keen = {c.rep_id: c for c in decisions[0].explanation.eligible}["keen"]
     assert keen.bonus == pytest.approx(0.05)
+
+
+def test_a_preference_counts_among_the_unavailable_reps_of_a_when_unavailable_fallback() -> None:
+    flow = Flow.model_validate(
+        {"steps": [{"pool": "everyone", "strategy": "load_balancing", "when_unavailable": "whole_pool"}]}
+    )
+    reps = [Rep(id="a", away=True), Rep(id="keen", away=True, prefers=BIG)]
+    assert decide(reps, flow, fields={"seats": 250}).rep_id == "keen"
+    assert decide(reps, flow, fields={"seats": 5}).rep_id == "a"

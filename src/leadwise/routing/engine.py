@@ -8,7 +8,7 @@ persists the returned decision and updates its loads itself.
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Callable, Collection, Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from dataclasses import replace
 from typing import Any
 
@@ -167,14 +167,14 @@ def _try_step(
         params=step.params,
         prices=prices,
         territories=flow.territories,
-        preferred=filters.preferring(pool_reps),
+        preferred=filters.preferring(eligible),
         prefers_bonus=flow.prefers_bonus,
     )
     choice = get_strategy(step.strategy)(ctx)
     excluded += choice.excluded
     if choice.rep_id is None and choice.outcome != Outcome.nurture and step.when_unavailable != "queue":
         unavailable_ids = {e.rep_id for e in excluded if e.reason in UNAVAILABLE}
-        fallback = _when_unavailable(step, ctx, pool_reps, loads, now, exclude, unavailable_ids, filters.refusal)
+        fallback = _when_unavailable(step, ctx, pool_reps, loads, now, exclude, unavailable_ids, filters)
         if fallback.rep_id is not None:
             excluded = [e for e in excluded if e.rep_id != fallback.rep_id] + fallback.excluded
             choice = fallback
@@ -255,12 +255,12 @@ def _when_unavailable(
     now: Any,
     exclude: Collection[str],
     unavailable_ids: set[str],
-    refusal: Callable[[Rep], str | None],
+    filters: RepFilters,
 ) -> Choice:
     """The step's ``when_unavailable`` fallback once its strategy found no rep: the pool's reps who are
     only unavailable (away, out of office, outside hours; still active, opted in, with capacity) are
     routed to anyway, all of them (``whole_pool``) or the lead's account owner (``owner_anyway``)."""
-    able, _ = screen(pool_reps, loads, now, exclude=exclude, availability=False, refusal=refusal)
+    able, _ = screen(pool_reps, loads, now, exclude=exclude, availability=False, refusal=filters.refusal)
     unavailable = [r for r in able if r.id in unavailable_ids]
     rule = f"when_unavailable = {step.when_unavailable}"
     if step.when_unavailable == "owner_anyway":
@@ -268,13 +268,15 @@ def _when_unavailable(
         owners = [r for r in unavailable if account is not None and account in r.accounts]
         if not owners:
             return Choice(rep_id=None, ranked=[], notes=[f"{rule}: no unavailable owner of account {account!r} with capacity"])
-        choice = load_balancing(replace(ctx, eligible=owners, params={}))
+        choice = load_balancing(replace(ctx, eligible=owners, params={}, preferred=filters.preferring(owners)))
         choice.strategy = "account_owner"
         choice.notes.insert(0, f"{rule}: the account owner takes the lead although unavailable")
         return choice
     if not unavailable:
         return Choice(rep_id=None, ranked=[], notes=[f"{rule}: no unavailable rep with capacity either"])
-    choice = get_strategy(step.strategy or "load_balancing")(replace(ctx, eligible=unavailable))
+    choice = get_strategy(step.strategy or "load_balancing")(
+        replace(ctx, eligible=unavailable, preferred=filters.preferring(unavailable))
+    )
     choice.notes.insert(
         0, f"{rule}: no available rep of pool {step.pool!r} took the lead; routed among {len(unavailable)} unavailable rep(s)"
     )
