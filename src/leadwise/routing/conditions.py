@@ -213,6 +213,7 @@ class Maturity(BaseModel):
 
 # ---------------------------------------------------------------------------------------- condition
 
+
 class Condition(BaseModel):
     """Tests that must all hold; no test means the condition always holds.
 
@@ -287,9 +288,6 @@ class Condition(BaseModel):
     def _compact(self, handler: SerializerFunctionWrapHandler) -> dict[str, Any]:
         """Only the tests given (a stored rep filter or flow stays as short as it was written)."""
         return _without_none(handler(self))
-
-    def is_empty(self) -> bool:
-        return not self.model_dump()
 
     @cached_property
     def field_tests(self) -> tuple[tuple[str, str, str, FieldTest], ...]:
