@@ -285,3 +285,17 @@ def test_the_example_conditions_flow_routes_each_kind_of_lead() -> None:
     assert step(weekday_noon_berlin, lead(revenue=900.0, fields={"tags": "trial,partner", "priority": "low"})) == "partner trial"
     assert step(weekday_noon_berlin, lead()) == "no priority yet"
     assert step(weekday_noon_berlin, lead(fields={"priority": "low"})) == "everyone else"
+
+
+def test_flow_check_names_the_file_and_line_of_a_bad_condition(tmp_path) -> None:
+    from typer.testing import CliRunner
+
+    from leadwise.cli import app
+
+    ok = CliRunner().invoke(app, ["flow-check", str(BUNDLED_FLOWS_DIR / "conditions.toml")])
+    assert ok.exit_code == 0 and "Europe/Berlin" in ok.output and "weekend" in ok.output
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("steps:\n  - pool: everyone\n    strategy: round_robin\n    when:\n      hour: {gte: evening}\n")
+    result = CliRunner().invoke(app, ["flow-check", str(bad)])
+    assert result.exit_code == 2
+    assert f"{bad}: line 5: steps[0].when.hour.gte: Input should be a valid number" in result.output.replace("\n", "")
