@@ -15,7 +15,7 @@ from leadwise.store.migrate import current_revision, downgrade, upgrade
 
 def test_migration_0011_adds_capacity_windows_and_the_pool_of_a_decision(url: str) -> None:
     db = Database.connect(url)
-    upgrade(db.engine, "0009")
+    upgrade(db.engine, "0010")
     insert_rep_with_offer(db, datetime(2024, 1, 1, tzinfo=UTC))
     assert upgrade(db.engine, "0011") == "0011"
     with db.engine.connect() as conn:
@@ -25,8 +25,8 @@ def test_migration_0011_adds_capacity_windows_and_the_pool_of_a_decision(url: st
     indexes = {i["name"] for i in inspect(db.engine).get_indexes("assignments")}
     assert "ix_assignments_pool_created" in indexes
 
-    downgrade(db.engine, "0009")
-    assert current_revision(db.engine) == "0009"
+    downgrade(db.engine, "0010")
+    assert current_revision(db.engine) == "0010"
     assert "capacity_windows" not in {c["name"] for c in inspect(db.engine).get_columns("reps")}
     assert "pool" not in {c["name"] for c in inspect(db.engine).get_columns("assignments")}
     with db.engine.connect() as conn:

@@ -17,6 +17,14 @@ from pydantic import (
 
 from leadwise.marketing.touchpoints import TouchTypeName
 from leadwise.routing.capacity import CapacityWindow
+from leadwise.routing.conditions import (
+    MAX_FIELD_NAME,
+    MAX_FIELD_TEXT,
+    MAX_FIELDS,
+    Condition,
+    FieldName,
+    FieldValue,
+)
 
 Role = Literal["admin", "manager", "rep", "integration"]
 AssignmentState = Literal[
@@ -90,6 +98,14 @@ CAPACITY_WINDOWS_HELP = (
     '"limit": N} per calendar period in the time zone of the rep\'s hours (UTC without); '
     '{"kind": "rolling", "hours": H (or "days": D), "limit": N} in the last H hours or D days'
 )
+ACCEPTS_HELP = (
+    "the rep's own filter, in the flow condition language (e.g. {\"fields.priority\": {\"in\": [\"high\"]}}): "
+    "no strategy offers the rep a lead it does not accept; null: every lead"
+)
+PREFERS_HELP = (
+    "a soft preference, same language: the optimised strategy adds the flow's prefers_bonus to the rep's "
+    "expected value for such a lead; other strategies use it only to break ties"
+)
 
 
 class RepBase(BaseModel):
@@ -117,6 +133,8 @@ class RepBase(BaseModel):
     auto_routing: bool = Field(
         default=True, description="false: no strategy routes to the rep; manual assignment and claims still work"
     )
+    accepts: Condition | None = Field(default=None, description=ACCEPTS_HELP)
+    prefers: Condition | None = Field(default=None, description=PREFERS_HELP)
 
 
 class RepCreate(RepBase):
@@ -172,6 +190,8 @@ class RepUpdate(BaseModel):
     win_rate: float | None = Field(default=None, ge=0, le=1)
     active: bool | None = None
     auto_routing: bool | None = None
+    accepts: Condition | None = Field(default=None, description=ACCEPTS_HELP + " (send null to clear)")
+    prefers: Condition | None = Field(default=None, description=PREFERS_HELP + " (send null to clear)")
 
 
 class RepPublic(RepBase):
@@ -231,7 +251,7 @@ Touches = Annotated[list[TouchIn], Field(max_length=1000)]
 class LeadIn(BaseModel):
     """A lead as a CRM or web form sends it. ``lead_id`` is the caller's id: routing is idempotent on it."""
 
-    model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [{"lead_id": "crm-1042", "account": "Acme Corporation", "product": "GTX Pro", "sector": "software", "revenue": 1200.5, "employees": 800, "country": "United States", "source": "web", "touches": [{"timestamp": "2024-05-01T09:00:00Z", "channel": "web", "touch_type": "demo_request"}]}]})
+    model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [{"lead_id": "crm-1042", "account": "Acme Corporation", "product": "GTX Pro", "sector": "software", "revenue": 1200.5, "employees": 800, "country": "United States", "source": "web", "touches": [{"timestamp": "2024-05-01T09:00:00Z", "channel": "web", "touch_type": "demo_request"}], "fields": {"priority": "high", "seats": 40, "trial": True}}]})
 
     lead_id: Annotated[str, Field(min_length=1, max_length=200, pattern=r"^\S(.*\S)?$")]
     account: Text | None = None
@@ -248,6 +268,12 @@ class LeadIn(BaseModel):
     source: Text | None = None
     existing_customer: bool | None = None
     touches: Touches = Field(default_factory=list, description="marketing touches so far (stored with the lead)")
+    fields: Annotated[dict[FieldName, FieldValue], Field(max_length=MAX_FIELDS)] = Field(
+        default_factory=dict,
+        description=f"the CRM's own fields, which flow conditions read as fields.NAME: at most {MAX_FIELDS}, each "
+        f"name of letters, digits and underscores (at most {MAX_FIELD_NAME} characters, not starting with a digit), "
+        f"each value a text of at most {MAX_FIELD_TEXT} characters, a finite number or a boolean",
+    )
 
 
 class TouchesIn(BaseModel):

@@ -52,6 +52,7 @@ def export(
         f"[green]✓[/] wrote {summary.leads:,} routed leads ({summary.closed:,} closed){base_note} and "
         f"decisions.csv to {summary.out}"
         + (f"; {summary.without_propensity:,} decision(s) without a propensity" if summary.without_propensity else "")
+        + (f"; custom fields of {summary.with_fields:,} lead(s) in lead_fields.csv" if summary.with_fields else "")
     )
 
 

@@ -126,12 +126,15 @@ def flow_check(
         flow = load_flow(path)
     except InvalidFlow as error:
         fail(str(error))
-    table = Table(title=f"flow {flow.name!r} (objective {flow.objective}, on no match: {flow.on_no_match})")
+    table = Table(
+        title=f"flow {flow.name!r} (objective {flow.objective}, on no match: {flow.on_no_match}, "
+        f"time zone {flow.timezone})"
+    )
     for column in ("#", "step", "when", "action", "pool", "strategy"):
         table.add_column(column)
     table.add_column("if unavailable")
     for i, step in enumerate(flow.steps, start=1):
-        when = ", ".join(f"{k}={v}" for k, v in step.when.model_dump(exclude_none=True).items()) or "always"
+        when = step.when.describe()
         mode = step.params.get("mode")
         strategy = f"{step.strategy} ({mode})" if step.strategy and mode else step.strategy or ""
         unavailable = step.when_unavailable if step.action == "assign" else ""

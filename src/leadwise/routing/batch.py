@@ -24,9 +24,10 @@ from leadwise.routing.domain import (
 )
 from leadwise.routing.eligibility import screen
 from leadwise.routing.engine import route_lead
-from leadwise.routing.flows import Flow, Step
+from leadwise.routing.flows import Flow, RepFilters, Step
 from leadwise.routing.optimiser import GroupCaps, OptimisationFailed, assign_batch
 from leadwise.routing.state import RoutingState
+from leadwise.routing.strategies import prefers_worth
 
 TOP_CANDIDATES = 10  # candidates kept in a batch decision's explanation
 
@@ -52,13 +53,9 @@ def _pool_caps(
     return GroupCaps(group, np.array([len(to_place) if r is None else r for r in rooms], dtype=float))
 
 
-def _matched_step(flow: Flow, lead: Lead, scores: Scores, reps: Sequence[Rep]) -> int | None:
+def _matched_step(flow: Flow, lead: Lead, scores: Scores, reps: Sequence[Rep], now: datetime) -> int | None:
     return next(
-        (
-            k
-            for k, step in enumerate(flow.steps)
-            if step.when.check(lead, scores, reps, flow.territories, flow.maturity) is None
-        ),
+        (k for k, step in enumerate(flow.steps) if flow.unmet(step.when, lead, now, scores=scores, reps=reps) is None),
         None,
     )
 
@@ -84,7 +81,7 @@ def batch_decisions(
     steps: list[Step | None] = []
     step_indexes: list[int | None] = []
     for lead, lead_scores in zip(leads, scores, strict=True):
-        k = _matched_step(flow, lead, lead_scores, reps)
+        k = _matched_step(flow, lead, lead_scores, reps, now)
         step_indexes.append(k)
         steps.append(flow.steps[k] if k is not None else None)
     to_place = [i for i, step in enumerate(steps) if step is not None and step.action == "assign"]
@@ -142,6 +139,7 @@ def _placed_by_lp(
     )
     busiest = max((loads[r.id].open_leads for r in reps), default=0) + 1
     values = np.full((len(to_place), len(reps)), -1.0)  # -1: outside the step's pool, never taken
+    bonuses = np.zeros_like(values)
     for row, i in enumerate(to_place):
         step = steps[i]
         assert step is not None and step.pool is not None  # an assign step always names its pool
@@ -151,10 +149,18 @@ def _placed_by_lp(
             if scores[i].has_rep_scores
             else np.zeros(len(reps))
         )
+        # A rep's own filter keeps it out of the lead's row; its preference adds the flow's bonus.
+        filters = RepFilters(flow, leads[i], now, scores=scores[i], reps=reps)
+        members = [r for r in reps if r.id in pool and filters.refusal(r) is None]
+        preferred = filters.preferring(members)
+        bonus = prefers_worth(flow.prefers_bonus, flow.objective, scores[i])
+        taking = {r.id for r in members}
         for j, rep in enumerate(reps):
-            if rep.id in pool:
+            if rep.id in taking:
                 # 1 + value: placing a lead always beats leaving it; a tiny load term spreads ties.
                 values[row, j] = 1.0 + np.nan_to_num(ev[j]) - 1e-6 * loads[rep.id].open_leads / busiest
+                bonuses[row, j] = bonus if rep.id in preferred else 0.0
+                values[row, j] += bonuses[row, j]
     bounds = flow.fairness if flow.fairness is not None and flow.fairness.active else None
     weights = [r.weight for r in reps]
     note = ""
@@ -184,6 +190,7 @@ def _placed_by_lp(
                 score=float(values[row, k]),
                 p_win=None if p is None or np.isnan(p[n]) else float(p[n]),
                 price=float(result.prices[k]),
+                bonus=float(bonuses[row, k]) or None,
                 open_leads=loads[rid].open_leads,
             )
             for n, (k, rid) in enumerate(zip(order, candidate_ids, strict=True))

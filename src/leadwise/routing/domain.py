@@ -19,6 +19,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator, model_valida
 
 from leadwise.errors import Conflict, InvalidInput, LeadwiseError, NotFound
 from leadwise.routing.capacity import CapacityWindow, legacy_windows
+from leadwise.routing.conditions import Condition, FieldValue
 
 # --------------------------------------------------------------------------------------------- errors
 
@@ -213,6 +214,11 @@ class Rep(BaseModel):
     pools: frozenset[str] = frozenset()
     # Historical win rate, used by the ``performance`` strategy; None when the rep has no history.
     win_rate: float | None = Field(default=None, ge=0, le=1)
+    # The rep's own filter (a hard one: no strategy offers the rep a lead it refuses) and its soft
+    # preference (``optimised`` prices it, other strategies break ties with it): ``flows.RepFilters``
+    # judges them. Manual assignment and claims ignore both.
+    accepts: Condition | None = None
+    prefers: Condition | None = None
 
     def is_out_of_office(self, moment: datetime) -> bool:
         return any(p.start <= moment < p.end for p in self.out_of_office)
@@ -287,6 +293,9 @@ class Lead(BaseModel):
     touch_types: frozenset[str] = frozenset()
     # The touches themselves, for scoring and storage; routing reads ``touch_types`` only.
     touches: tuple[Touch, ...] = ()
+    # The CRM's own fields (priority, tags, a segment ...), which conditions read as ``fields.NAME``;
+    # the API bounds them (``routing.conditions.MAX_FIELDS`` ...). Not model input.
+    fields: dict[str, FieldValue] = Field(default_factory=dict)
 
     @model_validator(mode="before")
     @classmethod
@@ -441,6 +450,7 @@ class CandidateScore(BaseModel):
     p_win: float | None = None
     expected_value: float | None = None  # P(win) × deal value, as the decision's own expected value
     price: float | None = None  # the capacity price taken off the score (``optimised``)
+    bonus: float | None = None  # the rep's ``prefers`` bonus added to the score (``optimised``, batch LP)
     open_leads: int = 0
 
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Collection, Sequence
+from collections.abc import Callable, Collection, Sequence
 from datetime import datetime
 
 from leadwise.routing.domain import Exclusion, Loads, Rep, RepLoad
@@ -23,16 +23,20 @@ def screen(
     require_hours: bool = False,
     exclude: Collection[str] = (),
     availability: bool = True,
+    refusal: Callable[[Rep], str | None] | None = None,
 ) -> tuple[list[Rep], list[Exclusion]]:
     """Split ``reps`` into those who can take one more lead now and those who cannot (with why).
 
     Order is kept, so pool order (round-robin order) survives screening. ``availability=False`` passes
     over away, out of office and working hours (a step's ``when_unavailable`` fallback) and nothing else.
+    ``refusal``: why a rep's own filter refuses the lead (``RepFilters.refusal``), None when it takes it.
     """
     eligible: list[Rep] = []
     excluded: list[Exclusion] = []
     for rep in reps:
         reason = _block(rep, loads.get(rep.id, _EMPTY), now, require_hours, exclude, availability)
+        if reason is None and refusal is not None:
+            reason = refusal(rep)
         if reason is None:
             eligible.append(rep)
         else:

@@ -31,7 +31,7 @@ from leadwise.routing.domain import (
 from leadwise.routing.eligibility import UNAVAILABLE, screen
 from leadwise.routing.exploration import explore
 from leadwise.routing.fairness import screen_fairness
-from leadwise.routing.flows import Flow, Step
+from leadwise.routing.flows import Flow, RepFilters, Step
 from leadwise.routing.state import RoutingState
 from leadwise.routing.strategies import (
     MODEL_STRATEGIES,
@@ -81,7 +81,7 @@ def route_lead(
         notes.append(scores.missing_because or "no model loaded")
     for index, step in enumerate(flow.steps):
         name = step.name or f"step {index + 1}"
-        unmet = step.when.check(lead, scores, reps, flow.territories, flow.maturity)
+        unmet = flow.unmet(step.when, lead, now, scores=scores, reps=reps)
         if unmet is not None:
             traces.append(StepTrace(index=index, name=name, matched=False, note=unmet))
             continue
@@ -156,7 +156,10 @@ def _try_step(
     require_hours = (
         flow.require_availability if step.require_availability is None else step.require_availability
     )
-    eligible, excluded = screen(pool_reps, loads, now, require_hours=require_hours, exclude=exclude)
+    filters = RepFilters(flow, lead, now, scores=scores, reps=reps)
+    eligible, excluded = screen(
+        pool_reps, loads, now, require_hours=require_hours, exclude=exclude, refusal=filters.refusal
+    )
     bounds = step.fairness or flow.fairness
     if bounds is not None:
         eligible, unfair = screen_fairness(eligible, loads, bounds, pool_reps)
@@ -174,12 +177,14 @@ def _try_step(
         params=step.params,
         prices=prices,
         territories=flow.territories,
+        preferred=filters.preferring(eligible),
+        prefers_bonus=flow.prefers_bonus,
     )
     choice = get_strategy(step.strategy)(ctx)
     excluded += choice.excluded
     if choice.rep_id is None and choice.outcome != Outcome.nurture and step.when_unavailable != "queue":
         unavailable_ids = {e.rep_id for e in excluded if e.reason in UNAVAILABLE}
-        fallback = _when_unavailable(step, ctx, pool_reps, loads, now, exclude, unavailable_ids)
+        fallback = _when_unavailable(step, ctx, pool_reps, loads, now, exclude, unavailable_ids, filters)
         if fallback.rep_id is not None:
             excluded = [e for e in excluded if e.rep_id != fallback.rep_id] + fallback.excluded
             choice = fallback
@@ -269,11 +274,12 @@ def _when_unavailable(
     now: Any,
     exclude: Collection[str],
     unavailable_ids: set[str],
+    filters: RepFilters,
 ) -> Choice:
     """The step's ``when_unavailable`` fallback once its strategy found no rep: the pool's reps who are
     only unavailable (away, out of office, outside hours; still active, opted in, with capacity) are
     routed to anyway, all of them (``whole_pool``) or the lead's account owner (``owner_anyway``)."""
-    able, _ = screen(pool_reps, loads, now, exclude=exclude, availability=False)
+    able, _ = screen(pool_reps, loads, now, exclude=exclude, availability=False, refusal=filters.refusal)
     unavailable = [r for r in able if r.id in unavailable_ids]
     rule = f"when_unavailable = {step.when_unavailable}"
     if step.when_unavailable == "owner_anyway":
@@ -281,13 +287,15 @@ def _when_unavailable(
         owners = [r for r in unavailable if account is not None and account in r.accounts]
         if not owners:
             return Choice(rep_id=None, ranked=[], notes=[f"{rule}: no unavailable owner of account {account!r} with capacity"])
-        choice = load_balancing(replace(ctx, eligible=owners, params={}))
+        choice = load_balancing(replace(ctx, eligible=owners, params={}, preferred=filters.preferring(owners)))
         choice.strategy = "account_owner"
         choice.notes.insert(0, f"{rule}: the account owner takes the lead although unavailable")
         return choice
     if not unavailable:
         return Choice(rep_id=None, ranked=[], notes=[f"{rule}: no unavailable rep with capacity either"])
-    choice = get_strategy(step.strategy or "load_balancing")(replace(ctx, eligible=unavailable))
+    choice = get_strategy(step.strategy or "load_balancing")(
+        replace(ctx, eligible=unavailable, preferred=filters.preferring(unavailable))
+    )
     choice.notes.insert(
         0, f"{rule}: no available rep of pool {step.pool!r} took the lead; routed among {len(unavailable)} unavailable rep(s)"
     )

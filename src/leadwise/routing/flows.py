@@ -10,7 +10,7 @@ from __future__ import annotations
 import re
 import tomllib
 from collections.abc import Mapping, Sequence
-from datetime import timedelta
+from datetime import datetime, timedelta
 from functools import cached_property
 from pathlib import Path
 from typing import Any, Literal
@@ -19,8 +19,8 @@ from zoneinfo import ZoneInfo
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
-from leadwise.marketing.touchpoints import TOUCH_TYPES  # flows and touch data share the act names
 from leadwise.routing.capacity import CapacityWindow
+from leadwise.routing.conditions import Condition, Maturity, unmet_condition, zone_of
 from leadwise.routing.domain import (
     Capacity,
     InvalidFlow,
@@ -130,110 +130,11 @@ class Pool(BaseModel):
         return [r for r in reps if keep(r)]
 
 
-class Maturity(BaseModel):
-    """When a lead is sales-ready (flow-level ``[maturity]``): its lead score is at least
-    ``score_at_least``, OR one of the revealing ``acts`` (touch types) happened. Without a model there
-    is no score, so only the acts decide. A step reads it with ``when = { sales_ready = false }``."""
-
-    model_config = ConfigDict(frozen=True, extra="forbid")
-
-    score_at_least: float | None = Field(default=None, ge=0, le=1)
-    acts: list[str] = Field(default_factory=lambda: ["demo_request", "quote_request"])
-
-    @field_validator("acts")
-    @classmethod
-    def known_acts(cls, acts: list[str]) -> list[str]:
-        unknown = [a for a in acts if a not in TOUCH_TYPES]
-        if unknown:
-            raise ValueError(f"unknown touch type(s) {unknown}; known: {', '.join(TOUCH_TYPES)}")
-        return acts
-
-    def assess(self, lead: Lead, scores: Scores) -> tuple[bool, str]:
-        """Whether ``lead`` is sales-ready, and why (for the explanation)."""
-        acts = sorted(set(self.acts) & lead.touch_types)
-        if acts:
-            return True, f"sales-ready: revealing act {', '.join(acts)}"
-        if self.score_at_least is not None and scores.lead_score is not None:
-            if scores.lead_score >= self.score_at_least:
-                return True, f"sales-ready: lead score {scores.lead_score:.3f} ≥ {self.score_at_least}"
-            return False, (
-                f"not sales-ready: lead score {scores.lead_score:.3f} < {self.score_at_least} "
-                f"and no revealing act ({', '.join(self.acts) or 'none configured'})"
-            )
-        rules_only = (
-            "rules-only (no lead score): only revealing acts decide; "
-            if self.score_at_least is not None
-            else ""
-        )
-        return False, f"not sales-ready: {rules_only}no revealing act ({', '.join(self.acts) or 'none configured'})"
-
-
-class When(BaseModel):
-    """Conditions of a step; all given ones must hold. No condition means the step always applies."""
-
-    model_config = ConfigDict(frozen=True, extra="forbid")
-
-    existing_customer: bool | None = None
-    score_at_least: float | None = Field(default=None, ge=0, le=1)
-    score_below: float | None = Field(default=None, ge=0, le=1)
-    sector_in: list[str] | None = None
-    product_in: list[str] | None = None
-    series_in: list[str] | None = None
-    country_in: list[str] | None = None
-    in_territory_map: bool | None = None
-    region_in: list[str] | None = None
-    source_in: list[str] | None = None
-    sales_ready: bool | None = None  # judged by the flow's ``[maturity]``
-
-    def check(
-        self,
-        lead: Lead,
-        scores: Scores,
-        reps: Sequence[Rep],
-        territories: Mapping[str, str],
-        maturity: Maturity | None = None,
-    ) -> str | None:
-        """None when every condition holds, else the first that does not (for the explanation)."""
-        if self.sales_ready is not None:
-            ready, why = (maturity or Maturity()).assess(lead, scores)
-            if ready != self.sales_ready:
-                return why
-        if self.existing_customer is not None:
-            is_customer = bool(lead.existing_customer) or any(
-                lead.account is not None and lead.account in r.accounts for r in reps
-            )
-            if is_customer != self.existing_customer:
-                return "existing customer" if is_customer else "not an existing customer"
-        for bound, above in ((self.score_at_least, True), (self.score_below, False)):
-            if bound is None:
-                continue
-            if scores.lead_score is None:
-                return "no lead score"
-            if above and scores.lead_score < bound:
-                return f"lead score {scores.lead_score:.3f} < {bound}"
-            if not above and scores.lead_score >= bound:
-                return f"lead score {scores.lead_score:.3f} ≥ {bound}"
-        for field, value in (
-            ("sector_in", lead.sector),
-            ("product_in", lead.product),
-            ("series_in", lead.series),
-            ("country_in", lead.location),
-            ("region_in", lead.region),
-            ("source_in", lead.source),
-        ):
-            allowed = getattr(self, field)
-            if allowed is not None and value not in allowed:
-                return f"{field.removesuffix('_in')} {value!r} not in {allowed}"
-        if self.in_territory_map is not None and (lead.location in territories) != self.in_territory_map:
-            return f"country {lead.location!r} {'not ' if self.in_territory_map else ''}in the territory map"
-        return None
-
-
 class Step(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
 
     name: str = ""
-    when: When = When()
+    when: Condition = Condition()
     action: Action = "assign"
     pool: str | None = None
     strategy: str | None = None
@@ -276,10 +177,48 @@ class Flow(BaseModel):
     fairness: FairnessBounds | None = None
     territories: dict[str, str] = Field(default_factory=dict)
     maturity: Maturity = Maturity()
+    # Where a condition's ``weekday`` and ``hour`` are read (an IANA name); a rep's own filters use the
+    # rep's working-hours time zone when it has one.
+    timezone: str = "UTC"
+    # What a rep's ``prefers`` is worth to ``optimised`` and the batch LP: P(win) added to a preferred
+    # rep's expected value (× deal value under the revenue objective). Other strategies only break ties.
+    prefers_bonus: float = Field(default=0.05, ge=0, le=1)
     demand: Demand | None = None
     exploration: Exploration | None = None
     pools: dict[str, Pool] = Field(default_factory=lambda: {"everyone": Pool()})
     steps: list[Step] = Field(min_length=1)
+
+    @field_validator("timezone")
+    @classmethod
+    def _known_zone(cls, name: str) -> str:
+        zone_of(name)  # raises naming it
+        return name
+
+    @property
+    def zone(self) -> ZoneInfo:
+        return zone_of(self.timezone)
+
+    def unmet(
+        self,
+        condition: Condition,
+        lead: Lead,
+        now: datetime,
+        *,
+        scores: Scores | None = None,
+        reps: Sequence[Rep] = (),
+        zone: ZoneInfo | None = None,
+    ) -> str | None:
+        """``unmet_condition`` with this flow's time zone (or ``zone``), territories and maturity."""
+        return unmet_condition(
+            condition,
+            lead,
+            now,
+            timezone=zone or self.zone,
+            scores=scores,
+            reps=reps,
+            territories=self.territories,
+            maturity=self.maturity,
+        )
 
     @classmethod
     def single(
@@ -314,6 +253,40 @@ class Flow(BaseModel):
         ]
 
 
+class RepFilters:
+    """Reps' own filters for one lead at one instant: why a rep's ``accepts`` refuses the lead, and who
+    ``prefers`` it. A rep's filters read the weekday and hour in the rep's working-hours time zone, else
+    the flow's. Each distinct condition is judged once per decision (reps often share one: a team's
+    language, a segment), so a pool of 200 reps costs as many evaluations as it has distinct filters."""
+
+    def __init__(self, flow: Flow, lead: Lead, now: datetime, *, scores: Scores | None, reps: Sequence[Rep]) -> None:
+        self._flow, self._lead, self._now, self._scores, self._reps = flow, lead, now, scores, reps
+        self._zone = flow.zone
+        self._judged: dict[tuple[int, str], str | None] = {}  # (id of the condition, zone) -> unmet
+
+    def refusal(self, rep: Rep) -> str | None:
+        """"does not accept: ..." when ``rep``'s ``accepts`` refuses the lead, None when it takes it."""
+        if rep.accepts is None:
+            return None
+        unmet = self._unmet(rep.accepts, rep)
+        return None if unmet is None else f"does not accept: {unmet}"
+
+    def preferring(self, candidates: Sequence[Rep]) -> frozenset[str]:
+        """The ids of ``candidates`` whose soft ``prefers`` holds for the lead."""
+        return frozenset(r.id for r in candidates if r.prefers is not None and self._unmet(r.prefers, r) is None)
+
+    def _unmet(self, condition: Condition, rep: Rep) -> str | None:
+        zone = rep.working_hours.zone if rep.working_hours is not None else self._zone
+        key = (id(condition), zone.key)  # the conditions live as long as the reps handed in
+        try:
+            return self._judged[key]
+        except KeyError:
+            unmet = self._judged[key] = self._flow.unmet(
+                condition, self._lead, self._now, scores=self._scores, reps=self._reps, zone=zone
+            )
+            return unmet
+
+
 # ------------------------------------------------------------------------------------------ loading
 
 
@@ -338,7 +311,7 @@ def parse_flow(text: str, *, fmt: Literal["toml", "yaml"] = "toml", source: str 
             raise InvalidFlow(
                 f"{source}: line {line.group(1) if line else '?'}: invalid TOML: {exc}"
             ) from exc
-        lines = _toml_lines(text)
+        lines = _dotted_aliases(_toml_lines(text))
     else:
         try:
             data = yaml.safe_load(text)
@@ -349,14 +322,14 @@ def parse_flow(text: str, *, fmt: Literal["toml", "yaml"] = "toml", source: str 
             raise InvalidFlow(
                 f"{source}: line {where}: invalid YAML: {getattr(exc, 'problem', exc)}"
             ) from exc
-        lines = _yaml_lines(node) if node is not None else {}
+        lines = _dotted_aliases(_yaml_lines(node)) if node is not None else {}
     if not isinstance(data, dict):
         raise InvalidFlow(f"{source}: line 1: a flow must be a mapping with a 'steps' list")
     try:
         flow = Flow.model_validate(data)
     except ValidationError as exc:
         problems = [
-            f"{source}: line {_line_for(lines, err['loc'])}: {_dotted(err['loc'])}: {err['msg']}"
+            f"{source}: line {_line_for(lines, err['loc'])}: {_dotted(err['loc'])}: {_message(err)}"
             for err in exc.errors()
         ]
         raise _invalid(problems) from None
@@ -373,6 +346,30 @@ def parse_flow(text: str, *, fmt: Literal["toml", "yaml"] = "toml", source: str 
 def _invalid(problems: list[str]) -> InvalidFlow:
     more = f" (and {len(problems) - 1} more)" if len(problems) > 1 else ""
     return InvalidFlow(problems[0] + more, problems)
+
+
+def _message(err: Mapping[str, Any]) -> str:
+    """pydantic's message, with what may stand there when a condition's key is unknown."""
+    loc = tuple(err["loc"])
+    if err["type"] == "extra_forbidden" and len(loc) >= 2 and loc[-2] == "when":
+        return (
+            f"{err['msg']}: unknown condition {loc[-1]!r}; a custom field is written fields.{loc[-1]}, a built-in "
+            f"field is one of {', '.join(Condition.LEAD_FIELDS)}; or weekday, hour, or {', '.join(_NAMED_TESTS)}"
+        )
+    return str(err["msg"])
+
+
+_NAMED_TESTS = [k for k in Condition.model_fields if k not in Condition.LEAD_FIELDS and k not in ("fields", "weekday", "hour")]
+
+
+def _dotted_aliases(lines: dict[tuple[Any, ...], int]) -> dict[tuple[Any, ...], int]:
+    """``lines`` with each quoted dotted key (``"fields.priority"``) also under its parts, which is where
+    a condition puts it (``fields`` → ``priority``) and so where a validation error points."""
+    for path, number in list(lines.items()):
+        if any(isinstance(p, str) and "." in p for p in path):
+            split = tuple(q for p in path for q in (p.split(".") if isinstance(p, str) else [p]))
+            lines.setdefault(split, number)
+    return lines
 
 
 def _dotted(loc: Sequence[Any]) -> str:

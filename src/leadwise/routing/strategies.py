@@ -5,7 +5,8 @@ Screening (inactive, out of office, hours, capacity, fairness) happened before; 
 further (territory, skill, owner, tier) and says why in ``Choice.excluded``. Every score is "higher is
 better" and in a unit a person reads (open leads, hours, P(win), revenue), named by ``Choice.score_means``,
 so the explanation's runner-up and margin say something: "one open lead fewer", "0.04 more P(win)".
-Ties are broken by the order of the reps handed to ``_choice``, which a strategy sorts by its tie-breaks.
+Ties are broken first by the reps' soft ``prefers`` (a rep who prefers the lead goes first), then by the
+order of the reps handed to ``_choice``, which a strategy sorts by its own tie-breaks.
 """
 
 from __future__ import annotations
@@ -50,6 +51,10 @@ class StrategyContext:
     params: Mapping[str, Any] = field(default_factory=dict)
     prices: Mapping[str, float] | None = None  # capacity prices λ for ``optimised``
     territories: Mapping[str, str] = field(default_factory=dict)  # country → territory/region
+    # Reps whose soft ``prefers`` holds for the lead (``RepFilters.preferring``): ``optimised`` adds
+    # ``prefers_bonus`` P(win) to their expected value; every strategy ranks them first among equal scores.
+    preferred: frozenset[str] = frozenset()
+    prefers_bonus: float = 0.0
 
 
 @dataclass
@@ -80,14 +85,24 @@ def _choice(
     reps: Sequence[Rep],
     scores: Sequence[float] | np.ndarray,
     price: Sequence[float] | np.ndarray | None = None,
+    bonus: Sequence[float] | np.ndarray | None = None,
     **kw: Any,
 ) -> Choice:
-    """Rank candidates by score (stable, so the order of ``reps`` breaks ties); detail the top ones with
-    their P(win) and expected value (P(win) × deal value: what the decision's own ``expected_value`` is)."""
+    """Rank candidates by score; among equal scores a rep who prefers the lead first, then the order of
+    ``reps``. Detail the top ones with their P(win) and expected value (P(win) × deal value: what the
+    decision's own ``expected_value`` is), and the preference ``bonus`` a score includes."""
     if not reps:
         return Choice(rep_id=None, ranked=[], **kw)
     values = np.asarray(scores, dtype=float)
-    order = np.argsort(-values, kind="stable")
+    if ctx.preferred:
+        not_preferred = np.array([r.id not in ctx.preferred for r in reps])
+        order = np.lexsort((np.arange(len(reps)), not_preferred, -values))
+        first = order[0]
+        if not not_preferred[first] and any(values[k] == values[first] and not_preferred[k] for k in order[1:]):
+            # A rep tied with the preferred winner does not prefer the lead: the preference decided.
+            kw["notes"] = [*kw.get("notes", []), f"tie broken by preference: rep {reps[first].id} prefers the lead"]
+    else:
+        order = np.argsort(-values, kind="stable")
     top = order[:EXPLAIN_TOP]
     ids = [reps[k].id for k in top]
     p = ctx.scores.expected_values(ids, "wins") if ctx.scores.has_rep_scores else None
@@ -99,6 +114,7 @@ def _choice(
             p_win=None if p is None or math.isnan(p[n]) else float(p[n]),
             expected_value=None if ev is None or math.isnan(ev[n]) else float(ev[n]),
             price=None if price is None else float(price[k]),
+            bonus=None if bonus is None or not bonus[k] else float(bonus[k]),
             open_leads=_load(ctx, reps[k]).open_leads,
         )
         for n, k in enumerate(top)
@@ -395,7 +411,8 @@ def best_fit(ctx: StrategyContext) -> Choice:
 
 
 def optimised(ctx: StrategyContext) -> Choice:
-    """Expected value minus each rep's capacity price λ (from the LP duals on the recent lead mix).
+    """Expected value, plus a preferring rep's ``prefers_bonus``, minus each rep's capacity price λ (from
+    the LP duals on the recent lead mix).
 
     A scarce, high-value rep carries a high λ, so they only win leads where their edge exceeds it.
     """
@@ -409,15 +426,32 @@ def optimised(ctx: StrategyContext) -> Choice:
         lam = np.zeros(len(reps))
     else:
         lam = np.array([ctx.prices.get(r.id, 0.0) for r in reps], dtype=float)
+    bonus = preference_bonus(ctx, reps)
+    means = f"{_OBJECTIVE_MEANS[ctx.objective]} minus the rep's capacity price"
+    if bonus.any():
+        notes.append(
+            f"prefers: {int(np.count_nonzero(bonus))} rep(s) prefer this lead: +{bonus.max():g} "
+            f"{'expected revenue' if ctx.objective == 'revenue' else 'P(win)'} (prefers_bonus {ctx.prefers_bonus:g})"
+        )
+        means += ", plus its prefers bonus"
     return _choice(
-        ctx,
-        reps,
-        ev - lam,
-        price=lam,
-        excluded=excluded,
-        notes=notes,
-        score_means=f"{_OBJECTIVE_MEANS[ctx.objective]} minus the rep's capacity price",
+        ctx, reps, ev + bonus - lam, price=lam, bonus=bonus, excluded=excluded, notes=notes, score_means=means
     )
+
+
+def preference_bonus(ctx: StrategyContext, reps: Sequence[Rep]) -> np.ndarray:
+    """What each rep's ``prefers`` adds to its expected value: ``prefers_bonus`` P(win) for a rep who
+    prefers the lead (× the deal value under the revenue objective), 0 for the others."""
+    per_rep = prefers_worth(ctx.prefers_bonus, ctx.objective, ctx.scores)
+    return np.array([per_rep if r.id in ctx.preferred else 0.0 for r in reps], dtype=float)
+
+
+def prefers_worth(prefers_bonus: float, objective: Objective, scores: Scores) -> float:
+    """A preference in the objective's unit: ``prefers_bonus`` P(win), × the deal value for revenue
+    (1 without a value model, as ``Scores.expected_values`` counts it)."""
+    if objective == "revenue":
+        return prefers_bonus * float(scores.deal_value if scores.deal_value is not None else 1.0)
+    return prefers_bonus
 
 
 STRATEGIES: dict[str, Strategy] = {

@@ -4,6 +4,7 @@ keyed by ``RepId``. Nothing above this module converts a rep id or reshapes a le
 
 from __future__ import annotations
 
+import json
 import threading
 from collections.abc import Mapping, Sequence
 from datetime import datetime
@@ -13,6 +14,7 @@ from cachetools import LRUCache
 from sqlalchemy.orm import Session
 
 from leadwise.routing.capacity import CapacityWindow
+from leadwise.routing.conditions import Condition
 from leadwise.routing.domain import (
     Capacity,
     Lead,
@@ -96,10 +98,31 @@ def domain_rep(row: RepRow) -> Rep:
             accounts=frozenset(row.accounts_owned or ()),
             pools=frozenset(row.pools or ()),
             win_rate=row.win_rate,
+            accepts=shared_condition(row.accepts),
+            prefers=shared_condition(row.prefers),
         )
         with _REP_CACHE_LOCK:
             _REP_CACHE[key] = rep
     return rep
+
+
+# Equal rep filters as one object: routing judges each distinct condition once per decision
+# (``routing.flows.RepFilters``), and a team's reps often share theirs.
+_CONDITIONS: LRUCache[str, Condition] = LRUCache(maxsize=5000)
+
+
+def shared_condition(data: Mapping[str, Any] | None) -> Condition | None:
+    """The stored rep filter ``data`` as a ``Condition``, the same object for equal filters."""
+    if not data:
+        return None
+    key = json.dumps(data, sort_keys=True)
+    with _REP_CACHE_LOCK:
+        condition = _CONDITIONS.get(key)
+    if condition is None:
+        condition = Condition.model_validate(data)
+        with _REP_CACHE_LOCK:
+            _CONDITIONS[key] = condition
+    return condition
 
 
 def row_load(row: RepRow, now: datetime) -> RepLoad:
@@ -157,5 +180,6 @@ def lead_with_touches(row: LeadRow, touches: Sequence[Mapping[str, Any]]) -> Lea
 
 
 def model_input(lead: Lead) -> dict[str, Any]:
-    """The lead as the models read it (a mapping of the training data's fields, touches as mappings)."""
-    return lead.model_dump(exclude={"touch_types"})
+    """The lead as the models read it (a mapping of the training data's fields, touches as mappings); the
+    custom ``fields`` are for conditions, not features."""
+    return lead.model_dump(exclude={"touch_types", "fields"})

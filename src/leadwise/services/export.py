@@ -5,7 +5,8 @@ with the recorded value and the outcome's date when an outcome is recorded, ``En
 accounts, products and reps come from the leads as posted and the reps table; ``--base DIR`` starts from
 an existing four-file history (the one the models were trained on) and appends the service's rows to it.
 ``decisions.csv`` keeps, for each exported service row, who decided it and with what chance (the
-propensity), what off-policy evaluation and inverse-propensity training read.
+propensity), what off-policy evaluation and inverse-propensity training read. ``lead_fields.csv`` keeps
+the leads' custom ``fields`` (a ``lead_id`` column and one column per field name), when any lead has one.
 """
 
 from __future__ import annotations
@@ -33,6 +34,7 @@ from leadwise.store.db import Database
 from leadwise.store.models import AssignmentRow, LeadRow, OutcomeRow, RepRow, RoutingFlowRow, TouchRow
 
 DECISIONS_FILE = "decisions.csv"
+FIELDS_FILE = "lead_fields.csv"
 DECISION_COLUMNS = (
     "lead_id", "rep", "propensity", "strategy", "flow_version", "model_version", "created_at", "p_win",
     "explored", "outcome",
@@ -47,7 +49,8 @@ class ExportSummary:
     closed: int
     base_rows: int
     touches: int
-    without_propensity: int  # decisions made before propensities were recorded, or manual ones
+    without_propensity: int
+    with_fields: int = 0  # service rows with custom fields (in lead_fields.csv)  # decisions made before propensities were recorded, or manual ones
 
 
 def _service_frames(db: Database) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame, pd.DataFrame]:
@@ -178,6 +181,9 @@ def export_history(*, db: Database, out: Path, base: Path | None = None) -> Expo
     if not touches.empty or base_touches is not None:
         all_touches = touches if base_touches is None else pd.concat([base_touches, touches], ignore_index=True)
         all_touches.to_csv(out / TOUCHPOINTS_FILE, index=False)
+    custom = _custom_fields(service)
+    if not custom.empty:
+        custom.to_csv(out / FIELDS_FILE, index=False)
     decisions = service.rename(columns={"opportunity_id": "lead_id", "sales_agent": "rep"})
     decisions["outcome"] = decisions["deal_stage"].map({"Won": "won", "Lost": "lost"})
     decisions.reindex(columns=list(DECISION_COLUMNS)).to_csv(out / DECISIONS_FILE, index=False)
@@ -188,4 +194,18 @@ def export_history(*, db: Database, out: Path, base: Path | None = None) -> Expo
         base_rows=len(frames[PIPELINE_FILE]),
         touches=len(touches),
         without_propensity=int(service["propensity"].isna().sum()),
+        with_fields=len(custom),
     )
+
+
+def _custom_fields(service: pd.DataFrame) -> pd.DataFrame:
+    """One row per exported lead with custom fields: ``lead_id``, then its fields by name (sorted)."""
+    rows = [
+        {"lead_id": lead_id, **fields}
+        for lead_id, payload in zip(service["opportunity_id"], service["payload"], strict=True)
+        if (fields := payload.get("fields"))
+    ]
+    if not rows:
+        return pd.DataFrame()
+    frame = pd.DataFrame(rows)
+    return frame[["lead_id", *sorted(c for c in frame.columns if c != "lead_id")]]

@@ -192,7 +192,9 @@ def diff(*, session: Session, name: str, from_version: int, to_version: int) -> 
     labels = (f"{name} v{from_version}", f"{name} v{to_version}")
 
     def as_json(row: RoutingFlowRow) -> str:
-        return json.dumps(row.definition.get("flow", {}), indent=2, sort_keys=True) + "\n"
+        # Re-validated, so two versions stored by different leadwise releases (a new setting's default, a
+        # shorter form of a condition) differ only where their meaning does.
+        return json.dumps(flow_of(row).flow.model_dump(mode="json"), indent=2, sort_keys=True) + "\n"
 
     return FlowDiff(
         source="".join(

@@ -3,15 +3,18 @@
 from __future__ import annotations
 
 import csv
+import json
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from pydantic import ValidationError
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from leadwise.data.crm import PIPELINE_COLUMNS, PIPELINE_FILE, load_crm_dir
 from leadwise.errors import Conflict, InvalidInput, NotFound
+from leadwise.routing.conditions import Condition
 from leadwise.routing.directory import reps_from_sales_teams
 from leadwise.routing.domain import Rep
 from leadwise.store import repositories as repo
@@ -19,6 +22,7 @@ from leadwise.store.db import Database
 from leadwise.store.models import RepRow, utcnow
 
 SALES_TEAMS_COLUMNS = ("sales_agent", "manager", "regional_office")
+FILTER_COLUMNS = ("accepts", "prefers")  # optional: a rep's own filter and preference, JSON in the cell
 
 
 def _jsonable(fields: dict[str, Any]) -> dict[str, Any]:
@@ -32,6 +36,11 @@ def _jsonable(fields: dict[str, Any]) -> dict[str, Any]:
             out[name] = [
                 p if isinstance(p, dict) else p.model_dump(mode="json", exclude_none=True) for p in out[name]
             ]
+    for key in ("accepts", "prefers"):  # a rep's filters: only the tests given; an empty one is none
+        if isinstance(out.get(key), Condition):
+            out[key] = out[key].model_dump(mode="json")
+        if key in out and not out[key]:
+            out[key] = None
     return out
 
 
@@ -101,8 +110,27 @@ class ImportResult:
     unchanged: int
 
 
-def read_sales_teams(path: Path) -> list[dict[str, str]]:
-    """Rows of a ``sales_teams.csv``; InvalidInput names the file, column and row of the first problem."""
+def _condition_cell(path: Path, column: str, line: int, cell: str) -> dict[str, Any] | None:
+    """A rep filter written in a CSV cell as JSON (``{"fields.priority": {"in": ["high"]}}``), validated
+    as the API validates it; empty: none. InvalidInput names the file, column and row."""
+    if not cell.strip():
+        return None
+    try:
+        condition = Condition.model_validate(json.loads(cell))
+    except json.JSONDecodeError as exc:
+        raise InvalidInput(f"{path}: column {column!r} at row {line}: not JSON ({exc.msg})") from None
+    except ValidationError as exc:
+        err = exc.errors()[0]
+        where = ".".join(str(p) for p in err["loc"]) or column
+        raise InvalidInput(f"{path}: column {column!r} at row {line}: {where}: {err['msg']}") from None
+    return condition.model_dump(mode="json") or None
+
+
+def read_sales_teams(path: Path) -> list[dict[str, Any]]:
+    """Rows of a ``sales_teams.csv``; InvalidInput names the file, column and row of the first problem.
+
+    Optional ``accepts`` and ``prefers`` columns hold a rep's filters as JSON (the API's condition
+    language); an empty cell is none."""
     if not path.is_file():
         raise InvalidInput(f"{path}: file not found")
     with path.open(newline="", encoding="utf-8-sig") as handle:
@@ -111,10 +139,13 @@ def read_sales_teams(path: Path) -> list[dict[str, str]]:
         missing = [c for c in SALES_TEAMS_COLUMNS if c not in header]
         if missing:
             raise InvalidInput(f"{path}: column {missing[0]!r} missing (row 1, the header)")
-        rows: list[dict[str, str]] = []
+        rows: list[dict[str, Any]] = []
         seen: dict[str, int] = {}
+        filters = [c for c in FILTER_COLUMNS if c in header]
         for line, raw in enumerate(reader, start=2):
-            row = {c: (raw.get(c) or "").strip() for c in SALES_TEAMS_COLUMNS}
+            row: dict[str, Any] = {c: (raw.get(c) or "").strip() for c in SALES_TEAMS_COLUMNS}
+            for column in filters:
+                row[column] = _condition_cell(path, column, line, raw.get(column) or "")
             if not row["sales_agent"]:
                 raise InvalidInput(f"{path}: column 'sales_agent' is empty at row {line}")
             if len(row["sales_agent"]) > 200:
@@ -163,7 +194,8 @@ def import_sales_teams(*, db: Database, path: Path, capacity: int) -> ImportResu
     reps take their seniority, skills, owned accounts and win rate from the history beside the file
     (``profiles_from_history``), so a flow's seniority, specialist and account-owner steps can match.
 
-    Routing settings of existing reps (capacity, hours, skills ...) are left as they are.
+    Routing settings of existing reps (capacity, hours, skills ...) are left as they are, but for the
+    ``accepts`` / ``prefers`` filters when the file has those columns: the file says them.
     """
     rows = read_sales_teams(path)
     history = profiles_from_history(path.parent)
@@ -172,6 +204,7 @@ def import_sales_teams(*, db: Database, path: Path, capacity: int) -> ImportResu
         existing = {r.name: r for r in repo.list_reps(session=session)}
         for row in rows:
             name, manager, office = row["sales_agent"], row["manager"] or None, row["regional_office"] or None
+            filters = {key: row[key] for key in FILTER_COLUMNS if key in row}
             rep = existing.get(name)
             if rep is None:
                 session.add(
@@ -184,11 +217,15 @@ def import_sales_teams(*, db: Database, path: Path, capacity: int) -> ImportResu
                         open_leads=0,
                         pools=["default", office] if office else ["default"],
                         **_history_fields(history.get(name)),
+                        **filters,
                     )
                 )
                 created += 1
-            elif (rep.manager, rep.region) != (manager, office):
-                rep.manager, rep.region = manager, office
+                continue
+            changes = {"manager": manager, "region": office, **filters}
+            if any(getattr(rep, key) != value for key, value in changes.items()):
+                for key, value in changes.items():
+                    setattr(rep, key, value)
                 updated += 1
             else:
                 unchanged += 1

@@ -124,6 +124,9 @@ class RepRow(Base):
     active: Mapped[bool] = mapped_column(Boolean, default=True)
     # False: out of every routing strategy (an opt-out), still open to manual assignment and claiming.
     auto_routing: Mapped[bool] = mapped_column(Boolean, default=True, server_default=true())
+    # The rep's own filter and soft preference (``routing.conditions.Condition`` as JSON); None: none.
+    accepts: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+    prefers: Mapped[dict[str, Any] | None] = mapped_column(JSON)
     # The rep's own word (available / away), beside the manager's ``active`` and ``out_of_office``; one of
     # REP_STATUSES (the API validates it: SQLite cannot add a check to the existing table without a copy).
     status: Mapped[str] = mapped_column(String(20), default="available", server_default=text("'available'"))
