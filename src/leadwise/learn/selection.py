@@ -71,7 +71,7 @@ CALIBRATIONS = ("sigmoid", "isotonic")
 
 def _clock() -> float:
     """The budget's clock: this process's CPU time. The search runs on one thread, so on a quiet machine
-    this is wall time; on a busy one the search takes longer but finds the same models, where a
+    this is wall time; on a busy one the search takes longer but does about the same work, where a
     wall-clock budget would let the neighbours decide how many candidates are tried."""
     return time.process_time()
 
