@@ -29,7 +29,7 @@ class Settings(BaseSettings):
     model_name_prefix: str = "leadwise"
     model_alias: str = "champion"
     random_seed: int = 42
-    # ``leadwise train``'s model-search budget in seconds when neither --budget nor the run config sets
+    # ``leadwise train``'s model-search budget in CPU seconds when neither --budget nor the run config sets
     # one (0: the fixed LightGBM parameters, no search).
     train_budget: float = Field(default=15.0, ge=0, le=86_400)
 

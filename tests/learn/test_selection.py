@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pickle
+import time
 from pathlib import Path
 
 import lightgbm as lgb
@@ -90,6 +91,15 @@ def test_the_scorecard_scores_by_lookups_exactly_as_its_pipeline_does() -> None:
     later[5:10, 0] = 1e6  # beyond the last bin
     expected = member.model_.decision_function(member.levels(later))
     assert np.allclose(member.margin(later), expected, atol=1e-9) and np.ptp(expected) > 1
+
+
+def test_the_budget_counts_cpu_time_so_a_busy_machine_does_not_cut_the_search() -> None:
+    # Each step waits 1 s, as if the neighbours held the CPU: on a wall clock the wait before the first
+    # LightGBM trial would spend the whole budget, yet the search goes on to its trial cap.
+    X, y, _ = planted(600, 6, linear=False)
+    model = SelectedClassifier(budget_seconds=1.0, max_trials=3, candidates=("lightgbm",))
+    model.fit(X, y, progress=lambda _share, _message: time.sleep(1.0))
+    assert len([t for t in model.report_.trials if t.candidate == "lightgbm"]) == 3
 
 
 def test_a_tight_budget_skips_catboost_and_says_why() -> None:

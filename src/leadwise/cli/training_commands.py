@@ -69,7 +69,7 @@ def train(
     budget: Annotated[
         str | None,
         typer.Option(
-            help="Time for choosing the models by inner cross-validation: 120s, 2m, 0 for none "
+            help="CPU time for choosing the models by inner cross-validation: 120s, 2m, 0 for none "
             "(default: the run config's search_budget, else LEADWISE_TRAIN_BUDGET, 15s)."
         ),
     ] = None,
@@ -220,7 +220,7 @@ def _print_summary(outcome, versions, decision, seconds: float) -> None:
         calibrations = ", ".join(f"{method} {loss:.4f}" for method, loss in search.calibration_log_loss.items())
         console.print(
             f"{name}: {search.chosen} chosen by {search.folds}-fold inner CV from {len(search.trials)} trials in "
-            f"{search.seconds:.0f} s (budget {search.budget_seconds:.0f} s): inner-CV log loss {search.log_loss:.4f}, "
+            f"{search.seconds:.0f} s of CPU (budget {search.budget_seconds:.0f} s): inner-CV log loss {search.log_loss:.4f}, "
             f"ECE {search.ece:.3f}; calibration {search.calibration} (log loss {calibrations})"
         )
         for candidate, why in search.skipped.items():
