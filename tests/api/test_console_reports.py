@@ -126,7 +126,7 @@ def test_a_manager_reads_the_reports_with_charts_and_tables(page, console: Conso
     assert by_channel["email"][:4] == ["8", "8", "0", "0.0 %"]
     # The bar of a 100 % channel is the full plot width; a 0 % channel's is empty.
     widths = [float(w) for w in page.locator("svg:has(title:text('first-touch channel')) rect").evaluate_all("rs => rs.map(r => r.getAttribute('width'))")]
-    assert max(widths) > 300 and min(widths) == 0.0
+    assert max(widths) > 250 and min(widths) == 0.0
 
     shares = _rows(page.locator("#fairness-reps"))
     assert set(shares) == {"Ann", "Bob", "Cleo"}
@@ -138,7 +138,8 @@ def test_a_manager_reads_the_reports_with_charts_and_tables(page, console: Conso
         assert cells[-1] == "within" or "lead share above 1.5× fair" in cells[-1]
         ratio = float(cells[3])
         assert (ratio > 1.5) == ("above" in cells[-1])
-    assert page.locator("#fairness-periods tbody tr").count() == 14
+    # Every lead was routed today: one period with offers in the table, 13 quiet ones said in words.
+    assert page.locator("#fairness-periods tbody tr").count() == 1 and "13 without any offer" in page.locator("main").inner_text()
 
     sla = _rows(page.get_by_role("table", name="Offers accepted by their deadline, by rep"))
     assert sum(int(cells[0]) for cells in sla.values()) == N_LEADS and all(c[-1] == "100.0 %" for c in sla.values())

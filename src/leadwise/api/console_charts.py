@@ -13,9 +13,9 @@ from dataclasses import dataclass, field
 
 from markupsafe import Markup, escape
 
-WIDTH = 560
-ROW = 26  # height of one bar group's row
-LABEL = 150  # room for the row labels on the left
+WIDTH = 440
+ROW = 28  # height of one bar group's row
+LABEL = 100  # room for the row labels on the left
 PAD = 14
 COLOURS = ("#1f5fa8", "#d9822b", "#2e8540", "#8e3fa6", "#b8323a", "#5b6770")
 _ids = itertools.count(1)
@@ -56,7 +56,7 @@ def _open(chart: Chart, height: float, width: int = WIDTH) -> tuple[str, list[st
     ident = f"chart-{next(_ids)}"
     head = [
         f'<svg class="chart" viewBox="0 0 {width} {height:.0f}" role="img" aria-labelledby="{ident}-t {ident}-d" '
-        f'xmlns="http://www.w3.org/2000/svg" font-size="13">',
+        f'xmlns="http://www.w3.org/2000/svg" font-size="14">',
         f'<title id="{ident}-t">{escape(chart.title)}</title><desc id="{ident}-d">{escape(chart.description)}</desc>',
     ]
     return ident, head
@@ -67,7 +67,7 @@ def _legend(series: Sequence[str], y: float) -> list[str]:
     for i, name in enumerate(series):
         parts.append(f'<rect x="{x:.0f}" y="{y - 10:.0f}" width="12" height="12" fill="{COLOURS[i % len(COLOURS)]}"/>')
         parts.append(f'<text x="{x + 16:.0f}" y="{y:.0f}">{escape(name)}</text>')
-        x += 24 + 7.5 * len(name)
+        x += 26 + 8 * len(name)
     return parts
 
 
@@ -76,7 +76,7 @@ def bar_chart(chart: Chart, rows: Sequence[Bars], fmt: Callable[[float], str] = 
     n_series = max(1, len(chart.series))
     figures = [v for r in rows for v in r.values if v is not None] + [ref.value for ref in chart.references]
     top = top if top is not None else max([*figures, 1e-9]) * 1.1
-    plot = WIDTH - LABEL - PAD - 56
+    plot = WIDTH - LABEL - PAD - 60
     legend = 22 if len(chart.series) > 1 or chart.references else 0
     height = PAD + legend + ROW * max(len(rows), 1) * (1 + 0.45 * (n_series - 1)) + 36
     _, out = _open(chart, height)
@@ -86,14 +86,14 @@ def bar_chart(chart: Chart, rows: Sequence[Bars], fmt: Callable[[float], str] = 
     group = ROW * (1 + 0.45 * (n_series - 1))
     bar = (group - 8) / n_series
     for row in rows:
-        out.append(f'<text x="{LABEL - 8}" y="{y + group / 2 + 4:.1f}" text-anchor="end">{escape(row.label[:22])}</text>')
+        out.append(f'<text x="{LABEL - 8}" y="{y + group / 2 + 4:.1f}" text-anchor="end">{escape(row.label[:13])}</text>')
         for i, value in enumerate(row.values):
             if value is None:
                 continue
             width = max(plot * value / top, 0.0) if top > 0 else 0.0
             top_y = y + 4 + i * bar
             out.append(f'<rect x="{LABEL}" y="{top_y:.1f}" width="{width:.1f}" height="{bar - 2:.1f}" fill="{COLOURS[i % len(COLOURS)]}"/>')
-            out.append(f'<text x="{LABEL + width + 4:.1f}" y="{top_y + bar / 2 + 3:.1f}" font-size="11">{escape(fmt(value))}</text>')
+            out.append(f'<text x="{LABEL + width + 4:.1f}" y="{top_y + bar / 2 + 3:.1f}" font-size="12">{escape(fmt(value))}</text>')
         y += group
     bottom = y + 4
     out.append(f'<line x1="{LABEL}" y1="{PAD + legend}" x2="{LABEL}" y2="{bottom:.1f}" stroke="#333"/>')
@@ -101,7 +101,7 @@ def bar_chart(chart: Chart, rows: Sequence[Bars], fmt: Callable[[float], str] = 
         x = LABEL + plot * ref.value / top if top > 0 else LABEL
         dash = ' stroke-dasharray="4 3"' if ref.dashed else ""
         out.append(f'<line x1="{x:.1f}" y1="{PAD + legend - 4}" x2="{x:.1f}" y2="{bottom:.1f}" stroke="#b8323a"{dash}/>')
-        out.append(f'<text x="{x:.1f}" y="{bottom + 14 + 13 * (k % 2):.1f}" text-anchor="middle" font-size="11" fill="#b8323a">{escape(ref.label)}</text>')
+        out.append(f'<text x="{x:.1f}" y="{bottom + 14 + 13 * (k % 2):.1f}" text-anchor="middle" font-size="12" fill="#b8323a">{escape(ref.label)}</text>')
     out.append("</svg>")
     return Markup("".join(out))
 
@@ -124,13 +124,13 @@ def line_chart(
     for tick in (0.0, 0.5, 1.0):
         _, ty = xy(0, tick * top)
         out.append(f'<line x1="{left}" y1="{ty:.1f}" x2="{WIDTH - PAD}" y2="{ty:.1f}" stroke="#ddd"/>')
-        out.append(f'<text x="{left - 6}" y="{ty + 4:.1f}" text-anchor="end" font-size="11">{escape(fmt(tick * top))}</text>')
+        out.append(f'<text x="{left - 6}" y="{ty + 4:.1f}" text-anchor="end" font-size="12">{escape(fmt(tick * top))}</text>')
     out.append(f'<line x1="{left}" y1="{y0}" x2="{left}" y2="{bottom}" stroke="#333"/>')
-    every = max(1, len(x_labels) // 7)
+    every = max(1, -(-len(x_labels) // 5))
     for i, label in enumerate(x_labels):
-        if i % every == 0 or i == len(x_labels) - 1:
+        if (len(x_labels) - 1 - i) % every == 0:  # counted back from the latest, which is always shown
             x, _ = xy(i, 0.0)
-            out.append(f'<text x="{x:.1f}" y="{bottom + 16}" text-anchor="middle" font-size="11">{escape(label)}</text>')
+            out.append(f'<text x="{x:.1f}" y="{bottom + 16}" text-anchor="middle" font-size="12">{escape(label)}</text>')
     for s, line in enumerate(values):
         colour = COLOURS[s % len(COLOURS)]
         points = [xy(i, v) for i, v in enumerate(line) if v is not None]
@@ -170,8 +170,8 @@ def calibration_chart(chart: Chart, points: Sequence[tuple[float, float, int]]) 
     for tick in (0.0, 0.25, 0.5, 0.75, 1.0):
         x, y = xy(tick, tick)
         out.append(f'<line x1="{left}" y1="{y:.1f}" x2="{left + plot}" y2="{y:.1f}" stroke="#eee"/>')
-        out.append(f'<text x="{left - 6}" y="{y + 4:.1f}" text-anchor="end" font-size="11">{tick:g}</text>')
-        out.append(f'<text x="{x:.1f}" y="{pad + plot + 16}" text-anchor="middle" font-size="11">{tick:g}</text>')
+        out.append(f'<text x="{left - 6}" y="{y + 4:.1f}" text-anchor="end" font-size="12">{tick:g}</text>')
+        out.append(f'<text x="{x:.1f}" y="{pad + plot + 16}" text-anchor="middle" font-size="12">{tick:g}</text>')
     out.append(f'<rect x="{left}" y="{pad}" width="{plot}" height="{plot}" fill="none" stroke="#333"/>')
     x0, y0 = xy(0, 0)
     x1, y1 = xy(1, 1)
@@ -207,13 +207,13 @@ def interval_chart(
     bottom = PAD + ROW * len(rows)
     for tick in (low + (high - low) * k / 4 for k in range(5)):
         out.append(f'<line x1="{x_of(tick):.1f}" y1="{PAD}" x2="{x_of(tick):.1f}" y2="{bottom}" stroke="#eee"/>')
-        out.append(f'<text x="{x_of(tick):.1f}" y="{bottom + 16}" text-anchor="middle" font-size="11">{escape(fmt(tick))}</text>')
+        out.append(f'<text x="{x_of(tick):.1f}" y="{bottom + 16}" text-anchor="middle" font-size="12">{escape(fmt(tick))}</text>')
     for ref in chart.references:
         out.append(f'<line x1="{x_of(ref.value):.1f}" y1="{PAD}" x2="{x_of(ref.value):.1f}" y2="{bottom}" stroke="#b8323a" stroke-dasharray="4 3"/>')
-        out.append(f'<text x="{x_of(ref.value):.1f}" y="{bottom + 32}" text-anchor="middle" font-size="11" fill="#b8323a">{escape(ref.label)}</text>')
+        out.append(f'<text x="{x_of(ref.value):.1f}" y="{bottom + 32}" text-anchor="middle" font-size="12" fill="#b8323a">{escape(ref.label)}</text>')
     for i, (label, estimate, lo, hi) in enumerate(rows):
         y = PAD + ROW * i + ROW / 2
-        out.append(f'<text x="{LABEL - 8}" y="{y + 4:.1f}" text-anchor="end">{escape(label[:22])}</text>')
+        out.append(f'<text x="{LABEL - 8}" y="{y + 4:.1f}" text-anchor="end">{escape(label[:13])}</text>')
         out.append(f'<line x1="{x_of(lo):.1f}" y1="{y:.1f}" x2="{x_of(hi):.1f}" y2="{y:.1f}" stroke="#333" stroke-width="2"/>')
         for end in (lo, hi):
             out.append(f'<line x1="{x_of(end):.1f}" y1="{y - 6:.1f}" x2="{x_of(end):.1f}" y2="{y + 6:.1f}" stroke="#333" stroke-width="2"/>')

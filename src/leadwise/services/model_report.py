@@ -63,14 +63,20 @@ class TrainingRun:
         return f"{ui}/#/experiments/{self.experiment_id}/runs/{self.run_id}" if ui else None
 
 
-@lru_cache(maxsize=32)
 def training_run(version: str, registered_name: str) -> TrainingRun | None:
     """The run that trained ``version`` (``v7``) of the bundle registered as ``registered_name``, or None
     (a version that is not in the registry, such as models installed in-process, or no registry)."""
+    import mlflow
+
+    return _training_run(version, registered_name, mlflow.get_tracking_uri())
+
+
+@lru_cache(maxsize=32)
+def _training_run(version: str, registered_name: str, tracking_uri: str) -> TrainingRun | None:
     from mlflow import MlflowClient
 
     try:
-        client = MlflowClient()
+        client = MlflowClient(tracking_uri=tracking_uri, registry_uri=tracking_uri)
         registered = client.get_model_version(registered_name, version.lstrip("v"))
         if registered.run_id is None:
             return None
