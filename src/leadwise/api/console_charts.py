@@ -13,9 +13,9 @@ from dataclasses import dataclass, field
 
 from markupsafe import Markup, escape
 
-WIDTH = 440
+WIDTH = 380
 ROW = 28  # height of one bar group's row
-LABEL = 100  # room for the row labels on the left
+LABEL = 96  # room for the row labels on the left
 PAD = 14
 COLOURS = ("#1f5fa8", "#d9822b", "#2e8540", "#8e3fa6", "#b8323a", "#5b6770")
 _ids = itertools.count(1)
@@ -130,7 +130,8 @@ def line_chart(
     for i, label in enumerate(x_labels):
         if (len(x_labels) - 1 - i) % every == 0:  # counted back from the latest, which is always shown
             x, _ = xy(i, 0.0)
-            out.append(f'<text x="{x:.1f}" y="{bottom + 16}" text-anchor="middle" font-size="12">{escape(label)}</text>')
+            anchor = "end" if i == len(x_labels) - 1 else "start" if i == 0 else "middle"  # kept inside the frame
+            out.append(f'<text x="{x:.1f}" y="{bottom + 16}" text-anchor="{anchor}" font-size="12">{escape(label)}</text>')
     for s, line in enumerate(values):
         colour = COLOURS[s % len(COLOURS)]
         points = [xy(i, v) for i, v in enumerate(line) if v is not None]
@@ -159,9 +160,9 @@ def line_chart(
 
 def calibration_chart(chart: Chart, points: Sequence[tuple[float, float, int]]) -> Markup:
     """Observed win rate against predicted P(win) per bin (dot area ~ count), with the diagonal."""
-    size, left, pad = 300, 44, 14
+    size, left, pad = 310, 58, 14
     plot = size - left - pad
-    height = size + 16
+    height = pad + plot + 44  # the x axis title is the lowest mark
     _, out = _open(chart, height, width=size + 10)
 
     def xy(p: float, o: float) -> tuple[float, float]:
@@ -173,6 +174,9 @@ def calibration_chart(chart: Chart, points: Sequence[tuple[float, float, int]]) 
         out.append(f'<text x="{left - 6}" y="{y + 4:.1f}" text-anchor="end" font-size="12">{tick:g}</text>')
         out.append(f'<text x="{x:.1f}" y="{pad + plot + 16}" text-anchor="middle" font-size="12">{tick:g}</text>')
     out.append(f'<rect x="{left}" y="{pad}" width="{plot}" height="{plot}" fill="none" stroke="#333"/>')
+    middle = pad + plot / 2
+    out.append(f'<text x="{left + plot / 2:.1f}" y="{pad + plot + 34}" text-anchor="middle" font-size="12">served P(win)</text>')
+    out.append(f'<text x="14" y="{middle:.1f}" text-anchor="middle" font-size="12" transform="rotate(-90 14 {middle:.1f})">won, share</text>')
     x0, y0 = xy(0, 0)
     x1, y1 = xy(1, 1)
     out.append(f'<line x1="{x0}" y1="{y0}" x2="{x1}" y2="{y1}" stroke="#999" stroke-dasharray="4 3"/>')
