@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+import re
 import time
 from datetime import timedelta
 from pathlib import Path
@@ -75,6 +76,12 @@ def test_the_model_report_links_the_champions_training_run(env, world_models) ->
     assert training["metrics"] == {"lead_score.roc_auc": 0.81, "rep_fit.ece": 0.04}  # the search's left out
     assert training["url"] == f"http://127.0.0.1:5000/#/experiments/{run.info.experiment_id}/runs/{run.info.run_id}"
     assert body["validation_ece"] == 0.04
+    # The console's model page links the same run (signed in with the manager key, as a browser would).
+    token = re.search(r'name="csrf" value="([^"]+)"', env.client.get("/console/login").text)
+    assert token is not None
+    env.client.post("/console/login", data={"api_key": env.keys["manager"], "csrf": token.group(1)})
+    page = env.client.get("/console/model").text
+    assert f'href="{training["url"]}"' in page and "lead_score.roc_auc" in page and "lead_score.search" not in page
 
 
 def test_the_ui_address_must_be_a_web_address(tmp_path: Path) -> None:
