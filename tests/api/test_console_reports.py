@@ -104,6 +104,14 @@ def _rows(table) -> dict[str, list[str]]:
     return out
 
 
+def fits_a_phone(page) -> bool:
+    """At 390 px wide the page does not scroll sideways (charts scale, tables become cards)."""
+    page.set_viewport_size({"width": 390, "height": 844})
+    width = page.evaluate("document.documentElement.scrollWidth")
+    page.set_viewport_size({"width": 1280, "height": 900})
+    return width <= 390
+
+
 def test_a_manager_reads_the_reports_with_charts_and_tables(page, console: Console) -> None:
     sign_in(page, console, console.keys["manager"])
     nav = page.get_by_role("navigation", name="Console pages")
@@ -144,6 +152,7 @@ def test_a_manager_reads_the_reports_with_charts_and_tables(page, console: Conso
     sla = _rows(page.get_by_role("table", name="Offers accepted by their deadline, by rep"))
     assert sum(int(cells[0]) for cells in sla.values()) == N_LEADS and all(c[-1] == "100.0 %" for c in sla.values())
     shot(page, "reports")
+    assert fits_a_phone(page)
 
     # Keyboard only: pick another attribution model and show it.
     page.get_by_label("Attribution model", exact=True).focus()
@@ -170,6 +179,7 @@ def test_the_model_page_shows_the_champion_and_its_served_calibration(page, cons
     assert page.locator("svg title", has_text="Calibration of model world-1").count() == 1
     assert page.locator("svg circle").count() == bins.count()
     shot(page, "model")
+    assert fits_a_phone(page)
 
 
 def test_what_if_runs_in_the_background_and_shows_each_policy_with_its_interval(page, console: Console) -> None:
@@ -192,6 +202,7 @@ def test_what_if_runs_in_the_background_and_shows_each_policy_with_its_interval(
     assert float(rows["optimised"][0]) > float(rows["round_robin"][0])  # the model beats taking turns
     assert page.locator("#whatif-job svg circle").count() == 4
     shot(page, "whatif")
+    assert fits_a_phone(page)
 
     on_log = page.locator("form", has=page.get_by_role("heading", name="On the service's own log"))
     on_log.get_by_role("button", name="Compare on the log").click()
