@@ -59,6 +59,12 @@ class Settings(BaseSettings):
     # when unset, so sessions end when the service restarts); a session lasts console_session_hours.
     console_secret: SecretStr | None = None
     console_session_hours: float = Field(default=12.0, gt=0, le=24 * 30)
+    # The MLflow UI's address (``mlflow ui`` serves http://127.0.0.1:5000): the console's model page links the
+    # champion's training run there; unset, it shows the run id alone.
+    mlflow_ui_url: str | None = None
+    # Where what-if jobs keep their state (one JSON file each, read by every worker on the host); default a
+    # ``leadwise-whatif`` folder in the system's temporary directory.
+    whatif_dir: Path | None = None
     enable_bench_floor: bool = False  # exposes POST /bench/floor (one bare insert) for benchmarks only
     max_reassignments: int = Field(default=2, ge=0)  # rejected/lapsed this many times: manager queue
     flow_file: Path | None = None  # the flow seeded into an empty database (default: training/flows/default.toml)
@@ -102,6 +108,14 @@ class Settings(BaseSettings):
         if len(set(reasons)) != len(reasons):
             raise ValueError("return_reasons lists a reason twice")
         return reasons
+
+    @field_validator("mlflow_ui_url")
+    @classmethod
+    def mlflow_ui_url_is_http(cls, url: str | None) -> str | None:
+        # The console renders it as a link: only a web address, never a javascript: or file: one.
+        if url is not None and not url.startswith(("http://", "https://")):
+            raise ValueError("mlflow_ui_url must be an http:// or https:// address (e.g. http://127.0.0.1:5000)")
+        return url.rstrip("/") if url is not None else None
 
     @field_validator("model_alias")
     @classmethod

@@ -33,6 +33,9 @@ ENDPOINTS = [
     ("GET", "/v1/reports/returns", None, {"admin", "manager"}),
     ("GET", "/v1/reports/attribution", None, {"admin", "manager"}),
     ("GET", "/v1/reports/model", None, {"admin", "manager"}),
+    ("GET", "/v1/reports/fairness", None, {"admin", "manager"}),
+    ("POST", "/v1/reports/whatif", {"source": "synthetic", "policies": ["no_such_policy"]}, {"admin", "manager"}),
+    ("GET", "/v1/reports/whatif/no-such-job", None, {"admin", "manager"}),
     ("GET", "/v1/flows", None, {"admin"}),
     ("POST", "/v1/flows", {"source": '[[steps]]\npool = "everyone"\nstrategy = "round_robin"\n'}, {"admin"}),
     ("POST", "/v1/flows/preview", {"lead": LEAD}, {"admin", "manager"}),
@@ -66,6 +69,7 @@ def test_every_v1_route_is_in_the_role_table(env) -> None:
         "/v1/flows/default/diff?from=1&to=1": "/v1/flows/{name}/diff",
         "/v1/admin/keys/5": "/v1/admin/keys/{key_id}",
         "/v1/leads/role-lead": "/v1/leads/{lead_id}",
+        "/v1/reports/whatif/no-such-job": "/v1/reports/whatif/{job_id}",
         "/v1/admin/webhooks/1": "/v1/admin/webhooks/{subscription_id}",
         "/v1/admin/webhooks/1/deliveries": "/v1/admin/webhooks/{subscription_id}/deliveries",
     }

@@ -182,7 +182,9 @@ def test_a_rep_sees_only_its_own_offers_and_accepts_one(page, console: Console) 
 def test_a_manager_sees_a_flow_typo_at_its_line_and_previews_the_fix(page, console: Console) -> None:
     sign_in(page, console, console.keys["manager"])
     nav = page.get_by_role("navigation", name="Console pages")
-    assert nav.get_by_role("link").all_inner_texts() == ["Inbox", "Queues", "Decisions", "Reps", "Flows"]
+    assert nav.get_by_role("link").all_inner_texts() == [
+        "Inbox", "Queues", "Decisions", "Reps", "Flows", "Reports", "Model", "What-if"
+    ]
     page.get_by_role("link", name="Flows").click()
     editor = page.get_by_label("Flow draft")
     assert "[[steps]]" in editor.input_value()  # starts from the bundled default flow

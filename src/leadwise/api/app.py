@@ -32,6 +32,7 @@ from leadwise.services.prices import PriceBook
 from leadwise.services.route_queue import RouteQueue
 from leadwise.services.sla import sweep_expired
 from leadwise.services.webhooks import WebhookWorker, write_outbox_in_transactions
+from leadwise.services.whatif import WhatIfJobs, default_directory
 from leadwise.settings import Settings
 from leadwise.store.db import Database
 
@@ -204,6 +205,7 @@ def create_app(
     app.state.settings = settings
     app.state.monitor = MonitorCache(settings.monitor_seconds)
     app.state.key_cache = new_key_cache()
+    app.state.whatif = WhatIfJobs(settings.whatif_dir or default_directory())
     install_error_handlers(app)
     metrics.subscribe()
     app.add_middleware(metrics.LatencyMiddleware)

@@ -48,6 +48,10 @@ PAGES: dict[str, tuple[tuple[str, str], ...]] = {
     "admin": (("inbox", "Inbox"), ("pool", "Queues"), ("decisions", "Decisions"), ("reps", "Reps"), ("flows", "Flows")),
     "integration": (("decisions", "Decisions"),),  # leads: route and score keys read the audit trail
 }
+# Reports, model and what-if (api.console_reports): the roles GET /v1/reports/* admits (ManagerDep).
+REPORT_PAGES = (("reports", "Reports"), ("model", "Model"), ("whatif", "What-if"))
+for _role in ("manager", "admin"):
+    PAGES[_role] += REPORT_PAGES
 
 
 class LoginNeeded(Exception):
@@ -369,3 +373,6 @@ def install_console(app: FastAPI) -> None:
     app.include_router(console_actions.router)
     app.include_router(console_flows.router)
     app.include_router(router)
+    from leadwise.api import console_reports  # it builds on this module's session and pages
+
+    app.include_router(console_reports.router)

@@ -821,9 +821,109 @@ class DriftOut(BaseModel):
     psi: dict[str, float] = Field(description="population stability index per feature vs the training deals")
 
 
+class TrainingRunOut(BaseModel):
+    run_id: str
+    experiment_id: str
+    registry_version: str
+    metrics: dict[str, float] = Field(description="the run's validation metrics (model search left out)")
+    url: str | None = Field(description="the run in the MLflow UI (setting mlflow_ui_url), or null")
+
+
 class ModelReportOut(BaseModel):
     model_version: str | None
     validation_ece: float | None = Field(default=None, description="the fit model's ECE on its validation rows")
+    training_run: TrainingRunOut | None = Field(
+        default=None, description="the MLflow run that trained the served version (null: not in the registry)"
+    )
     calibration: dict[str, CalibrationOut] = Field(description="per model version")
     drift: DriftOut | dict[str, Any]
     warnings: list[str]
+
+
+# ----------------------------------------------------------------------------------- fairness over time
+
+
+class RepShareOut(BaseModel):
+    rep: str
+    leads: int
+    expected_value: float
+    fair_share: float = Field(description="weight / total weight of the pool (1 / reps unless weighted)")
+    lead_share: float
+    value_share: float
+    lead_ratio: float = Field(description="lead_share / fair_share: what the flow's lead bounds limit")
+    value_ratio: float
+    outside: list[str] = Field(description="the bounds this share breaks, in words")
+
+
+class PeriodSharesOut(BaseModel):
+    start: datetime
+    leads: int = Field(description="offers made to reps in the period")
+    expected_value: float
+    gini_leads: float
+    gini_value: float
+    reps: list[RepShareOut]
+
+
+class FairnessOut(BaseModel):
+    period: Literal["day", "week"]
+    since: datetime
+    end: datetime
+    bounds: dict[str, Any] | None = Field(description="the active flow's fairness bounds (ratios to the fair share)")
+    bounds_source: str
+    window_days: float | None = Field(description="the rolling window routing enforces the bounds over")
+    overall: PeriodSharesOut
+    periods: list[PeriodSharesOut] = Field(description="oldest first; the last is the current, partial period")
+
+
+# --------------------------------------------------------------------------------------------- what-if
+
+
+class WhatIfIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    source: Literal["synthetic", "log"] = Field(
+        description="synthetic: worlds with known truth (leadwise.simulate); log: off-policy evaluation of the "
+        "service's own closed decisions (leadwise.loop.ope)"
+    )
+    policies: list[Annotated[str, Field(max_length=50)]] = Field(
+        min_length=1, max_length=8,
+        description="synthetic: round_robin, load_balancing, performance, best_fit, optimised, batch; "
+        "log: best_fit, round_robin, random",
+    )  # fmt: skip
+    leads: int = Field(default=400, ge=50, le=2000, description="synthetic: leads per world")
+    reps: int = Field(default=10, ge=4, le=30, description="synthetic: reps per world")
+    worlds: int = Field(default=3, ge=1, le=5, description="synthetic: worlds (the interval is across them)")
+    seed: int = Field(default=1, ge=0, le=1_000_000)
+    decisions: int = Field(default=5000, ge=10, le=20_000, description="log: the latest closed decisions used")
+    resamples: int = Field(default=300, ge=100, le=2000, description="log: bootstrap resamples")
+
+
+class PolicyEstimateOut(BaseModel):
+    policy: str
+    estimate: float
+    ci_low: float
+    ci_high: float
+    detail: dict[str, Any]
+
+
+class WhatIfResultOut(BaseModel):
+    source: Literal["synthetic", "log"]
+    measure: str
+    interval: str
+    n: int
+    observed: float | None = None
+    policies: list[PolicyEstimateOut]
+    note: str
+
+
+class WhatIfJobOut(BaseModel):
+    id: str
+    kind: Literal["synthetic", "log"]
+    params: dict[str, Any]
+    status: Literal["queued", "running", "done", "failed"]
+    progress: float = Field(ge=0, le=1)
+    message: str
+    created_at: datetime
+    finished_at: datetime | None
+    result: WhatIfResultOut | None
+    error: str | None

@@ -10,7 +10,7 @@ from __future__ import annotations
 import math
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field
@@ -141,3 +141,117 @@ def fairness_report(
         min_share_ratio=float((share / fair).min()) if share.size else 0.0,
         max_share_ratio=float((share / fair).max()) if share.size else 0.0,
     )
+
+
+# ------------------------------------------------------------------------------------ shares over time
+
+PERIODS = {"day": timedelta(days=1), "week": timedelta(days=7)}
+
+
+@dataclass(frozen=True)
+class RepShare:
+    """One rep's part of a period: its shares of leads and of expected value against its fair share."""
+
+    rep: str
+    leads: int
+    expected_value: float
+    fair_share: float
+    lead_share: float
+    value_share: float
+    lead_ratio: float  # lead_share / fair_share, the figure the bounds limit
+    value_ratio: float
+    outside: tuple[str, ...]  # the bounds this share breaks, in words ("" when none)
+
+
+@dataclass(frozen=True)
+class PeriodShares:
+    start: datetime
+    leads: int
+    expected_value: float
+    gini_leads: float
+    gini_value: float
+    reps: tuple[RepShare, ...]
+
+
+def period_start(moment: datetime, period: str) -> datetime:
+    """The start of ``moment``'s UTC day, or of its ISO week (Monday 00:00 UTC)."""
+    day = moment.astimezone(UTC).replace(hour=0, minute=0, second=0, microsecond=0)
+    return day - timedelta(days=day.weekday()) if period == "week" else day
+
+
+def _breaches(lead_ratio: float, value_ratio: float, bounds: FairnessBounds | None, any_value: bool) -> tuple[str, ...]:
+    if bounds is None:
+        return ()
+    found = []
+    if bounds.max_lead_ratio is not None and lead_ratio > bounds.max_lead_ratio + 1e-9:
+        found.append(f"lead share above {bounds.max_lead_ratio:g}× fair")
+    if bounds.min_lead_ratio is not None and lead_ratio < bounds.min_lead_ratio - 1e-9:
+        found.append(f"lead share below {bounds.min_lead_ratio:g}× fair")
+    if any_value and bounds.max_value_ratio is not None and value_ratio > bounds.max_value_ratio + 1e-9:
+        found.append(f"value share above {bounds.max_value_ratio:g}× fair")
+    if any_value and bounds.min_value_ratio is not None and value_ratio < bounds.min_value_ratio - 1e-9:
+        found.append(f"value share below {bounds.min_value_ratio:g}× fair")
+    return tuple(found)
+
+
+def shares_of(
+    given: Sequence[tuple[str, float]], weights: dict[str, float], bounds: FairnessBounds | None, start: datetime
+) -> PeriodShares:
+    """Each rep's shares of the ``(rep, expected value)`` assignments ``given``, with the Ginis.
+
+    The pool is the reps of ``weights`` plus any other rep that was given a lead (weight 1); fair shares
+    are weight-proportional unless ``bounds`` says ``weighted = false``.
+    """
+    pool = dict(weights)
+    for rep, _ in given:
+        pool.setdefault(rep, 1.0)
+    names = sorted(pool)
+    leads = {name: 0 for name in names}
+    value = {name: 0.0 for name in names}
+    for rep, expected in given:
+        leads[rep] += 1
+        value[rep] += expected
+    weighted = bounds.weighted if bounds is not None else True
+    w = np.array([pool[n] if weighted else 1.0 for n in names], dtype=float)
+    fair = w / w.sum() if len(names) and w.sum() > 0 else np.full(len(names), 1.0 / max(len(names), 1))
+    total_leads, total_value = sum(leads.values()), sum(value.values())
+    rows = []
+    for name, share in zip(names, fair, strict=True):
+        lead_share = leads[name] / total_leads if total_leads else 0.0
+        value_share = value[name] / total_value if total_value > 0 else 0.0
+        lead_ratio = lead_share / share if share > 0 else 0.0
+        value_ratio = value_share / share if share > 0 else 0.0
+        rows.append(
+            RepShare(
+                rep=name, leads=leads[name], expected_value=value[name], fair_share=float(share),
+                lead_share=lead_share, value_share=value_share, lead_ratio=lead_ratio, value_ratio=value_ratio,
+                outside=_breaches(lead_ratio, value_ratio, bounds, total_value > 0) if total_leads else (),
+            )
+        )  # fmt: skip
+    return PeriodShares(
+        start=start, leads=total_leads, expected_value=total_value,
+        gini_leads=gini(leads.values()), gini_value=gini(value.values()), reps=tuple(rows),
+    )  # fmt: skip
+
+
+def shares_over_time(
+    assignments: Sequence[tuple[str, datetime, float]],
+    weights: dict[str, float],
+    bounds: FairnessBounds | None,
+    *,
+    period: str,
+    periods: int,
+    end: datetime,
+) -> list[PeriodShares]:
+    """Shares per calendar period (``day`` or ``week``, UTC), the last ``periods`` of them up to ``end``
+    (the current, partial one included), oldest first; ``assignments`` are ``(rep, assigned at, expected
+    value)``."""
+    step = PERIODS[period]
+    last = period_start(end, period)
+    starts = [last - step * k for k in range(periods - 1, -1, -1)]
+    by_start: dict[datetime, list[tuple[str, float]]] = {start: [] for start in starts}
+    for rep, moment, expected in assignments:
+        bucket = by_start.get(period_start(moment, period))
+        if bucket is not None:
+            bucket.append((rep, expected))
+    return [shares_of(by_start[start], weights, bounds, start) for start in starts]

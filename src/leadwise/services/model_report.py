@@ -15,6 +15,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
+from dataclasses import asdict, dataclass
 from functools import lru_cache
 from typing import Any
 
@@ -49,22 +50,48 @@ def calibration_by_version(session: Session) -> dict[str, dict[str, Any]]:
     }
 
 
+@dataclass(frozen=True)
+class TrainingRun:
+    """The MLflow run that trained a registered version: where to find it and its validation metrics."""
+
+    run_id: str
+    experiment_id: str
+    registry_version: str
+    metrics: dict[str, float]  # ``lead_score.roc_auc``, ``rep_fit.ece``, ... (the model search's left out)
+
+    def url(self, ui: str | None) -> str | None:
+        return f"{ui}/#/experiments/{self.experiment_id}/runs/{self.run_id}" if ui else None
+
+
+def training_run(version: str, registered_name: str) -> TrainingRun | None:
+    """The run that trained ``version`` (``v7``) of the bundle registered as ``registered_name``, or None
+    (a version that is not in the registry, such as models installed in-process, or no registry)."""
+    import mlflow
+
+    return _training_run(version, registered_name, mlflow.get_tracking_uri())
+
+
 @lru_cache(maxsize=32)
-def validation_ece(version: str, registered_name: str) -> float | None:
-    """The fit model's validation ECE logged by the run that trained ``version`` (``v7``) of the bundle
-    registered as ``registered_name``, or None."""
+def _training_run(version: str, registered_name: str, tracking_uri: str) -> TrainingRun | None:
     from mlflow import MlflowClient
 
     try:
-        client = MlflowClient()
+        client = MlflowClient(tracking_uri=tracking_uri, registry_uri=tracking_uri)
         registered = client.get_model_version(registered_name, version.lstrip("v"))
         if registered.run_id is None:
             return None
-        value = client.get_run(registered.run_id).data.metrics.get("rep_fit.ece")
+        run = client.get_run(registered.run_id)
     except Exception as exc:  # registry unreachable or version gone: no baseline, no ECE warning
-        log.info("no validation ECE for model %s: %s", version, exc)
+        log.info("no training run for model %s: %s", version, exc)
         return None
-    return None if value is None else float(value)
+    metrics = {k: float(v) for k, v in sorted(run.data.metrics.items()) if ".search." not in k}
+    return TrainingRun(run.info.run_id, str(run.info.experiment_id), str(registered.version), metrics)
+
+
+def validation_ece(version: str, registered_name: str) -> float | None:
+    """The fit model's validation ECE logged by the run that trained ``version``, or None."""
+    run = training_run(version, registered_name)
+    return None if run is None else run.metrics.get("rep_fit.ece")
 
 
 def served_drift(session: Session, loaded: LoadedModels, window: int) -> tuple[int, dict[str, float]]:
@@ -99,6 +126,10 @@ def model_report(*, db: Database, models: ModelHolder, settings: Settings) -> di
     baseline = validation_ece(loaded.version, settings.registered_model_name("lead_score"))
     ece = live.get("ece")
     report["validation_ece"] = baseline
+    run = training_run(loaded.version, settings.registered_model_name("lead_score"))
+    report["training_run"] = (
+        None if run is None else {**asdict(run), "url": run.url(settings.mlflow_ui_url)}
+    )
     report["drift"] = {"leads": n_leads, "psi": psi}
     report["warnings"] = warnings_for(
         ece=None if ece is None or np.isnan(ece) else float(ece), validation_ece=baseline,

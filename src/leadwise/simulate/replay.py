@@ -10,7 +10,7 @@ Pure: no files, no MLflow (the ``simulate`` command is the edge).
 from __future__ import annotations
 
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 
@@ -250,7 +250,10 @@ def compare_policies(
     fairness: FairnessBounds | None = None,
     fairness_curve: bool = True,
     resolve_every: int = 100,
+    on_policy: Callable[[str], None] | None = None,
 ) -> ReplayReport:
+    """Replay every policy over the same stream and capacities; ``on_policy`` hears each policy's name
+    once it is replayed (the console's what-if shows it as progress)."""
     n, m = inputs.p_true.shape
     capacity = stream_capacity(n, m, capacity_factor, [r.weight for r in inputs.reps])
     optimum = (hindsight_optimum(inputs, capacity, "wins"), hindsight_optimum(inputs, capacity, "revenue"))
@@ -265,6 +268,8 @@ def compare_policies(
                 policy, inputs, capacity, objective=objective, fairness=fairness, resolve_every=resolve_every
             )
         results.append(evaluate_assignment(policy, chosen, inputs, capacity, optimum, seconds))
+        if on_policy is not None:
+            on_policy(policy)
     curve = price_of_fairness(inputs, objective) if fairness_curve else []
     return ReplayReport(objective, n, m, capacity_factor, optimum[0], optimum[1], results, curve)
 

@@ -2,22 +2,25 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Literal
 
-from fastapi import APIRouter, Query
+from fastapi import APIRouter, Query, Request
 
 from leadwise.api.deps import DbDep, ManagerDep, ModelsDep, SessionDep, SettingsDep
 from leadwise.api.schemas import (
     AttributionOut,
     ConversionOut,
+    FairnessOut,
     ModelReportOut,
     Problem,
     Responses,
     ReturnsOut,
     SpeedOut,
+    WhatIfIn,
+    WhatIfJobOut,
 )
-from leadwise.errors import InvalidInput
-from leadwise.services import model_report, reports
+from leadwise.errors import InvalidInput, NotFound
+from leadwise.services import model_report, reports, stats, whatif
 
 router = APIRouter(prefix="/v1/reports", tags=["reports"])
 ERRORS: Responses = {401: {"model": Problem}, 403: {"model": Problem}}
@@ -69,3 +72,36 @@ def model(db: DbDep, models: ModelsDep, settings: SettingsDep, _: ManagerDep) ->
     outcomes per model version (reliability curve, ECE, next to the validation ECE), drift of the served
     leads' features against the training deals (PSI), and the warnings ``/readyz`` shows."""
     return ModelReportOut.model_validate(model_report.model_report(db=db, models=models, settings=settings))
+
+
+@router.get("/fairness", response_model=FairnessOut, responses=ERRORS | {422: {"model": Problem}})
+def fairness(
+    session: SessionDep,
+    _: ManagerDep,
+    period: Annotated[Literal["day", "week"], Query(description="UTC days or ISO weeks")] = "day",
+    periods: Annotated[int, Query(ge=1, le=104, description="how many periods, the current one last")] = 14,
+) -> FairnessOut:
+    """Each rep's share of the leads and of the expected value offered to reps, per period, against its
+    fair share and the active flow's fairness bounds, with the Gini of each; and over the whole range."""
+    return FairnessOut(**stats.fairness_over_time(session=session, period=period, periods=periods))
+
+
+@router.post("/whatif", response_model=WhatIfJobOut, status_code=202, responses=ERRORS | {422: {"model": Problem}, 503: {"model": Problem}})
+def start_whatif(body: WhatIfIn, request: Request, db: DbDep, models: ModelsDep, _: ManagerDep) -> WhatIfJobOut:
+    """Compare routing policies in the background (seconds): on synthetic worlds with known truth, or on
+    the service's own log by off-policy evaluation. Poll ``GET /v1/reports/whatif/{id}`` for its progress
+    and, once ``done``, each policy's estimate with its 95 % interval."""
+    fields = body.model_dump(exclude={"source", "policies"})
+    job = whatif.submit(
+        jobs=request.app.state.whatif, db=db, models=models, source=body.source, policies=tuple(body.policies), **fields
+    )
+    return WhatIfJobOut.model_validate(job)
+
+
+@router.get("/whatif/{job_id}", response_model=WhatIfJobOut, responses=ERRORS | {404: {"model": Problem}})
+def whatif_job(job_id: str, request: Request, _: ManagerDep) -> WhatIfJobOut:
+    """A what-if job: queued, running (with its progress), done (with the result) or failed (why)."""
+    job = request.app.state.whatif.get(job_id[:100])
+    if job is None:
+        raise NotFound(f"job_id: no what-if job {job_id[:100]!r} (jobs are kept an hour after they finish)")
+    return WhatIfJobOut.model_validate(job)
