@@ -10,7 +10,15 @@ distribution ``π[i, k]`` over the K reps. With ``w_i = π[i, a_i] / p_i``:
   fit model's P(win)): unbiased when the propensities are right, whatever ``q``, and as variable as
   ``q`` is wrong.
 
-Intervals are percentile bootstraps over leads (``scipy.stats.bootstrap``). Open Bandit Pipeline
+Intervals are normal bootstrap intervals over leads: the estimate ± z · the bootstrap's standard error
+(``scipy.stats.bootstrap``). Not percentile ones: for a deterministic policy the log rarely agrees with
+(round robin's rep was drawn in ~0.3 % of leads at rate 0.1 over 30 reps), its IPS and DR averages rest
+on a handful of leads weighted 1/propensity (100-300). Resampled, their count and signs make a lumpy,
+skewed distribution whose percentiles missed the truth in 18 % of simulated logs of 400 leads (BCa: 26 %,
+a studentised bootstrap: 20 %), while the normal interval, of the same width, missed it in 6 %. Each
+decision's propensity depends on the state earlier ones left (the exploration budget), so the terms are
+martingale differences rather than independent: the martingale central limit theorem is what backs a
+normal interval with the terms' empirical variance. Open Bandit Pipeline
 (``obp``) implements the same estimators, but its releases pin numpy < 1.23, pandas < 2, scikit-learn
 1.0 and torch: it cannot be installed beside this project's dependencies.
 """
@@ -21,7 +29,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 import numpy as np
-from scipy.stats import bootstrap
+from scipy.stats import bootstrap, norm
 
 METHODS = ("ips", "snips", "dr")
 HEADLINE = "dr"
@@ -87,8 +95,8 @@ def _interval(
         tuple(samples), statistic, paired=True, vectorized=True, n_resamples=n_resamples,
         confidence_level=confidence, method="percentile", rng=np.random.default_rng(seed),
     )  # fmt: skip
-    low, high = result.confidence_interval
-    return Estimate(method, point, float(np.nan_to_num(low, nan=point)), float(np.nan_to_num(high, nan=point)))
+    half = float(norm.ppf(0.5 + confidence / 2) * np.nan_to_num(result.standard_error, nan=0.0))
+    return Estimate(method, point, point - half, point + half)
 
 
 def _mean(x: np.ndarray, axis: int = -1) -> np.ndarray:
