@@ -25,7 +25,7 @@ normal interval with the terms' empirical variance. Open Bandit Pipeline
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -162,3 +162,51 @@ def epsilon_greedy_policy(values: np.ndarray, rate: float) -> np.ndarray:
     """``best_fit`` with ``[exploration] rate`` uniform over every rep (no budget, no priorities)."""
     k = values.shape[1]
     return (1.0 - rate) * greedy_policy(values) + rate / k
+
+
+# ------------------------------------------------------------------------- champion against challenger
+
+
+@dataclass(frozen=True)
+class ScoredDecision:
+    """One closed decision of the service's log with both models' figures for its candidates."""
+
+    chosen: str  # the rep the service routed to
+    propensity: float
+    won: bool
+    champion: Mapping[str, float]  # the routing champion's score of every candidate (best_fit's argmax)
+    challenger: Mapping[str, float]  # the shadow challenger's P(win) of every rep it scored
+
+
+def champion_and_challenger(
+    decisions: Sequence[ScoredDecision], *, n_resamples: int = 1000, seed: int = 0
+) -> dict[str, PolicyEstimate]:
+    """``best_fit`` by each model (all its mass on its top candidate), estimated on the same log.
+
+    Both doubly robust estimates lean on one reward model, the challenger's P(win) (the one stored for
+    every rep), so their difference rests on the same terms; either stays unbiased whatever that model
+    is, given the propensities. A decision whose chosen rep the challenger did not score is left out."""
+    usable = [d for d in decisions if d.chosen in d.challenger and d.chosen in d.champion]
+    if not usable:
+        raise ValueError("no closed decision with a propensity and both models' scores: nothing to compare")
+    reps = tuple(sorted({r for d in usable for r in d.champion}))
+    column = {r: k for k, r in enumerate(reps)}
+    n, k = len(usable), len(reps)
+    champion = np.full((n, k), -np.inf)
+    challenger = np.full((n, k), -np.inf)
+    reward = np.zeros((n, k))
+    for i, d in enumerate(usable):
+        for rep, score in d.champion.items():
+            champion[i, column[rep]] = score
+            if rep in d.challenger:
+                challenger[i, column[rep]] = reward[i, column[rep]] = d.challenger[rep]
+    log = LoggedDecisions(
+        reps,
+        np.array([column[d.chosen] for d in usable]),
+        np.array([d.propensity for d in usable], dtype=float),
+        np.array([d.won for d in usable], dtype=int),
+    )
+    return {
+        name: evaluate_policy(log, greedy_policy(values), reward, n_resamples=n_resamples, seed=seed)
+        for name, values in (("champion", champion), ("challenger", challenger))
+    }
