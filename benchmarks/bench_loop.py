@@ -5,24 +5,26 @@ For each seed: a synthetic world (as ``leadwise synth``) whose history has no de
 own MLflow store and service database, start from the same champion trained on that history:
 
 - ``greedy``: a one-step ``best_fit`` flow;
-- ``explore``: the same flow with ``[exploration]`` (``--rate``, ``--budget``, new reps first).
+- ``explore``: the same flow with ``[exploration]`` (``--rate``, ``--budget``, new reps first), uniform draws;
+- ``thompson``: the same with ``method = "thompson"`` (Beta draws around the fit model's P(win)).
 
 Each round routes ``--leads`` fresh stream leads one by one through ``POST /v1/route`` (one worker, reps
 with room for every lead, so capacity never binds), posts each outcome at once, drawn from the world's
 TRUE P(win) of the rep chosen, then ``leadwise export --base HISTORY`` → ``leadwise train --data EXPORT
---promote`` (``--ipw``: ``--weight-by-propensity``) → ``POST /v1/admin/model/reload``. The figure per
+--promote`` (``--ipw``: ``--weight-by-propensity`` in the exploring arms) → ``POST /v1/admin/model/reload``. The figure per
 round is the served champion's **captured lift** on ``--eval-leads`` held-out stream leads (the share of
 the best-vs-random gain in true P(win) its rep choice captures, every rep a candidate), overall and on the
 leads whose best rep is a new one.
 
-Off-policy evaluation, explore arm: on each round's log (its leads, the rep the service chose, the
+Off-policy evaluation, exploring arms: on each round's log (its leads, the rep the service chose, the
 propensity it recorded, the outcome) the IPS, SNIPS and DR estimates of ``best_fit`` (the champion that
 routed the round), ``round_robin`` and ``random``, against their true values Σ_k π[i, k] p_true[i, k]
 averaged over the round's leads; coverage = share of (seed, round, policy) whose 95 % interval holds the
-truth. ``leadwise ope`` itself is run on the explore arm's last export.
+truth. ``leadwise ope`` itself is run on each exploring arm's last export.
 
 Usage: ``python benchmarks/bench_loop.py [--seeds 1,2,3] [--rounds 5] [--leads 2000] [--history 5000]
-[--reps 30] [--eval-leads 2000] [--rate 0.1] [--budget 0.2] [--ipw] [--json out.json]``.
+[--reps 30] [--eval-leads 2000] [--rate 0.1] [--budget 0.2] [--ipw] [--arms greedy,explore,thompson]
+[--json out.json]``.
 """
 
 from __future__ import annotations
@@ -67,6 +69,7 @@ FOUR_FILES = ("sales_pipeline.csv", "accounts.csv", "products.csv", "sales_teams
 class OpeRow:
     seed: int
     round: int
+    arm: str
     policy: str
     truth: float
     estimates: dict[str, dict[str, float]]
@@ -86,13 +89,15 @@ class ArmResult:
     ope_cli: dict[str, Any] = field(default_factory=dict)
 
 
-def flow_text(explore: bool, rate: float, budget: float) -> str:
+def flow_text(arm: str, rate: float, budget: float) -> str:
     text = (
         'name = "default"\nobjective = "wins"\n\n[pools.everyone]\n\n'
         '[[steps]]\nname = "best_fit"\npool = "everyone"\nstrategy = "best_fit"\n'
     )
-    if explore:
-        text += f"\n[exploration]\nrate = {rate}\nbudget = {budget}\nnew_rep_leads = 30\n"
+    if arm != "greedy":
+        method = "thompson" if arm == "thompson" else "uniform"
+        text += f'\n[exploration]\nmethod = "{method}"\nrate = {rate}\nbudget = {budget}\nnew_rep_leads = 30\n'
+
     return text
 
 
@@ -163,9 +168,9 @@ def run_arm(seed: int, arm: str, args: argparse.Namespace, work: Path, world: An
 
     measure(0)
     rng = np.random.default_rng(seed * 1000 + 7)
-    with LiveServer(arm_dir / "serve", tracking, 1, 0.5) as server, httpx.Client(base_url=server.url, timeout=60) as client:
+    with LiveServer(arm_dir / "serve", tracking, 1, 0.5, None) as server, httpx.Client(base_url=server.url, timeout=60) as client:
         client.post("/v1/flows", json={"name": "default", "format": "toml",
-                                       "source": flow_text(arm == "explore", args.rate, args.budget)},
+                                       "source": flow_text(arm, args.rate, args.budget)},
                     headers=server.admin).raise_for_status()  # fmt: skip
         for rep in reps:
             client.post("/v1/reps", json={"name": rep, "capacity": 100_000}, headers=server.admin).raise_for_status()
@@ -174,7 +179,7 @@ def run_arm(seed: int, arm: str, args: argparse.Namespace, work: Path, world: An
             engaged = day(k + 1)
             served = (
                 champion_matrix(arm_dir, tracking, frame.iloc[rows].assign(engage_date=engaged), reps)
-                if arm == "explore" else None
+                if arm != "greedy" else None
             )  # fmt: skip
             action, propensity, reward, explored = [], [], [], 0
             for i in rows:
@@ -201,19 +206,22 @@ def run_arm(seed: int, arm: str, args: argparse.Namespace, work: Path, world: An
                                      ("round_robin", round_robin_policy(len(rows), len(reps))),
                                      ("random", uniform_policy(len(rows), len(reps)))):  # fmt: skip
                     estimate = evaluate_policy(log, target, served, n_resamples=args.resamples, seed=seed)
-                    result.ope.append(OpeRow(seed, k + 1, name, float((target * p_true).sum(axis=1).mean()),
+                    result.ope.append(OpeRow(seed, k + 1, arm, name, float((target * p_true).sum(axis=1).mean()),
                                              {m: e.as_dict() for m, e in estimate.estimates.items()}))  # type: ignore[misc]
+                    dr = result.ope[-1].estimates["dr"]
+                    print(f"seed {seed} {arm} round {k + 1} OPE {name}: truth {result.ope[-1].truth:.3f}, DR "
+                          f"{dr['estimate']:.3f} [{dr['ci_low']:.3f}, {dr['ci_high']:.3f}]", flush=True)
             export = arm_dir / f"export{k + 1}"
             db_url = f"sqlite:///{arm_dir / 'serve' / 'service.db'}"
             run([LEADWISE, "export", "--database-url", db_url, "--base", str(history), "--out", str(export)], arm_dir)
             train = [LEADWISE, "train", "--data", str(export), "--tracking-uri", tracking, "--promote", *fast]
-            run(train + (["--weight-by-propensity"] if args.ipw and arm == "explore" else []), arm_dir)
+            run(train + (["--weight-by-propensity"] if args.ipw and arm != "greedy" else []), arm_dir)
             client.post("/v1/admin/model/reload", headers=server.admin).raise_for_status()
             measure(k + 1)
             print(f"seed {seed} {arm} round {k + 1}: lift {result.lift[-1]:.3f} (new-rep leads "
                   f"{result.lift_new[-1]:.3f}); new reps got {result.new_rep_share[-1]:.1%}, explored "
                   f"{result.explored_share[-1]:.1%}; {time.perf_counter() - started:.0f}s", flush=True)  # fmt: skip
-        if arm == "explore":
+        if arm != "greedy":
             out = arm_dir / "ope.json"
             run([LEADWISE, "ope", "--data", str(arm_dir / f"export{args.rounds}"), "--tracking-uri", tracking,
                  "--out", str(out), "--resamples", str(args.resamples)], arm_dir)  # fmt: skip
@@ -241,7 +249,10 @@ def print_results(results: list[ArmResult], args: argparse.Namespace) -> None:
         print(f"{r.seed:<5} {r.arm:<8} {share}   win rate {' '.join(f'{w:.3f}' for w in r.true_win_rate)}  ({r.seconds:.0f}s)")
     rows = [o for r in results for o in r.ope]
     if rows:
-        print("\nOPE on each round's log of the explore arm: 95 % interval holds the true value")
+        print("\nOPE on each round's log of the exploring arms: 95 % interval holds the true value")
+        for arm in sorted({o.arm for o in rows}):
+            hit, n, width = coverage([o for o in rows if o.arm == arm], "dr")
+            print(f"  {arm}: DR {hit}/{n} = {hit / n:.0%}, median width {width:.3f}")
         for method in ("ips", "snips", "dr"):
             hit, n, width = coverage(rows, method)
             by_policy = ", ".join(
@@ -263,8 +274,8 @@ def main() -> int:
     parser.add_argument("--rate", type=float, default=0.1)
     parser.add_argument("--budget", type=float, default=0.2)
     parser.add_argument("--resamples", type=int, default=1000)
-    parser.add_argument("--ipw", action="store_true", help="retrain the explore arm with --weight-by-propensity")
-    parser.add_argument("--arms", default="greedy,explore")
+    parser.add_argument("--ipw", action="store_true", help="retrain the exploring arms --weight-by-propensity")
+    parser.add_argument("--arms", default="greedy,explore,thompson")
     parser.add_argument("--train-config", type=Path, help="a `leadwise train --config` for every retraining")
     parser.add_argument("--json", type=Path)
     parser.add_argument("--keep", action="store_true")
@@ -286,8 +297,8 @@ def main() -> int:
             make_history(work / "world", work / "history", new_reps)
             for arm in args.arms.split(","):
                 results.append(run_arm(seed, arm, args, work, world, work / "history", new_reps))
-            if args.json:
-                args.json.write_text(json.dumps([asdict(r) for r in results], indent=1) + "\n")
+                if args.json:  # after every arm: a long run's partial results survive
+                    args.json.write_text(json.dumps([asdict(r) for r in results], indent=1) + "\n")
     finally:
         if not args.keep:
             shutil.rmtree(root, ignore_errors=True)

@@ -6,7 +6,7 @@ from datetime import datetime
 from functools import lru_cache
 from pathlib import Path
 
-from pydantic import AliasChoices, Field, SecretStr, field_validator
+from pydantic import AliasChoices, Field, SecretStr, ValidationInfo, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 PACKAGE_ROOT = Path(__file__).resolve().parent
@@ -28,6 +28,9 @@ class Settings(BaseSettings):
     experiment_name: str = "leadwise"
     model_name_prefix: str = "leadwise"
     model_alias: str = "champion"
+    # A shadow challenger: the bundle behind this alias is scored on every routed lead beside the champion,
+    # never routes, and its figures are stored per decision and reported (``GET /v1/reports/model``).
+    challenger_alias: str | None = None
     random_seed: int = 42
     # ``leadwise train``'s model-search budget in CPU seconds when neither --budget nor the run config sets
     # one (0: the fixed LightGBM parameters, no search).
@@ -123,6 +126,17 @@ class Settings(BaseSettings):
         # Serving "latest" is exactly what the registry alias exists to avoid.
         if alias.strip().lower() == "latest":
             raise ValueError("model_alias may not be 'latest': promote a version to an alias instead")
+        return alias
+
+    @field_validator("challenger_alias")
+    @classmethod
+    def challenger_is_a_plain_alias(cls, alias: str | None, info: ValidationInfo) -> str | None:
+        if alias is None or not alias.strip():
+            return None
+        if alias.strip().lower() == "latest":
+            raise ValueError("challenger_alias may not be 'latest': promote a version to an alias instead")
+        if alias == info.data.get("model_alias"):
+            raise ValueError(f"challenger_alias {alias!r} is the served model_alias: a challenger is another alias")
         return alias
 
     def registered_model_name(self, kind: str) -> str:

@@ -5,6 +5,7 @@ answer with its propensity) → outcomes → ``leadwise export`` → ``leadwise 
 from __future__ import annotations
 
 import json
+import shutil
 from pathlib import Path
 
 import numpy as np
@@ -20,7 +21,7 @@ from leadwise.services import model_report
 from leadwise.services.keys import create_key
 from leadwise.services.models import ModelHolder
 from leadwise.services.reps import create_rep
-from leadwise.simulate.replay_world import read_replay_world
+from leadwise.simulate.replay_world import ReplayWorld, read_replay_world
 from leadwise.simulate.world import generate_world
 from leadwise.simulate.world_config import WorldConfig
 from leadwise.simulate.world_files import write_world
@@ -46,6 +47,16 @@ def _invoke(*args: str) -> str:
     return result.output
 
 
+def _service(settings, world: Path) -> tuple[Database, ReplayWorld, dict[str, str]]:
+    """The service's database at the head, with the world's reps and an admin key's header."""
+    db = Database.connect(settings.database_url)
+    upgrade(db.engine)
+    replay = read_replay_world(world)
+    for rep in replay.truth.reps:
+        create_rep(db=db, fields={"name": rep, "capacity": 1000})
+    return db, replay, {"Authorization": f"Bearer {create_key(db=db, role='admin')[1]}"}
+
+
 @pytest.fixture
 def world(tmp_path: Path) -> Path:
     directory = tmp_path / "world"
@@ -58,12 +69,7 @@ def test_route_export_retrain_and_evaluate(isolated_settings, world: Path, tmp_p
     _invoke("train", "--data", str(world), "--config", str(tmp_path / "fast.toml"))
     settings = isolated_settings.model_copy(update={"sla_sweep_seconds": 0, "model_poll_seconds": 0,
                                                     "monitor_min_outcomes": 50, "monitor_seconds": 0})  # fmt: skip
-    db = Database.connect(settings.database_url)
-    upgrade(db.engine)
-    replay = read_replay_world(world)
-    for rep in replay.truth.reps:
-        create_rep(db=db, fields={"name": rep, "capacity": 1000})
-    admin = {"Authorization": f"Bearer {create_key(db=db, role='admin')[1]}"}
+    db, replay, admin = _service(settings, world)
     holder = ModelHolder(settings)
     champion = load_champion(settings)
     assert champion is not None
@@ -138,3 +144,71 @@ def test_export_of_an_empty_service_says_so(isolated_settings, tmp_path: Path) -
     db.dispose()
     result = runner.invoke(app, ["export", "--out", str(tmp_path / "x")])
     assert result.exit_code == 2 and "nothing to export" in result.output
+
+
+def test_shadow_challenger_is_scored_stored_and_reported(isolated_settings, world: Path, tmp_path: Path,
+                                                         monkeypatch) -> None:  # fmt: skip
+    """A second alias is scored on every routed lead without routing: its figures are stored per decision,
+    and its calibration and off-policy estimate sit beside the champion's in the report (API and CLI)."""
+    from mlflow import MlflowClient
+
+    (tmp_path / "fast.toml").write_text(FAST)
+    _invoke("train", "--data", str(world), "--config", str(tmp_path / "fast.toml"))
+    half = tmp_path / "half"  # the challenger learns from the first half of the history only
+    shutil.copytree(world, half)
+    pipeline = pd.read_csv(half / "sales_pipeline.csv", dtype=str, keep_default_na=False)
+    pipeline.head(len(pipeline) // 2).to_csv(half / "sales_pipeline.csv", index=False)
+    _invoke("train", "--data", str(half), "--config", str(tmp_path / "fast.toml"), "--no-promote")
+    name = isolated_settings.registered_model_name("lead_score")
+    MlflowClient(tracking_uri=isolated_settings.tracking_uri).set_registered_model_alias(name, "challenger", "2")
+    settings = isolated_settings.model_copy(update={"sla_sweep_seconds": 0, "model_poll_seconds": 0,
+                                                    "challenger_alias": "challenger"})  # fmt: skip
+    db, replay, admin = _service(settings, world)
+    holder = ModelHolder(settings)
+    assert holder.reload(force=True) and holder.challenger is not None
+    assert (holder.version, holder.challenger.version) == ("v1", "v2")
+    leads = replay.model_leads()
+    leads["engage_date"] = leads["engage_date"].astype(str) + "T00:00:00Z"
+    rng = np.random.default_rng(1)
+    with TestClient(create_app(settings, db=db, models=holder, load_models=False)) as client:
+        assert client.post("/v1/flows", json={"source": EXPLORING}, headers=admin).status_code == 201
+        assert client.get("/readyz").json()["challenger"]["model_version"] == "v2"
+        for i, lead in enumerate(leads.to_dict("records")[:120]):
+            body = client.post("/v1/route", json={k: v for k, v in lead.items() if pd.notna(v)},
+                               headers=admin).json()  # fmt: skip
+            assert body["explanation"]["explanation"]["model_version"] == "v1"  # the champion routes
+            j = replay.truth.reps.index(body["rep_name"])
+            won = bool(rng.random() < replay.truth.p_matrix[i, j])
+            client.post(f"/v1/assignments/{body['id']}/outcome", json={"result": "won" if won else "lost"},
+                        headers=admin).raise_for_status()  # fmt: skip
+        report = client.get("/v1/reports/model", headers=admin).json()
+    with db.read_session() as session:
+        from sqlalchemy import select
+
+        from leadwise.store.models import AssignmentRow, RepRow
+
+        rows = session.execute(select(AssignmentRow, RepRow.name).join(RepRow)).all()
+    assert len(rows) == 120
+    for row, rep_name in rows:
+        assert row.challenger_version == "v2" and set(row.challenger_scores) == set(replay.truth.reps)
+        assert row.challenger_p_win == pytest.approx(row.challenger_scores[rep_name])
+    assert any(abs(row.p_win - row.challenger_p_win) > 1e-3 for row, _ in rows)  # two models, two figures
+
+    shadow = report["challenger"]
+    assert shadow["alias"] == "challenger" and shadow["model_version"] == "v2"
+    side = shadow["calibration"]["v2"]
+    assert side["champion"]["n"] == side["challenger"]["n"] == 120
+    assert side["champion"]["ece"] != side["challenger"]["ece"]
+    for model in ("champion", "challenger"):
+        figures = shadow["ope"][model]
+        assert figures["method"] == "dr" and figures["ci_low"] <= figures["estimate"] <= figures["ci_high"]
+        assert 0 < figures["estimate"] < 1.5
+
+    monkeypatch.setenv("LEADWISE_CHALLENGER_ALIAS", "challenger")
+    from leadwise.settings import get_settings
+
+    get_settings.cache_clear()
+    printed = _invoke("report", "--no-log")
+    assert "shadow challenger 'challenger' (v2) beside the champion" in printed
+    assert "challenger" in printed and "champion" in printed
+    db.dispose()

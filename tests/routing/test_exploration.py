@@ -122,3 +122,67 @@ def test_decisions_are_reproducible(make_reps, clock) -> None:
         for s in (InMemoryState(), InMemoryState())
     ]
     assert runs[0] == runs[1] and len(set(runs[0])) > 2
+
+
+def test_thompson_draws_follow_their_recorded_propensities(make_reps, clock) -> None:
+    """The explored rep is drawn from the Monte Carlo estimate the propensity is read from: over many leads
+    in one state each rep's share is its recorded propensity, and 1/propensity re-weights it to one."""
+    reps = make_reps(4)
+    scores = _scores(reps, [0.1, 0.6, 0.2, 0.5])
+    flow = _flow(method="thompson", rate=0.5, new_rep_leads=0, thin_segment_leads=0, draws=400)
+    n = 4000
+    chosen: Counter[str] = Counter()
+    propensity: dict[str, list[float]] = {}
+    for i in range(n):
+        d = route_lead(lead=lead(i), reps=reps, loads={}, flow=flow, scores=scores, state=InMemoryState(),
+                       clock=clock)
+        assert d.rep_id is not None and d.propensity is not None and d.propensity > 0
+        chosen[d.rep_id] += 1
+        propensity.setdefault(d.rep_id, []).append(d.propensity)
+    for rep, ps in propensity.items():
+        assert chosen[rep] / n == pytest.approx(np.mean(ps), abs=0.025)
+    # with no lead tried yet every Beta is wide: the 0.5 rep wins many draws, the 0.1 rep few
+    assert chosen["r3"] > 0.15 * n > chosen["r0"] > 0
+
+
+def test_thompson_favours_the_reps_the_service_has_not_tried_and_narrows_with_evidence() -> None:
+    config = Exploration(method="thompson", rate=1.0, new_rep_leads=0, thin_segment_leads=0)
+    p_win = [0.40, 0.35]  # the model prefers a veteran (tried 500 times here) to a rep never tried
+    tried = {"decided": 500, "rep_segments": {"?|?": {"vet": 500}}}
+    pi = policy(config=config, lead=lead(0), greedy="vet", candidates=["vet", "new"], counts=tried,
+                p_win=p_win, key="k")
+    assert pi.thompson and 0.3 < pi.probability["new"] < 0.5  # wide Beta(0.7, 1.3) beats 0.40 ± 0.02 often
+    both = {"decided": 1000, "rep_segments": {"?|?": {"vet": 500, "new": 500}}}
+    narrow = policy(config=config, lead=lead(0), greedy="vet", candidates=["vet", "new"], counts=both,
+                    p_win=p_win, key="k")
+    assert narrow.probability["new"] < 0.1 < pi.probability["new"]
+    assert sum(narrow.probability.values()) == pytest.approx(1.0)
+    same = policy(config=config, lead=lead(0), greedy="vet", candidates=["vet", "new"], counts=both,
+                  p_win=p_win, key="k")
+    assert same.probability == narrow.probability  # seeded by the key: the propensity is reproducible
+
+
+def test_thompson_counts_its_evidence_and_keeps_capacity_and_the_budget(make_reps, clock) -> None:
+    reps = make_reps(4, capacity=Capacity(max_open=1000))
+    reps = [*reps[:3], reps[3].model_copy(update={"capacity": Capacity(max_open=1)})]
+    loads = {"r3": RepLoad(open_leads=1)}
+    scores = _scores(reps, [0.3, 0.6, 0.2, 0.9])
+    flow = _flow(method="thompson", rate=0.1, budget=0.2, new_rep_leads=1000, priority_boost=8)
+    state = InMemoryState()
+    decisions = [
+        route_lead(lead=lead(i), reps=reps, loads=loads, flow=flow, scores=scores, state=state, clock=clock)
+        for i in range(500)
+    ]
+    assert all(d.rep_id != "r3" for d in decisions)  # at capacity: never sampled
+    assert sum(d.explanation.explored for d in decisions) <= 0.2 * 500 + 1
+    assert any("Thompson draw" in " ".join(d.explanation.notes) for d in decisions)
+    tried = state.get("explore:everyone")["rep_segments"]["?|?"]
+    assert sum(tried.values()) == 500 and set(tried) <= {"r0", "r1", "r2"}
+
+
+def test_thompson_without_model_scores_draws_uniformly(make_reps, clock) -> None:
+    reps = make_reps(3)
+    flow = _flow("round_robin", method="thompson", rate=1.0, new_rep_leads=0, thin_segment_leads=0)
+    d = route_lead(lead=lead(0), reps=reps, loads={}, flow=flow, state=InMemoryState(), clock=clock)
+    assert d.propensity == pytest.approx(1 / 3)
+    assert "uniform draw: no P(win) for every candidate" in " ".join(d.explanation.notes)

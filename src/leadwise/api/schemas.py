@@ -829,6 +829,32 @@ class TrainingRunOut(BaseModel):
     url: str | None = Field(description="the run in the MLflow UI (setting mlflow_ui_url), or null")
 
 
+class SideBySideOut(BaseModel):
+    champion: CalibrationOut = Field(description="the routing champion's P(win) for the rep chosen")
+    challenger: CalibrationOut = Field(description="the challenger's P(win) for the same rep, same decisions")
+
+
+class OffPolicyOut(BaseModel):
+    estimate: float = Field(description="expected win rate per lead of best_fit by this model (doubly robust)")
+    ci_low: float
+    ci_high: float
+    method: str
+    estimators: dict[str, dict[str, Any]] = Field(description="ips, snips and dr, each with its interval")
+    matched: int = Field(description="logged decisions where this policy would have picked the rep chosen")
+    effective_sample_size: float
+
+
+class ChallengerOut(BaseModel):
+    alias: str | None = Field(description="LEADWISE_CHALLENGER_ALIAS")
+    model_version: str | None = Field(description="the challenger version loaded now (None: none registered)")
+    calibration: dict[str, SideBySideOut] = Field(description="per challenger version, on the closed decisions "
+                                                  "it was scored on")  # fmt: skip
+    ope: dict[str, OffPolicyOut] | dict[str, str] | None = Field(
+        description="best_fit by the champion and by the challenger, estimated on the same log; a note "
+        "when there is nothing to estimate on yet"
+    )
+
+
 class ModelReportOut(BaseModel):
     model_version: str | None
     validation_ece: float | None = Field(default=None, description="the fit model's ECE on its validation rows")
@@ -838,6 +864,9 @@ class ModelReportOut(BaseModel):
     calibration: dict[str, CalibrationOut] = Field(description="per model version")
     drift: DriftOut | dict[str, Any]
     warnings: list[str]
+    challenger: ChallengerOut | None = Field(
+        default=None, description="the shadow challenger beside the champion (when LEADWISE_CHALLENGER_ALIAS is set)"
+    )
 
 
 # ----------------------------------------------------------------------------------- fairness over time

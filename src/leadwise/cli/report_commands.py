@@ -221,7 +221,30 @@ def render_model(report: dict[str, Any]) -> list[Table]:
         psi_rows = [{"key": feature, "psi": value} for feature, value in drift["psi"].items()]
         tables.append(_table(f"drift of the last {drift['leads']} served leads vs training (PSI)", psi_rows,
                              [("key", "key", ""), ("psi", "PSI", "")]))  # fmt: skip
+    if "challenger" in report:
+        tables.append(render_challenger(report["challenger"]))
     return tables
+
+
+def render_challenger(shadow: dict[str, Any]) -> Table:
+    """Champion and shadow challenger side by side: each model's ECE on the decisions the challenger was
+    scored on (per challenger version) and the off-policy win rate per lead of ``best_fit`` by each."""
+    ope = shadow.get("ope") or {}
+    rows = []
+    for model in ("champion", "challenger"):
+        row: dict[str, Any] = {"key": model}
+        for version, side in shadow["calibration"].items():
+            row |= {"n": side[model]["n"], "ece": side[model]["ece"], "version": version}
+        if model in ope:
+            est = ope[model]
+            row["ope"] = f"{est['estimate']:.3f} [{est['ci_low']:.3f}, {est['ci_high']:.3f}]"
+        rows.append(row)
+    title = (f"shadow challenger {shadow['alias']!r} ({shadow.get('model_version') or 'not loaded'}) beside "
+             "the champion: calibration on the same decisions, best_fit off-policy (DR, 95 %)")  # fmt: skip
+    if ope.get("note"):
+        title += f"; {ope['note']}"
+    return _table(title, rows, [("key", "key", ""), ("version", "challenger version", ""), ("n", "outcomes", ""),
+                                ("ece", "ECE", ""), ("ope", "win rate per lead", "")])  # fmt: skip
 
 
 def _log(figures: dict[str, Any], settings: Any, tracking_uri: str | None) -> None:

@@ -10,18 +10,26 @@ distribution ``π[i, k]`` over the K reps. With ``w_i = π[i, a_i] / p_i``:
   fit model's P(win)): unbiased when the propensities are right, whatever ``q``, and as variable as
   ``q`` is wrong.
 
-Intervals are percentile bootstraps over leads (``scipy.stats.bootstrap``). Open Bandit Pipeline
+Intervals are normal bootstrap intervals over leads: the estimate ± z · the bootstrap's standard error
+(``scipy.stats.bootstrap``). Not percentile ones: for a deterministic policy the log rarely agrees with
+(round robin's rep was drawn in ~0.3 % of leads at rate 0.1 over 30 reps), its IPS and DR averages rest
+on a handful of leads weighted 1/propensity (100-300). Resampled, their count and signs make a lumpy,
+skewed distribution whose percentiles missed the truth in 18 % of simulated logs of 400 leads (BCa: 26 %,
+a studentised bootstrap: 20 %), while the normal interval, of the same width, missed it in 6 %. Each
+decision's propensity depends on the state earlier ones left (the exploration budget), so the terms are
+martingale differences rather than independent: the martingale central limit theorem is what backs a
+normal interval with the terms' empirical variance. Open Bandit Pipeline
 (``obp``) implements the same estimators, but its releases pin numpy < 1.23, pandas < 2, scikit-learn
 1.0 and torch: it cannot be installed beside this project's dependencies.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 
 import numpy as np
-from scipy.stats import bootstrap
+from scipy.stats import bootstrap, norm
 
 METHODS = ("ips", "snips", "dr")
 HEADLINE = "dr"
@@ -87,8 +95,8 @@ def _interval(
         tuple(samples), statistic, paired=True, vectorized=True, n_resamples=n_resamples,
         confidence_level=confidence, method="percentile", rng=np.random.default_rng(seed),
     )  # fmt: skip
-    low, high = result.confidence_interval
-    return Estimate(method, point, float(np.nan_to_num(low, nan=point)), float(np.nan_to_num(high, nan=point)))
+    half = float(norm.ppf(0.5 + confidence / 2) * np.nan_to_num(result.standard_error, nan=0.0))
+    return Estimate(method, point, point - half, point + half)
 
 
 def _mean(x: np.ndarray, axis: int = -1) -> np.ndarray:
@@ -154,3 +162,51 @@ def epsilon_greedy_policy(values: np.ndarray, rate: float) -> np.ndarray:
     """``best_fit`` with ``[exploration] rate`` uniform over every rep (no budget, no priorities)."""
     k = values.shape[1]
     return (1.0 - rate) * greedy_policy(values) + rate / k
+
+
+# ------------------------------------------------------------------------- champion against challenger
+
+
+@dataclass(frozen=True)
+class ScoredDecision:
+    """One closed decision of the service's log with both models' figures for its candidates."""
+
+    chosen: str  # the rep the service routed to
+    propensity: float
+    won: bool
+    champion: Mapping[str, float]  # the routing champion's score of every candidate (best_fit's argmax)
+    challenger: Mapping[str, float]  # the shadow challenger's P(win) of every rep it scored
+
+
+def champion_and_challenger(
+    decisions: Sequence[ScoredDecision], *, n_resamples: int = 1000, seed: int = 0
+) -> dict[str, PolicyEstimate]:
+    """``best_fit`` by each model (all its mass on its top candidate), estimated on the same log.
+
+    Both doubly robust estimates lean on one reward model, the challenger's P(win) (the one stored for
+    every rep), so their difference rests on the same terms; either stays unbiased whatever that model
+    is, given the propensities. A decision whose chosen rep the challenger did not score is left out."""
+    usable = [d for d in decisions if d.chosen in d.challenger and d.chosen in d.champion]
+    if not usable:
+        raise ValueError("no closed decision with a propensity and both models' scores: nothing to compare")
+    reps = tuple(sorted({r for d in usable for r in d.champion}))
+    column = {r: k for k, r in enumerate(reps)}
+    n, k = len(usable), len(reps)
+    champion = np.full((n, k), -np.inf)
+    challenger = np.full((n, k), -np.inf)
+    reward = np.zeros((n, k))
+    for i, d in enumerate(usable):
+        for rep, score in d.champion.items():
+            champion[i, column[rep]] = score
+            if rep in d.challenger:
+                challenger[i, column[rep]] = reward[i, column[rep]] = d.challenger[rep]
+    log = LoggedDecisions(
+        reps,
+        np.array([column[d.chosen] for d in usable]),
+        np.array([d.propensity for d in usable], dtype=float),
+        np.array([d.won for d in usable], dtype=int),
+    )
+    return {
+        name: evaluate_policy(log, greedy_policy(values), reward, n_resamples=n_resamples, seed=seed)
+        for name, values in (("champion", champion), ("challenger", challenger))
+    }

@@ -215,14 +215,16 @@ def _try_step(
     )
     rep_id, propensity, explored = choice.rep_id, 1.0, False
     if flow.exploration is not None:
+        candidates = list(choice.scores) or [choice.rep_id]
         drawn = explore(
             config=flow.exploration,
             lead=lead,
             greedy=choice.rep_id,
-            candidates=list(choice.scores) or [choice.rep_id],
+            candidates=candidates,
             state=state,
             key=f"explore:{step.pool}",
             attempt=attempt,
+            p_win=list(scores.expected_values(candidates)) if scores.has_rep_scores else None,
         )
         rep_id, propensity, explored = drawn.rep_id, drawn.propensity, drawn.explored
         choice.notes.append(drawn.note)

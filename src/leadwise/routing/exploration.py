@@ -14,6 +14,16 @@ or with a new rep among its candidates while the explored share of the flow's le
 ``w`` is 1, or ``priority_boost`` for a new rep: new reps get their fair trial first. Candidates are those
 the strategy ranked, after capacity and fairness screening, so exploring never breaks either.
 
+``method = "thompson"`` replaces the uniform draw by Thompson sampling from the fit model's uncertainty:
+rep ``r``'s P(win) for the lead is ``Beta(m·p, m·(1 − p))``, centred on the fit model's calibrated P(win)
+``p`` with concentration ``m = prior_strength + n(r, segment)``, the leads of the lead's segment this pool
+has routed to ``r`` (each one an outcome the next model learns from). A rep the service has not yet tried
+in a segment (a new rep above all) is wide and wins many draws; one it has tried often is held to the
+model's figure. The draw's weights ``w(rep)`` are P(rep has the highest sample), estimated from ``draws``
+Monte Carlo samples (+½ per rep, so that no candidate's chance is 0) and the explored rep is drawn from
+that estimate itself, so the stored propensity is the exact chance of what was done. Without a P(win) for
+every candidate (a rules-only step) the draw is uniform.
+
 The draw is a hash of the lead id, the attempt and the count of leads decided (reproducible: the same
 state and lead give the same decision); the counters live in the ``RoutingState`` under the pool's key.
 """
@@ -25,6 +35,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Literal
 
+import numpy as np
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from leadwise.routing.domain import Lead, RepId
@@ -36,13 +47,15 @@ class Exploration(BaseModel):
 
     model_config = ConfigDict(frozen=True, extra="forbid")
 
-    method: Literal["uniform"] = "uniform"
+    method: Literal["uniform", "thompson"] = "uniform"
     rate: float = Field(default=0.1, ge=0, le=1)
     budget: float | None = Field(default=None, gt=0, le=1)  # None: the boost is never paused
     new_rep_leads: int = Field(default=20, ge=0)  # a rep with fewer leads from this pool is new
     thin_segment_leads: int = Field(default=50, ge=0)  # a sector × product series with fewer is thin
     priority_boost: float = Field(default=2.0, ge=1)
     seed: str = ""  # changes every draw (two services on one stream explore differently)
+    prior_strength: float = Field(default=2.0, gt=0)  # thompson: the Beta's concentration before any lead
+    draws: int = Field(default=2000, ge=100, le=100_000)  # thompson: Monte Carlo samples per propensity
 
     @model_validator(mode="after")
     def _budget_covers_rate(self) -> Exploration:
@@ -80,27 +93,66 @@ class Policy:
     new_reps: frozenset[RepId]
     thin: bool
     spent: bool
+    thompson: bool = False  # the draw's weights are Thompson sampling's (else uniform, new reps boosted)
+
+
+def _thompson_weights(
+    *, config: Exploration, p_win: Sequence[float], evidence: Sequence[int], key: str
+) -> list[float] | None:
+    """P(each candidate has the highest Beta sample), estimated from ``config.draws`` samples seeded by
+    ``key``; None when a P(win) is missing."""
+    p = np.asarray(p_win, dtype=float)
+    if len(p) == 0 or not np.all(np.isfinite(p)):
+        return None
+    p = np.clip(p, 1e-4, 1 - 1e-4)
+    m = config.prior_strength + np.asarray(evidence, dtype=float)
+    rng = np.random.default_rng(int(_uniform(key, "thompson") * 2**63))
+    winners = np.argmax(rng.beta(m * p, m * (1.0 - p), size=(config.draws, len(p))), axis=1)
+    counts = np.bincount(winners, minlength=len(p)) + 0.5
+    return list(counts / counts.sum())
 
 
 def policy(
-    *, config: Exploration, lead: Lead, greedy: RepId, candidates: Sequence[RepId], counts: Mapping[str, Any]
+    *,
+    config: Exploration,
+    lead: Lead,
+    greedy: RepId,
+    candidates: Sequence[RepId],
+    counts: Mapping[str, Any],
+    p_win: Sequence[float] | None = None,
+    key: str = "",
 ) -> Policy:
-    """π over ``candidates`` given the counters ``counts`` (as ``explore`` keeps them in the state)."""
+    """π over ``candidates`` given the counters ``counts`` (as ``explore`` keeps them in the state);
+    ``p_win`` (aligned to ``candidates``) is the fit model's, for ``method = "thompson"``, whose Monte
+    Carlo draws are seeded by ``key``."""
     decided, explored_so_far = int(counts.get("decided", 0)), int(counts.get("explored", 0))
     rep_counts: Mapping[str, int] = counts.get("reps", {})
     segment_counts: Mapping[str, int] = counts.get("segments", {})
+    segment = segment_of(lead)
     new = frozenset(r for r in candidates if rep_counts.get(r, 0) < config.new_rep_leads)
-    thin = segment_counts.get(segment_of(lead), 0) < config.thin_segment_leads
+    thin = segment_counts.get(segment, 0) < config.thin_segment_leads
     spent = config.budget is not None and explored_so_far >= config.budget * (decided + 1)
     # A spent budget pauses the boost, never the base rate: every candidate keeps a positive propensity
     # (what off-policy evaluation needs), and as rate <= budget the explored share stays within it.
     boost = config.priority_boost if (new or thin) and not spent else 1.0
     e = 0.0 if len(candidates) < 2 else min(1.0, config.rate * boost)
-    weights = {r: config.priority_boost if r in new else 1.0 for r in candidates}
+    sampled = None
+    if config.method == "thompson" and p_win is not None and e > 0:
+        tried: Mapping[str, int] = counts.get("rep_segments", {}).get(segment, {})
+        sampled = _thompson_weights(
+            config=config, p_win=p_win, evidence=[tried.get(r, 0) for r in candidates], key=key
+        )
+    if sampled is not None:
+        weights = dict(zip(candidates, sampled, strict=True))
+    else:
+        weights = {r: config.priority_boost if r in new else 1.0 for r in candidates}
     total = sum(weights.values())
     probability = {r: e * w / total for r, w in weights.items()}
     probability[greedy] = probability.get(greedy, 0.0) + 1.0 - e
-    return Policy(chance=e, probability=probability, weights=weights, new_reps=new, thin=thin, spent=spent)
+    return Policy(
+        chance=e, probability=probability, weights=weights, new_reps=new, thin=thin, spent=spent,
+        thompson=sampled is not None,
+    )  # fmt: skip
 
 
 def explore(
@@ -112,13 +164,16 @@ def explore(
     state: RoutingState,
     key: str,
     attempt: int = 0,
+    p_win: Sequence[float] | None = None,
 ) -> Explored:
     """Pick the rep (the strategy's ``greedy`` choice, or a draw over ``candidates``) and its propensity,
-    and count the decision into the state under ``key``."""
+    and count the decision into the state under ``key``; ``p_win`` (aligned to ``candidates``) is the
+    fit model's, for Thompson sampling."""
     counts: dict[str, Any] = dict(state.get(key) or {})
-    pi = policy(config=config, lead=lead, greedy=greedy, candidates=candidates, counts=counts)
     decided = int(counts.get("decided", 0))
-    u = _uniform(config.seed, lead.lead_id, str(attempt), str(decided))
+    draw = "\x1f".join((config.seed, lead.lead_id, str(attempt), str(decided)))
+    pi = policy(config=config, lead=lead, greedy=greedy, candidates=candidates, counts=counts, p_win=p_win, key=draw)
+    u = _uniform(draw)
     chosen, explored = greedy, u < pi.chance
     if explored:
         v = u / pi.chance  # uniform on [0, 1) again, given that the lead is explored
@@ -136,8 +191,15 @@ def explore(
     counts["explored"] = int(counts.get("explored", 0)) + explored
     counts["reps"] = {**rep_counts, chosen: rep_counts.get(chosen, 0) + 1}
     counts["segments"] = {**segment_counts, segment: segment_counts.get(segment, 0) + 1}
+    if config.method == "thompson":  # the Beta's evidence: leads of this segment each rep was given
+        tried: dict[str, dict[str, int]] = dict(counts.get("rep_segments", {}))
+        in_segment = tried.get(segment, {})
+        tried[segment] = {**in_segment, chosen: in_segment.get(chosen, 0) + 1}
+        counts["rep_segments"] = tried
     state.set(key, counts)
     why = [f"{len(pi.new_reps)} new rep(s)"] if pi.new_reps else []
+    if config.method == "thompson":
+        why.append("Thompson draw" if pi.thompson else "uniform draw: no P(win) for every candidate")
     if pi.thin:
         why.append(f"thin segment {segment}")
     if pi.spent:

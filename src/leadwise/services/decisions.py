@@ -134,6 +134,7 @@ def persist(
         flow=ctx.flow,
         scores=scored.scores,
         figures=scored.figures,
+        challenger=scored.challenger,
         names=ctx.names,
         source=source,
         new_lead=new_lead,

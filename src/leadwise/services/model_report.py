@@ -6,6 +6,9 @@
 - **Drift**: the segment features (sector, product, series, size band) of the last
   ``monitor_window`` leads routed by the served version, against the closed deals it was trained on
   (the history kept inside the model), as PSI per feature.
+- **Shadow challenger** (``LEADWISE_CHALLENGER_ALIAS``): on the closed decisions it was scored on, its
+  calibration beside the champion's, and ``best_fit`` by each model estimated off-policy on the same log
+  (``loop.ope.champion_and_challenger``).
 - **Warnings** when the live ECE is at least twice the validation ECE, or a feature's PSI passes 0.25;
   each new warning is logged once per worker.
 """
@@ -25,11 +28,12 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from leadwise.loop.monitoring import calibration, drift, warnings_for
+from leadwise.loop.ope import ScoredDecision, champion_and_challenger
 from leadwise.services.models import LoadedModels, ModelHolder
 from leadwise.services.scoring import leads_columns
 from leadwise.settings import Settings
 from leadwise.store.db import Database
-from leadwise.store.models import AssignmentRow, LeadRow, OutcomeRow
+from leadwise.store.models import AssignmentRow, LeadRow, OutcomeRow, RepRow
 
 log = logging.getLogger(__name__)
 
@@ -69,6 +73,52 @@ def training_run(version: str, registered_name: str) -> TrainingRun | None:
     import mlflow
 
     return _training_run(version, registered_name, mlflow.get_tracking_uri())
+
+
+def challenger_report(session: Session, *, alias: str | None, served: str | None, n_resamples: int = 500) -> dict[str, Any]:
+    """The shadow challenger beside the champion, on the closed decisions it was scored on: calibration of
+    each model's P(win) for the rep chosen, per challenger version, and the off-policy estimates of
+    ``best_fit`` by each (the expected win rate per lead, 95 % interval)."""
+    rows = session.execute(
+        select(AssignmentRow.rep_id, AssignmentRow.p_win, AssignmentRow.propensity, AssignmentRow.explanation,
+               AssignmentRow.challenger_version, AssignmentRow.challenger_p_win, AssignmentRow.challenger_scores,
+               OutcomeRow.result)
+        .join(OutcomeRow, OutcomeRow.assignment_id == AssignmentRow.id)
+        .where(AssignmentRow.challenger_version.is_not(None), OutcomeRow.result.in_(("won", "lost")))
+        .order_by(AssignmentRow.id)
+    ).all()  # fmt: skip
+    report: dict[str, Any] = {"alias": alias, "model_version": served, "calibration": {}, "ope": None}
+    if not rows:
+        return report
+    by_version: dict[str, list[tuple[float, float, bool]]] = {}
+    for r in rows:
+        if r.p_win is not None and r.challenger_p_win is not None:
+            by_version.setdefault(str(r.challenger_version), []).append((r.p_win, r.challenger_p_win, r.result == "won"))
+    for version, figures in sorted(by_version.items()):
+        champion, challenger, won = (np.array(column) for column in zip(*figures, strict=True))
+        report["calibration"][version] = {
+            "champion": calibration(champion, won).as_dict(),
+            "challenger": calibration(challenger, won).as_dict(),
+        }
+    names = {str(key): str(name) for key, name in session.execute(select(RepRow.id, RepRow.name))}
+
+    def champion_scores(explanation: dict[str, Any] | None) -> dict[str, float]:
+        scores = (explanation or {}).get("explanation", {}).get("scores", {})
+        return {names[k]: float(v) for k, v in scores.items() if k in names}
+
+    logged = [
+        ScoredDecision(chosen=names.get(str(r.rep_id), ""), propensity=float(r.propensity), won=r.result == "won",
+                       champion=champion_scores(r.explanation), challenger=r.challenger_scores or {})
+        for r in rows
+        if r.propensity is not None and r.rep_id is not None
+    ]  # fmt: skip
+    try:
+        estimates = champion_and_challenger(logged, n_resamples=n_resamples)
+    except ValueError as exc:  # no decision with a propensity and both models' scores yet
+        report["ope"] = {"note": str(exc)}
+        return report
+    report["ope"] = {name: e.as_dict() for name, e in estimates.items()}
+    return report
 
 
 @lru_cache(maxsize=32)
@@ -113,13 +163,23 @@ def served_drift(session: Session, loaded: LoadedModels, window: int) -> tuple[i
     return len(payloads), drift(reference[features], served[features], features)
 
 
-def model_report(*, db: Database, models: ModelHolder, settings: Settings) -> dict[str, Any]:
-    """The whole report: the served version, calibration of every version, drift, warnings."""
+def model_report(
+    *, db: Database, models: ModelHolder, settings: Settings, with_challenger: bool = True
+) -> dict[str, Any]:
+    """The whole report: the served version, calibration of every version, drift, warnings, and the shadow
+    challenger beside the champion when one is configured (``with_challenger``: ``/readyz`` only needs
+    the warnings)."""
     loaded = models.current
+    shadow: dict[str, Any] | None = None
     with db.read_session() as session:
         by_version = calibration_by_version(session)
         n_leads, psi = served_drift(session, loaded, settings.monitor_window) if loaded else (0, {})
+        if with_challenger and settings.challenger_alias:
+            served = models.challenger.version if models.challenger is not None else None
+            shadow = challenger_report(session, alias=settings.challenger_alias, served=served)
     report: dict[str, Any] = {"model_version": loaded.version if loaded else None, "calibration": by_version}
+    if shadow is not None:
+        report["challenger"] = shadow
     if loaded is None:
         return report | {"drift": {}, "warnings": []}
     live = by_version.get(loaded.version, {})
@@ -154,7 +214,9 @@ class MonitorCache:
         with self._lock:
             if time.monotonic() - self._at >= self.seconds:
                 try:
-                    self._warnings = model_report(db=db, models=models, settings=settings)["warnings"]
+                    self._warnings = model_report(
+                        db=db, models=models, settings=settings, with_challenger=False
+                    )["warnings"]
                 except Exception:  # monitoring must never make the service unready
                     log.exception("model monitoring failed")
                     self._warnings = []

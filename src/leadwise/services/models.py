@@ -96,6 +96,12 @@ class ModelHolder:
         self.last_error: str | None = None
         self.last_check: datetime | None = None
         self._lock = threading.Lock()  # one reload at a time per process
+        # The shadow challenger: the same holder for another alias; scored beside the champion, never routes.
+        self.challenger: ModelHolder | None = (
+            ModelHolder(settings.model_copy(update={"model_alias": settings.challenger_alias, "challenger_alias": None}))
+            if settings.challenger_alias
+            else None
+        )
 
     @property
     def version(self) -> str | None:
@@ -114,14 +120,21 @@ class ModelHolder:
             "model_trained_with": loaded.trained_with if loaded else None,
             "alias": self.settings.model_alias,
             "last_error": self.last_error,
-        }
+        } | ({"challenger": self.challenger.status()} if self.challenger is not None else {})
 
     def reload(self, *, force: bool = False) -> bool:
-        """Load the champion if the alias moved (or always with ``force``); True when models changed.
+        """Load the champion if the alias moved (or always with ``force``); True when models changed
+        (the champion's or the challenger's).
 
         A failed load keeps the models already served: a broken registration never takes the
         service down, it only shows in ``/readyz`` and the logs.
         """
+        changed = self._reload(force=force)
+        if self.challenger is not None:
+            changed = self.challenger.reload(force=force) or changed
+        return changed
+
+    def _reload(self, *, force: bool) -> bool:
         with self._lock:
             self.last_check = utcnow()
             try:

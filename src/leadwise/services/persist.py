@@ -98,6 +98,19 @@ def offer_figures(rep_id: RepId | None, scores: Scores) -> tuple[float | None, f
     return p, p * float(scores.deal_value if scores.deal_value is not None else 1.0)
 
 
+def challenger_figures(challenger: LeadFigures | None, rep_name: str | None) -> dict[str, Any]:
+    """The shadow challenger's columns of a decision: its version, its P(win) for the rep chosen and for
+    every rep it scored."""
+    if challenger is None:
+        return {"challenger_version": None, "challenger_p_win": None, "challenger_scores": None}
+    scores = {name: float(p) for name, p in zip(challenger.rep_names, challenger.p_win, strict=True)}
+    return {
+        "challenger_version": challenger.model_version,
+        "challenger_p_win": scores.get(rep_name) if rep_name is not None else None,
+        "challenger_scores": scores,
+    }
+
+
 def store_decision(
     unit: UnitOfWork,
     *,
@@ -108,6 +121,7 @@ def store_decision(
     scores: Scores,
     figures: LeadFigures | None,
     names: dict[RepId, str],
+    challenger: LeadFigures | None = None,
     source: str,
     new_lead: bool = False,
     reason: str | None = None,
@@ -130,6 +144,7 @@ def store_decision(
         "p_win": p_win,
         "expected_value": expected_value,
         "propensity": decision.propensity,
+        **challenger_figures(challenger, names.get(decision.rep_id) if decision.rep_id is not None else None),
         "created_at": now,
         "rep_id": None,
         "pool": None,

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 import numpy as np
@@ -160,6 +160,25 @@ def domain_scores(figures: LeadFigures | None, reps: Sequence[RepName]) -> Score
 class ScoredLead:
     figures: LeadFigures | None  # None rules-only, or when the model did not score the lead
     scores: Scores  # ``scores.missing_because``: why a served model did not score the lead
+    challenger: LeadFigures | None = None  # the shadow challenger's figures: stored, never routed on
+
+
+def _with_challenger(
+    scored: list[ScoredLead], *, models: ModelHolder, inputs: list[dict[str, Any]], reps: Sequence[RepName]
+) -> list[ScoredLead]:
+    """The shadow challenger's figures added to each lead (in one call; a lead it cannot score, or a
+    failing challenger, just has none: the challenger never changes what is routed)."""
+    holder = models.challenger
+    if holder is None or holder.current is None:
+        return scored
+    names = [r.name for r in reps]
+    together, _ = score_or_reason(models=holder, leads=inputs, rep_names=names)
+    figures: list[LeadFigures | None] = list(together) if together is not None else []
+    if together is None:  # one lead spoilt the shared call: each alone
+        for one in inputs:
+            alone, _ = score_or_reason(models=holder, leads=[one], rep_names=names)
+            figures.append(alone[0] if alone else None)
+    return [replace(s, challenger=f) for s, f in zip(scored, figures, strict=True)]
 
 
 def score_for_routing(
@@ -170,13 +189,17 @@ def score_for_routing(
     on rules-only for a lead the model cannot score."""
     if not leads:
         return []
-    names = [r.name for r in reps] if models.current is not None else []
     inputs = [model_input(lead) for lead in leads]
+    return _with_challenger(_champion_scored(models, inputs, reps), models=models, inputs=inputs, reps=reps)
+
+
+def _champion_scored(models: ModelHolder, inputs: list[dict[str, Any]], reps: Sequence[RepName]) -> list[ScoredLead]:
+    names = [r.name for r in reps] if models.current is not None else []
     scored, note = score_or_reason(models=models, leads=inputs, rep_names=names)
     if scored is not None:
         return [ScoredLead(f, domain_scores(f, reps)) for f in scored]
-    if note is None or len(leads) == 1:  # rules-only, or the one lead's reason
-        return [unscored(note) for _ in leads]
+    if note is None or len(inputs) == 1:  # rules-only, or the one lead's reason
+        return [unscored(note) for _ in inputs]
     out = []
     for one in inputs:
         alone, why = score_or_reason(models=models, leads=[one], rep_names=names)

@@ -226,6 +226,11 @@ class AssignmentRow(Base):
     expected_value: Mapped[float | None] = mapped_column(Float)
     # The chance the policy had of making this decision (``routing.exploration``); None for manual ones.
     propensity: Mapped[float | None] = mapped_column(Float)
+    # The shadow challenger (``LEADWISE_CHALLENGER_ALIAS``), scored on the same lead without routing: its
+    # version, its P(win) for the rep chosen and for every rep scored (by name); None without a challenger.
+    challenger_version: Mapped[str | None] = mapped_column(String(100))
+    challenger_p_win: Mapped[float | None] = mapped_column(Float)
+    challenger_scores: Mapped[dict[str, float] | None] = mapped_column(JSON)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
     expires_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     responded_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
