@@ -10,7 +10,7 @@ from __future__ import annotations
 import re
 import tomllib
 from collections.abc import Mapping, Sequence
-from datetime import timedelta
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any, Literal
 
@@ -200,6 +200,124 @@ class When(BaseModel):
         return None
 
 
+def describe_when(when: When) -> str:
+    """A condition in the words of the flow file, for explanations (``source_in = ['spam']``)."""
+    given = when.model_dump(mode="json", exclude_none=True)
+    return ", ".join(f"{key} = {value!r}" for key, value in given.items()) or "always"
+
+
+# Lead fields a lifecycle setting may name: the text fields (a duplicate key) and the dates (a due date).
+LEAD_TEXT_FIELDS = tuple(n for n, f in Lead.model_fields.items() if f.annotation == (str | None))
+LEAD_DATE_FIELDS = tuple(n for n, f in Lead.model_fields.items() if f.annotation == (datetime | None))
+CloseResult = Literal["won", "lost", "closed"]
+
+
+def _conditions(value: Any) -> Any:
+    """One condition table or a list of them (any one holding is enough)."""
+    return [value] if isinstance(value, Mapping) else value
+
+
+class CloseRule(BaseModel):
+    """``[[lifecycle.close_when]]``: a lead meeting ``when`` is closed as ``result``: ``won`` or ``lost``
+    (an outcome, like ``POST /v1/assignments/{id}/outcome``) or ``closed`` (ended without an outcome:
+    spam, a test lead, a disqualified one)."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    name: str = ""
+    when: When
+    result: CloseResult = "closed"
+
+    @field_validator("when")
+    @classmethod
+    def _some_condition(cls, when: When) -> When:
+        return _not_always(when)
+
+    def describe(self, index: int) -> str:
+        return f"close_when {self.name or f'[{index}]'} ({describe_when(self.when)})"
+
+
+def _not_always(when: When) -> When:
+    # An empty condition holds for every lead: as a lifecycle rule it would act on every update.
+    if not when.model_dump(exclude_none=True):
+        raise ValueError("a lifecycle condition needs at least one condition (an empty one holds for every lead)")
+    return when
+
+
+class Duplicates(BaseModel):
+    """``[lifecycle.duplicates]``: a new lead whose ``key`` fields (all present) equal those of an open lead
+    received within ``window`` is not routed: the answer is a 409 naming the original lead."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    key: list[str] = Field(min_length=1)
+    window: timedelta = timedelta(days=30)
+
+    @field_validator("key")
+    @classmethod
+    def _text_fields(cls, key: list[str]) -> list[str]:
+        unknown = [name for name in key if name not in LEAD_TEXT_FIELDS]
+        if unknown:
+            raise ValueError(f"not a lead text field: {unknown}; known: {', '.join(LEAD_TEXT_FIELDS)}")
+        return key
+
+    @field_validator("window", mode="before")
+    @classmethod
+    def _duration(cls, value: Any) -> Any:
+        return parse_duration(value)
+
+    @field_validator("window")
+    @classmethod
+    def _positive(cls, value: timedelta) -> timedelta:
+        if value <= timedelta(0):
+            raise ValueError("window must be positive, e.g. \"30d\"")
+        return value
+
+
+class Lifecycle(BaseModel):
+    """``[lifecycle]``: what happens to a lead after its first decision (``routing.lifecycle``).
+
+    - ``reroute_when`` / ``unassign_when`` / ``close_when``: conditions (the steps' ``when`` language; a
+      table or a list of tables, any one holding) checked when ``PATCH /v1/leads/{id}`` changes a lead.
+      A condition acts when the update makes it hold (it did not hold before), so an unrelated later
+      update does not act again. ``close_when`` also applies when the lead is routed.
+    - ``due_from`` (a lead date field) + ``due_after``: the offer's deadline instead of the service's
+      acceptance SLA; the SLA expiry honours it.
+    - ``duplicates``: leads not routed because an open lead has the same key.
+    """
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    reroute_when: list[When] = Field(default_factory=list)
+    unassign_when: list[When] = Field(default_factory=list)
+    close_when: list[CloseRule] = Field(default_factory=list)
+    due_from: str | None = None
+    due_after: timedelta = timedelta(0)
+    duplicates: Duplicates | None = None
+
+    @field_validator("reroute_when", "unassign_when", mode="before")
+    @classmethod
+    def _one_or_many(cls, value: Any) -> Any:
+        return _conditions(value)
+
+    @field_validator("reroute_when", "unassign_when")
+    @classmethod
+    def _some_condition(cls, whens: list[When]) -> list[When]:
+        return [_not_always(w) for w in whens]
+
+    @field_validator("due_from")
+    @classmethod
+    def _date_field(cls, name: str | None) -> str | None:
+        if name is not None and name not in LEAD_DATE_FIELDS:
+            raise ValueError(f"not a lead date field: {name!r}; known: {', '.join(LEAD_DATE_FIELDS)}")
+        return name
+
+    @field_validator("due_after", mode="before")
+    @classmethod
+    def _offset(cls, value: Any) -> Any:
+        return parse_duration(value)
+
+
 class Step(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
 
@@ -249,6 +367,7 @@ class Flow(BaseModel):
     maturity: Maturity = Maturity()
     demand: Demand | None = None
     exploration: Exploration | None = None
+    lifecycle: Lifecycle = Lifecycle()
     pools: dict[str, Pool] = Field(default_factory=lambda: {"everyone": Pool()})
     steps: list[Step] = Field(min_length=1)
 
