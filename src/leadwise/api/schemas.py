@@ -16,10 +16,12 @@ from pydantic import (
 )
 
 from leadwise.marketing.touchpoints import TouchTypeName
+from leadwise.services.lifecycle import UpdateAction
 
 Role = Literal["admin", "manager", "rep", "integration"]
 AssignmentState = Literal[
-    "offered", "accepted", "rejected", "reassigned", "expired", "won", "lost", "queued", "returned"
+    "offered", "accepted", "rejected", "reassigned", "expired", "won", "lost", "queued", "returned", "withdrawn",
+    "closed",
 ]
 Name = Annotated[str, Field(min_length=1, max_length=200)]
 Text = Annotated[str, Field(max_length=200)]
@@ -42,6 +44,9 @@ class Problem(BaseModel):
 
     error: str
     detail: Any
+    original: dict[str, Any] | None = Field(
+        default=None, description="duplicate_lead only: the open lead's lead_id and its latest assignment_id"
+    )
 
 
 # ---------------------------------------------------------------------------------------------- reps
@@ -214,12 +219,10 @@ class TouchIn(BaseModel):
 Touches = Annotated[list[TouchIn], Field(max_length=1000)]
 
 
-class LeadIn(BaseModel):
-    """A lead as a CRM or web form sends it. ``lead_id`` is the caller's id: routing is idempotent on it."""
+class LeadFields(BaseModel):
+    """A lead's own fields, each optional: what ``LeadIn`` carries besides its id and touches, and what
+    ``PATCH /v1/leads/{lead_id}`` may change (``LeadPatch``)."""
 
-    model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [{"lead_id": "crm-1042", "account": "Acme Corporation", "product": "GTX Pro", "sector": "software", "revenue": 1200.5, "employees": 800, "country": "United States", "source": "web", "touches": [{"timestamp": "2024-05-01T09:00:00Z", "channel": "web", "touch_type": "demo_request"}]}]})
-
-    lead_id: Annotated[str, Field(min_length=1, max_length=200, pattern=r"^\S(.*\S)?$")]
     account: Text | None = None
     product: Text | None = None
     series: Text | None = None
@@ -233,7 +236,28 @@ class LeadIn(BaseModel):
     region: Text | None = None
     source: Text | None = None
     existing_customer: bool | None = None
+
+
+class LeadIn(LeadFields):
+    """A lead as a CRM or web form sends it. ``lead_id`` is the caller's id: routing is idempotent on it."""
+
+    model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [{"lead_id": "crm-1042", "account": "Acme Corporation", "product": "GTX Pro", "sector": "software", "revenue": 1200.5, "employees": 800, "country": "United States", "source": "web", "touches": [{"timestamp": "2024-05-01T09:00:00Z", "channel": "web", "touch_type": "demo_request"}]}]})
+
+    lead_id: Annotated[str, Field(min_length=1, max_length=200, pattern=r"^\S(.*\S)?$")]
     touches: Touches = Field(default_factory=list, description="marketing touches so far (stored with the lead)")
+
+
+class LeadPatch(LeadFields):
+    """The fields of a stored lead to change: only those sent change (``null`` removes one); touches have
+    their own endpoint (``POST /v1/leads/{lead_id}/touches``)."""
+
+    model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [{"country": "Philippines", "source": "web"}]})
+
+    @model_validator(mode="after")
+    def _something(self) -> LeadPatch:
+        if not self.model_fields_set:
+            raise ValueError("send at least one field to change")
+        return self
 
 
 class TouchesIn(BaseModel):
@@ -328,8 +352,34 @@ class LeadAudit(BaseModel):
     outcomes: list[OutcomePublic]
 
 
+RouteResult = Literal["routed", "already_routed", "closed"]
+
+
 class RouteOut(AssignmentPublic):
     created: bool = Field(description="false when the lead had been routed before (idempotent replay)")
+    result: RouteResult = Field(
+        description="routed: decided now; already_routed: the stored decision of a lead routed before (same "
+        "lead_id); closed: the lead is won, lost or closed by the flow's close_when and is not routed again "
+        "(this is its closing decision)"
+    )
+    why: str | None = Field(default=None, description="why the lead was not routed (result closed)")
+
+
+class LeadUpdateOut(BaseModel):
+    """What ``PATCH /v1/leads/{lead_id}`` changed and what the flow's ``[lifecycle]`` did about it."""
+
+    lead_id: str
+    status: str = Field(description="assigned, queued or closed, after the update")
+    queue: str | None
+    changed: list[str] = Field(description="the fields whose value changed")
+    lead: dict[str, Any] = Field(description="the lead's fields after the update")
+    action: UpdateAction = Field(
+        description="rerouted (reroute_when): routed again through the flow; unassigned (unassign_when): to the "
+        "manager queue; closed (close_when); due_moved: the open offer's deadline follows the lead's due_from field"
+    )
+    why: str | None = Field(description="the rule that acted, or why nothing was re-evaluated")
+    ended: AssignmentPublic | None = Field(description="the open assignment the action ended (withdrawn, won, lost, closed)")
+    decision: AssignmentPublic | None = Field(description="the new decision (rerouted, unassigned, or a queued lead closed)")
 
 
 class BatchIn(BaseModel):
@@ -501,7 +551,9 @@ class KeysPublic(BaseModel):
 
 # ------------------------------------------------------------------------------------------- webhooks
 
-WebhookEvent = Literal["offered", "accepted", "rejected", "reassigned", "expired", "won", "lost", "returned"]
+WebhookEvent = Literal[
+    "offered", "accepted", "rejected", "reassigned", "expired", "won", "lost", "returned", "withdrawn", "closed"
+]
 ALL_WEBHOOK_EVENTS: list[WebhookEvent] = list(get_args(WebhookEvent))  # the store's WEBHOOK_EVENTS (a test checks)
 
 
@@ -521,7 +573,10 @@ class WebhookCreate(BaseModel):
 
     url: AnyHttpUrl = Field(description="http(s) URL that receives a POST per event")
     events: list[WebhookEvent] = Field(
-        default_factory=lambda: list(ALL_WEBHOOK_EVENTS), min_length=1, max_length=8, description="default: all"
+        default_factory=lambda: list(ALL_WEBHOOK_EVENTS),
+        min_length=1,
+        max_length=len(ALL_WEBHOOK_EVENTS),
+        description="default: all",
     )
     description: Text | None = None
     secret: Annotated[str, Field(min_length=16, max_length=200)] | None = Field(

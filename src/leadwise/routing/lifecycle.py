@@ -133,3 +133,18 @@ def duplicate_key(lead: Lead, flow: Flow) -> dict[str, str] | None:
     if any(value is None or not str(value).strip() for value in values.values()):
         return None
     return {name: str(value) for name, value in values.items()}
+
+
+def unassigned_decision(lead: Lead, why: str, now: datetime, scores: Scores) -> Decision:
+    """The decision on a lead an update unassigned (``unassign_when``): the manager queue."""
+    return Decision(
+        lead_id=lead.lead_id,
+        outcome=Outcome.manager_queue,
+        decided_at=now,
+        propensity=1.0,
+        explanation=Explanation(
+            model_version=scores.model_version,
+            lead_score=scores.lead_score,
+            notes=[f"{why}: unassigned, to the manager queue"],
+        ),
+    )

@@ -67,6 +67,28 @@ class Catalogue:
         return lead.model_copy(update=fill) if fill else lead
 
 
+    def _derived(self, field: str, value: str | None) -> Mapping[str, Any]:
+        if value is None:
+            return {}
+        if field == "product":
+            series = self.series.get(_squash(value))
+            return {} if series is None else {"series": series}
+        return self.accounts.get(value, {}) if field == "account" else {}
+
+    def update(self, lead: Lead, changes: Mapping[str, Any]) -> Lead:
+        """``lead`` with ``changes`` (a field -> its new value; None removes it), completed again: a value
+        the old product or account gave it (series; sector, country) follows the new one, unless the
+        change itself sets it; a value the lead carried itself stays."""
+        stale = {
+            name: None
+            for source in ("product", "account")
+            if source in changes
+            for name, value in self._derived(source, getattr(lead, source)).items()
+            if name not in changes and getattr(lead, name) == value
+        }
+        return self.complete(Lead.model_validate({**lead.model_dump(), **stale, **changes}))
+
+
 EMPTY = Catalogue(series={}, accounts={})
 _FROM_FILES: dict[Path, Catalogue] = {}
 # By the id of the served model's reference (kept in the entry, so the id cannot be reused meanwhile).

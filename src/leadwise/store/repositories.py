@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import hashlib
 import secrets
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from typing import Any, cast
@@ -259,6 +259,22 @@ def get_lead_by_external_id(*, session: Session, external_id: str) -> LeadRow | 
 def lead_id_by_external_id(*, session: Session, external_id: str) -> int | None:
     """The stored id of a lead, without loading the row (the idempotency check of every route)."""
     return session.connection().scalar(_LEAD_ID_BY_EXTERNAL_ID, {"external_id": external_id})
+
+
+def open_lead_with(*, session: Session, values: Mapping[str, str], since: datetime) -> LeadRow | None:
+    """The earliest lead not closed, received since ``since``, whose payload has every one of ``values``
+    (a duplicate key: ``routing.lifecycle.duplicate_key``)."""
+    query = select(LeadRow).where(LeadRow.status != "closed", LeadRow.created_at >= since)
+    for name, value in values.items():
+        query = query.where(LeadRow.payload[name].as_string() == value)
+    return session.scalar(query.order_by(LeadRow.id).limit(1))
+
+
+def open_assignment(*, session: Session, lead_id: int) -> AssignmentRow | None:
+    """The lead's live (offered or accepted) assignment: at most one (a partial unique index)."""
+    return session.scalar(
+        select(AssignmentRow).where(AssignmentRow.lead_id == lead_id, AssignmentRow.state.in_(OPEN_STATES))
+    )
 
 
 def latest_assignment(*, session: Session, lead_id: int) -> AssignmentRow | None:

@@ -1,0 +1,35 @@
+"""The assignment states ``withdrawn`` (an update of the lead met the flow's ``reroute_when`` or
+``unassign_when``: the offer ends, not by the rep's doing) and ``closed`` (the flow's ``close_when`` ended
+the lead without an outcome).
+
+Revision ID: 0012
+Revises: 0009
+"""
+
+from __future__ import annotations
+
+import sqlalchemy as sa
+from alembic import op
+
+from leadwise.store.schema_changes import set_assignment_states
+
+revision = "0012"
+down_revision = "0009"
+branch_labels = None
+depends_on = None
+
+OLD_STATES = "'offered','accepted','rejected','expired','won','lost','queued','returned','reassigned'"
+NEW_STATES = f"{OLD_STATES},'withdrawn','closed'"
+
+
+def upgrade() -> None:
+    set_assignment_states(OLD_STATES, NEW_STATES)
+
+
+def downgrade() -> None:
+    # Before 0012 an offer ended by a change of the lead could only read as a manager's move, and a lead
+    # closed without an outcome as lost (closed, with no rep to credit).
+    conn = op.get_bind()
+    conn.execute(sa.text("UPDATE assignments SET state = 'reassigned' WHERE state = 'withdrawn'"))
+    conn.execute(sa.text("UPDATE assignments SET state = 'lost' WHERE state = 'closed'"))
+    set_assignment_states(NEW_STATES, OLD_STATES)
