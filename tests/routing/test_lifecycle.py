@@ -151,7 +151,7 @@ def test_the_duplicate_key_needs_every_field(flow: Flow) -> None:
         ("[lifecycle]\nreroute_when = {}\n", 2, "needs at least one condition"),
         ("[lifecycle]\ndue_from = \"country\"\n", 2, "not a lead date field: 'country'"),
         ("[lifecycle]\n\n[lifecycle.duplicates]\nkey = [\"email\"]\n", 4, "not a lead text field: ['email']"),
-        ("[lifecycle]\n\n[lifecycle.duplicates]\nkey = [\"account\"]\nwindow = \"-3d\"\n", 5, "window must be positive"),
+        ("[lifecycle]\n\n[lifecycle.duplicates]\nkey = [\"account\"]\nwindow = \"-3d\"\n", 5, "lifecycle.duplicates.window: Value error, must be positive"),
         ("[[lifecycle.close_when]]\nwhen = { source_in = [\"x\"] }\nresult = \"maybe\"\n", 3, "lifecycle.close_when[0].result"),
         ("[[lifecycle.close_when]]\nresult = \"won\"\n", 1, "lifecycle.close_when[0].when: Field required"),
         ("[lifecycle]\nunassign_when = { colour_in = [\"red\"] }\n", 2, "colour_in"),

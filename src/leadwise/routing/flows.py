@@ -12,10 +12,19 @@ import tomllib
 from collections.abc import Mapping, Sequence
 from datetime import datetime, timedelta
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 
 from leadwise.marketing.touchpoints import TOUCH_TYPES  # flows and touch data share the act names
 from leadwise.routing.domain import InvalidFlow, Lead, Objective, Rep, Scores, Seniority
@@ -45,6 +54,17 @@ def parse_duration(value: Any) -> Any:
     return value
 
 
+def _positive(value: timedelta) -> timedelta:
+    if value <= timedelta(0):
+        raise ValueError("must be positive, e.g. \"7d\"")  # pydantic names the field before it
+    return value
+
+
+# A duration as a flow file writes it (``parse_duration``); the second one only above zero.
+Duration = Annotated[timedelta, BeforeValidator(parse_duration)]
+PositiveDuration = Annotated[timedelta, BeforeValidator(parse_duration), AfterValidator(_positive)]
+
+
 class Demand(BaseModel):
     """``[demand]``: the leads the open-lead capacity must cover from the moment the flow is published,
     for the ``optimised`` strategy's capacity prices. ``expected_leads`` replaces the service's own
@@ -53,19 +73,7 @@ class Demand(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
 
     expected_leads: int = Field(gt=0, le=100_000_000)
-    horizon: timedelta | None = None
-
-    @field_validator("horizon", mode="before")
-    @classmethod
-    def _duration(cls, value: Any) -> Any:
-        return parse_duration(value)
-
-    @field_validator("horizon")
-    @classmethod
-    def _positive(cls, value: timedelta | None) -> timedelta | None:
-        if value is not None and value <= timedelta(0):
-            raise ValueError("horizon must be positive, e.g. \"7d\"")
-        return value
+    horizon: PositiveDuration | None = None
 
 
 class Pool(BaseModel):
@@ -251,7 +259,7 @@ class Duplicates(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
 
     key: list[str] = Field(min_length=1)
-    window: timedelta = timedelta(days=30)
+    window: PositiveDuration = timedelta(days=30)
 
     @field_validator("key")
     @classmethod
@@ -261,17 +269,6 @@ class Duplicates(BaseModel):
             raise ValueError(f"not a lead text field: {unknown}; known: {', '.join(LEAD_TEXT_FIELDS)}")
         return key
 
-    @field_validator("window", mode="before")
-    @classmethod
-    def _duration(cls, value: Any) -> Any:
-        return parse_duration(value)
-
-    @field_validator("window")
-    @classmethod
-    def _positive(cls, value: timedelta) -> timedelta:
-        if value <= timedelta(0):
-            raise ValueError("window must be positive, e.g. \"30d\"")
-        return value
 
 
 class Lifecycle(BaseModel):
@@ -292,7 +289,7 @@ class Lifecycle(BaseModel):
     unassign_when: list[When] = Field(default_factory=list)
     close_when: list[CloseRule] = Field(default_factory=list)
     due_from: str | None = None
-    due_after: timedelta = timedelta(0)
+    due_after: Duration = timedelta(0)
     duplicates: Duplicates | None = None
 
     @field_validator("reroute_when", "unassign_when", mode="before")
@@ -311,11 +308,6 @@ class Lifecycle(BaseModel):
         if name is not None and name not in LEAD_DATE_FIELDS:
             raise ValueError(f"not a lead date field: {name!r}; known: {', '.join(LEAD_DATE_FIELDS)}")
         return name
-
-    @field_validator("due_after", mode="before")
-    @classmethod
-    def _offset(cls, value: Any) -> Any:
-        return parse_duration(value)
 
 
 class Step(BaseModel):
