@@ -173,4 +173,12 @@ def test_every_bundled_flow_loads() -> None:
 def test_the_bundled_lifecycle_flow_closes_reroutes_and_sets_due_dates() -> None:
     flow = load_flow(BUNDLED_FLOWS_DIR / "lifecycle.toml")
     assert flow.lifecycle.close_when and flow.lifecycle.reroute_when and flow.lifecycle.unassign_when
-    assert flow.lifecycle.due_from is not None and flow.lifecycle.duplicates is not None
+    assert flow.lifecycle.describe() == [
+        "reroute_when: in_territory_map = True",
+        "reroute_when: existing_customer = True",
+        "unassign_when: source_in = ['partner']",
+        "close_when spam (source_in = ['spam', 'test']) → closed",
+        "close_when bought elsewhere (source_in = ['lost-to-competitor']) → lost",
+        "due: engage_date + 2 days, 0:00:00",
+        "duplicates: same account, product within 30 days, 0:00:00",
+    ]

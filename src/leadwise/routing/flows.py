@@ -302,6 +302,16 @@ class Lifecycle(BaseModel):
     def _some_condition(cls, whens: list[When]) -> list[When]:
         return [_not_always(w) for w in whens]
 
+    def describe(self) -> list[str]:
+        """One line per rule, in the words of the flow file (what ``leadwise flow-check`` prints)."""
+        lines = [f"{name}: {describe_when(w)}" for name in ("reroute_when", "unassign_when") for w in getattr(self, name)]
+        lines += [f"{rule.describe(i)} → {rule.result}" for i, rule in enumerate(self.close_when)]
+        if self.due_from is not None:
+            lines.append(f"due: {self.due_from}" + (f" + {self.due_after}" if self.due_after else ""))
+        if self.duplicates is not None:
+            lines.append(f"duplicates: same {', '.join(self.duplicates.key)} within {self.duplicates.window}")
+        return lines
+
     @field_validator("due_from")
     @classmethod
     def _date_field(cls, name: str | None) -> str | None:
