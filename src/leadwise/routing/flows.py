@@ -54,6 +54,15 @@ def parse_duration(value: Any) -> Any:
     return value
 
 
+def format_duration(value: timedelta) -> str:
+    """A duration as a flow file writes it: ``"30d"``, ``"36h"``, ``"90m"`` (the inverse of ``parse_duration``)."""
+    seconds = int(value.total_seconds())
+    for unit, size in (("d", 86_400), ("h", 3_600), ("m", 60)):
+        if seconds and seconds % size == 0:
+            return f"{seconds // size}{unit}"
+    return str(value)
+
+
 def _positive(value: timedelta) -> timedelta:
     if value <= timedelta(0):
         raise ValueError("must be positive, e.g. \"7d\"")  # pydantic names the field before it
@@ -307,9 +316,9 @@ class Lifecycle(BaseModel):
         lines = [f"{name}: {describe_when(w)}" for name in ("reroute_when", "unassign_when") for w in getattr(self, name)]
         lines += [f"{rule.describe(i)} → {rule.result}" for i, rule in enumerate(self.close_when)]
         if self.due_from is not None:
-            lines.append(f"due: {self.due_from}" + (f" + {self.due_after}" if self.due_after else ""))
+            lines.append(f"due: {self.due_from}" + (f" + {format_duration(self.due_after)}" if self.due_after else ""))
         if self.duplicates is not None:
-            lines.append(f"duplicates: same {', '.join(self.duplicates.key)} within {self.duplicates.window}")
+            lines.append(f"duplicates: same {', '.join(self.duplicates.key)} within {format_duration(self.duplicates.window)}")
         return lines
 
     @field_validator("due_from")

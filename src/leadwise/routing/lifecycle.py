@@ -18,7 +18,7 @@ from datetime import UTC, datetime
 from typing import Literal
 
 from leadwise.routing.domain import Decision, Explanation, Lead, Outcome, Rep, Scores
-from leadwise.routing.flows import CloseResult, CloseRule, Flow, When, describe_when
+from leadwise.routing.flows import CloseResult, CloseRule, Flow, When, describe_when, format_duration
 
 Action = Literal["none", "close", "unassign", "reroute"]
 
@@ -107,7 +107,7 @@ def due_date(lead: Lead, flow: Flow, now: datetime) -> tuple[datetime | None, st
     if not isinstance(value, datetime):  # a lead date field is a datetime (``flows.LEAD_DATE_FIELDS``)
         raise TypeError(f"lead field {name!r} is not a date")
     due = (value if value.tzinfo is not None else value.replace(tzinfo=UTC)) + flow.lifecycle.due_after
-    offset = f" + {flow.lifecycle.due_after}" if flow.lifecycle.due_after else ""
+    offset = f" + {format_duration(flow.lifecycle.due_after)}" if flow.lifecycle.due_after else ""
     if due <= now:
         return None, f"due date {due.isoformat()} ({name}{offset}) has passed: the acceptance SLA applies"
     return due, f"due {due.isoformat()} from the lead's {name}{offset}"

@@ -11,6 +11,7 @@ from sqlalchemy.orm import Session
 from leadwise.errors import Conflict
 from leadwise.routing import Flow, Lead
 from leadwise.routing.domain import DuplicateLead
+from leadwise.routing.flows import format_duration
 from leadwise.routing.lifecycle import duplicate_key
 from leadwise.services import adapters
 from leadwise.services.persist import Routed, existing_decision
@@ -86,7 +87,7 @@ def refuse_duplicate(unit: UnitOfWork, lead: Lead, flow: Flow) -> None:
     same = ", ".join(f"{name} {value!r}" for name, value in key.items())
     raise DuplicateLead(
         f"lead {lead.lead_id!r} duplicates open lead {original.external_id!r} (same {same}, received "
-        f"{original.created_at.isoformat()}, within {window}): not routed",
+        f"{original.created_at.isoformat()}, within {format_duration(window)}): not routed",
         lead_id=original.external_id,
         assignment_id=latest.id if latest is not None else None,
     )
