@@ -269,3 +269,13 @@ def test_the_due_date_comes_from_the_lead_and_the_sla_expiry_honours_it(env) -> 
     assert sweep_expired(db=env.db, settings=env.settings, models=env.models) == 1
     assert [d["state"] for d in _audit(env, "T-1")["decisions"]][:1] == ["expired"]
     assert_consistent(env)
+
+
+def test_a_preview_says_a_lead_would_be_closed(env) -> None:
+    publish(env, FLOW)
+    seen = env.client.post("/v1/flows/preview", json={"lead": {"lead_id": "V-1", "source": "spam"}}, headers=env.h("manager"))
+    assert seen.status_code == 200, seen.text
+    body = seen.json()
+    assert (body["outcome"], body["rep_id"], body["queue"], body["stored"]) == ("closed", None, None, False)
+    assert body["explanation"]["closed_as"] == "closed"
+    assert env.client.get("/v1/leads/V-1", headers=env.h("manager")).status_code == 404

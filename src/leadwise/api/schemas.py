@@ -699,7 +699,9 @@ class FlowPreviewIn(BaseModel):
 
 class FlowPreviewOut(BaseModel):
     lead_id: str
-    outcome: Literal["assigned", "nurture", "manager_queue", "claim_pool", "blind_pool"]
+    outcome: Literal["assigned", "nurture", "manager_queue", "claim_pool", "blind_pool", "closed"] = Field(
+        description="closed: the flow's close_when holds, so the lead would not be routed"
+    )
     rep_id: int | None
     rep_name: str | None
     queue: str | None = Field(description="the queue the lead would wait in when no rep gets it")
