@@ -76,6 +76,8 @@ def test_patch_changes_only_the_fields_sent_and_names_bad_ones(env) -> None:
     # The catalogue's series of the product came with the lead when it was routed.
     assert body["lead"] == {"account": "Acme", "product": "GTX Pro", "series": "GTX", "sector": "software"}
     assert _audit(env, "P-1")["lead"]["sector"] == "software"
+    same = _patch(env, "P-1", sector="software").json()
+    assert (same["changed"], same["action"], same["why"]) == ([], "none", "no field changed")
     assert _patch(env, "P-1", account=None).json()["lead"] == {"product": "GTX Pro", "series": "GTX", "sector": "software"}
     # A new product brings its own series (the old one came from the catalogue, not from the caller).
     assert _patch(env, "P-1", product="MG Special").json()["changed"] == ["product", "series"]

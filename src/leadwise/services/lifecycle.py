@@ -79,11 +79,11 @@ def update_lead(
         before = adapters.domain_lead(row, repo.lead_touch_types(session=unit.session, lead_id=row.id))
         after = known.update(before, changes)
         changed = [name for name in Lead.model_fields if getattr(before, name) != getattr(after, name)]
+        if not changed:
+            return LeadUpdated(row, [], "none", "no field changed", None, None)
         row.payload = adapters.stored_payload(after)
         row.updated_at = unit.now
         unit.session.flush()
-        if not changed:
-            return LeadUpdated(row, [], "none", "no field changed", None, None)
         if row.status == "closed":
             latest = repo.latest_assignment(session=unit.session, lead_id=row.id)
             state = latest.state if latest is not None else "closed"
