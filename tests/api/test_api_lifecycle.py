@@ -252,7 +252,7 @@ def test_the_due_date_comes_from_the_lead_and_the_sla_expiry_honours_it(env) -> 
     publish(env, FLOW)
     engaged = utcnow().replace(microsecond=0) - timedelta(hours=1)
     first = route(env, "T-1", engage_date=engaged.isoformat()).json()
-    due = engaged + timedelta(days=2)  # not the service's 60-minute SLA
+    due = engaged + timedelta(days=2)  # not the service's SLA (LEADWISE_ACCEPT_SLA_MINUTES)
     assert first["expires_at"].startswith(due.replace(tzinfo=None).isoformat())
     notes = first["explanation"]["explanation"]["notes"]
     assert f"due {due.isoformat()} from the lead's engage_date + 2d" in notes

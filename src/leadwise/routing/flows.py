@@ -229,9 +229,11 @@ LEAD_DATE_FIELDS = tuple(n for n, f in Lead.model_fields.items() if f.annotation
 CloseResult = Literal["won", "lost", "closed"]
 
 
-def _conditions(value: Any) -> Any:
-    """One condition table or a list of them (any one holding is enough)."""
-    return [value] if isinstance(value, Mapping) else value
+def _not_always(when: When) -> When:
+    # An empty condition holds for every lead: as a lifecycle rule it would act on every update.
+    if not when.model_dump(exclude_none=True):
+        raise ValueError("a lifecycle condition needs at least one condition (an empty one holds for every lead)")
+    return when
 
 
 class CloseRule(BaseModel):
@@ -254,13 +256,6 @@ class CloseRule(BaseModel):
         return f"close_when {self.name or f'[{index}]'} ({describe_when(self.when)})"
 
 
-def _not_always(when: When) -> When:
-    # An empty condition holds for every lead: as a lifecycle rule it would act on every update.
-    if not when.model_dump(exclude_none=True):
-        raise ValueError("a lifecycle condition needs at least one condition (an empty one holds for every lead)")
-    return when
-
-
 class Duplicates(BaseModel):
     """``[lifecycle.duplicates]``: a new lead whose ``key`` fields (all present) equal those of an open lead
     received within ``window`` is not routed: the answer is a 409 naming the original lead."""
@@ -277,7 +272,6 @@ class Duplicates(BaseModel):
         if unknown:
             raise ValueError(f"not a lead text field: {unknown}; known: {', '.join(LEAD_TEXT_FIELDS)}")
         return key
-
 
 
 class Lifecycle(BaseModel):
@@ -304,7 +298,8 @@ class Lifecycle(BaseModel):
     @field_validator("reroute_when", "unassign_when", mode="before")
     @classmethod
     def _one_or_many(cls, value: Any) -> Any:
-        return _conditions(value)
+        """One condition table or a list of them (any one holding is enough)."""
+        return [value] if isinstance(value, Mapping) else value
 
     @field_validator("reroute_when", "unassign_when")
     @classmethod
