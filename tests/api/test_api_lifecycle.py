@@ -9,36 +9,12 @@ from datetime import timedelta
 from sqlalchemy import update
 from tests.api.test_api_flows import assert_consistent, publish, route
 
+from leadwise.routing.flows import BUNDLED_FLOWS_DIR
 from leadwise.services.sla import sweep_expired
 from leadwise.store.models import AssignmentRow, LeadRow, utcnow
 
-FLOW = """
-[territories]
-"Philippines" = "West"
-
-[lifecycle]
-reroute_when = { in_territory_map = true }
-unassign_when = { source_in = ["partner"] }
-due_from = "engage_date"
-due_after = "2d"
-
-[[lifecycle.close_when]]
-name = "spam"
-when = { source_in = ["spam"] }
-
-[[lifecycle.close_when]]
-name = "bought elsewhere"
-when = { source_in = ["lost-to-competitor"] }
-result = "lost"
-
-[lifecycle.duplicates]
-key = ["account", "product"]
-window = "30d"
-
-[[steps]]
-pool = "everyone"
-strategy = "round_robin"
-"""
+# The bundled example flow, so it is shown to work through the API (its reps: no regions, no accounts).
+FLOW = (BUNDLED_FLOWS_DIR / "lifecycle.toml").read_text()
 
 
 def _patch(env, lead: str, /, **changes):
@@ -97,13 +73,13 @@ def test_patch_changes_only_the_fields_sent_and_names_bad_ones(env) -> None:
 def test_reroute_when_ends_the_offer_and_routes_the_lead_again(env) -> None:
     publish(env, FLOW)
     hooks = _subscribe(env)
-    first = route(env, "R-1", country="Kenya").json()
+    first = route(env, "R-1", country="Norway").json()
     rep = first["rep_id"]
     assert _open_leads(env, rep) == 1
     body = _patch(env, "R-1", country="Philippines").json()
-    assert body["action"] == "rerouted" and body["why"] == "reroute_when (in_territory_map = True) met"
+    assert body["action"] == "rerouted" and body["why"] == "reroute_when[0] (in_territory_map = True) met"
     assert body["ended"]["id"] == first["id"] and body["ended"]["state"] == "withdrawn"
-    assert body["ended"]["reason"] == "re-routed: reroute_when (in_territory_map = True) met"
+    assert body["ended"]["reason"] == "re-routed: reroute_when[0] (in_territory_map = True) met"
     new = body["decision"]
     assert new["source"] == "update" and new["state"] == "offered" and new["id"] != first["id"]
     assert new["explanation"]["explanation"]["notes"][0].startswith("re-routed after an update: reroute_when")
@@ -121,7 +97,7 @@ def test_reroute_when_ends_the_offer_and_routes_the_lead_again(env) -> None:
 
 def test_reroute_when_routes_a_queued_lead_out_of_its_queue(env) -> None:
     publish(env, FLOW.replace('strategy = "round_robin"', 'strategy = "round_robin"\nwhen = { region_in = ["West"] }'))
-    queued = route(env, "Q-1", country="Kenya").json()
+    queued = route(env, "Q-1", country="Norway").json()
     assert queued["queue"] == "manager"
     body = _patch(env, "Q-1", country="Philippines", region="West").json()
     assert body["action"] == "rerouted" and body["ended"] is None and body["decision"]["state"] == "offered"
@@ -154,7 +130,7 @@ def test_close_when_on_an_update_closes_the_offer_and_frees_capacity(env) -> Non
     first = route(env, "C-1", source="web").json()
     body = _patch(env, "C-1", source="spam").json()
     assert body["action"] == "closed" and body["status"] == "closed" and body["decision"] is None
-    assert body["ended"]["state"] == "closed" and body["ended"]["reason"] == "close_when spam (source_in = ['spam']) met"
+    assert body["ended"]["state"] == "closed" and body["ended"]["reason"] == "close_when spam (source_in = ['spam', 'test']) met"
     assert _open_leads(env, first["rep_id"]) == 0
     assert _audit(env, "C-1")["outcomes"] == []  # closed: no outcome to learn from
     assert _events(env, hooks)[-1] == ("closed", first["id"], "route")
@@ -186,7 +162,7 @@ def test_close_when_at_routing_closes_the_lead_without_an_offer(env) -> None:
     assert answer.status_code == 201
     body = answer.json()
     assert (body["state"], body["rep_id"], body["queue"], body["result"]) == ("closed", None, None, "closed")
-    assert body["why"] == "close_when spam (source_in = ['spam']) met: closed as closed, not routed"
+    assert body["why"] == "close_when spam (source_in = ['spam', 'test']) met: closed as closed, not routed"
     assert all(_open_leads(env, rep) == 0 for rep in env.reps.values())
     assert _audit(env, "C-3")["status"] == "closed"
     assert _events(env, hooks) == [("closed", body["id"], "route")]
