@@ -1,5 +1,5 @@
 """``services.lifecycle`` and the duplicate check of ``services.intake`` on SQLite and PostgreSQL: the
-duplicate key is read out of the stored JSON payload (each dialect its own JSON operator), and every
+duplicate key's fingerprint is stored with each lead and kept up to date by updates, and every
 lifecycle move keeps the store's invariants (rep counters, one live assignment per lead)."""
 
 from __future__ import annotations
@@ -87,6 +87,12 @@ def test_duplicates_are_found_in_the_stored_payload(service) -> None:
     )
     assert not isinstance(together[0], Exception) and together[0].created
     assert isinstance(together[1], DuplicateLead) and together[1].original["lead_id"] == "S-4"
+    # An update that changes a lead's key makes it the original of its new key, not of its old one.
+    update_lead(db=db, settings=settings, models=models, external_id="S-4", changes={"account": "Delta"})
+    assert decisions.route_lead(db=db, settings=settings, models=models, lead=Lead(lead_id="S-6", account="Beta", product="X")).created
+    with pytest.raises(DuplicateLead) as moved:
+        decisions.route_lead(db=db, settings=settings, models=models, lead=Lead(lead_id="S-7", account="Delta", product="X"))
+    assert moved.value.original["lead_id"] == "S-4"
     _consistent(db)
 
 

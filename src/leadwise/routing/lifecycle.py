@@ -12,6 +12,8 @@ here reads a condition any other way.
 
 from __future__ import annotations
 
+import hashlib
+import json
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -148,3 +150,12 @@ def unassigned_decision(lead: Lead, why: str, now: datetime, scores: Scores) -> 
             notes=[f"{why}: unassigned, to the manager queue"],
         ),
     )
+
+
+def duplicate_fingerprint(lead: Lead, flow: Flow) -> str | None:
+    """What two leads with the same duplicate key share (the key's fields and values, hashed): what the
+    store indexes, so the check is one lookup. None without a key or when a field is missing."""
+    key = duplicate_key(lead, flow)
+    if key is None:
+        return None
+    return hashlib.sha256(json.dumps(key, sort_keys=True).encode()).hexdigest()

@@ -163,7 +163,7 @@ def _route_new(
     if found is not None:
         return found
     intake.refuse_duplicate(unit, lead, ctx.flow.flow)
-    row = intake.new_lead_row(unit, lead)
+    row = intake.new_lead_row(unit, lead, ctx.flow.flow)
     routed = decide_and_store(
         unit, ctx, settings=settings, row=row, lead=lead, scored=scored, source=source, prices=prices, new_lead=True
     )
@@ -308,7 +308,7 @@ def route_batch(*, db: Database, settings: Settings, models: ModelHolder, leads:
                 clock=ManualClock(unit.now),
             )
             for k, decision in zip(new, decisions, strict=True):
-                row = intake.new_lead_row(unit, leads[k])
+                row = intake.new_lead_row(unit, leads[k], ctx.flow.flow)
                 results[k] = persist(
                     unit, ctx, row=row, decision=decision, scored=scored[k], policy=policy, source="batch", new_lead=True
                 )

@@ -12,7 +12,7 @@ from leadwise.errors import Conflict
 from leadwise.routing import Flow, Lead
 from leadwise.routing.domain import DuplicateLead
 from leadwise.routing.flows import format_duration
-from leadwise.routing.lifecycle import duplicate_key
+from leadwise.routing.lifecycle import duplicate_fingerprint, duplicate_key
 from leadwise.services import adapters
 from leadwise.services.persist import Routed, existing_decision
 from leadwise.services.unit_of_work import UnitOfWork
@@ -62,9 +62,14 @@ def refuse_repeated_ids(leads: Sequence[Lead]) -> None:
         seen.add(lead.lead_id)
 
 
-def new_lead_row(unit: UnitOfWork, lead: Lead) -> LeadRow:
+def new_lead_row(unit: UnitOfWork, lead: Lead, flow: Flow) -> LeadRow:
     """The lead's row, not yet written: it is inserted with its decision (one write, not insert + update)."""
-    return LeadRow(external_id=lead.lead_id, payload=adapters.stored_payload(lead), created_at=unit.now)
+    return LeadRow(
+        external_id=lead.lead_id,
+        payload=adapters.stored_payload(lead),
+        duplicate_key=duplicate_fingerprint(lead, flow),
+        created_at=unit.now,
+    )
 
 
 def store_touches(unit: UnitOfWork, row: LeadRow, lead: Lead) -> None:
@@ -76,18 +81,19 @@ def refuse_duplicate(unit: UnitOfWork, lead: Lead, flow: Flow) -> None:
     """``DuplicateLead`` (409, naming the original) when an open lead received within the flow's window
     has the same duplicate key as ``lead``; checked in the write transaction, so of two duplicates routed
     at once the second sees the first."""
-    key = duplicate_key(lead, flow)
-    if key is None or flow.lifecycle.duplicates is None:
+    key, fingerprint = duplicate_key(lead, flow), duplicate_fingerprint(lead, flow)
+    if key is None or fingerprint is None or flow.lifecycle.duplicates is None:
         return
     window = flow.lifecycle.duplicates.window
-    original = repo.open_lead_with(session=unit.session, values=key, since=unit.now - window)
+    original = repo.open_lead_with(session=unit.session, duplicate_key=fingerprint, since=unit.now - window)
     if original is None:
         return
-    latest = repo.latest_assignment(session=unit.session, lead_id=original.id)
+    original_key, original_id, received = original
+    latest = repo.latest_assignment(session=unit.session, lead_id=original_key)
     same = ", ".join(f"{name} {value!r}" for name, value in key.items())
     raise DuplicateLead(
-        f"lead {lead.lead_id!r} duplicates open lead {original.external_id!r} (same {same}, received "
-        f"{original.created_at.isoformat()}, within {format_duration(window)}): not routed",
-        lead_id=original.external_id,
+        f"lead {lead.lead_id!r} duplicates open lead {original_id!r} (same {same}, received "
+        f"{received.isoformat()}, within {format_duration(window)}): not routed",
+        lead_id=original_id,
         assignment_id=latest.id if latest is not None else None,
     )

@@ -21,7 +21,7 @@ from typing import Any, Literal
 
 from leadwise.errors import NotFound
 from leadwise.routing import Lead, Scores
-from leadwise.routing.lifecycle import Change, due_date, on_update, unassigned_decision
+from leadwise.routing.lifecycle import Change, due_date, duplicate_fingerprint, on_update, unassigned_decision
 from leadwise.services import adapters, context, decisions
 from leadwise.services.catalogue import catalogue
 from leadwise.services.models import ModelHolder
@@ -89,6 +89,7 @@ def update_lead(
             state = latest.state if latest is not None else "closed"
             return LeadUpdated(row, changed, "none", f"the lead is closed ({state}): not re-evaluated", None, None)
         ctx = context.lock_context(unit)
+        row.duplicate_key = duplicate_fingerprint(after, ctx.flow.flow)  # the key may have changed
         change = on_update(
             before=before,
             after=after,

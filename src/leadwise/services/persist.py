@@ -169,7 +169,13 @@ def store_decision(
     if new_lead:
         lead.id = session.connection().scalar(
             _INSERT_LEAD,
-            {"external_id": lead.external_id, "payload": lead.payload, "created_at": now, "updated_at": now}
+            {
+                "external_id": lead.external_id,
+                "payload": lead.payload,
+                "duplicate_key": lead.duplicate_key,
+                "created_at": now,
+                "updated_at": now,
+            }
             | status,
         )
         for key, value in status.items():

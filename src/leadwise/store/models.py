@@ -170,6 +170,9 @@ class LeadRow(Base):
     blind: Mapped[bool] = mapped_column(Boolean, default=False)
     score: Mapped[float | None] = mapped_column(Float)
     expected_value: Mapped[float | None] = mapped_column(Float)
+    # The fingerprint of the flow's duplicate key on this lead (``routing.lifecycle.duplicate_fingerprint``):
+    # a new lead's duplicate check is one indexed lookup. None when the flow has no key or a field is missing.
+    duplicate_key: Mapped[str | None] = mapped_column(String(64), index=True)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow, onupdate=utcnow)
 

@@ -8,12 +8,12 @@ from __future__ import annotations
 
 import hashlib
 import secrets
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from typing import Any, cast
 
-from sqlalchemy import CursorResult, Table, bindparam, case, func, select, update
+from sqlalchemy import CursorResult, Row, Table, bindparam, case, func, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
@@ -261,13 +261,23 @@ def lead_id_by_external_id(*, session: Session, external_id: str) -> int | None:
     return session.connection().scalar(_LEAD_ID_BY_EXTERNAL_ID, {"external_id": external_id})
 
 
-def open_lead_with(*, session: Session, values: Mapping[str, str], since: datetime) -> LeadRow | None:
-    """The earliest lead not closed, received since ``since``, whose payload has every one of ``values``
-    (a duplicate key: ``routing.lifecycle.duplicate_key``)."""
-    query = select(LeadRow).where(LeadRow.status != "closed", LeadRow.created_at >= since)
-    for name, value in values.items():
-        query = query.where(LeadRow.payload[name].as_string() == value)
-    return session.scalar(query.order_by(LeadRow.id).limit(1))
+_OPEN_LEAD_WITH_KEY = (
+    select(LeadRow.id, LeadRow.external_id, LeadRow.created_at)
+    .where(
+        LeadRow.duplicate_key == bindparam("duplicate_key"),
+        LeadRow.status != "closed",
+        LeadRow.created_at >= bindparam("since"),
+    )
+    .order_by(LeadRow.id)
+    .limit(1)
+)
+
+
+def open_lead_with(*, session: Session, duplicate_key: str, since: datetime) -> Row[int, str, datetime] | None:
+    """(id, external id, received) of the earliest lead not closed, received since ``since``, with this
+    duplicate key fingerprint (``routing.lifecycle.duplicate_fingerprint``; indexed). A plain statement
+    on the connection: the check runs for every new lead and must not flush the session first."""
+    return session.connection().execute(_OPEN_LEAD_WITH_KEY, {"duplicate_key": duplicate_key, "since": since}).first()
 
 
 def open_assignment(*, session: Session, lead_id: int) -> AssignmentRow | None:
