@@ -52,6 +52,7 @@ ENDPOINTS = [
     ("GET", "/v1/admin/webhooks/1/deliveries", None, {"admin"}),
     ("POST", "/v1/reps/1/status", {"status": "available"}, {"admin", "manager", "rep"}),  # rep key: Ann (1)
     ("GET", "/v1/leads/role-lead", None, {"admin", "manager", "integration"}),
+    ("PATCH", "/v1/leads/role-lead", {"sector": "retail"}, {"admin", "manager", "integration"}),
     ("DELETE", "/v1/admin/keys/5", None, {"admin"}),  # rep_bob's key (no test below needs it)
 ]
 

@@ -20,7 +20,7 @@ def _columns(db: Database) -> set[str]:
 
 def test_migration_0014_adds_the_challenger_columns_and_keeps_rows(url: str) -> None:
     db = Database.connect(url)
-    upgrade(db.engine, "0011")
+    upgrade(db.engine, "0012")
     insert_closed_lead(db, datetime(2024, 1, 1, tzinfo=UTC))  # an outcome references assignment 1
     assert not CHALLENGER & _columns(db)
     assert upgrade(db.engine, "0014") == "0014"
@@ -29,8 +29,8 @@ def test_migration_0014_adds_the_challenger_columns_and_keeps_rows(url: str) -> 
         rows = conn.execute(text("SELECT challenger_version, challenger_p_win, challenger_scores FROM assignments"))
         assert {tuple(r) for r in rows} == {(None, None, None)}
 
-    downgrade(db.engine, "0011")
-    assert current_revision(db.engine) == "0011" and not CHALLENGER & _columns(db)
+    downgrade(db.engine, "0012")
+    assert current_revision(db.engine) == "0012" and not CHALLENGER & _columns(db)
     with db.engine.connect() as conn:
         assert conn.execute(text("SELECT count(*) FROM assignments")).scalar_one() == 2
     db.dispose()

@@ -44,8 +44,12 @@ def status_of(error: LeadwiseError) -> int:
     return 400
 
 
-def problem(status: int, error: str, detail: object, headers: dict[str, str] | None = None) -> JSONResponse:
-    return JSONResponse(status_code=status, content={"error": error, "detail": detail}, headers=headers)
+def problem(
+    status: int, error: str, detail: object, headers: dict[str, str] | None = None, **links: object
+) -> JSONResponse:
+    """The error body; ``links`` name related objects (a duplicate lead's ``original``)."""
+    content = {"error": error, "detail": detail} | {k: v for k, v in links.items() if v is not None}
+    return JSONResponse(status_code=status, content=content, headers=headers)
 
 
 def too_large(limit: int) -> str:
@@ -61,7 +65,8 @@ def install_error_handlers(app: FastAPI) -> None:
             headers = {"WWW-Authenticate": "Bearer"}
         # An invalid flow lists every problem (each names its line and field), not only the first.
         problems = getattr(exc, "problems", None)
-        return problem(status, exc.code, "; ".join(problems) if problems else str(exc), headers=headers)
+        detail = "; ".join(problems) if problems else str(exc)
+        return problem(status, exc.code, detail, headers=headers, original=getattr(exc, "original", None))
 
     @app.exception_handler(RequestValidationError)
     async def _validation(_: Request, exc: RequestValidationError) -> JSONResponse:

@@ -25,10 +25,12 @@ from leadwise.routing.conditions import (
     FieldName,
     FieldValue,
 )
+from leadwise.services.lifecycle import UpdateAction
 
 Role = Literal["admin", "manager", "rep", "integration"]
 AssignmentState = Literal[
-    "offered", "accepted", "rejected", "reassigned", "expired", "won", "lost", "queued", "returned"
+    "offered", "accepted", "rejected", "reassigned", "expired", "won", "lost", "queued", "returned", "withdrawn",
+    "closed",
 ]
 Name = Annotated[str, Field(min_length=1, max_length=200)]
 Text = Annotated[str, Field(max_length=200)]
@@ -51,6 +53,9 @@ class Problem(BaseModel):
 
     error: str
     detail: Any
+    original: dict[str, Any] | None = Field(
+        default=None, description="duplicate_lead only: the open lead's lead_id and its latest assignment_id"
+    )
 
 
 # ---------------------------------------------------------------------------------------------- reps
@@ -248,12 +253,10 @@ class TouchIn(BaseModel):
 Touches = Annotated[list[TouchIn], Field(max_length=1000)]
 
 
-class LeadIn(BaseModel):
-    """A lead as a CRM or web form sends it. ``lead_id`` is the caller's id: routing is idempotent on it."""
+class LeadFields(BaseModel):
+    """A lead's own fields, each optional: what ``LeadIn`` carries besides its id and touches, and what
+    ``PATCH /v1/leads/{lead_id}`` may change (``LeadPatch``)."""
 
-    model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [{"lead_id": "crm-1042", "account": "Acme Corporation", "product": "GTX Pro", "sector": "software", "revenue": 1200.5, "employees": 800, "country": "United States", "source": "web", "touches": [{"timestamp": "2024-05-01T09:00:00Z", "channel": "web", "touch_type": "demo_request"}], "fields": {"priority": "high", "seats": 40, "trial": True}}]})
-
-    lead_id: Annotated[str, Field(min_length=1, max_length=200, pattern=r"^\S(.*\S)?$")]
     account: Text | None = None
     product: Text | None = None
     series: Text | None = None
@@ -267,6 +270,14 @@ class LeadIn(BaseModel):
     region: Text | None = None
     source: Text | None = None
     existing_customer: bool | None = None
+
+
+class LeadIn(LeadFields):
+    """A lead as a CRM or web form sends it. ``lead_id`` is the caller's id: routing is idempotent on it."""
+
+    model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [{"lead_id": "crm-1042", "account": "Acme Corporation", "product": "GTX Pro", "sector": "software", "revenue": 1200.5, "employees": 800, "country": "United States", "source": "web", "touches": [{"timestamp": "2024-05-01T09:00:00Z", "channel": "web", "touch_type": "demo_request"}], "fields": {"priority": "high", "seats": 40, "trial": True}}]})
+
+    lead_id: Annotated[str, Field(min_length=1, max_length=200, pattern=r"^\S(.*\S)?$")]
     touches: Touches = Field(default_factory=list, description="marketing touches so far (stored with the lead)")
     fields: Annotated[dict[FieldName, FieldValue], Field(max_length=MAX_FIELDS)] = Field(
         default_factory=dict,
@@ -274,6 +285,25 @@ class LeadIn(BaseModel):
         f"name of letters, digits and underscores (at most {MAX_FIELD_NAME} characters, not starting with a digit), "
         f"each value a text of at most {MAX_FIELD_TEXT} characters, a finite number or a boolean",
     )
+
+
+class LeadPatch(LeadFields):
+    """The fields of a stored lead to change: only those sent change (``null`` removes one); touches have
+    their own endpoint (``POST /v1/leads/{lead_id}/touches``)."""
+
+    model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [{"country": "Philippines", "source": "web", "fields": {"priority": "urgent", "trial": None}}]})
+
+    fields: Annotated[dict[FieldName, FieldValue | None], Field(max_length=MAX_FIELDS)] | None = Field(
+        default=None,
+        description="custom fields to change, key by key: a key sent takes its value, a null removes it; "
+        "null for the whole map removes them all (at most MAX_FIELDS kept, as in LeadIn)",
+    )
+
+    @model_validator(mode="after")
+    def _something(self) -> LeadPatch:
+        if not self.model_fields_set:
+            raise ValueError("send at least one field to change")
+        return self
 
 
 class TouchesIn(BaseModel):
@@ -368,8 +398,34 @@ class LeadAudit(BaseModel):
     outcomes: list[OutcomePublic]
 
 
+RouteResult = Literal["routed", "already_routed", "closed"]
+
+
 class RouteOut(AssignmentPublic):
     created: bool = Field(description="false when the lead had been routed before (idempotent replay)")
+    result: RouteResult = Field(
+        description="routed: decided now; already_routed: the stored decision of a lead routed before (same "
+        "lead_id); closed: the lead is won, lost or closed by the flow's close_when and is not routed again "
+        "(this is its closing decision)"
+    )
+    why: str | None = Field(default=None, description="why the lead was not routed (result closed)")
+
+
+class LeadUpdateOut(BaseModel):
+    """What ``PATCH /v1/leads/{lead_id}`` changed and what the flow's ``[lifecycle]`` did about it."""
+
+    lead_id: str
+    status: str = Field(description="assigned, queued or closed, after the update")
+    queue: str | None
+    changed: list[str] = Field(description="the fields whose value changed")
+    lead: dict[str, Any] = Field(description="the lead's fields after the update")
+    action: UpdateAction = Field(
+        description="rerouted (reroute_when): routed again through the flow; unassigned (unassign_when): to the "
+        "manager queue; closed (close_when); due_moved: the open offer's deadline follows the lead's due_from field"
+    )
+    why: str | None = Field(description="the rule that acted, or why nothing was re-evaluated")
+    ended: AssignmentPublic | None = Field(description="the open assignment the action ended (withdrawn, won, lost, closed)")
+    decision: AssignmentPublic | None = Field(description="the new decision (rerouted, unassigned, or a queued lead closed)")
 
 
 class BatchIn(BaseModel):
@@ -541,7 +597,9 @@ class KeysPublic(BaseModel):
 
 # ------------------------------------------------------------------------------------------- webhooks
 
-WebhookEvent = Literal["offered", "accepted", "rejected", "reassigned", "expired", "won", "lost", "returned"]
+WebhookEvent = Literal[
+    "offered", "accepted", "rejected", "reassigned", "expired", "won", "lost", "returned", "withdrawn", "closed"
+]
 ALL_WEBHOOK_EVENTS: list[WebhookEvent] = list(get_args(WebhookEvent))  # the store's WEBHOOK_EVENTS (a test checks)
 
 
@@ -561,7 +619,10 @@ class WebhookCreate(BaseModel):
 
     url: AnyHttpUrl = Field(description="http(s) URL that receives a POST per event")
     events: list[WebhookEvent] = Field(
-        default_factory=lambda: list(ALL_WEBHOOK_EVENTS), min_length=1, max_length=8, description="default: all"
+        default_factory=lambda: list(ALL_WEBHOOK_EVENTS),
+        min_length=1,
+        max_length=len(ALL_WEBHOOK_EVENTS),
+        description="default: all",
     )
     description: Text | None = None
     secret: Annotated[str, Field(min_length=16, max_length=200)] | None = Field(
@@ -684,7 +745,9 @@ class FlowPreviewIn(BaseModel):
 
 class FlowPreviewOut(BaseModel):
     lead_id: str
-    outcome: Literal["assigned", "nurture", "manager_queue", "claim_pool", "blind_pool"]
+    outcome: Literal["assigned", "nurture", "manager_queue", "claim_pool", "blind_pool", "closed"] = Field(
+        description="closed: the flow's close_when holds, so the lead would not be routed"
+    )
     rep_id: int | None
     rep_name: str | None
     queue: str | None = Field(description="the queue the lead would wait in when no rep gets it")

@@ -143,6 +143,8 @@ def flow_check(
     if flow.exploration is not None:
         settings = ", ".join(f"{k} {v}" for k, v in flow.exploration.model_dump(exclude_none=True).items() if v != "")
         console.print(f"exploration: {settings} (assign steps; every decision records its propensity)")
+    for line in flow.lifecycle.describe():
+        console.print(f"lifecycle {line}", highlight=False)
 
 
 # ------------------------------------------------------------------------------------------- inputs

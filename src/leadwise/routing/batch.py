@@ -10,6 +10,7 @@ from datetime import datetime
 
 import numpy as np
 
+from leadwise.routing import lifecycle
 from leadwise.routing.clock import Clock
 from leadwise.routing.domain import (
     CandidateScore,
@@ -81,7 +82,9 @@ def batch_decisions(
     steps: list[Step | None] = []
     step_indexes: list[int | None] = []
     for lead, lead_scores in zip(leads, scores, strict=True):
-        k = _matched_step(flow, lead, lead_scores, reps, now)
+        # A lead the flow closes is decided by ``route_lead`` below (closed, not placed by the LP).
+        closes = lifecycle.closing_rule(lead, lead_scores, reps, flow, now) is not None
+        k = None if closes else _matched_step(flow, lead, lead_scores, reps, now)
         step_indexes.append(k)
         steps.append(flow.steps[k] if k is not None else None)
     to_place = [i for i, step in enumerate(steps) if step is not None and step.action == "assign"]
@@ -93,7 +96,9 @@ def batch_decisions(
     out: list[Decision] = []
     for i, lead in enumerate(leads):
         decision = decisions.get(i)
-        if decision is None:
+        if decision is not None:
+            decision = lifecycle.with_due_date(decision, lead, flow)
+        else:
             decision = route_lead(
                 lead=lead, reps=reps, loads=loads, flow=flow, scores=scores[i], state=state, clock=clock,
                 pool_loads=pool_loads,

@@ -75,6 +75,17 @@ class InactiveRep(RoutingError, Conflict):
     code = "inactive_rep"
 
 
+class DuplicateLead(RoutingError, Conflict):
+    """A new lead has the flow's duplicate key of an open lead (``[lifecycle.duplicates]``): it is not
+    routed; ``original`` names that lead and its latest decision, for the caller to merge them."""
+
+    code = "duplicate_lead"
+
+    def __init__(self, message: str, *, lead_id: str, assignment_id: int | None) -> None:
+        super().__init__(message)
+        self.original = {"lead_id": lead_id, "assignment_id": assignment_id}
+
+
 class RepOutOfOffice(RoutingError, Conflict):
     """A manual assignment to a rep who is out of office, without ``force``."""
 
@@ -442,6 +453,7 @@ class Outcome(StrEnum):
     manager_queue = "manager_queue"
     claim_pool = "claim_pool"
     blind_pool = "blind_pool"
+    closed = "closed"  # a ``close_when`` rule of the flow held: the lead is not routed (``closed_as`` says how)
 
 
 class CandidateScore(BaseModel):
@@ -501,6 +513,10 @@ class Decision(BaseModel):
     # deterministic one, less when the flow explores; None where no policy chose (manual, a claim).
     propensity: float | None = None
     explanation: Explanation = Field(default_factory=Explanation)
+    # The offer's deadline from a lead field (the flow's ``[lifecycle] due_from``); None: the service's SLA.
+    due_at: datetime | None = None
+    # How a ``closed`` outcome ends the lead: won, lost, or closed without an outcome.
+    closed_as: Literal["won", "lost", "closed"] | None = None
 
     def to_json_dict(self) -> dict[str, Any]:
         return self.model_dump(mode="json")

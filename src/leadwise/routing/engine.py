@@ -12,6 +12,7 @@ from collections.abc import Collection, Mapping, Sequence
 from dataclasses import replace
 from typing import Any
 
+from leadwise.routing import lifecycle
 from leadwise.routing.clock import Clock
 from leadwise.routing.domain import (
     NO_SCORES,
@@ -72,8 +73,35 @@ def route_lead(
       strategies fall back to load balancing and say so).
     - ``prices``: capacity prices λ from a ``CapacityPricer`` for the ``optimised`` strategy.
     - ``exclude``: reps who may not get this lead again (SLA lapse, rejection).
-    Raises ``NoEligibleRep`` only when the flow says ``on_no_match = "error"``.
+    Raises ``NoEligibleRep`` only when the flow says ``on_no_match = "error"``. A lead meeting one of the
+    flow's ``close_when`` rules is not routed (outcome ``closed``); an offer's deadline comes from the
+    lead when the flow has a ``due_from`` (``routing.lifecycle``).
     """
+    now = clock.now()
+    closing = lifecycle.closing_rule(lead, scores, reps, flow, now)
+    if closing is not None:
+        return lifecycle.closed_decision(lead, *closing, now, scores)
+    decision = _route(
+        lead=lead, reps=reps, loads=loads, flow=flow, scores=scores, state=state, clock=clock,
+        prices=prices, exclude=exclude, attempt=attempt, pool_loads=pool_loads,
+    )
+    return lifecycle.with_due_date(decision, lead, flow)
+
+
+def _route(
+    *,
+    lead: Lead,
+    reps: Sequence[Rep],
+    loads: Loads,
+    flow: Flow,
+    scores: Scores,
+    state: RoutingState,
+    clock: Clock,
+    prices: Mapping[str, float] | None,
+    exclude: Collection[str],
+    attempt: int,
+    pool_loads: Mapping[str, RepLoad] | None = None,
+) -> Decision:
     now = clock.now()
     traces: list[StepTrace] = []
     notes: list[str] = []

@@ -13,11 +13,20 @@ from collections.abc import Mapping, Sequence
 from datetime import datetime, timedelta
 from functools import cached_property
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 from zoneinfo import ZoneInfo
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 
 from leadwise.routing.capacity import CapacityWindow
 from leadwise.routing.conditions import Condition, Maturity, unmet_condition, zone_of
@@ -57,6 +66,26 @@ def parse_duration(value: Any) -> Any:
     return value
 
 
+def format_duration(value: timedelta) -> str:
+    """A duration as a flow file writes it: ``"30d"``, ``"36h"``, ``"90m"`` (the inverse of ``parse_duration``)."""
+    seconds = int(value.total_seconds())
+    for unit, size in (("d", 86_400), ("h", 3_600), ("m", 60)):
+        if seconds and seconds % size == 0:
+            return f"{seconds // size}{unit}"
+    return str(value)
+
+
+def _positive(value: timedelta) -> timedelta:
+    if value <= timedelta(0):
+        raise ValueError("must be positive, e.g. \"7d\"")  # pydantic names the field before it
+    return value
+
+
+# A duration as a flow file writes it (``parse_duration``); the second one only above zero.
+Duration = Annotated[timedelta, BeforeValidator(parse_duration)]
+PositiveDuration = Annotated[timedelta, BeforeValidator(parse_duration), AfterValidator(_positive)]
+
+
 class Demand(BaseModel):
     """``[demand]``: the leads the open-lead capacity must cover from the moment the flow is published,
     for the ``optimised`` strategy's capacity prices. ``expected_leads`` replaces the service's own
@@ -65,19 +94,7 @@ class Demand(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
 
     expected_leads: int = Field(gt=0, le=100_000_000)
-    horizon: timedelta | None = None
-
-    @field_validator("horizon", mode="before")
-    @classmethod
-    def _duration(cls, value: Any) -> Any:
-        return parse_duration(value)
-
-    @field_validator("horizon")
-    @classmethod
-    def _positive(cls, value: timedelta | None) -> timedelta | None:
-        if value is not None and value <= timedelta(0):
-            raise ValueError("horizon must be positive, e.g. \"7d\"")
-        return value
+    horizon: PositiveDuration | None = None
 
 
 class Pool(BaseModel):
@@ -128,6 +145,107 @@ class Pool(BaseModel):
             )
 
         return [r for r in reps if keep(r)]
+
+
+# Lead fields a lifecycle setting may name: the text fields (a duplicate key) and the dates (a due date).
+LEAD_TEXT_FIELDS = tuple(n for n, f in Lead.model_fields.items() if f.annotation == (str | None))
+LEAD_DATE_FIELDS = tuple(n for n, f in Lead.model_fields.items() if f.annotation == (datetime | None))
+CloseResult = Literal["won", "lost", "closed"]
+
+
+def _not_always(when: Condition) -> Condition:
+    # An empty condition holds for every lead: as a lifecycle rule it would act on every update.
+    if not when.model_dump(exclude_none=True):
+        raise ValueError("a lifecycle condition needs at least one condition (an empty one holds for every lead)")
+    return when
+
+
+class CloseRule(BaseModel):
+    """``[[lifecycle.close_when]]``: a lead meeting ``when`` is closed as ``result``: ``won`` or ``lost``
+    (an outcome, like ``POST /v1/assignments/{id}/outcome``) or ``closed`` (ended without an outcome:
+    spam, a test lead, a disqualified one)."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    name: str = ""
+    when: Condition
+    result: CloseResult = "closed"
+
+    @field_validator("when")
+    @classmethod
+    def _some_condition(cls, when: Condition) -> Condition:
+        return _not_always(when)
+
+    def describe(self, index: int) -> str:
+        return f"close_when {self.name or f'[{index}]'} ({self.when.describe()})"
+
+
+class Duplicates(BaseModel):
+    """``[lifecycle.duplicates]``: a new lead whose ``key`` fields (all present) equal those of an open lead
+    received within ``window`` is not routed: the answer is a 409 naming the original lead."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    key: list[str] = Field(min_length=1)
+    window: PositiveDuration = timedelta(days=30)
+
+    @field_validator("key")
+    @classmethod
+    def _text_fields(cls, key: list[str]) -> list[str]:
+        unknown = [name for name in key if name not in LEAD_TEXT_FIELDS]
+        if unknown:
+            raise ValueError(f"not a lead text field: {unknown}; known: {', '.join(LEAD_TEXT_FIELDS)}")
+        return key
+
+
+class Lifecycle(BaseModel):
+    """``[lifecycle]``: what happens to a lead after its first decision (``routing.lifecycle``).
+
+    - ``reroute_when`` / ``unassign_when`` / ``close_when``: conditions (the steps' ``when`` language; a
+      table or a list of tables, any one holding) checked when ``PATCH /v1/leads/{id}`` changes a lead.
+      A condition acts when the update makes it hold (it did not hold before), so an unrelated later
+      update does not act again. ``close_when`` also applies when the lead is routed.
+    - ``due_from`` (a lead date field) + ``due_after``: the offer's deadline instead of the service's
+      acceptance SLA; the SLA expiry honours it.
+    - ``duplicates``: leads not routed because an open lead has the same key.
+    """
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    reroute_when: list[Condition] = Field(default_factory=list)
+    unassign_when: list[Condition] = Field(default_factory=list)
+    close_when: list[CloseRule] = Field(default_factory=list)
+    due_from: str | None = None
+    due_after: Duration = timedelta(0)
+    duplicates: Duplicates | None = None
+
+    @field_validator("reroute_when", "unassign_when", mode="before")
+    @classmethod
+    def _one_or_many(cls, value: Any) -> Any:
+        """One condition table or a list of them (any one holding is enough)."""
+        return [value] if isinstance(value, Mapping) else value
+
+    @field_validator("reroute_when", "unassign_when")
+    @classmethod
+    def _some_condition(cls, whens: list[Condition]) -> list[Condition]:
+        return [_not_always(w) for w in whens]
+
+    def describe(self) -> list[str]:
+        """One line per rule, in the words of the flow file (what ``leadwise flow-check`` prints)."""
+        lines = [f"{name}: {w.describe()}" for name in ("reroute_when", "unassign_when") for w in getattr(self, name)]
+        lines += [f"{rule.describe(i)} → {rule.result}" for i, rule in enumerate(self.close_when)]
+        if self.due_from is not None:
+            lines.append(f"due: {self.due_from}" + (f" + {format_duration(self.due_after)}" if self.due_after else ""))
+        if self.duplicates is not None:
+            lines.append(f"duplicates: same {', '.join(self.duplicates.key)} within {format_duration(self.duplicates.window)}")
+        return lines
+
+    @field_validator("due_from")
+    @classmethod
+    def _date_field(cls, name: str | None) -> str | None:
+        if name is not None and name not in LEAD_DATE_FIELDS:
+            raise ValueError(f"not a lead date field: {name!r}; known: {', '.join(LEAD_DATE_FIELDS)}")
+        return name
 
 
 class Step(BaseModel):
@@ -185,6 +303,7 @@ class Flow(BaseModel):
     prefers_bonus: float = Field(default=0.05, ge=0, le=1)
     demand: Demand | None = None
     exploration: Exploration | None = None
+    lifecycle: Lifecycle = Lifecycle()
     pools: dict[str, Pool] = Field(default_factory=lambda: {"everyone": Pool()})
     steps: list[Step] = Field(min_length=1)
 

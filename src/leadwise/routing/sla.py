@@ -59,7 +59,8 @@ def start_acceptance(
         lead_id=decision.lead_id,
         rep_id=decision.rep_id,
         assigned_at=decision.decided_at,
-        deadline=decision.decided_at + policy.accept_within,
+        # A due date from the lead (the flow's ``[lifecycle] due_from``) replaces the service's SLA.
+        deadline=decision.due_at or decision.decided_at + policy.accept_within,
     )
     if previous is not None:
         base = replace(base, reassignments=previous.reassignments, lapsed_reps=previous.lapsed_reps)

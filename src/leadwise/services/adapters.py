@@ -165,8 +165,12 @@ def domain_lead(row: LeadRow, touch_types: frozenset[str] = frozenset()) -> Lead
 
 
 def stored_payload(lead: Lead) -> dict[str, Any]:
-    """What a lead row keeps of a lead: its given fields, JSON-ready (touches have their own table)."""
-    return lead.model_dump(mode="json", exclude=set(_NOT_STORED), exclude_none=True)
+    """What a lead row keeps of a lead: its given fields, JSON-ready (touches have their own table); no
+    custom ``fields`` map when it is empty, as a lead without custom fields is stored."""
+    payload = lead.model_dump(mode="json", exclude=set(_NOT_STORED), exclude_none=True)
+    if not payload.get("fields"):
+        payload.pop("fields", None)
+    return payload
 
 
 def touch_rows(lead: Lead) -> list[dict[str, Any]]:

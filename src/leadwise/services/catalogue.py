@@ -23,7 +23,9 @@ from leadwise.data.cleaning import CleaningReport
 from leadwise.data.crm import read_accounts, read_products
 from leadwise.data.errors import DataValidationError
 from leadwise.data.training_data import CrmReference
+from leadwise.errors import InvalidInput
 from leadwise.routing import Lead
+from leadwise.routing.conditions import MAX_FIELDS
 from leadwise.services.models import ModelHolder
 from leadwise.settings import Settings
 
@@ -65,6 +67,41 @@ class Catalogue:
         if account is not None:
             fill |= {k: v for k, v in account.items() if getattr(lead, k) is None}
         return lead.model_copy(update=fill) if fill else lead
+
+
+    def _derived(self, field: str, value: str | None) -> Mapping[str, Any]:
+        if value is None:
+            return {}
+        if field == "product":
+            series = self.series.get(_squash(value))
+            return {} if series is None else {"series": series}
+        return self.accounts.get(value, {}) if field == "account" else {}
+
+    def update(self, lead: Lead, changes: Mapping[str, Any]) -> Lead:
+        """``lead`` with ``changes`` (a field -> its new value; None removes it), completed again: a value
+        the old product or account gave it (series; sector, country) follows the new one, unless the
+        change itself sets it; a value the lead carried itself stays."""
+        stale = {
+            name: None
+            for source in ("product", "account")
+            if source in changes
+            for name, value in self._derived(source, getattr(lead, source)).items()
+            if name not in changes and getattr(lead, name) == value
+        }
+        if "fields" in changes:  # custom fields change key by key: the keys sent, None removing one
+            changes = {**changes, "fields": merged_fields(lead.fields, changes["fields"])}
+        return self.complete(Lead.model_validate({**lead.model_dump(), **stale, **changes}))
+
+
+def merged_fields(current: Mapping[str, Any], changes: Mapping[str, Any] | None) -> dict[str, Any]:
+    """A lead's custom fields after a change: each key sent takes its value, a None removes the key, and a
+    None for the whole map removes them all. More than ``MAX_FIELDS`` after the change is refused."""
+    if changes is None:
+        return {}
+    merged = {name: value for name, value in {**current, **changes}.items() if value is not None}
+    if len(merged) > MAX_FIELDS:
+        raise InvalidInput(f"fields: a lead keeps at most {MAX_FIELDS} custom fields; this change leaves {len(merged)}")
+    return merged
 
 
 EMPTY = Catalogue(series={}, accounts={})

@@ -23,6 +23,7 @@ from sqlalchemy.exc import IntegrityError
 from leadwise.routing import Decision, Lead, ManualClock, Scores
 from leadwise.routing import route_lead as engine_route
 from leadwise.routing.batch import batch_decisions
+from leadwise.routing.domain import DuplicateLead
 from leadwise.routing.sla import PendingLead, SlaPolicy, reassign
 from leadwise.services import adapters, events, intake
 from leadwise.services.catalogue import complete_leads
@@ -60,11 +61,13 @@ def decide_and_store(
     pending: PendingLead | None = None,
     pending_reason: str = "rejected",
     new_lead: bool = False,
+    reason: str | None = None,
 ) -> Routed:
     """Decide ``lead`` on the locked context and store the decision on ``row``. With ``pending`` the lead
     comes back (rejected or lapsed): the engine's ``sla.reassign`` routes it away from every rep who had
     it, or to the manager queue after ``max_reassignments``. The decision is counted into the context's
-    loads, for the next lead decided on it."""
+    loads, for the next lead decided on it. ``reason`` (why the lead is decided again) is stored on the
+    decision and leads its explanation's notes."""
     scores = scored.scores
     clock = ManualClock(unit.now)
     lambdas = ctx.prices(prices, scores)
@@ -80,10 +83,14 @@ def decide_and_store(
             flow=ctx.flow.flow, scores=scores, state=ctx.state, clock=clock, prices=lambdas,
             pool_loads=ctx.pool_loads,
         )
+    if reason is not None:
+        decision.explanation.notes.insert(0, reason)
     optimised = (decision.strategy or decision.explanation.strategy) == "optimised"
     if optimised and prices is not None and (why := prices.explain()) is not None:
         decision.explanation.notes.append(why)
-    routed = persist(unit, ctx, row=row, decision=decision, scored=scored, policy=policy, source=source, new_lead=new_lead)
+    routed = persist(
+        unit, ctx, row=row, decision=decision, scored=scored, policy=policy, source=source, new_lead=new_lead, reason=reason
+    )
     ctx.count(decision, unit.now, routed.assignment.expected_value or 0.0)
     return routed
 
@@ -125,6 +132,7 @@ def persist(
     policy: SlaPolicy,
     source: str,
     new_lead: bool,
+    reason: str | None = None,
 ) -> Routed:
     return store_decision(
         unit,
@@ -138,6 +146,7 @@ def persist(
         names=ctx.names,
         source=source,
         new_lead=new_lead,
+        reason=reason,
     )
 
 
@@ -155,7 +164,8 @@ def _route_new(
     found = intake.stored_decision_in(unit, lead.lead_id)
     if found is not None:
         return found
-    row = intake.new_lead_row(unit, lead)
+    intake.refuse_duplicate(unit, lead, ctx.flow.flow)
+    row = intake.new_lead_row(unit, lead, ctx.flow.flow)
     routed = decide_and_store(
         unit, ctx, settings=settings, row=row, lead=lead, scored=scored, source=source, prices=prices, new_lead=True
     )
@@ -229,16 +239,21 @@ def route_leads(
     scored = score_for_routing(models=models, leads=leads, reps=active_reps(db))
     first_of = intake.first_occurrences(leads)
 
-    def work(unit: UnitOfWork) -> list[Routed | None]:
+    def work(unit: UnitOfWork) -> list[Routed | DuplicateLead | None]:
         ctx = lock_context(unit)
-        out: list[Routed | None] = []
+        out: list[Routed | DuplicateLead | None] = []
         for k, lead in enumerate(leads):
             if first_of[lead.lead_id] != k:  # the same id earlier in this batch decides it
                 out.append(None)
                 continue
-            out.append(
-                _route_new(unit, ctx, settings=settings, lead=lead, scored=scored[k], source=source, prices=prices)
-            )
+            try:
+                routed = _route_new(
+                    unit, ctx, settings=settings, lead=lead, scored=scored[k], source=source, prices=prices
+                )
+            except DuplicateLead as duplicate:  # refused before anything of this lead was written
+                out.append(duplicate)
+                continue
+            out.append(routed)
         return out
 
     try:
@@ -251,7 +266,10 @@ def route_leads(
         if routed is None:
             first = together[first_of[leads[k].lead_id]]
             assert first is not None
-            results.append(replace(first, created=False))
+            results.append(first if isinstance(first, DuplicateLead) else replace(first, created=False))
+            continue
+        if isinstance(routed, DuplicateLead):
+            results.append(routed)
             continue
         _observe(prices, routed, scored[k].scores)
         results.append(routed)
@@ -280,6 +298,8 @@ def route_batch(*, db: Database, settings: Settings, models: ModelHolder, leads:
         new = [k for k, found in enumerate(results) if found is None]
         if new:
             ctx = lock_context(unit)
+            for k in new:  # a backlog holding a duplicate of an open lead is refused whole (409), as a repeated id
+                intake.refuse_duplicate(unit, leads[k], ctx.flow.flow)
             decisions = batch_decisions(
                 [leads[k] for k in new],
                 [scored[k].scores for k in new],
@@ -291,7 +311,7 @@ def route_batch(*, db: Database, settings: Settings, models: ModelHolder, leads:
                 pool_loads=ctx.pool_loads,
             )
             for k, decision in zip(new, decisions, strict=True):
-                row = intake.new_lead_row(unit, leads[k])
+                row = intake.new_lead_row(unit, leads[k], ctx.flow.flow)
                 results[k] = persist(
                     unit, ctx, row=row, decision=decision, scored=scored[k], policy=policy, source="batch", new_lead=True
                 )

@@ -22,7 +22,9 @@ from sqlalchemy.orm import Session
 decision_stored = Signal("a routing decision was stored (a lead assigned or queued)")
 offers_expired = Signal("offers past their acceptance SLA were expired")
 leads_routed_together = Signal("leads that arrived together were routed in one transaction")
-assignment_changed = Signal("an assignment was offered, accepted, rejected, reassigned, expired, won, lost or returned")
+assignment_changed = Signal(
+    "an assignment was offered, accepted, rejected, reassigned, expired, won, lost, returned, withdrawn or closed"
+)
 changes_ready = Signal("a unit of work's events, in its transaction just before the commit")
 
 
@@ -47,8 +49,9 @@ class LeadsRoutedTogether:
 class AssignmentChanged:
     """A move in an assignment's life, named as webhooks name it (``store.models.WEBHOOK_EVENTS``):
     ``offered`` (a new offer; its ``source`` says whether it is the first decision or replaces an earlier
-    offer: reroute, expiry, manual), or the state the assignment moved to (``reassigned``: a manager
-    moved it to another rep)."""
+    offer: reroute, expiry, manual, update), or the state the assignment moved to (``reassigned``: a manager
+    moved it to another rep; ``withdrawn``: an update of the lead met the flow's ``reroute_when`` or
+    ``unassign_when``; ``closed``: its ``close_when``, without an outcome)."""
 
     event: str
     assignment_id: int

@@ -1,6 +1,6 @@
 """Intake: what a posted lead goes through before it is scored. Idempotency on the caller's lead id (a
-lead routed before gets its stored decision back), one lead per id in a request, and the rows a new lead
-is stored as."""
+lead routed before gets its stored decision back), one lead per id in a request, no duplicate of an open
+lead (the flow's ``[lifecycle.duplicates]``), and the rows a new lead is stored as."""
 
 from __future__ import annotations
 
@@ -9,7 +9,10 @@ from collections.abc import Sequence
 from sqlalchemy.orm import Session
 
 from leadwise.errors import Conflict
-from leadwise.routing import Lead
+from leadwise.routing import Flow, Lead
+from leadwise.routing.domain import DuplicateLead
+from leadwise.routing.flows import format_duration
+from leadwise.routing.lifecycle import duplicate_fingerprint, duplicate_key
 from leadwise.services import adapters
 from leadwise.services.persist import Routed, existing_decision
 from leadwise.services.unit_of_work import UnitOfWork
@@ -59,11 +62,38 @@ def refuse_repeated_ids(leads: Sequence[Lead]) -> None:
         seen.add(lead.lead_id)
 
 
-def new_lead_row(unit: UnitOfWork, lead: Lead) -> LeadRow:
+def new_lead_row(unit: UnitOfWork, lead: Lead, flow: Flow) -> LeadRow:
     """The lead's row, not yet written: it is inserted with its decision (one write, not insert + update)."""
-    return LeadRow(external_id=lead.lead_id, payload=adapters.stored_payload(lead), created_at=unit.now)
+    return LeadRow(
+        external_id=lead.lead_id,
+        payload=adapters.stored_payload(lead),
+        duplicate_key=duplicate_fingerprint(lead, flow),
+        created_at=unit.now,
+    )
 
 
 def store_touches(unit: UnitOfWork, row: LeadRow, lead: Lead) -> None:
     """The posted touches go to their own table (the payload keeps the lead's fields); the scorer saw them."""
     repo.add_touches(session=unit.session, lead_id=row.id, touches=adapters.touch_rows(lead), now=unit.now)
+
+
+def refuse_duplicate(unit: UnitOfWork, lead: Lead, flow: Flow) -> None:
+    """``DuplicateLead`` (409, naming the original) when an open lead received within the flow's window
+    has the same duplicate key as ``lead``; checked in the write transaction, so of two duplicates routed
+    at once the second sees the first."""
+    key, fingerprint = duplicate_key(lead, flow), duplicate_fingerprint(lead, flow)
+    if key is None or fingerprint is None or flow.lifecycle.duplicates is None:
+        return
+    window = flow.lifecycle.duplicates.window
+    original = repo.open_lead_with(session=unit.session, duplicate_key=fingerprint, since=unit.now - window)
+    if original is None:
+        return
+    original_key, original_id, received = original
+    latest = repo.latest_assignment(session=unit.session, lead_id=original_key)
+    same = ", ".join(f"{name} {value!r}" for name, value in key.items())
+    raise DuplicateLead(
+        f"lead {lead.lead_id!r} duplicates open lead {original_id!r} (same {same}, received "
+        f"{received.isoformat()}, within {format_duration(window)}): not routed",
+        lead_id=original_id,
+        assignment_id=latest.id if latest is not None else None,
+    )

@@ -24,7 +24,7 @@ from leadwise.services.flows import FlowVersion
 from leadwise.services.scoring import LeadFigures
 from leadwise.services.unit_of_work import UnitOfWork
 from leadwise.store import repositories as repo
-from leadwise.store.models import AssignmentRow, LeadRow, RepRow, RoutingFlowRow
+from leadwise.store.models import CLOSED_STATES, AssignmentRow, LeadRow, RepRow, RoutingFlowRow
 
 QUEUE_OF_OUTCOME = {
     Outcome.nurture: "nurture",
@@ -165,6 +165,10 @@ def store_decision(
             "expires_at": pending.deadline if pending else None,
         }
         status: dict[str, Any] = {"status": "assigned", "queue": None, "pool": None, "blind": False}
+    elif decision.outcome == Outcome.closed:
+        # The flow's ``close_when`` held as the lead arrived: closed at once, with no rep (so no outcome row).
+        assignment |= {"state": decision.closed_as or "closed", "closed_at": now}
+        status = {"status": "closed", "queue": None, "pool": None, "blind": False}
     else:
         queue = QUEUE_OF_OUTCOME.get(decision.outcome, "manager")
         assignment |= {"queue": queue, "state": "queued"}
@@ -182,7 +186,13 @@ def store_decision(
     if new_lead:
         lead.id = session.connection().scalar(
             _INSERT_LEAD,
-            {"external_id": lead.external_id, "payload": lead.payload, "created_at": now, "updated_at": now}
+            {
+                "external_id": lead.external_id,
+                "payload": lead.payload,
+                "duplicate_key": lead.duplicate_key,
+                "created_at": now,
+                "updated_at": now,
+            }
             | status,
         )
         for key, value in status.items():
@@ -199,6 +209,8 @@ def store_decision(
         # Every new offer is "offered" (its source says route, reroute, expiry or manual); "reassigned" is
         # the earlier offer a manager moved away, as its state says (one meaning per name).
         unit.announce(row, "offered", lead_id=lead.external_id)
+    elif row.state in CLOSED_STATES:
+        unit.announce(row, row.state, lead_id=lead.external_id)
     return Routed(
         assignment=row,
         lead=lead,

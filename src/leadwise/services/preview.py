@@ -71,7 +71,7 @@ def preview(
         decision=decision,
         flow=ctx.flow,
         rep_name=ctx.names.get(decision.rep_id) if decision.rep_id is not None else None,
-        queue=None if decision.rep_id is not None else QUEUE_OF_OUTCOME.get(decision.outcome, "manager"),
+        queue=None if decision.rep_id is not None else QUEUE_OF_OUTCOME.get(decision.outcome),
         p_win=p_win,
         expected_value=expected_value,
     )

@@ -45,14 +45,21 @@ NAMING = {
     "pk": "pk_%(table_name)s",
 }
 
-# ``reassigned``: a manager gave the lead to another rep (the rep did not reject it).
-ASSIGNMENT_STATES = ("offered", "accepted", "rejected", "reassigned", "expired", "won", "lost", "returned")
+# ``reassigned``: a manager gave the lead to another rep (the rep did not reject it). ``withdrawn``: an update
+# of the lead met the flow's ``reroute_when`` or ``unassign_when`` (the rep did nothing wrong either).
+# ``closed``: the flow's ``close_when`` ended it without an outcome (spam, a test lead).
+ASSIGNMENT_STATES = (
+    "offered", "accepted", "rejected", "reassigned", "expired", "won", "lost", "returned", "withdrawn", "closed"
+)
+CLOSED_STATES = ("won", "lost", "closed")  # a lead whose assignment ends so is closed: never routed again
 OPEN_STATES = ("offered", "accepted")
 ROLES = ("admin", "manager", "rep", "integration")
 LEAD_STATUSES = ("assigned", "queued", "closed")
 REP_STATUSES = ("available", "away")  # set by the rep itself (POST /v1/reps/{id}/status)
 # What a webhook subscription may ask for: the moves of an assignment (``services.events.AssignmentChanged``).
-WEBHOOK_EVENTS = ("offered", "accepted", "rejected", "reassigned", "expired", "won", "lost", "returned")
+WEBHOOK_EVENTS = (
+    "offered", "accepted", "rejected", "reassigned", "expired", "won", "lost", "returned", "withdrawn", "closed"
+)
 DELIVERY_STATUSES = ("pending", "delivered", "failed")
 
 
@@ -169,6 +176,9 @@ class LeadRow(Base):
     blind: Mapped[bool] = mapped_column(Boolean, default=False)
     score: Mapped[float | None] = mapped_column(Float)
     expected_value: Mapped[float | None] = mapped_column(Float)
+    # The fingerprint of the flow's duplicate key on this lead (``routing.lifecycle.duplicate_fingerprint``):
+    # a new lead's duplicate check is one indexed lookup. None when the flow has no key or a field is missing.
+    duplicate_key: Mapped[str | None] = mapped_column(String(64), index=True)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow, onupdate=utcnow)
 
@@ -193,7 +203,8 @@ class AssignmentRow(Base):
     __tablename__ = "assignments"
     __table_args__ = (
         CheckConstraint(
-            "state IN ('offered','accepted','rejected','expired','won','lost','queued','returned','reassigned')",
+            "state IN ('offered','accepted','rejected','expired','won','lost','queued','returned','reassigned',"
+            "'withdrawn','closed')",
             name="state_known",
         ),
         # At most one live assignment per lead, whatever the number of workers.

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from typing import Any, cast
 
-from sqlalchemy import CursorResult, Table, bindparam, case, func, select, update
+from sqlalchemy import CursorResult, Row, Table, bindparam, case, func, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
@@ -305,6 +305,32 @@ def get_lead_by_external_id(*, session: Session, external_id: str) -> LeadRow | 
 def lead_id_by_external_id(*, session: Session, external_id: str) -> int | None:
     """The stored id of a lead, without loading the row (the idempotency check of every route)."""
     return session.connection().scalar(_LEAD_ID_BY_EXTERNAL_ID, {"external_id": external_id})
+
+
+_OPEN_LEAD_WITH_KEY = (
+    select(LeadRow.id, LeadRow.external_id, LeadRow.created_at)
+    .where(
+        LeadRow.duplicate_key == bindparam("duplicate_key"),
+        LeadRow.status != "closed",
+        LeadRow.created_at >= bindparam("since"),
+    )
+    .order_by(LeadRow.id)
+    .limit(1)
+)
+
+
+def open_lead_with(*, session: Session, duplicate_key: str, since: datetime) -> Row[int, str, datetime] | None:
+    """(id, external id, received) of the earliest lead not closed, received since ``since``, with this
+    duplicate key fingerprint (``routing.lifecycle.duplicate_fingerprint``; indexed). A plain statement
+    on the connection: the check runs for every new lead and must not flush the session first."""
+    return session.connection().execute(_OPEN_LEAD_WITH_KEY, {"duplicate_key": duplicate_key, "since": since}).first()
+
+
+def open_assignment(*, session: Session, lead_id: int) -> AssignmentRow | None:
+    """The lead's live (offered or accepted) assignment: at most one (a partial unique index)."""
+    return session.scalar(
+        select(AssignmentRow).where(AssignmentRow.lead_id == lead_id, AssignmentRow.state.in_(OPEN_STATES))
+    )
 
 
 def latest_assignment(*, session: Session, lead_id: int) -> AssignmentRow | None:

@@ -23,7 +23,17 @@ def assignment_public(routed: Routed) -> AssignmentPublic:
 
 
 def route_out(routed: Routed) -> RouteOut:
-    return RouteOut(**_fields(routed), created=routed.created)
+    """The answer to a route: the decision, and whether it was made now, before, or the lead is closed
+    (won, lost, or closed by the flow: never routed again)."""
+    a, lead = routed.assignment, routed.lead
+    if lead.status != "closed":
+        return RouteOut(**_fields(routed), created=routed.created, result="routed" if routed.created else "already_routed")
+    if routed.created:  # the flow's close_when held as it arrived
+        why = "; ".join(a.explanation.get("explanation", {}).get("notes", [])) or None
+    else:
+        closed = a.closed_at.isoformat() if a.closed_at is not None else "before"
+        why = f"lead {lead.external_id!r} is closed ({a.state} {closed}, assignment {a.id}): not routed again"
+    return RouteOut(**_fields(routed), created=routed.created, result="closed", why=why)
 
 
 def _fields(routed: Routed) -> dict[str, Any]:

@@ -1,4 +1,5 @@
-"""Marketing touches on a known lead; a lead waiting in nurture that is now sales-ready is routed again."""
+"""A known lead: its audit trail, changes to its fields (the flow's ``[lifecycle]`` re-evaluates it), and
+marketing touches (a lead waiting in nurture that is now sales-ready is routed again)."""
 
 from __future__ import annotations
 
@@ -8,8 +9,17 @@ from fastapi import APIRouter, Path, status
 
 from leadwise.api.deps import DbDep, ModelsDep, PricesDep, RouterDep, SettingsDep
 from leadwise.api.routers._convert import assignment_public, domain_touches
-from leadwise.api.schemas import LeadAudit, OutcomePublic, Problem, Responses, TouchesIn, TouchesOut
-from leadwise.services import audit
+from leadwise.api.schemas import (
+    LeadAudit,
+    LeadPatch,
+    LeadUpdateOut,
+    OutcomePublic,
+    Problem,
+    Responses,
+    TouchesIn,
+    TouchesOut,
+)
+from leadwise.services import audit, lifecycle
 from leadwise.services import marketing as service
 
 router = APIRouter(prefix="/v1/leads", tags=["leads"])
@@ -37,6 +47,44 @@ def get_lead(lead_id: LeadId, db: DbDep, _: RouterDep) -> LeadAudit:
         touches=history.touches,
         decisions=[assignment_public(routed) for routed in history.decisions],
         outcomes=[OutcomePublic.model_validate(outcome) for outcome in history.outcomes],
+    )
+
+
+@router.patch("/{lead_id}", response_model=LeadUpdateOut, responses=ERRORS | {422: {"model": Problem}})
+def update_lead(
+    lead_id: LeadId,
+    body: LeadPatch,
+    db: DbDep,
+    settings: SettingsDep,
+    models: ModelsDep,
+    prices: PricesDep,
+    _: RouterDep,
+) -> LeadUpdateOut:
+    """Change a routed lead's fields (only those sent; ``null`` removes one). The active flow's
+    ``[lifecycle]`` then acts on what the change made true: ``close_when`` closes the lead (its open
+    offer ends won, lost or closed, the rep's capacity is freed), ``unassign_when`` ends the open offer
+    (``withdrawn``) and queues the lead for a manager, ``reroute_when`` ends it and routes the lead again
+    (source ``update``); a change of the ``due_from`` field moves the open offer's deadline. A closed lead's
+    fields are stored but nothing is re-evaluated."""
+    updated = lifecycle.update_lead(
+        db=db,
+        settings=settings,
+        models=models,
+        external_id=lead_id,
+        changes=body.model_dump(exclude_unset=True),
+        prices=prices,
+    )
+    lead = updated.lead
+    return LeadUpdateOut(
+        lead_id=lead.external_id,
+        status=lead.status,
+        queue=lead.queue,
+        changed=updated.changed,
+        lead=lead.payload,
+        action=updated.action,
+        why=updated.why,
+        ended=assignment_public(updated.ended) if updated.ended is not None else None,
+        decision=assignment_public(updated.decision) if updated.decision is not None else None,
     )
 
 
