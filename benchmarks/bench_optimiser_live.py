@@ -7,12 +7,18 @@ one-step flow (every rep, that strategy) and POST the stream's leads one at a ti
 decision is valued with the world's TRUE P(win), as a share of the hindsight optimum (the assignment LP on
 the true probabilities under the same limits). Policies: ``round_robin``, ``best_fit``, ``optimised``
 with a ``[demand]`` section (``expected_leads`` = the stream size; "n/a" while the flow schema has no
-``[demand]``) and ``optimised`` without it. Offline, on the same learned scores (the champion's P(win)
+``[demand]``), ``optimised`` without it (its cold start: the history kept with the champion), and
+``optimised [demand] on true scores``: the same service serving the world's truth as a model
+(``simulate.truth_model``, registered under the alias ``truth`` with the champion's demand history and
+loaded with ``LEADWISE_MODEL_ALIAS=truth``). Offline, on the same learned scores (the champion's P(win)
 matrix for the stream): the exact LP, and the in-process replay of ``best_fit`` and ``optimised``
 (``leadwise.simulate.replay``); and ``optimised`` replayed in-process on the TRUE P(win) (the online
 optimiser without the model's error). ``viol.`` counts a rep given more than its limits, from the service's
-answers; ``Δp`` is the largest gap between the P(win) the service reported for its choice and the offline
-score of the same (lead, rep) (the two must be the same model).
+answers; in a workload world on the stream's calendar, and (``svc``) on the instants the service stamped
+on each offer and outcome, its own days and weeks (``simulate.live_replay.service_clock_violations``): a
+lead posted late lands on a later day on the service's clock, so only ``svc`` says whether the service
+broke a limit. ``Δp`` is the largest gap between the P(win) the service reported for its choice and the
+offline score of the same (lead, rep) (the truth's for the true-scores run; the two must be the same).
 
 The service runs on an accelerated clock (``LEADWISE_CLOCK_START``/``_SPEED``/``_ANCHOR``,
 ``simulate.live_replay.StreamClock``): the stream's days (90 by default) pass in ``--stream-seconds``
@@ -377,7 +383,9 @@ def run_seed(seed: int, args: argparse.Namespace, root: Path) -> SeedResult:
 
     models = champion_in(work, tracking_uri)
     if any(alias == TRUTH for label, _, _, alias in LIVE_POLICIES if not args.policies or label in args.policies):
-        register_truth(work, tracking_uri, TruthModels(config, generated.params), models.demand_history)
+        register_truth(
+            work, tracking_uri, TruthModels(config, generated.params, reference=models.reference), models.demand_history
+        )
     world = read_replay_world(world_dir)
     inputs = replay_inputs(world, model_scores(models, world))
     limits = TimedLimits.from_truth(world.truth)
@@ -415,13 +423,16 @@ def run_seed(seed: int, args: argparse.Namespace, root: Path) -> SeedResult:
             else None
         )
         folder = "".join(c if c.isalnum() else "-" for c in label)
-        with LiveServer(work / f"serve-{folder}", tracking_uri, args.workers, args.pricer_seconds, clock,
-                        alias) as server:  # fmt: skip
-            run = replay_live(
-                server, strategy=strategy, demand=n if with_demand else None, reps=reps,
-                payloads=payloads, p_true=inputs.p_true, limits=limits, clock=clock,
-                engage_days=days, seed=seed,
-            )  # fmt: skip
+        try:
+            with LiveServer(work / f"serve-{folder}", tracking_uri, args.workers, args.pricer_seconds, clock,
+                            alias) as server:  # fmt: skip
+                run = replay_live(
+                    server, strategy=strategy, demand=n if with_demand else None, reps=reps,
+                    payloads=payloads, p_true=inputs.p_true, limits=limits, clock=clock,
+                    engage_days=days, seed=seed,
+                )  # fmt: skip
+        except (RuntimeError, httpx.HTTPError) as exc:  # one policy's server failing does not lose the seed
+            run = LiveRun([], [], 0.0, note=f"failed: {type(exc).__name__}: {exc!s:.300}")
         if run.note:
             result.rows.append(Row(label, "live", None, note=run.note))
             print(f"seed {seed}: {label}: {run.note}", flush=True)

@@ -7,16 +7,22 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from fastapi.testclient import TestClient
 
+from leadwise.api.app import create_app
 from leadwise.data.errors import DataValidationError
 from leadwise.learn.demand_history import DemandHistory
 from leadwise.learn.tracking import register_bundle
+from leadwise.services.keys import create_key
 from leadwise.services.models import ModelHolder
+from leadwise.services.reps import create_rep
 from leadwise.services.scoring import score_leads
 from leadwise.settings import Settings
 from leadwise.simulate.truth_model import TruthModels
 from leadwise.simulate.world import generate_world
 from leadwise.simulate.world_config import Engagement, WorldConfig
+from leadwise.store.db import Database
+from leadwise.store.migrate import upgrade
 
 SMALL = WorldConfig(seed=3, n_history=500, n_stream=60, n_reps=5, n_accounts=25)
 
@@ -62,3 +68,26 @@ def test_registered_under_its_alias_the_truth_is_what_the_service_loads(tmp_path
         loaded=holder.current, leads=world.stream.head(3).to_dict("records"), rep_names=world.params.reps
     )
     np.testing.assert_allclose(np.array([f.p_win for f in figures]), world.p_matrix[:3])
+
+    # Through the service: best_fit sends the lead to the rep the truth favours, at the true P(win).
+    db = Database.connect(f"sqlite:///{tmp_path / 'service.db'}")
+    upgrade(db.engine)
+    reps = {create_rep(db=db, fields={"name": name, "capacity": 5}).id: name for name in world.params.reps}
+    admin, router = (create_key(db=db, role=role)[1] for role in ("admin", "integration"))
+    app = create_app(settings.model_copy(update={"sla_sweep_seconds": 0, "model_poll_seconds": 0}), db=db, models=holder)
+    with TestClient(app) as client:
+        flow = '[pools.everyone]\n\n[[steps]]\npool = "everyone"\nstrategy = "best_fit"\n'
+        published = client.post("/v1/flows", json={"source": flow, "format": "toml"}, headers={"X-API-Key": admin})
+        assert published.status_code == 201, published.text
+        lead = world.stream.iloc[0]
+        routed = client.post(
+            "/v1/route",
+            json={"lead_id": lead["lead_id"], "account": lead["account"], "product": lead["product"]},
+            headers={"X-API-Key": router},
+        )
+        assert routed.status_code == 201, routed.text
+        best = int(np.argmax(world.p_matrix[0]))
+        assert routed.json()["rep_name"] == world.params.reps[best]
+        assert abs(routed.json()["p_win"] - world.p_matrix[0, best]) < 1e-9
+    db.dispose()
+    assert set(reps.values()) == set(world.params.reps)

@@ -19,6 +19,7 @@ import numpy as np
 import pandas as pd
 
 from leadwise.data.errors import DataValidationError
+from leadwise.data.training_data import CrmReference
 from leadwise.learn.demand_history import DemandHistory
 from leadwise.learn.models import Predictions
 from leadwise.simulate.world import mean_deal_value
@@ -41,6 +42,9 @@ class TruthModels:
     version: str = "truth"
     demand_history: DemandHistory | None = None
     builder: NoFeatures = field(default_factory=NoFeatures)
+    # The world's product and account tables, which routing reads beside the model (flow conditions): the
+    # trained champion's, as they are facts of the world, not learnt.
+    reference: CrmReference | None = None
 
     def __post_init__(self) -> None:
         if self.config.engagement.enabled:
