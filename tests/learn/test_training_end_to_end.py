@@ -87,15 +87,14 @@ def test_registered_model_reloads_through_mlflow_pyfunc(trained_store) -> None:
     assert value["deal_value"][0] > 2000 > 200 > value["deal_value"][1] > 0
 
 
-def test_each_version_keeps_the_history_s_demand_and_serving_loads_it(trained_store) -> None:
+def test_each_version_keeps_the_history_s_demand_and_serving_loads_it(trained_store, tmp_path: Path) -> None:
     """The capacity prices' cold start: an artefact of the registered version, read back with the model."""
     from leadwise.learn.registry import load_champion
 
     _, uri, _ = trained_store
-    client = MlflowClient(tracking_uri=uri)
-    champion = client.get_model_version_by_alias("leadwise-lead-score", "champion")
-    logged = mlflow.artifacts.list_artifacts(f"{champion.source}/artifacts")
-    assert "demand_history.json" in {Path(item.path).name for item in logged}
+    for name in MODEL_NAMES:
+        local = Path(mlflow.artifacts.download_artifacts(f"models:/{name}@champion", dst_path=str(tmp_path / name)))
+        assert (local / "artifacts" / "demand_history.json").is_file()
     models = load_champion(get_settings(), uri)
     assert models is not None and (history := models.demand_history) is not None
     assert len(history.leads) == 500 and not {"sales_agent", "won", "close_value", "engage_date"} & set(history.leads[0])
