@@ -75,3 +75,9 @@ def test_a_history_without_dates_keeps_nothing() -> None:
     frame = _history()
     assert DemandHistory.from_frame(frame.drop(columns=["engage_date"]), frame[["lead_id"]]) is None
     assert DemandHistory.from_frame(frame.assign(engage_date=pd.NaT), frame[["lead_id"]]) is None
+
+
+def test_thinning_keeps_the_share_of_open_deals() -> None:
+    frame = _history(n_weeks=40)  # 1,248 closed, 32 open
+    history = DemandHistory.from_frame(frame, frame[["lead_id"]], max_durations=320)
+    assert history is not None and len(history.closed_days) == 312 and len(history.open_days) == 8

@@ -57,7 +57,8 @@ class DemandHistory:
         same rows as a caller sends them (``leads``, aligned with ``frame``); None without dated leads.
 
         The lead sample is drawn from the most recent ``4 × sample_size`` dated leads (the mix drifts);
-        durations are thinned to ``max_durations`` each, at random (the median does not need them all)."""
+        durations are thinned to ``max_durations`` in all, closed and open at the same rate, at random (the
+        median does not need them all)."""
         if "engage_date" not in frame:
             return None
         engage = pd.to_datetime(frame["engage_date"])
@@ -90,12 +91,14 @@ class DemandHistory:
             ends = close.notna().to_numpy()
             closed_days = ((close[ends] - engage.iloc[dated][ends]) / _DAY).to_numpy(dtype=float)
             open_days = ((last - days[~ends]) / _DAY).to_numpy(dtype=float)
+        # Thinned at one rate: the share still open is what the Kaplan-Meier median depends on.
+        keep = min(1.0, max_durations / max(closed_days.size + open_days.size, 1))
         return cls(
             leads=sample,
             arrivals_per_hour=[float(v) for v in per_hour],
             arrivals_observed=int(dated.size),
-            closed_days=_thin(closed_days, max_durations, rng),
-            open_days=_thin(open_days, max_durations, rng),
+            closed_days=_thin(closed_days, round(keep * closed_days.size), rng),
+            open_days=_thin(open_days, round(keep * open_days.size), rng),
         )
 
     def arrivals(self) -> ArrivalRates:
