@@ -117,12 +117,12 @@ class Row:
     ratio: float | None  # expected true wins / hindsight optimum; None: not measured
     wins: float | None = None
     violations: int | None = None
-    violations_service: int | None = None  # workload worlds: on the instants the service stamped
     unassigned: int | None = None
     seconds: float | None = None
     max_p_gap: float | None = None
     note: str = ""
     lag_hours: float | None = None
+    violations_service: int | None = None  # workload worlds: on the instants the service stamped
 
 
 @dataclass
