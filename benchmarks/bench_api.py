@@ -190,13 +190,15 @@ def main() -> int:
     server = subprocess.Popen(cmd, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
     try:
         ready = None
-        for _ in range(300):
+        deadline = time.monotonic() + 600  # a loaded box starts the ML stack slowly
+        while time.monotonic() < deadline:
             try:
                 ready = httpx.get(f"{base}/readyz", timeout=1)
                 if ready.status_code == 200:
                     break
             except httpx.TransportError:
-                time.sleep(0.2)
+                pass
+            time.sleep(0.2)  # also while /readyz answers 503 (models still loading)
         if ready is None or ready.status_code != 200:
             print(f"server did not start; see {workdir / 'server.log'}")
             return 1

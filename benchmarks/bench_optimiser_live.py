@@ -7,12 +7,18 @@ one-step flow (every rep, that strategy) and POST the stream's leads one at a ti
 decision is valued with the world's TRUE P(win), as a share of the hindsight optimum (the assignment LP on
 the true probabilities under the same limits). Policies: ``round_robin``, ``best_fit``, ``optimised``
 with a ``[demand]`` section (``expected_leads`` = the stream size; "n/a" while the flow schema has no
-``[demand]``) and ``optimised`` without it. Offline, on the same learned scores (the champion's P(win)
+``[demand]``), ``optimised`` without it (its cold start: the history kept with the champion), and
+``optimised [demand] on true scores``: the same service serving the world's truth as a model
+(``simulate.truth_model``, registered under the alias ``truth`` with the champion's demand history and
+loaded with ``LEADWISE_MODEL_ALIAS=truth``). Offline, on the same learned scores (the champion's P(win)
 matrix for the stream): the exact LP, and the in-process replay of ``best_fit`` and ``optimised``
 (``leadwise.simulate.replay``); and ``optimised`` replayed in-process on the TRUE P(win) (the online
 optimiser without the model's error). ``viol.`` counts a rep given more than its limits, from the service's
-answers; ``Δp`` is the largest gap between the P(win) the service reported for its choice and the offline
-score of the same (lead, rep) (the two must be the same model).
+answers; in a workload world on the stream's calendar, and (``svc``) on the instants the service stamped
+on each offer and outcome, its own days and weeks (``simulate.live_replay.service_clock_violations``): a
+lead posted late lands on a later day on the service's clock, so only ``svc`` says whether the service
+broke a limit. ``Δp`` is the largest gap between the P(win) the service reported for its choice and the
+offline score of the same (lead, rep) (the truth's for the true-scores run; the two must be the same).
 
 The service runs on an accelerated clock (``LEADWISE_CLOCK_START``/``_SPEED``/``_ANCHOR``,
 ``simulate.live_replay.StreamClock``): the stream's days (90 by default) pass in ``--stream-seconds``
@@ -62,6 +68,7 @@ from typing import Any
 import httpx
 import numpy as np
 
+from leadwise.learn.tracking import register_bundle
 from leadwise.routing import assign_batch
 from leadwise.services.keys import create_key
 from leadwise.settings import get_settings
@@ -70,6 +77,7 @@ from leadwise.simulate.live_replay import (
     StreamClock,
     TimedLimits,
     assignment_from_answers,
+    service_clock_violations,
     stream_days,
     timed_optimum,
     timed_violations,
@@ -82,6 +90,7 @@ from leadwise.simulate.replay import (
     stream_capacity,
 )
 from leadwise.simulate.replay_world import model_scores, read_replay_world, replay_inputs
+from leadwise.simulate.truth_model import TruthModels
 from leadwise.simulate.world import generate_world
 from leadwise.simulate.world_config import WorldConfig
 from leadwise.simulate.world_files import write_world
@@ -89,12 +98,14 @@ from leadwise.store.db import Database
 from leadwise.store.migrate import upgrade
 
 LEADWISE = str(Path(sys.executable).with_name("leadwise"))
-# (label, strategy, with [demand])
+CHAMPION, TRUTH = "champion", "truth"  # the registry aliases a server loads: the trained model, the world's truth
+# (label, strategy, with [demand], model alias)
 LIVE_POLICIES = (
-    ("round_robin", "round_robin", False),
-    ("best_fit", "best_fit", False),
-    ("optimised [demand]", "optimised", True),
-    ("optimised", "optimised", False),
+    ("round_robin", "round_robin", False, CHAMPION),
+    ("best_fit", "best_fit", False, CHAMPION),
+    ("optimised [demand]", "optimised", True, CHAMPION),
+    ("optimised", "optimised", False, CHAMPION),
+    ("optimised [demand] on true scores", "optimised", True, TRUTH),
 )
 NO_DEMAND = "n/a (flow has no [demand] yet)"
 
@@ -111,6 +122,7 @@ class Row:
     max_p_gap: float | None = None
     note: str = ""
     lag_hours: float | None = None
+    violations_service: int | None = None  # workload worlds: on the instants the service stamped
 
 
 @dataclass
@@ -137,7 +149,13 @@ class LiveServer:
     """``leadwise serve`` on a fresh SQLite database in ``workdir``, with an admin and an integration key."""
 
     def __init__(
-        self, workdir: Path, tracking_uri: str, workers: int, pricer_seconds: float, clock: StreamClock | None
+        self,
+        workdir: Path,
+        tracking_uri: str,
+        workers: int,
+        pricer_seconds: float,
+        clock: StreamClock | None,
+        alias: str = CHAMPION,
     ) -> None:
         workdir.mkdir(parents=True)
         self.workdir = workdir
@@ -161,6 +179,7 @@ class LiveServer:
                 "LEADWISE_MODEL_POLL_SECONDS": "0",
                 "LEADWISE_SLA_SWEEP_SECONDS": "0",  # an offer never lapses: the replay has no reps to accept
                 "LEADWISE_PRICER_SECONDS": str(pricer_seconds),
+                "LEADWISE_MODEL_ALIAS": alias,
             }
             | (clock.settings_env() if clock is not None else {})
         )
@@ -229,6 +248,8 @@ class LiveRun:
     seconds: float
     note: str = ""
     lag_hours: float = 0.0  # how far behind the stream's schedule the harness posted, at most
+    offered_at: list[datetime | None] = field(default_factory=list)  # as the service stamped each offer
+    closed_at: list[datetime | None] = field(default_factory=list)  # and each outcome (None: still open)
 
 
 def replay_live(
@@ -268,6 +289,8 @@ def replay_live(
         p_win: list[float | None] = []
         schedule = CloseSchedule(limits.close_day) if limits is not None else None
         assignment_ids: list[int] = []
+        offered_at: list[datetime | None] = []
+        closed_at: list[datetime | None] = []
         lag = 0.0
         started = time.perf_counter()
         for i, payload in enumerate(payloads):
@@ -279,20 +302,26 @@ def replay_live(
             if limits is not None and schedule is not None:
                 for lead in schedule.due(int(limits.engage_day[i])):
                     won = bool(rng.random() < p_true[lead, reps_index(reps, names[lead])])
-                    client.post(
+                    closed = client.post(
                         f"/v1/assignments/{assignment_ids[lead]}/outcome",
                         json={"result": "won" if won else "lost"},
                         headers=server.admin,
-                    ).raise_for_status()
+                    )
+                    closed.raise_for_status()
+                    closed_at[lead] = datetime.fromisoformat(closed.json()["closed_at"])
             answer = client.post("/v1/route", json=payload, headers=server.router)
             answer.raise_for_status()
             body = answer.json()
             names.append(body["rep_name"])
             p_win.append(body["p_win"])
             assignment_ids.append(body["id"])
+            offered_at.append(datetime.fromisoformat(body["created_at"]) if body["rep_name"] is not None else None)
+            closed_at.append(None)
             if schedule is not None and body["rep_name"] is not None:
                 schedule.add(i)
-        return LiveRun(names, p_win, time.perf_counter() - started, lag_hours=lag)
+        return LiveRun(
+            names, p_win, time.perf_counter() - started, lag_hours=lag, offered_at=offered_at, closed_at=closed_at
+        )
 
 
 def reps_index(reps: list[dict[str, Any]], name: str | None) -> int:
@@ -300,6 +329,21 @@ def reps_index(reps: list[dict[str, Any]], name: str | None) -> int:
 
 
 # --------------------------------------------------------------------------------------------- one seed
+
+
+def register_truth(work: Path, tracking_uri: str, truth: TruthModels, history: Any) -> None:
+    """The world's truth as a ``lead_score`` version under the alias ``truth``, with the champion's demand
+    history (the same cold start), registered from ``work`` like the champion (artefact paths)."""
+    import mlflow
+
+    cwd = Path.cwd()
+    os.chdir(work)
+    try:
+        mlflow.set_tracking_uri(tracking_uri)
+        settings = get_settings().model_copy(update={"tracking_uri": tracking_uri})
+        register_bundle(truth, settings=settings, alias=TRUTH, run_name="the world's truth", demand_history=history)
+    finally:
+        os.chdir(cwd)
 
 
 def champion_in(work: Path, tracking_uri: str) -> Any:
@@ -326,7 +370,8 @@ def run_seed(seed: int, args: argparse.Namespace, root: Path) -> SeedResult:
     )
     work = root / f"seed{seed}"
     world_dir = work / "world"
-    write_world(generate_world(config), world_dir)
+    generated = generate_world(config)
+    write_world(generated, world_dir)
     tracking_uri = f"sqlite:///{work / 'mlflow.db'}"
     print(f"seed {seed}: world written; training the champion ...", flush=True)
     started = time.perf_counter()
@@ -337,6 +382,10 @@ def run_seed(seed: int, args: argparse.Namespace, root: Path) -> SeedResult:
     print(f"seed {seed}: trained in {time.perf_counter() - started:.0f}s", flush=True)
 
     models = champion_in(work, tracking_uri)
+    if any(alias == TRUTH for label, _, _, alias in LIVE_POLICIES if not args.policies or label in args.policies):
+        register_truth(
+            work, tracking_uri, TruthModels(config, generated.params, reference=models.reference), models.demand_history
+        )
     world = read_replay_world(world_dir)
     inputs = replay_inputs(world, model_scores(models, world))
     limits = TimedLimits.from_truth(world.truth)
@@ -364,7 +413,7 @@ def run_seed(seed: int, args: argparse.Namespace, root: Path) -> SeedResult:
     days = stream_days(world.truth)
     first = datetime.fromisoformat(str(world.truth.stream["engage_date"].min())).replace(tzinfo=UTC)
 
-    for label, strategy, with_demand in LIVE_POLICIES:
+    for label, strategy, with_demand, alias in LIVE_POLICIES:
         if args.policies and label not in args.policies:
             continue
         # The server's clock starts now; the stream on the first stream Monday after its set-up.
@@ -373,22 +422,31 @@ def run_seed(seed: int, args: argparse.Namespace, root: Path) -> SeedResult:
             if args.stream_seconds > 0
             else None
         )
-        with LiveServer(work / f"serve-{label.replace(' ', '-').strip('[]')}", tracking_uri, args.workers,
-                        args.pricer_seconds, clock) as server:  # fmt: skip
-            run = replay_live(
-                server, strategy=strategy, demand=n if with_demand else None, reps=reps,
-                payloads=payloads, p_true=inputs.p_true, limits=limits, clock=clock,
-                engage_days=days, seed=seed,
-            )  # fmt: skip
+        folder = "".join(c if c.isalnum() else "-" for c in label)
+        try:
+            with LiveServer(work / f"serve-{folder}", tracking_uri, args.workers, args.pricer_seconds, clock,
+                            alias) as server:  # fmt: skip
+                run = replay_live(
+                    server, strategy=strategy, demand=n if with_demand else None, reps=reps,
+                    payloads=payloads, p_true=inputs.p_true, limits=limits, clock=clock,
+                    engage_days=days, seed=seed,
+                )  # fmt: skip
+        except (RuntimeError, httpx.HTTPError) as exc:  # one policy's server failing does not lose the seed
+            run = LiveRun([], [], 0.0, note=f"failed: {type(exc).__name__}: {exc!s:.300}")
         if run.note:
             result.rows.append(Row(label, "live", None, note=run.note))
             print(f"seed {seed}: {label}: {run.note}", flush=True)
             continue
         chosen = assignment_from_answers(run.rep_names, world.truth.reps)
+        scores = inputs.p_true if alias == TRUTH else inputs.p_model
         result.rows.append(
-            _row(label, "live", chosen, inputs, capacity, optimum, limits, run.seconds, run.p_win)
+            _row(label, "live", chosen, inputs, capacity, optimum, limits, run.seconds, (run.p_win, scores))
         )
         result.rows[-1].lag_hours = run.lag_hours
+        if limits is not None:
+            result.rows[-1].violations_service = sum(
+                service_clock_violations(chosen, run.offered_at, run.closed_at, limits.max_open, limits.weekly_quota)
+            )
         print(f"seed {seed}: {label} live: {result.rows[-1].ratio:.3f} in {run.seconds:.0f}s, "
               f"at most {run.lag_hours:.1f} stream hours behind", flush=True)  # fmt: skip
 
@@ -430,14 +488,15 @@ def _row(
     optimum: float,
     limits: TimedLimits | None,
     seconds: float,
-    p_win: list[float | None] | None = None,
+    reported: tuple[list[float | None], np.ndarray] | None = None,
     note: str = "",
 ) -> Row:
     valued = evaluate_assignment(label, chosen, inputs, capacity, (optimum, 1.0), seconds)
     violations = valued.capacity_violations if limits is None else sum(timed_violations(chosen, limits))
     gap = None
-    if p_win is not None:
-        gaps = [abs(p - inputs.p_model[i, j]) for i, (p, j) in enumerate(zip(p_win, chosen, strict=True))
+    if reported is not None:  # the P(win) the service reported against the scores it should have served
+        p_win, scores = reported
+        gaps = [abs(p - scores[i, j]) for i, (p, j) in enumerate(zip(p_win, chosen, strict=True))
                 if p is not None and j >= 0]  # fmt: skip
         gap = max(gaps, default=0.0)
     return Row(
@@ -455,16 +514,17 @@ def print_seed(result: SeedResult) -> None:
         + (f" (MIP gap {result.optimum_gap:.2%})" if result.optimum_gap else "")
     )
     print(
-        f"{'policy':<24}{'where':<9}{'wins/opt':>9}{'wins':>9}{'viol.':>7}{'queued':>8}{'s':>6}{'Δp':>9}{'lag h':>7}"
+        f"{'policy':<32}{'where':<9}{'wins/opt':>9}{'wins':>9}{'viol.':>7}{'svc':>5}{'queued':>8}{'s':>6}{'Δp':>9}{'lag h':>7}"
     )
     for row in result.rows:
         if row.ratio is None:
-            print(f"{row.policy:<24}{row.where:<9}{row.note}")
+            print(f"{row.policy:<32}{row.where:<9}{row.note}")
             continue
         gap = "" if row.max_p_gap is None else f"{row.max_p_gap:.1e}"
         lag = "" if row.lag_hours is None else f"{row.lag_hours:.1f}"
+        service = "" if row.violations_service is None else str(row.violations_service)
         print(
-            f"{row.policy:<24}{row.where:<9}{row.ratio:>9.3f}{row.wins:>9.1f}{row.violations:>7}"
+            f"{row.policy:<32}{row.where:<9}{row.ratio:>9.3f}{row.wins:>9.1f}{row.violations:>7}{service:>5}"
             f"{row.unassigned:>8}{row.seconds:>6.0f}{gap:>9}{lag:>7}" + (f"  {row.note}" if row.note else "")
         )
 
@@ -473,14 +533,14 @@ def print_summary(results: list[SeedResult]) -> None:
     print(
         f"\nsummary over {len(results)} seed(s) ({', '.join(str(r.seed) for r in results)}): wins / hindsight optimum"
     )
-    print(f"{'policy':<24}{'where':<9}{'mean':>7}{'range':>15}{'viol.':>7}")
+    print(f"{'policy':<32}{'where':<9}{'mean':>7}{'range':>15}{'viol.':>7}")
     for k, row in enumerate(results[0].rows):
         ratios = [r.rows[k].ratio for r in results if r.rows[k].ratio is not None]
         if not ratios:
-            print(f"{row.policy:<24}{row.where:<9}{row.note.split(':')[0]}")
+            print(f"{row.policy:<32}{row.where:<9}{row.note.split(':')[0]}")
             continue
         violations = sum(r.rows[k].violations or 0 for r in results)
-        print(f"{row.policy:<24}{row.where:<9}{statistics.mean(ratios):>7.3f}"
+        print(f"{row.policy:<32}{row.where:<9}{statistics.mean(ratios):>7.3f}"
               f"{f'{min(ratios):.3f}-{max(ratios):.3f}':>15}{violations:>7}")  # fmt: skip
 
 
@@ -520,7 +580,9 @@ def main() -> int:
     print_summary(results)
     print(
         "wins/opt: expected wins under the TRUE P(win) / the hindsight LP optimum on the true P(win) under "
-        "the same limits; viol.: reps over their limits; queued: leads sent to a queue; s: seconds for the "
+        "the same limits; viol.: reps over their limits (workload worlds: rep-days over the open-lead limit plus "
+        "rep-weeks over the quota, on the stream's calendar); svc: the same on the instants the service stamped "
+        "(offers and outcomes, its own days and weeks); queued: leads sent to a queue; s: seconds for the "
         "stream; Δp: largest |P(win) the service reported - offline score| for its choices; lag h: how far behind "
         "the stream's schedule the harness posted, in stream hours"
     )

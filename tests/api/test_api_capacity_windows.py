@@ -185,10 +185,13 @@ def test_a_bad_pool_window_in_a_flow_is_a_422_naming_the_line(env) -> None:
 
 def test_the_price_book_prices_a_rep_s_scarce_window(timed_env) -> None:
     """The expert wins most; only a window (2 leads in any 24 hours, or 3 a month) makes it scarce."""
+    from types import SimpleNamespace
+
     import numpy as np
 
+    from leadwise.learn.demand_history import DemandHistory
     from leadwise.routing import Scores
-    from leadwise.routing.demand import ArrivalRates
+    from leadwise.routing.demand import HOURS_PER_WEEK
     from leadwise.services.flows import active_flow_version
     from leadwise.services.prices import PriceBook
 
@@ -210,6 +213,10 @@ def test_the_price_book_prices_a_rep_s_scarce_window(timed_env) -> None:
     no_model = priced()  # no demand model: the sample's 30 leads a day
     assert no_model[expert] > no_model[ann] >= 0
     _patch(env, env.reps["Expert"], capacity_windows=[{"kind": "period", "period": "month", "limit": 3}])
-    history = ArrivalRates.constant(5.0, source="history")  # 5 leads an hour until the month ends
-    planned = priced(settings=env.settings, flow=active_flow_version(env.db), history=history)
+    # The history kept with the model says 5 leads an hour (until the month ends); it has no lead sample.
+    history = DemandHistory(
+        leads=[], arrivals_per_hour=[5.0] * HOURS_PER_WEEK, arrivals_observed=10_000, closed_days=[], open_days=[]
+    )
+    models = SimpleNamespace(version="m", models=SimpleNamespace(demand_history=history))
+    planned = priced(settings=env.settings, flow=active_flow_version(env.db), models=models)
     assert planned[expert] > planned[ann] >= 0

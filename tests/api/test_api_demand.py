@@ -3,12 +3,14 @@ else its own log, else the model's history; every ``optimised`` decision says wh
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 
 import numpy as np
 
+from leadwise.learn.demand_history import SOURCE, DemandHistory
 from leadwise.routing import Scores
-from leadwise.routing.demand import ArrivalRates
+from leadwise.routing.demand import HOURS_PER_WEEK
 from leadwise.services.demand import flow_demand, plan
 from leadwise.services.flows import active_flow_version
 from leadwise.services.prices import BOOK, PriceBook
@@ -58,19 +60,71 @@ def test_the_flow_s_expected_leads_make_the_scarce_expert_expensive(env) -> None
     assert few.prices is not None and max(few.prices.values()) == 0
 
 
+def _history(*, leads: int = 60, per_hour: float = 50.0, closed_days: float = 3.0) -> DemandHistory:
+    """A history kept with the model: GTX Pro leads (the expert's best), ``per_hour`` arriving, deals that
+    closed after ``closed_days`` (a tenth still open, younger)."""
+    return DemandHistory(
+        leads=[{"lead_id": f"H-{i}", "product": "GTX Pro"} for i in range(leads)],
+        arrivals_per_hour=[per_hour] * HOURS_PER_WEEK,
+        arrivals_observed=5000,
+        closed_days=[closed_days] * 90,
+        open_days=[1.0] * 10,
+    )
+
+
 def test_without_demand_or_log_the_model_history_plans_the_cold_start(env) -> None:
     assert publish(env, OPTIMISED).status_code == 201
     flow = active_flow_version(env.db)
     now = datetime.now(UTC)
     assert plan(db=env.db, settings=env.settings, flow=flow, now=now, history=None) is None
-    history = ArrivalRates.constant(50.0, source="the training history kept with the model")
+    history = _history()
     cold = plan(db=env.db, settings=env.settings, flow=flow, now=now, history=history)
-    assert cold is not None and cold.arrivals is history and cold.open_demand is None
-    assert cold.open_horizon == timedelta(hours=env.settings.demand_open_horizon_hours)
-    assert "training history" in cold.describe()
-    book = _book_after(env, 30)  # 50 leads an hour for a week against six seats: the expert is priced
-    assert book.resolve_if_due(db=env.db, objective="wins", settings=env.settings, flow=flow, history=history)
-    assert book.prices is not None and book.prices[str(env.reps["Expert"])] > 0
+    assert cold is not None and cold.open_demand is None
+    assert cold.arrivals.source == SOURCE and float(cold.arrivals.per_hour.mean()) == 50.0
+    # How long a lead stays open: the history's deals (3 days), not the setting (a week).
+    assert cold.open_horizon == timedelta(days=3) and cold.horizon_source.startswith(SOURCE)
+    assert "training history" in cold.describe() and "90 closed and 10 open deals" in cold.describe()
+    # Without the served models' history, and no own log, there is no plan: the last 24 h stand in.
+    book = _book_after(env, 30)
+    assert book.resolve_if_due(db=env.db, objective="wins", settings=env.settings, flow=flow, models=None)
+    assert "no demand model" in book.demand_note
+
+
+def test_the_history_s_scored_leads_price_capacity_before_the_service_saw_a_lead(env, world_models) -> None:
+    assert publish(env, OPTIMISED).status_code == 201
+    flow = active_flow_version(env.db)
+    expert = str(env.reps["Expert"])
+    # No lead seen and no history: nothing to solve on.
+    env.models.install(world_models)
+    assert not PriceBook().resolve_if_due(
+        db=env.db, objective="wins", settings=env.settings, flow=flow, models=env.models.current
+    )
+    env.models.install(replace(world_models, demand_history=_history()))
+    cold = PriceBook(window=100)
+    assert cold.resolve_if_due(db=env.db, objective="wins", settings=env.settings, flow=flow, models=env.models.current)
+    assert cold.prices is not None and cold.prices[expert] > 0 and cold.sample_size == 60
+    assert "lead mix: 0 of the service's own leads and 60 from the training history" in (cold.explain() or "")
+    assert "arrivals from the training history kept with the model" in (cold.explain() or "")
+
+    # Its own leads take the history's place in the window as they come.
+    ids = tuple(str(env.reps[name]) for name in ("Ann", "Bob", "Expert"))
+    for _ in range(60):
+        cold.observe(Scores(model_version="m", rep_ids=ids, p_win=np.array([0.3, 0.3, 0.9]), deal_value=1.0))
+    assert cold.resolve_if_due(db=env.db, objective="wins", settings=env.settings, flow=flow, models=env.models.current)
+    assert cold.sample_size == 100 and "60 of the service's own leads and 40 from the training history" in cold.demand_note
+
+    # A worker that saw its first lead solves on the history at once and publishes; the routed decision
+    # says where its prices' demand came from.
+    leader = _book_after(env, 1, worker="leader")
+    assert leader.sync(db=env.db, objective="wins", settings=env.settings, flow=flow, models=env.models.current)
+    assert leader.leading and leader.sample_size == 61
+    served: PriceBook = env.client.app.state.prices
+    assert served.sync(db=env.db, objective="wins", settings=env.settings, flow=flow, models=env.models.current)
+    routed = env.client.post(
+        "/v1/route", json={"lead_id": "C-1", "product": "GTX Pro"}, headers=env.h("integration")
+    ).json()
+    notes = " ".join(routed["explanation"]["explanation"]["notes"])
+    assert routed["strategy"] == "optimised" and "from the training history kept with the model" in notes
 
 
 def test_demand_counts_down_from_publication_and_ends_with_its_horizon(env) -> None:

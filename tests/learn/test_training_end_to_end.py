@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import mlflow
@@ -84,6 +85,25 @@ def test_registered_model_reloads_through_mlflow_pyfunc(trained_store) -> None:
     value = mlflow.pyfunc.load_model("models:/leadwise-deal-value@champion").predict(leads)
     # Deals close near the list price: a GTX Pro (4,821) is worth far more than an MG Special (55).
     assert value["deal_value"][0] > 2000 > 200 > value["deal_value"][1] > 0
+
+
+def test_each_version_keeps_the_history_s_demand_and_serving_loads_it(trained_store, tmp_path: Path) -> None:
+    """The capacity prices' cold start: an artefact of the registered version, read back with the model."""
+    from leadwise.learn.registry import load_champion
+
+    _, uri, _ = trained_store
+    for name in MODEL_NAMES:
+        local = Path(mlflow.artifacts.download_artifacts(f"models:/{name}@champion", dst_path=str(tmp_path / name)))
+        assert (local / "artifacts" / "demand_history.json").is_file()
+    models = load_champion(get_settings(), uri)
+    assert models is not None and (history := models.demand_history) is not None
+    assert len(history.leads) == 500 and not {"sales_agent", "won", "close_value", "engage_date"} & set(history.leads[0])
+    # The bundled history: 8,300 dated deals engaged over 434 days, 19.1 a day (whole weeks: exactly).
+    monday = datetime(2027, 1, 4, tzinfo=UTC)
+    per_day = history.arrivals().expected(monday, monday + timedelta(weeks=62)) / (62 * 7)
+    assert history.arrivals_observed == 8300 and abs(per_day - 8300 / 434) < 0.2
+    horizon = history.open_horizon()
+    assert horizon is not None and timedelta(days=10) < horizon.duration < timedelta(days=120)
 
 
 def test_the_run_is_named_logs_its_dataset_and_each_model_carries_only_its_own_metrics(trained_store) -> None:

@@ -15,6 +15,7 @@ from leadwise.simulate.live_replay import (
     StreamClock,
     TimedLimits,
     assignment_from_answers,
+    service_clock_violations,
     timed_optimum,
     timed_violations,
 )
@@ -105,6 +106,23 @@ def test_violations_count_rep_days_over_the_open_limit_and_rep_weeks_over_the_qu
     assert timed_violations(np.array([0, 1, 0, 0, 1]), limits) == (0, 0)
     with pytest.raises(ValueError):
         TimedLimits(np.array([1, 0]), np.array([2, 2]), np.array([1]), np.array([1]))
+
+
+def test_on_the_service_s_clock_a_late_post_moves_a_lead_to_another_day_and_week() -> None:
+    monday = datetime(2026, 1, 5, tzinfo=UTC)
+    at = [monday + timedelta(hours=h) for h in (1, 2, 3)]
+    closed = [monday + timedelta(hours=2), None, None]
+    # Rep 0 may have 2 open: lead 0 closes at 02:00 just as lead 1 is offered (a close counts first).
+    assert service_clock_violations(np.array([0, 0, 0]), at, closed, np.array([2]), np.array([3])) == (0, 0)
+    # Lead 0 closed only at 04:00: three open from 03:00, one rep-day over; four in the week is over 3.
+    late = [monday + timedelta(hours=4), None, None]
+    assert service_clock_violations(np.array([0, 0, 0]), at, late, np.array([2]), np.array([2])) == (1, 1)
+    # The stream put lead 2 on Sunday (quota 2 for the week: over); posted 25 h late, the service stamped it
+    # the next Monday: not over on its clock. Unassigned leads (-1) count for nobody.
+    sunday = monday + timedelta(days=6, hours=23)
+    stamped = [sunday - timedelta(hours=2), sunday - timedelta(hours=1), sunday + timedelta(hours=25)]
+    assert service_clock_violations(np.array([0, 0, 0]), stamped, [None] * 3, np.array([9]), np.array([2])) == (0, 0)
+    assert service_clock_violations(np.array([0, 0, -1]), stamped[:2] + [sunday], [None] * 3, np.array([9]), np.array([1])) == (0, 1)
 
 
 def test_close_schedule_pops_leads_in_close_order() -> None:

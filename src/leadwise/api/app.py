@@ -23,7 +23,6 @@ from leadwise.api.docs import install_docs
 from leadwise.api.errors import install_error_handlers
 from leadwise.api.limits import BodySizeLimit
 from leadwise.services.decisions import route_leads
-from leadwise.services.demand import history_arrivals
 from leadwise.services.flows import active_flow_version, ensure_default_flow
 from leadwise.services.health import migrate_if_behind
 from leadwise.services.model_report import MonitorCache
@@ -143,7 +142,7 @@ def create_app(
                         objective=version.flow.objective,
                         settings=settings,
                         flow=version,
-                        history=history_arrivals(loaded.models),
+                        models=loaded,
                     )
 
             tasks.append(

@@ -17,6 +17,7 @@ from sklearn.frozen import FrozenEstimator
 
 from leadwise.data.training_data import CrmLookup, CrmReference, prepare_crm_columns, prepare_table_leads
 from leadwise.features.builder import Columns, FeatureBuilder, model_array
+from leadwise.learn.demand_history import DemandHistory
 
 DEFAULT_LGBM_PARAMS: dict[str, Any] = {
     "n_estimators": 600,
@@ -317,6 +318,9 @@ class LeadwiseModels:
     reference: CrmReference | None = None
     table_columns: dict[str, Any] = field(default_factory=dict)
     version: str = "unregistered"
+    # What the history says about demand (``learn.demand_history``): attached when loaded from the
+    # registry, where it is an artefact of its own, not part of the pickled bundle.
+    demand_history: DemandHistory | None = None
 
     @property
     def reps(self) -> list[str]:

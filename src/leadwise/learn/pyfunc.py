@@ -19,6 +19,7 @@ from mlflow.types.schema import ColSpec, Schema, TensorSpec
 from leadwise.data.crm import ACCOUNT_FIELDS
 from leadwise.data.errors import DataValidationError
 from leadwise.features.engagement import touches_frame
+from leadwise.learn.demand_history import DEMAND_ARTIFACT, DemandHistory
 from leadwise.learn.models import LeadwiseModels
 
 BUNDLE_ARTIFACT = "bundle"
@@ -55,6 +56,8 @@ class LeadwisePyfunc(PythonModel):
 
     def load_context(self, context: PythonModelContext) -> None:
         self.models: LeadwiseModels = joblib.load(context.artifacts[BUNDLE_ARTIFACT])
+        demand = context.artifacts.get(DEMAND_ARTIFACT)  # versions trained before it was kept have none
+        self.models.demand_history = DemandHistory.read(demand) if demand else None
 
     def unwrap(self) -> LeadwiseModels:
         return self.models

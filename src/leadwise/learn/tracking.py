@@ -13,6 +13,7 @@ import time
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 import joblib
 import matplotlib.pyplot as plt
@@ -25,6 +26,7 @@ from mlflow.tracking import MlflowClient
 import leadwise
 from leadwise.data.errors import DataValidationError
 from leadwise.data.training_data import TrainingData
+from leadwise.learn.demand_history import DEMAND_ARTIFACT, DEMAND_FILE, DemandHistory
 from leadwise.learn.metrics import classification_metrics, regression_metrics
 from leadwise.learn.models import LeadwiseModels
 from leadwise.learn.plots import calibration_plot, cumulative_gain_plot, importance_plot, value_plot
@@ -139,13 +141,17 @@ def log_training_run(
         with tempfile.TemporaryDirectory() as scratch:
             bundle = Path(scratch) / "leadwise_models.joblib"
             joblib.dump(outcome.models, bundle)
+            artifacts = {BUNDLE_ARTIFACT: str(bundle)}
+            if outcome.demand_history is not None:  # the capacity prices' cold start, read back with the model
+                outcome.demand_history.write(Path(scratch) / DEMAND_FILE)
+                artifacts[DEMAND_ARTIFACT] = str(Path(scratch) / DEMAND_FILE)
             for kind in MODEL_KINDS:
                 if kind not in outcome.reports:
                     continue  # no value column / no rep column: that model was not trained
                 info = mlflow.pyfunc.log_model(
                     name=kind,
                     python_model=PYFUNC_CLASSES[kind](),
-                    artifacts={BUNDLE_ARTIFACT: str(bundle)},
+                    artifacts=artifacts,
                     signature=signature_for(kind, outcome.models),
                     input_example=example,
                     registered_model_name=settings.registered_model_name(kind) if register else None,
@@ -284,3 +290,33 @@ def _recorded_metrics(settings: Settings) -> dict[str, float]:
 
 def save_summary(outcome: TrainingOutcome, path: Path) -> None:
     path.write_text(json.dumps({name: report.metrics for name, report in outcome.reports.items()}, indent=2))
+
+
+def register_bundle(
+    bundle: Any, *, settings: Settings, alias: str, run_name: str, demand_history: DemandHistory | None = None
+) -> str:
+    """Register any object with the serving contract of ``LeadwiseModels`` (``predict``, ``reps``,
+    ``builder.engagement``; e.g. a world's truth, ``simulate.truth_model``) as a ``lead_score`` version
+    of the same pyfunc class as a trained one, with ``demand_history`` as its artefact, and point
+    ``alias`` at it (an alias other than the champion's: serve it with ``LEADWISE_MODEL_ALIAS``).
+    Returns the registered version."""
+    name = settings.registered_model_name("lead_score")
+    with mlflow.start_run(experiment_id=ensure_experiment(settings), run_name=run_name), tempfile.TemporaryDirectory() as scratch:
+        path = Path(scratch) / "bundle.joblib"
+        joblib.dump(bundle, path)
+        artifacts = {BUNDLE_ARTIFACT: str(path)}
+        if demand_history is not None:
+            demand_history.write(Path(scratch) / DEMAND_FILE)
+            artifacts[DEMAND_ARTIFACT] = str(Path(scratch) / DEMAND_FILE)
+        info = mlflow.pyfunc.log_model(
+            name="lead_score",
+            python_model=PYFUNC_CLASSES["lead_score"](),
+            artifacts=artifacts,
+            registered_model_name=name,
+            pip_requirements=_requirements(),
+        )
+    version = str(info.registered_model_version)
+    client = MlflowClient()
+    client.set_model_version_tag(name, version, "leadwise.version", leadwise.__version__)
+    client.set_registered_model_alias(name, alias, version)
+    return version

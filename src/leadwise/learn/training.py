@@ -23,6 +23,7 @@ from leadwise.data.errors import DataValidationError
 from leadwise.data.training_data import TrainingData
 from leadwise.features.builder import MIN_CATEGORY_ROWS, OTHER_CATEGORY, FeatureBuilder
 from leadwise.learn.baselines import baseline_models
+from leadwise.learn.demand_history import DemandHistory
 from leadwise.learn.metrics import classification_metrics, regression_metrics
 from leadwise.learn.models import CalibratedBooster, LeadwiseModels, ValueRegressor, WinModel
 from leadwise.learn.selection import CANDIDATES, SearchProgress, SelectedClassifier, SelectionReport
@@ -110,6 +111,7 @@ class TrainingOutcome:
     input_example: pd.DataFrame  # a few raw leads, logged with each MLflow model
     validation_touches: pd.DataFrame | None = None  # the touchpoints, when the history had them
     selection: dict[str, SelectionReport] = field(default_factory=dict)  # per searched model
+    demand_history: DemandHistory | None = None  # kept with the registered model (capacity prices' cold start)
 
     @property
     def metrics(self) -> dict[str, float]:
@@ -374,18 +376,12 @@ def train_models(
     if data.has_time:
         split["validation_from"] = str(valid["engage_date"].min().date())
     validation_leads = raw_leads(data, valid)
-    example_columns = (
-        ["lead_id", "account", "product", "engage_date"]
-        if data.kind == "crm"
-        else [
-            c
-            for c in validation_leads.columns
-            if c not in ("won", "close_value", "sales_agent", "engage_date")
-        ]
-    )
-    example = validation_leads.head(3)[example_columns].copy()
+    example = caller_columns(data, validation_leads.head(3)).copy()
     if "engage_date" in example:
         example["engage_date"] = example["engage_date"].dt.strftime("%Y-%m-%d")
+    # The lead mix for the capacity prices' cold start: fresh leads, so without their engage dates.
+    history_leads = caller_columns(data, raw_leads(data, data.frame)).drop(columns=["engage_date"], errors="ignore")
+    demand_history = DemandHistory.from_frame(data.frame, history_leads, seed=config.random_seed)
     return TrainingOutcome(
         models,
         reports,
@@ -397,7 +393,15 @@ def train_models(
         example.reset_index(drop=True),
         data.touches,
         selection,
+        demand_history,
     )
+
+
+def caller_columns(data: TrainingData, leads: pd.DataFrame) -> pd.DataFrame:
+    """Raw leads (``raw_leads``) without their outcome and rep: what a caller sends to be scored."""
+    if data.kind == "crm":
+        return leads[["lead_id", "account", "product", "engage_date"]]
+    return leads[[c for c in leads.columns if c not in ("won", "close_value", "sales_agent", "engage_date")]]
 
 
 def raw_leads(data: TrainingData, rows: pd.DataFrame) -> pd.DataFrame:

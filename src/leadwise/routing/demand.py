@@ -42,30 +42,43 @@ class OpenHorizon:
     source: str
 
 
+def kaplan_meier_median(closed: Sequence[timedelta], still_open: Sequence[timedelta]) -> timedelta | None:
+    """The median duration, the ones still open (their ages) counted as right-censored; None while more
+    than half might still be open (or nothing closed)."""
+    if not closed:
+        return None
+    data = stats.CensoredData(
+        uncensored=[d.total_seconds() for d in closed], right=[d.total_seconds() for d in still_open]
+    )
+    survival = stats.ecdf(data).sf
+    below_half = np.flatnonzero(survival.probabilities <= 0.5)
+    if not below_half.size:
+        return None
+    return timedelta(seconds=float(survival.quantiles[below_half[0]]))
+
+
 def open_horizon(
-    closed: Sequence[timedelta], still_open: Sequence[timedelta], *, default: timedelta, min_closed: int = 20
+    closed: Sequence[timedelta],
+    still_open: Sequence[timedelta],
+    *,
+    default: timedelta,
+    min_closed: int = 20,
+    default_source: str = "LEADWISE_DEMAND_OPEN_HORIZON_HOURS",
 ) -> OpenHorizon:
     """How long a lead stays open: the Kaplan-Meier median of the offers' durations, the ones still open
     (their ages) counted as censored. With fewer than ``min_closed`` closed, or while more than half are
     still open, the median is not known yet: the oldest open offer is a lower bound for it, and
-    ``default`` (the setting) the guess when it is shorter."""
+    ``default`` (from ``default_source``: the setting, or the history kept with the model) the guess
+    when it is shorter."""
     oldest = max(still_open, default=timedelta(0))
-    if len(closed) >= min_closed:
-        data = stats.CensoredData(
-            uncensored=[d.total_seconds() for d in closed], right=[d.total_seconds() for d in still_open]
-        )
-        survival = stats.ecdf(data).sf
-        below_half = np.flatnonzero(survival.probabilities <= 0.5)
-        if below_half.size:
-            median = timedelta(seconds=float(survival.quantiles[below_half[0]]))
-            return OpenHorizon(
-                median, f"Kaplan-Meier median of {len(closed)} closed and {len(still_open)} open offers"
-            )
+    median = kaplan_meier_median(closed, still_open) if len(closed) >= min_closed else None
+    if median is not None:
+        return OpenHorizon(median, f"Kaplan-Meier median of {len(closed)} closed and {len(still_open)} open offers")
     if oldest > default:
         return OpenHorizon(
             oldest, f"the oldest of {len(still_open)} open offers: at least that long, few closed yet"
         )
-    return OpenHorizon(default, "LEADWISE_DEMAND_OPEN_HORIZON_HOURS, too few closed offers yet")
+    return OpenHorizon(default, f"{default_source}, too few closed offers yet")
 
 
 @dataclass(frozen=True)

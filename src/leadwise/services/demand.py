@@ -7,6 +7,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
+from leadwise.learn.demand_history import DemandHistory
 from leadwise.routing.demand import ArrivalRates, open_horizon
 from leadwise.services.flows import FlowVersion
 from leadwise.settings import Settings
@@ -58,9 +59,10 @@ def flow_demand(
 
 
 def plan(
-    *, db: Database, settings: Settings, flow: FlowVersion, now: datetime, history: ArrivalRates | None
+    *, db: Database, settings: Settings, flow: FlowVersion, now: datetime, history: DemandHistory | None
 ) -> DemandPlan | None:
-    """The demand plan from the store (own log first, else ``history``); None when neither knows any
+    """The demand plan from the store (own log first, else the ``history`` kept with the model: its
+    arrivals, and how long its deals stayed open in place of the setting); None when neither knows any
     arrival and the flow has no ``[demand]``."""
     since = now - timedelta(days=settings.demand_log_days)
     with db.read_session() as session:  # the store's datetimes come back aware, in UTC (``UTCDateTime``)
@@ -75,17 +77,19 @@ def plan(
     arrivals = None
     if len(times) >= settings.demand_min_log_leads:
         arrivals = ArrivalRates.from_times(times, source="the service's own lead log", until=now)
-    if arrivals is None:
-        arrivals = history
+    if arrivals is None and history is not None:
+        arrivals = history.arrivals()
     open_demand, note = flow_demand(flow, routed_since_published=routed, now=now)
     if arrivals is None:
         if open_demand is None:
             return None
         arrivals = ArrivalRates.constant(0.0, source="no log yet")
+    known = history.open_horizon() if history is not None else None
     horizon = open_horizon(
         durations,
         ages,
-        default=timedelta(hours=settings.demand_open_horizon_hours),
+        default=known.duration if known else timedelta(hours=settings.demand_open_horizon_hours),
+        default_source=known.source if known else "LEADWISE_DEMAND_OPEN_HORIZON_HOURS",
         min_closed=MIN_CLOSED_FOR_HORIZON,
     )
     return DemandPlan(
@@ -94,20 +98,4 @@ def plan(
         horizon_source=horizon.source,
         open_demand=open_demand,
         open_demand_note=note,
-    )
-
-
-def history_arrivals(models: object) -> ArrivalRates | None:
-    """Cold start: the arrival rate of the training history kept with the model (its closed deals over
-    the span they closed in), flat over the week; None when the model kept no dated history."""
-    events = getattr(getattr(models, "builder", None), "events_", None)
-    times = getattr(events, "close_time", None) if events is not None else None
-    if times is None or len(times) < 2:
-        return None
-    first, last = times.min(), times.max()
-    span_hours = (last - first) / timedelta(hours=1)
-    if not span_hours or span_hours <= 0:
-        return None
-    return ArrivalRates.constant(
-        len(times) / span_hours, source="the training history kept with the model", observed=len(times)
     )

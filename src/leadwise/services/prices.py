@@ -24,11 +24,13 @@ from typing import Any
 import numpy as np
 
 from leadwise import timekeeping
-from leadwise.routing import CapacityPricer, Scores
+from leadwise.routing import CapacityPricer, Rep, Scores
 from leadwise.routing.demand import ArrivalRates, scarcity
 from leadwise.routing.domain import RepId
 from leadwise.services import adapters, capacity, demand
 from leadwise.services.flows import FlowVersion
+from leadwise.services.models import LoadedModels
+from leadwise.services.scoring import domain_scores, score_leads
 from leadwise.settings import Settings
 from leadwise.store import repositories as repo
 from leadwise.store.db import Database
@@ -42,6 +44,12 @@ BOOK = "optimised"  # the row of ``capacity_prices`` this service's workers shar
 def worker_name() -> str:
     """Who holds the lease, as an operator reads it: host, process, and a nonce for a reused pid."""
     return f"{socket.gethostname()}:{os.getpid()}:{secrets.token_hex(2)}"
+
+
+def _sample_row(scores: Scores) -> tuple[dict[RepId, float], float]:
+    """A scored lead as the pricer's sample keeps it: P(win) by rep, and the deal's value (1 unknown)."""
+    value = float(scores.deal_value if scores.deal_value is not None else 1.0)
+    return dict(zip(scores.rep_ids, scores.p_win.tolist(), strict=True)), value
 
 
 class PriceBook:
@@ -69,15 +77,15 @@ class PriceBook:
         self.solved_at: datetime | None = None
         self.sample_size = 0
         self.demand_note = ""
+        self._history_key: tuple[object, ...] | None = None  # (model version, reps) the history was scored for
+        self._history: list[tuple[dict[RepId, float], float]] = []
 
     def observe(self, scores: Scores) -> None:
         """Add a routed lead's scores to the sample (nothing when it had no rep scores)."""
         if not scores.has_rep_scores:
             return
-        row = dict(zip(scores.rep_ids, scores.p_win.tolist(), strict=True))
-        value = float(scores.deal_value if scores.deal_value is not None else 1.0)
         with self._lock:
-            self._sample.append((row, value))
+            self._sample.append(_sample_row(scores))
             self.observed += 1
             self._last_observed = time.monotonic()
 
@@ -88,7 +96,7 @@ class PriceBook:
         objective: str,
         settings: Settings | None = None,
         flow: FlowVersion | None = None,
-        history: ArrivalRates | None = None,
+        models: LoadedModels | None = None,
     ) -> bool:
         """One tick of the shared schedule: a worker that sees traffic takes or renews the lease and,
         holding it, re-solves when due and publishes; every other adopts the published prices. True when
@@ -123,7 +131,7 @@ class PriceBook:
         if self.prices is None:  # a new holder goes on from the last published prices
             self._adopt(db)
         started = time.perf_counter()
-        if not self.resolve_if_due(db=db, objective=objective, settings=settings, flow=flow, history=history):
+        if not self.resolve_if_due(db=db, objective=objective, settings=settings, flow=flow, models=models):
             return False
         log.debug(
             "capacity prices solved in %.3f s on %d leads", time.perf_counter() - started, self.sample_size
@@ -158,13 +166,17 @@ class PriceBook:
         objective: str,
         settings: Settings | None = None,
         flow: FlowVersion | None = None,
-        history: ArrivalRates | None = None,
+        models: LoadedModels | None = None,
     ) -> bool:
         """Re-solve when the pricer's schedule says so; True when prices changed. With ``settings`` and
         ``flow`` each rep's remaining capacity is weighed against the leads expected until it frees up
-        (``services.demand``); without, against the leads of the last ``horizon``."""
+        (``services.demand``); without, against the leads of the last ``horizon``.
+
+        Cold start: while the worker has seen fewer leads than its window, the served ``models``' history
+        (``learn.demand_history``) fills the sample with its scored leads, and the first solve need not
+        wait for the pricer's first leads."""
         with self._lock:
-            sample = list(self._sample)
+            own = list(self._sample)
             observed = self.observed
         now = utcnow()
         with db.read_session() as session:
@@ -177,7 +189,11 @@ class PriceBook:
         if rep_ids != self._rep_ids or self._pricer is None:
             self._rep_ids = rep_ids
             self._pricer = CapacityPricer(list(rep_ids), window=self.window)
-        if not sample or not self._pricer.due(observed):
+        history = models.models.demand_history if models is not None else None
+        borrowed = self._history_rows(models, reps)[: max(self.window - len(own), 0)]
+        sample = own + borrowed
+        first_from_history = self._pricer.solved_at_decision is None and bool(borrowed)
+        if not sample or not (self._pricer.due(observed) or first_from_history):
             return False
         values = np.array([[p.get(rid, 0.0) for rid in rep_ids] for p, _ in sample], dtype=float)
         if objective == "revenue":
@@ -192,7 +208,7 @@ class PriceBook:
                 reps, loads, now, arrivals=plan.arrivals, open_horizon=plan.open_horizon, open_demand=plan.open_demand
             )
             self.prices = self._pricer.resolve_scaled(values, seats.scaled_room(len(values)), decisions=observed)
-            self.demand_note = plan.describe()
+            self.demand_note = f"{plan.describe()}; {self._mix_note(len(own), len(borrowed))}"
         else:
             # No demand model: the leads of the last ``horizon`` stand for those to come, at a flat rate;
             # an open-lead seat frees within the horizon, a period or rolling window on its own schedule.
@@ -204,6 +220,34 @@ class PriceBook:
         self.solved_at, self.solved_by = now, self.worker
         self.sample_size = len(values)
         return True
+
+    def _history_rows(self, models: LoadedModels | None, reps: list[Rep]) -> list[tuple[dict[RepId, float], float]]:
+        """The history's lead sample scored by the served models against the current reps (computed once
+        per model version and set of reps: off the request path, on the pricer's thread)."""
+        history = models.models.demand_history if models is not None else None
+        if models is None or history is None or not history.leads:
+            return []
+        key = (models.version, tuple((r.id, r.name) for r in reps))
+        if self._history_key != key:
+            names = [adapters.RepName(r.id, r.name) for r in reps]
+            try:
+                figures = score_leads(loaded=models, leads=history.leads, rep_names=[r.name for r in reps])
+            except Exception:  # a history the model cannot score: no cold start, the service's own leads will do
+                log.exception("the history kept with model %s could not be scored", models.version)
+                figures = []
+            rows = []
+            for figure in figures:
+                scores = domain_scores(figure, names)
+                if scores.has_rep_scores:
+                    rows.append(_sample_row(scores))
+            self._history_key, self._history = key, rows
+        return self._history
+
+    @staticmethod
+    def _mix_note(own: int, borrowed: int) -> str:
+        if not borrowed:
+            return f"lead mix: the service's own {own} recent leads"
+        return f"lead mix: {own} of the service's own leads and {borrowed} from the training history kept with the model"
 
     def explain(self) -> str | None:
         """One sentence for an ``optimised`` decision: when the prices it paid were solved, on what."""

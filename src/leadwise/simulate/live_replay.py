@@ -15,7 +15,7 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 
 import numpy as np
 import pandas as pd
@@ -256,3 +256,38 @@ class CloseSchedule:
 
     def __len__(self) -> int:
         return len(self._waiting)
+
+
+def service_clock_violations(
+    chosen: np.ndarray,
+    offered_at: Sequence[datetime | None],
+    closed_at: Sequence[datetime | None],
+    max_open: np.ndarray,
+    weekly_quota: np.ndarray,
+) -> tuple[int, int]:
+    """(rep-days over ``max_open``, rep-weeks over ``weekly_quota``) of an assignment on the instants the
+    service stamped: each lead open from its offer to its close (None: still open), weeks from Monday
+    00:00 UTC and days from midnight UTC of the service's clock, as the service counts them. Unlike
+    ``timed_violations`` (the stream's calendar), a lead posted late or closed late counts when it did.
+
+    A rep-day is over when, at some instant of that day, more of the rep's leads are open than allowed."""
+    over_open: set[tuple[int, date]] = set()
+    events: dict[int, list[tuple[datetime, int]]] = {}
+    weeks: dict[tuple[int, date], int] = {}
+    for rep, offered, closed in zip(chosen, offered_at, closed_at, strict=True):
+        if rep < 0 or offered is None:
+            continue
+        events.setdefault(int(rep), []).append((offered, 1))
+        if closed is not None:
+            events[int(rep)].append((closed, -1))
+        day = offered.astimezone(UTC).date()
+        monday = day - timedelta(days=day.weekday())
+        weeks[int(rep), monday] = weeks.get((int(rep), monday), 0) + 1
+    for rep, timeline in events.items():
+        open_now = 0
+        for instant, step in sorted(timeline, key=lambda e: (e[0], e[1])):  # a close before an offer at one instant
+            open_now += step
+            if open_now > max_open[rep]:
+                over_open.add((rep, instant.astimezone(UTC).date()))
+    over_quota = sum(1 for (rep, _), count in weeks.items() if count > weekly_quota[rep])
+    return len(over_open), over_quota

@@ -331,6 +331,14 @@ def _close_dates(config: WorldConfig, engage_days: np.ndarray) -> np.ndarray:
     return _iso(engage_days + cycle, config.start_date)
 
 
+def mean_deal_value(config: WorldConfig, params: WorldParams, account: np.ndarray, product: np.ndarray) -> np.ndarray:
+    """The true value of each (account, product) deal if won: the mean of the log-normal won value (what a
+    deal-value model should predict), not one draw."""
+    price = np.array([p for _, _, p in PRODUCTS], dtype=float)[product]
+    noise = config.noise
+    return price * np.exp(noise.value_size_effect * params.z_size[account] + noise.value_sd**2 / 2)
+
+
 def _stream(
     config: WorldConfig, params: WorldParams, rng: np.random.Generator, rng_touch: np.random.Generator | None
 ) -> tuple[pd.DataFrame, np.ndarray, tuple[pd.DataFrame | None, np.ndarray | None]]:
@@ -338,10 +346,7 @@ def _stream(
     account = rng.choice(len(params.accounts), size=n, p=params.account_activity)
     product = rng.choice(len(PRODUCTS), size=n, p=normalised(PRODUCT_SHARES))
     days = np.sort(rng.integers(0, config.stream_days, n)).astype(float) + config.history_days
-    price = np.array([p for _, _, p in PRODUCTS], dtype=float)[product]
-    # Mean of the log-normal won value (what a deal-value model should predict), not one draw.
-    noise = config.noise
-    mean_value = price * np.exp(noise.value_size_effect * params.z_size[account] + noise.value_sd**2 / 2)
+    mean_value = mean_deal_value(config, params, account, product)
     stream = pd.DataFrame(
         {
             # Counted down from the top of the id space: never equal to a history id.
