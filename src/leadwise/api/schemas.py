@@ -971,7 +971,7 @@ class FairnessOut(BaseModel):
 
 
 class WhatIfIn(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [{"source": "synthetic", "policies": ["round_robin", "best_fit", "optimised"], "leads": 400, "reps": 10, "worlds": 3}]})
 
     source: Literal["synthetic", "log"] = Field(
         description="synthetic: worlds with known truth (leadwise.simulate); log: off-policy evaluation of the "
