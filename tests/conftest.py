@@ -18,6 +18,9 @@ from leadwise.settings import BUNDLED_DATA_DIR, Settings, get_settings
 # `leadwise train` searches models for LEADWISE_TRAIN_BUDGET seconds by default; the suite's many CLI
 # trainings keep the fixed parameters unless a test asks for a budget (tests/learn/test_selection.py).
 os.environ.setdefault("LEADWISE_TRAIN_BUDGET", "0")
+# pytest-xdist hands its workers the terminal's COLUMNS, and Rich pins a console to COLUMNS when it is
+# created (the CLI's, at import): the CLI tests set the width they need at run time instead.
+os.environ.pop("COLUMNS", None)
 
 CRM_FILES = ("sales_pipeline.csv", "accounts.csv", "products.csv", "sales_teams.csv")
 
@@ -139,3 +142,13 @@ def wall(monkeypatch: pytest.MonkeyPatch) -> list[float]:
     reading = [1_000_000.0]
     monkeypatch.setattr(leadwise.timekeeping.time, "time", lambda: reading[0])
     return reading
+
+
+@pytest.fixture(autouse=True)
+def _no_heap_freeze_per_app(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The app freezes the heap at start (``keep_out_of_collections``): a full collection that pays off in a
+    long-lived server. The suite starts hundreds of apps in one process whose heap only grows, and each full
+    collection cost up to 1.5 s late in the run (half of the suite's time), so here it is skipped."""
+    import leadwise.api.app
+
+    monkeypatch.setattr(leadwise.api.app, "keep_out_of_collections", lambda: None)
