@@ -33,8 +33,11 @@ def rewrite_the_future(data, cutoff: pd.Timestamp, seed: int):
     return data
 
 
+@pytest.mark.parametrize("strength", [10.0, "auto"])
 @pytest.mark.parametrize("cutoff", ["2017-03-15", "2017-08-01"])
-def test_features_ignore_everything_after_the_engage_date(bundled_dir, cutoff: str) -> None:
+def test_features_ignore_everything_after_the_engage_date(bundled_dir, cutoff: str, strength) -> None:
+    """With ``strength="auto"`` the rep records' prior weight is estimated from the deals closed before
+    the cutoff, as training does from the deals closed before its validation starts."""
     cutoff = pd.Timestamp(cutoff)
     original = from_crm(load_crm_dir(bundled_dir))
     leads = original.frame[original.frame["engage_date"].notna()].reset_index(drop=True)
@@ -42,8 +45,10 @@ def test_features_ignore_everything_after_the_engage_date(bundled_dir, cutoff: s
     before = leads[leads["engage_date"] <= cutoff].sort_values("engage_date").tail(300).reset_index(drop=True)
     after = leads[leads["engage_date"] > cutoff + pd.Timedelta(days=30)].head(300).reset_index(drop=True)
 
-    fitted = FeatureBuilder().fit(original)
-    rewritten = FeatureBuilder().fit(rewrite_the_future(from_crm(load_crm_dir(bundled_dir)), cutoff, seed=1))
+    fitted = FeatureBuilder(strength).fit(original, strength_until=cutoff)
+    rewritten = FeatureBuilder(strength).fit(
+        rewrite_the_future(from_crm(load_crm_dir(bundled_dir)), cutoff, seed=1), strength_until=cutoff
+    )
     lead_before, pairs_before = features(fitted, before)
     lead_after, pairs_after = features(fitted, after)
     lead_before_2, pairs_before_2 = features(rewritten, before)

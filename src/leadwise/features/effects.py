@@ -31,3 +31,32 @@ def relative_effect(
     anchor = sigmoid(logit(mean_expected) + prior_effect)
     observed = (wins + strength * anchor) / (n + strength)
     return logit(observed) - logit(mean_expected)
+
+
+def empirical_bayes_strength(
+    wins: np.ndarray, n: np.ndarray, expected: np.ndarray, *, floor: float = 1.0, ceiling: float = 1_000.0
+) -> float | None:
+    """How many deals at the expected rate a group's record should be pulled towards: the weight κ of a
+    Beta prior, set by how much the groups truly differ (method of moments), None with under 3 groups.
+
+    A group's observed rate ``wins / n`` differs from its expectation ``e = expected / n`` by its true
+    effect plus binomial noise of variance e(1 − e) / n. The spread of the true effects τ² is the
+    deal-weighted variance of (rate − e) less that noise; a Beta prior with mean e and weight κ has
+    variance e(1 − e) / (κ + 1), so κ = e(1 − e) / τ² − 1. Groups that differ little get a heavy prior
+    (a rep's first handful of deals moves its estimate little); no spread beyond noise gives ``ceiling``.
+    """
+    wins, n, expected = (np.asarray(a, dtype=float) for a in (wins, n, expected))
+    seen = n > 0
+    if seen.sum() < 3:
+        return None
+    wins, n, expected = wins[seen], n[seen], expected[seen]
+    rate, e = wins / n, np.clip(expected / n, 1e-4, 1 - 1e-4)
+    weight = n / n.sum()
+    gap = rate - e
+    spread = float(np.sum(weight * (gap - np.sum(weight * gap)) ** 2))
+    noise = float(np.sum(weight * (1 - weight) * e * (1 - e) / n))
+    tau2 = spread - noise
+    base = float(np.sum(weight * e * (1 - e)))
+    if tau2 <= base / (ceiling + 1):
+        return ceiling
+    return float(np.clip(base / tau2 - 1.0, floor, ceiling))

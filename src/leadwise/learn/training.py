@@ -11,7 +11,7 @@ import warnings
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any, Literal
 
 import numpy as np
 import pandas as pd
@@ -41,9 +41,11 @@ class TrainConfig(BaseModel):
     validation_fraction: float = Field(0.2, gt=0.0, lt=0.5)
     calibration_fraction: float = Field(0.2, gt=0.0, lt=0.5)
     calibration_method: str = Field("sigmoid", pattern="^(sigmoid|isotonic)$")
-    # Shrinkage: segment and account rates act as if this many deals at the prior rate were seen...
-    prior_strength: float = Field(10.0, ge=0.0)
-    # ...and rep rates and rep effects as if this many (reps are compared on fewer deals per segment).
+    # Shrinkage: a rep's record (overall and per segment) acts as if this many deals at the prior rate had
+    # been seen; "auto" estimates it per level by empirical Bayes from how much the history's reps differ
+    # (training deals only), so a new rep's first handful of deals moves its estimate as much as they say.
+    prior_strength: Annotated[float, Field(ge=0.0)] | Literal["auto"] = "auto"
+    # Segment and account rates act as if this many deals at the prior rate had been seen.
     rep_prior_strength: float = Field(3.0, ge=0.0)
     lgbm_params: dict[str, Any] = Field(default_factory=dict)
     random_seed: int = 42
@@ -243,7 +245,12 @@ def train_models(
     else:
         say(f"split {len(train)} training / {len(valid)} validation deals ({split_kind})")
 
-    builder = FeatureBuilder(config.prior_strength, config.rep_prior_strength).fit(data)
+    validation_start = valid["engage_date"].min() if split_kind == "time-ordered" else None
+    builder = FeatureBuilder(config.prior_strength, config.rep_prior_strength).fit(data, strength_until=validation_start)
+    if builder.use_history_:
+        how = "by empirical Bayes from the training deals" if config.prior_strength == "auto" else "fixed"
+        say(f"a rep's record counts {builder.rep_strength('all'):.0f} deals at the prior ({how}); "
+            f"per segment {builder.rep_strength(builder.segment_keys_[0]):.0f}")  # fmt: skip
     touches = data.touches if builder.engagement is not None else None
     lead_train, lead_valid = builder.lead_features(train, touches), builder.lead_features(valid, touches)
     engaged = (
@@ -375,6 +382,8 @@ def train_models(
     }
     if data.has_time:
         split["validation_from"] = str(valid["engage_date"].min().date())
+    if builder.use_history_:  # in MLflow beside the split: what the rep records were shrunk with
+        split |= {"rep_strength.all": round(builder.rep_strength("all"), 1)}
     validation_leads = raw_leads(data, valid)
     example = caller_columns(data, validation_leads.head(3)).copy()
     if "engage_date" in example:
