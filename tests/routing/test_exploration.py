@@ -186,3 +186,20 @@ def test_thompson_without_model_scores_draws_uniformly(make_reps, clock) -> None
     d = route_lead(lead=lead(0), reps=reps, loads={}, flow=flow, state=InMemoryState(), clock=clock)
     assert d.propensity == pytest.approx(1 / 3)
     assert "uniform draw: no P(win) for every candidate" in " ".join(d.explanation.notes)
+
+
+@pytest.mark.parametrize("floor", [0.0, 0.1, 0.5])
+def test_thompson_floor_keeps_every_propensity_above_rate_times_floor_over_candidates(floor: float) -> None:
+    """A rep the Beta draws almost never favour (the model is sure it is worst) still gets e·floor/n."""
+    config = Exploration(method="thompson", rate=0.2, new_rep_leads=0, thin_segment_leads=0, floor=floor)
+    candidates = ["best", "mid", "worst", "worse"]
+    tried = {"decided": 4000, "rep_segments": {"?|?": dict.fromkeys(candidates, 1000)}}
+    pi = policy(config=config, lead=lead(0), greedy="best", candidates=candidates, counts=tried,
+                p_win=[0.8, 0.6, 0.05, 0.1], key="k")
+    lowest = min(pi.probability.values())
+    assert sum(pi.probability.values()) == pytest.approx(1.0)
+    if floor:
+        assert lowest >= 0.2 * floor / 4 - 1e-12
+        assert lowest < 0.2 * floor / 4 * 1.05  # the floor is what holds it up
+    else:
+        assert lowest < 1e-4  # without it the propensity (and 1 / it) are extreme

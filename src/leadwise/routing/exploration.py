@@ -20,8 +20,10 @@ rep ``r``'s P(win) for the lead is ``Beta(m·p, m·(1 − p))``, centred on the 
 has routed to ``r`` (each one an outcome the next model learns from). A rep the service has not yet tried
 in a segment (a new rep above all) is wide and wins many draws; one it has tried often is held to the
 model's figure. The draw's weights ``w(rep)`` are P(rep has the highest sample), estimated from ``draws``
-Monte Carlo samples (+½ per rep, so that no candidate's chance is 0) and the explored rep is drawn from
-that estimate itself, so the stored propensity is the exact chance of what was done. Without a P(win) for
+Monte Carlo samples (+½ per rep), mixed with a uniform draw in the share ``floor`` (so that no
+candidate's propensity falls below e · floor / candidates, and inverse-propensity weights stay bounded),
+and the explored rep is drawn from that mixture itself, so the stored propensity is the exact chance of
+what was done. Without a P(win) for
 every candidate (a rules-only step) the draw is uniform.
 
 The draw is a hash of the lead id, the attempt and the count of leads decided (reproducible: the same
@@ -56,6 +58,9 @@ class Exploration(BaseModel):
     seed: str = ""  # changes every draw (two services on one stream explore differently)
     prior_strength: float = Field(default=2.0, gt=0)  # thompson: the Beta's concentration before any lead
     draws: int = Field(default=2000, ge=100, le=100_000)  # thompson: Monte Carlo samples per propensity
+    # thompson: this share of the draw is uniform over the candidates, so no candidate's propensity falls
+    # below e · floor / candidates (inverse-propensity weights stay bounded for off-policy evaluation).
+    floor: float = Field(default=0.1, ge=0, le=1)
 
     @model_validator(mode="after")
     def _budget_covers_rate(self) -> Exploration:
@@ -109,7 +114,7 @@ def _thompson_weights(
     rng = np.random.default_rng(int(_uniform(key, "thompson") * 2**63))
     winners = np.argmax(rng.beta(m * p, m * (1.0 - p), size=(config.draws, len(p))), axis=1)
     counts = np.bincount(winners, minlength=len(p)) + 0.5
-    return list(counts / counts.sum())
+    return list((1.0 - config.floor) * counts / counts.sum() + config.floor / len(p))
 
 
 def policy(
