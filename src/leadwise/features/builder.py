@@ -272,7 +272,9 @@ class FeatureBuilder:
         if self.prior_strength == "auto":
             events = self.events_ if until is None else self.events_[self.events_[EVENT_TIME] < until]
             reps = events.groupby(REP, sort=False)[["wins", "n", "lead_expected"]].sum()
-            overall = empirical_bayes_strength(reps["wins"], reps["n"], reps["lead_expected"])
+            overall = empirical_bayes_strength(
+                reps["wins"].to_numpy(), reps["n"].to_numpy(), reps["lead_expected"].to_numpy()
+            )
             strengths["all"] = overall if overall is not None else fixed
         return strengths
 
