@@ -82,11 +82,11 @@ def seed(database_url: str, data_dir: Path) -> tuple[str, int]:
     upgrade(db.engine)
     teams = data_dir / "sales_teams.csv"
     if teams.is_file():
-        import_sales_teams(db=db, path=teams, capacity=1_000_000)
+        import_sales_teams(db=db, path=teams, capacity=100_000)
     with db.read_session() as session:
         have = repo.count_reps(session=session)
     for k in range(have, N_REPS):
-        create_rep(db=db, fields={"name": f"Bench Rep {k:02d}", "capacity": 1_000_000, "pools": ["default"]})
+        create_rep(db=db, fields={"name": f"Bench Rep {k:02d}", "capacity": 100_000, "pools": ["default"]})
     with db.read_session() as session:
         n = repo.count_reps(session=session)
     _, key = create_key(db=db, role="integration", name="benchmark")

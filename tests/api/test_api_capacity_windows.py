@@ -220,3 +220,18 @@ def test_the_price_book_prices_a_rep_s_scarce_window(timed_env) -> None:
     models = SimpleNamespace(version="m", models=SimpleNamespace(demand_history=history))
     planned = priced(settings=env.settings, flow=active_flow_version(env.db), models=models)
     assert planned[expert] > planned[ann] >= 0
+
+
+def test_a_rep_stored_with_a_capacity_above_a_windows_limit_still_routes(env) -> None:
+    """The API caps a rep's capacity at 100,000; a rep stored above it another way (an import, an older
+    version) once made every route a 500 (its open-lead window failed validation): it routes."""
+    from leadwise.services.reps import create_rep
+    from leadwise.store.db import Database
+
+    db = Database.connect(env.settings.database_url)
+    huge = create_rep(db=db, fields={"name": "Huge", "capacity": 1_000_000, "max_per_day": 200_000}).id
+    db.dispose()
+    publish(env, f'[pools.big]\nreps = ["{huge}"]\n\n[[steps]]\npool = "big"\nstrategy = "round_robin"\n')
+    r = route(env, "big-1")
+    assert r.status_code == 201, r.text
+    assert r.json()["rep_name"] == "Huge"

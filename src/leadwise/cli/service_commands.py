@@ -72,7 +72,7 @@ def db_upgrade(database_url: DatabaseOption = None) -> None:
 @reps_app.command("import")
 def reps_import(
     path: Annotated[Path | None, typer.Argument(help="a sales_teams.csv (default: the bundled one)")] = None,
-    capacity: Annotated[int | None, typer.Option(min=0, help="capacity of new reps")] = None,
+    capacity: Annotated[int | None, typer.Option(min=0, max=100_000, help="capacity of new reps")] = None,
     database_url: DatabaseOption = None,
 ) -> None:
     """Create reps from a sales_teams.csv (sales_agent, manager, regional_office); re-runs update."""

@@ -136,12 +136,16 @@ def _period_end(local: datetime, period: str) -> datetime:
 def legacy_windows(
     max_open: int | None, max_per_day: int | None, max_per_week: int | None
 ) -> tuple[CapacityWindow, ...]:
-    """The windows of the original three limits (open leads, per day, per week)."""
+    """The windows of the original three limits (open leads, per day, per week).
+
+    Built without re-validating: the limits are a stored rep's, checked where they came in, and a rep
+    stored with a limit above a window's ``MAX_LIMIT`` (an import from an older version, say) must still
+    route, not fail every lead."""
     windows = []
     if max_open is not None:
-        windows.append(CapacityWindow(kind="open", limit=max_open))
+        windows.append(CapacityWindow.model_construct(kind="open", limit=max_open))
     if max_per_day is not None:
-        windows.append(CapacityWindow(kind="period", period="day", limit=max_per_day))
+        windows.append(CapacityWindow.model_construct(kind="period", period="day", limit=max_per_day))
     if max_per_week is not None:
-        windows.append(CapacityWindow(kind="period", period="week", limit=max_per_week))
+        windows.append(CapacityWindow.model_construct(kind="period", period="week", limit=max_per_week))
     return tuple(windows)
