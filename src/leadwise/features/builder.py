@@ -194,7 +194,7 @@ class FeatureBuilder:
 
     def __init__(self, prior_strength: float | Literal["auto"] = 10.0, rep_prior_strength: float = 3.0) -> None:
         # ``prior_strength``: the weight, in deals, of the prior a rep's record is shrunk towards; "auto"
-        # sets it per level (overall, each segment) from how much the reps of the history truly differ.
+        # estimates it for a rep's overall record from how much the history's reps truly differ.
         self.prior_strength = prior_strength
         self.rep_prior_strength = rep_prior_strength
 
@@ -203,7 +203,7 @@ class FeatureBuilder:
         """``strength_until``: with ``prior_strength="auto"``, only deals closed before it set the
         strengths (training passes the validation's start, so validation leads learn nothing from it)."""
         self._forget()
-        self.rep_strength_: dict[str, float] = {}
+        self.rep_strength_: float | None = None  # the estimated weight of a rep's overall record
         self.kind_ = data.kind
         self.numeric_ = list(data.numeric_features)
         self.categorical_ = list(data.categorical_features)
@@ -252,7 +252,8 @@ class FeatureBuilder:
             keyed = fill_keys(closed[[*self.segment_keys_, REP]], [*self.segment_keys_, REP])
             known = [c for c in ("engage_date", "close_date", "won", "revenue") if c in closed]
             self.glm_ = GlmSnapshots().fit(keyed.join(closed[known]))
-            self.rep_strength_ = self._rep_strengths(strength_until)
+            if self.prior_strength == "auto":
+                self.rep_strength_ = self._estimated_rep_strength(strength_until)
         # Engagement features only when the history came with touches (and times to cut them at):
         # without touchpoints the feature columns are exactly those of a history without them.
         touches = getattr(data, "touches", None)
@@ -261,28 +262,24 @@ class FeatureBuilder:
         )
         return self
 
-    def _rep_strengths(self, until: pd.Timestamp | None) -> dict[str, float]:
-        """The prior weight of a rep's overall record ("all"), by empirical Bayes on the deals closed before
-        ``until``, or the fixed weight; a rep's record per segment keeps the fixed weight. On five default
-        worlds (``leadwise evaluate``, 20k history, ~400 deals a rep) the captured lift was 0.857 (fixed),
-        0.856 (overall estimated), 0.852 (every level estimated), each seed within ±0.02: with that much
-        history the weight hardly matters; it decides for a rep with a handful of deals."""
-        fixed = FIXED_REP_STRENGTH if self.prior_strength == "auto" else float(self.prior_strength)
-        strengths = dict.fromkeys(["all", *self.segment_keys_], fixed)
-        if self.prior_strength == "auto":
-            events = self.events_ if until is None else self.events_[self.events_[EVENT_TIME] < until]
-            reps = events.groupby(REP, sort=False)[["wins", "n", "lead_expected"]].sum()
-            overall = empirical_bayes_strength(
-                reps["wins"].to_numpy(), reps["n"].to_numpy(), reps["lead_expected"].to_numpy()
-            )
-            strengths["all"] = overall if overall is not None else fixed
-        return strengths
+    def _estimated_rep_strength(self, until: pd.Timestamp | None) -> float | None:
+        """The prior weight of a rep's overall record by empirical Bayes on the deals closed before ``until``
+        (None when it cannot be estimated). Only the overall record is estimated: on five default worlds
+        (``leadwise evaluate``, 20k history, ~400 deals a rep) the captured lift was 0.857 (fixed), 0.856
+        (overall estimated), 0.852 (every segment level estimated too), each seed within ±0.02: with that
+        much history the weight hardly matters; it decides for a rep with a handful of deals."""
+        events = self.events_ if until is None else self.events_[self.events_[EVENT_TIME] < until]
+        reps = events.groupby(REP, sort=False)[["wins", "n", "lead_expected"]].sum()
+        return empirical_bayes_strength(
+            reps["wins"].to_numpy(), reps["n"].to_numpy(), reps["lead_expected"].to_numpy()
+        )
 
     def rep_strength(self, level: str) -> float:
-        """The prior weight of a rep's record at ``level`` ("all" or a segment key)."""
-        learned = getattr(self, "rep_strength_", None)  # absent from builders pickled before it existed
-        if learned and level in learned:
-            return learned[level]
+        """The prior weight of a rep's record at ``level``: for "all" the estimated one when there is one,
+        otherwise (and for every segment key) the fixed one."""
+        estimated = getattr(self, "rep_strength_", None)  # absent from builders pickled before it existed
+        if level == "all" and estimated is not None:
+            return estimated
         return FIXED_REP_STRENGTH if self.prior_strength == "auto" else float(self.prior_strength)
 
     @property

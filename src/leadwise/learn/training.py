@@ -42,8 +42,8 @@ class TrainConfig(BaseModel):
     calibration_fraction: float = Field(0.2, gt=0.0, lt=0.5)
     calibration_method: str = Field("sigmoid", pattern="^(sigmoid|isotonic)$")
     # Shrinkage: a rep's record (overall and per segment) acts as if this many deals at the prior rate had
-    # been seen; "auto" estimates it per level by empirical Bayes from how much the history's reps differ
-    # (training deals only), so a new rep's first handful of deals moves its estimate as much as they say.
+    # been seen; "auto" estimates it for the overall record by empirical Bayes from how much the history's
+    # reps differ (training deals only; 10 per segment), so a new rep's first deals move it as they should.
     prior_strength: Annotated[float, Field(ge=0.0)] | Literal["auto"] = "auto"
     # Segment and account rates act as if this many deals at the prior rate had been seen.
     rep_prior_strength: float = Field(3.0, ge=0.0)

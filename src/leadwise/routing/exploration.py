@@ -23,8 +23,7 @@ model's figure. The draw's weights ``w(rep)`` are P(rep has the highest sample),
 Monte Carlo samples (+½ per rep), mixed with a uniform draw in the share ``floor`` (so that no
 candidate's propensity falls below e · floor / candidates, and inverse-propensity weights stay bounded),
 and the explored rep is drawn from that mixture itself, so the stored propensity is the exact chance of
-what was done. Without a P(win) for
-every candidate (a rules-only step) the draw is uniform.
+what was done. Without a P(win) for every candidate (a rules-only step) the draw is uniform.
 
 The draw is a hash of the lead id, the attempt and the count of leads decided (reproducible: the same
 state and lead give the same decision); the counters live in the ``RoutingState`` under the pool's key.
