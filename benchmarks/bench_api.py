@@ -9,6 +9,15 @@ Two measurements per endpoint, each from a separate load process:
   measures mostly itself).
 Every request carries a new lead id and no engage date (engaged now: the serving case).
 
+Which path a route takes must not depend on the model: the default flow sends a lead to "cold", "hot" or
+"everyone else" by its score, so two models (or the same code trained twice) would measure different
+strategies (one model's scores put every bench lead in the nurture queue, the cheapest path; measured
+61 % of the floor against 36 % for round robin on the same code). The benchmark therefore publishes its
+own flows, one per ``--strategies`` entry: the account's owner first (as the default flow), then every
+rep with that strategy, and measures ``/v1/route`` under each. ``--default-flow`` measures the bundled
+default flow instead. The strategies the routed leads took are printed at the end, and the server's CPU
+time per request (all its processes, from ``/proc``) beside the throughput: it moves less than a ratio.
+
 The endpoints are measured back to back in ``--rounds`` rounds after a warm-up, and medians over the
 rounds are printed (the ratio to the floor within each round), because this machine's CPU speed drifts
 over tens of seconds.
@@ -37,6 +46,7 @@ from pathlib import Path
 
 import httpx
 
+from leadwise.services.flows import FLOW_NAME, activate, publish
 from leadwise.services.keys import create_key
 from leadwise.services.reps import create_rep, import_sales_teams
 from leadwise.settings import get_settings
@@ -45,6 +55,31 @@ from leadwise.store.db import Database
 from leadwise.store.migrate import upgrade
 
 N_REPS = 40
+
+# The benchmark's flow: {strategy} for every lead that is not an existing customer's (see the docstring).
+BENCH_FLOW = """
+name = "default"
+description = "bench_api: account owner first, then {strategy} over every rep"
+objective = "wins"
+on_no_match = "manager_queue"
+
+[fairness]
+max_lead_ratio = 2.0
+window_days = 7
+
+[pools.everyone]
+
+[[steps]]
+name = "existing customer"
+when = {{ existing_customer = true }}
+pool = "everyone"
+strategy = "account_owner"
+
+[[steps]]
+name = "everyone"
+pool = "everyone"
+strategy = "{strategy}"
+"""
 
 WRK_SCRIPT = """
 local thread_count = 0
@@ -94,6 +129,56 @@ def seed(database_url: str, data_dir: Path) -> tuple[str, int]:
     return key, n
 
 
+def publish_bench_flows(database_url: str, strategies: list[str]) -> dict[str, int]:
+    """One flow version per strategy (the last one published is active); strategy -> version."""
+    db = Database.connect(database_url)
+    try:
+        return {
+            strategy: publish(
+                db=db, name=FLOW_NAME, text=BENCH_FLOW.format(strategy=strategy), fmt="toml"
+            ).version
+            for strategy in strategies
+        }
+    finally:
+        db.dispose()
+
+
+def activate_version(database_url: str, version: int) -> None:
+    db = Database.connect(database_url)
+    try:
+        activate(db=db, name=FLOW_NAME, version=version)
+    finally:
+        db.dispose()
+
+
+def server_cpu_seconds(group: int) -> float:
+    """User + system CPU time of every process of the server's process group (Linux ``/proc``)."""
+    total = 0
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
+        except (FileNotFoundError, ProcessLookupError, IndexError):
+            continue
+        if int(fields[2]) == group:  # field 5 of stat: the process group
+            total += int(fields[11]) + int(fields[12])  # utime, stime in clock ticks
+    return total / os.sysconf("SC_CLK_TCK")
+
+
+def strategy_mix(database_url: str) -> dict[str, int]:
+    """How the benchmark's leads were decided: strategy (or queue) -> leads."""
+    db = Database.connect(database_url)
+    try:
+        with db.engine.connect() as connection:
+            rows = connection.exec_driver_sql(
+                "SELECT coalesce(strategy, 'queue ' || queue, state), count(*) FROM assignments GROUP BY 1"
+            ).all()
+        return {str(name): int(n) for name, n in rows}
+    finally:
+        db.dispose()
+
+
 def run_wrk(
     url: str, key: str, prefix: str, duration: int, connections: int, workdir: Path, delay_ms: int = 0
 ) -> dict[str, float]:
@@ -117,12 +202,14 @@ def run_wrk(
         check=True,
     ).stdout
     rps = float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))  # type: ignore[union-attr]
+    requests = float(re.search(r"(\d+) requests in", out).group(1))  # type: ignore[union-attr]
     bad = re.search(r"Non-2xx or 3xx responses:\s+(\d+)", out)
     # Socket errors (connect, read, write, timeout) count as failed requests too.
     socket_errors = re.search(r"Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)", out)
     percentiles = {p: _ms(v, u) for p, v, u in re.findall(r"\s(50|99)(?:\.000)?%\s+([\d.]+)(us|ms|s)\b", out)}
     return {
         "rps": rps,
+        "requests": requests,
         "p50": percentiles.get("50", float("nan")),
         "p99": percentiles.get("99", float("nan")),
         "errors": (float(bad.group(1)) if bad else 0.0)
@@ -150,6 +237,14 @@ def main() -> int:
     parser.add_argument("--rounds", type=int, default=3, help="rounds of measurements (medians are printed)")
     parser.add_argument("--tracking-uri", help="an MLflow store with a champion (default: train one)")
     parser.add_argument("--rules-only", action="store_true", help="serve no model")
+    parser.add_argument(
+        "--strategies",
+        default="round_robin,optimised",
+        help="comma-separated strategies, one /v1/route measurement each on the benchmark's flow",
+    )
+    parser.add_argument(
+        "--default-flow", action="store_true", help="measure /v1/route on the bundled default flow instead"
+    )
     args = parser.parse_args()
     if shutil.which("wrk") is None:
         print("SKIPPED bench_api: `wrk` is not installed (Debian/Ubuntu: sudo apt-get install -y wrk)")
@@ -159,6 +254,8 @@ def main() -> int:
     workdir = Path(tempfile.mkdtemp(prefix="leadwise-bench-"))
     database_url = f"sqlite:///{workdir / 'bench.db'}"
     key, n_reps = seed(database_url, settings.data_dir)
+    strategies = [] if args.default_flow else [s.strip() for s in args.strategies.split(",") if s.strip()]
+    versions = publish_bench_flows(database_url, strategies)
     tracking_uri = args.tracking_uri or f"sqlite:///{workdir / 'mlflow.db'}"
     if not args.rules_only and not args.tracking_uri:
         print(f"training the champion into {tracking_uri} ...", flush=True)
@@ -208,48 +305,76 @@ def main() -> int:
             f"leadwise serve, {args.workers} workers, SQLite (WAL), {n_reps} reps, "
             f"mode {mode['mode']} (model {mode['model_version']}); {os.cpu_count()} CPUs"
         )
-        endpoints = [("floor", "/bench/floor"), ("route", "/v1/route"), ("score", "/v1/score")]
+        # (label, path, flow version to activate first: None keeps the active one)
+        routes = [(f"route {s}", "/v1/route", versions[s]) for s in strategies] or [
+            ("route (default flow)", "/v1/route", None)
+        ]
+        endpoints = [("floor", "/bench/floor", None), *routes, ("score", "/v1/score", None)]
         if mode["mode"] != "model":
             print("  /v1/score skipped: no champion model (run `leadwise train` first)")
-            endpoints = endpoints[:2]
+            endpoints = endpoints[:-1]
         delay_ms = max(1, round(1000 * args.paced_connections / args.rate))
+
         # This box's CPU comes and goes (a busy loop here ran at 55 % of its speed for several seconds at a
         # time), so one long run per endpoint compares the endpoints under different machines. Instead:
         # a warm-up, then ``--rounds`` rounds, each measuring every endpoint back to back for
         # ``--duration`` seconds; a ratio to the floor is taken within its round, and medians are printed.
-        for name, path in endpoints:
-            run_wrk(base + path, key, f"warm-{name}", 3, args.connections, workdir)
+        def prefix(name: str, k: object) -> str:
+            return f"{k}-{name.replace(' ', '-').replace('(', '').replace(')', '')}"
+
+        for name, path, version in endpoints:
+            if version is not None:
+                activate_version(database_url, version)
+            run_wrk(base + path, key, prefix(name, "warm"), 3, args.connections, workdir)
         rounds: list[dict[str, tuple[dict[str, float], dict[str, float]]]] = []
         for k in range(args.rounds):
             measured = {}
-            for name, path in endpoints:
-                wrk = run_wrk(base + path, key, f"wrk{k}-{name}", args.duration, args.connections, workdir)
+            for name, path, version in endpoints:
+                if version is not None:
+                    activate_version(database_url, version)
+                cpu_before = server_cpu_seconds(server.pid)
+                wrk = run_wrk(
+                    base + path, key, prefix(name, f"wrk{k}"), args.duration, args.connections, workdir
+                )
                 time.sleep(0.5)  # the server drains before the paced run
+                wrk["cpu_ms"] = 1000 * (server_cpu_seconds(server.pid) - cpu_before) / max(wrk["requests"], 1)
                 paced = run_wrk(
-                    base + path, key, f"paced{k}-{name}", args.duration, args.paced_connections, workdir, delay_ms
+                    base + path,
+                    key,
+                    prefix(name, f"paced{k}"),
+                    args.duration,
+                    args.paced_connections,
+                    workdir,
+                    delay_ms,
                 )
                 time.sleep(0.5)
                 measured[name] = (wrk, paced)
             rounds.append(measured)
         print(
             f"\n{args.rounds} rounds of {args.duration} s per endpoint; medians over the rounds (min-max)"
-            f"\n{'endpoint':<14}{'wrk req/s':>11}{'vs floor':>16}{'wrk p99':>10}"
+            f"\n{'endpoint':<24}{'wrk req/s':>11}{'vs floor':>16}{'CPU/req':>9}{'wrk p99':>10}"
             f"{f'@{args.rate:.0f}/s: req/s':>16}{'p50':>9}{'p99':>22}{'errors':>8}"
         )
-        for name, path in endpoints:
+        for name, path, _ in endpoints:
             wrk = [r[name][0] for r in rounds]
             paced = [r[name][1] for r in rounds]
             ratios = [r[name][0]["rps"] / r["floor"][0]["rps"] for r in rounds]
             p99 = [p["p99"] for p in paced]
             errors = int(sum(w["errors"] for w in wrk) + sum(p["errors"] for p in paced))
+            label = path if name in ("floor", "score") else f"{path} {name.removeprefix('route ')}"
             print(
-                f"{path:<14}{_median(w['rps'] for w in wrk):>11.0f}"
+                f"{label:<24}{_median(w['rps'] for w in wrk):>11.0f}"
                 f"{_median(ratios):>7.0%} ({min(ratios):.0%}-{max(ratios):.0%})"
+                f"{_median(w['cpu_ms'] for w in wrk):>7.2f}ms"
                 f"{_median(w['p99'] for w in wrk):>8.1f}ms"
                 f"{_median(p['rps'] for p in paced):>16.0f}{_median(p['p50'] for p in paced):>7.1f}ms"
                 f"{_median(p99):>8.1f}ms ({min(p99):.1f}-{max(p99):.1f})"
                 f"{errors:>8}"
             )
+        mix = ", ".join(
+            f"{name} {n:,}" for name, n in sorted(strategy_mix(database_url).items(), key=lambda x: -x[1])
+        )
+        print(f"\nhow the routed leads were decided: {mix}")
         print(
             "\ntargets: /v1/score p99 <= 20 ms and /v1/route p99 <= 30 ms at 100/s; /v1/route >= 40% of floor"
         )

@@ -123,6 +123,13 @@ def test_stacked_windows_all_hold_and_the_full_one_is_named() -> None:
     assert RepLoad().room(Capacity()) is None
 
 
+def test_a_paused_window_is_named_before_an_earlier_full_one() -> None:
+    # The open limit comes first and is full, but the rep takes nothing at all: that is what it says.
+    capacity = Capacity(max_open=2, windows=(period(0, "day"),))
+    assert RepLoad(open_leads=2).capacity_block(capacity) == "capacity 0: takes no leads"
+    assert RepLoad(open_leads=2).capacity_block(Capacity(max_open=2)) == "capacity: 2/2 open"
+
+
 def test_set_used_is_what_used_reads_after_leads_were_recorded() -> None:
     load = RepLoad()
     load.record(LATE_MONDAY)

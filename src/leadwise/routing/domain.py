@@ -373,14 +373,15 @@ class RepLoad:
 
         A limit of 0 is allowed (a rep paused without being deactivated) and said as such, not as "0/0".
         """
-        windows = capacity.all_windows
-        if any(w.limit == 0 for w in windows):
-            return "capacity 0: takes no leads"
-        for window in windows:
-            used = self.used(window)
-            if used >= window.limit:
-                return window.describe(used)
-        return None
+        # One pass (this runs for every rep of every step tried): a paused window outranks a full one.
+        full: tuple[CapacityWindow, int] | None = None
+        for window in capacity.all_windows:
+            limit = window.limit
+            if limit == 0:
+                return "capacity 0: takes no leads"
+            if full is None and (used := self.used(window)) >= limit:
+                full = (window, used)
+        return full[0].describe(full[1]) if full is not None else None
 
     def room(self, capacity: Capacity) -> int | None:
         """How many more leads fit under every window (None: no window, unlimited)."""

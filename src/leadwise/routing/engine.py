@@ -185,9 +185,8 @@ def _try_step(
         flow.require_availability if step.require_availability is None else step.require_availability
     )
     filters = RepFilters(flow, lead, now, scores=scores, reps=reps)
-    eligible, excluded = screen(
-        pool_reps, loads, now, require_hours=require_hours, exclude=exclude, refusal=filters.refusal
-    )
+    refusal = filters.refusal if any(rep.accepts is not None for rep in pool_reps) else None  # no call per rep
+    eligible, excluded = screen(pool_reps, loads, now, require_hours=require_hours, exclude=exclude, refusal=refusal)
     bounds = step.fairness or flow.fairness
     if bounds is not None:
         eligible, unfair = screen_fairness(eligible, loads, bounds, pool_reps)
