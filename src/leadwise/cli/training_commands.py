@@ -197,7 +197,9 @@ class SearchBar:
 
 
 def _print_summary(outcome, versions, decision, seconds: float) -> None:
-    table = Table(title="Validation (later deals than any the models learnt from)")
+    held_out = "later deals than any the models learnt from" if outcome.split.get("kind") == "time-ordered" else "held-out deals"
+    refitted = "; the served models then learnt from them too" if outcome.split.get("refit_all_rows") else ""
+    table = Table(title=f"Validation ({held_out}{refitted})")
     table.add_column("model")
     table.add_column("ROC AUC / MAE", justify="right")
     table.add_column("PR AUC", justify="right")

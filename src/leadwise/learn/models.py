@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 import warnings
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -222,6 +223,25 @@ class CalibratedBooster(ClassifierMixin, BaseEstimator):
         self.classes_ = self.booster_.classes_
         return self
 
+    def refit(self, X: pd.DataFrame, y: np.ndarray, sample_weight: np.ndarray | None = None) -> CalibratedBooster:
+        """A copy boosted on more rows (the training and validation rows together) for the rounds early
+        stopping kept here, with this fit's calibration (fitted out of sample, where a calibration on the
+        new rows would be in sample). Measured against repeating the whole fit on the new rows, and
+        against more rounds in proportion to the rows: higher fit AUC on 5 worlds (see README)."""
+        y = np.asarray(y, dtype=int)
+        rounds = int(self.booster_.best_iteration_ or self.booster_.booster_.current_iteration())
+        params = {**DEFAULT_LGBM_PARAMS, **(self.params or {}), "random_state": self.random_state, "n_estimators": rounds}
+        offsets = tuple(c for c in self.offset_columns if c in X.columns)
+        start = _offset([X[c].to_numpy() for c in offsets], len(X)) if offsets else None
+        booster = lgb.LGBMClassifier(**params).fit(
+            X[list(self.feature_names_in_)], y, sample_weight=sample_weight, init_score=start
+        )
+        refitted = copy.copy(self)
+        refitted.booster_ = booster
+        positions = tuple(list(self.feature_names_in_).index(c) for c in offsets)
+        refitted.scorer_ = _MarginScore(booster, self.params, positions).fit(X, y)
+        return refitted
+
     def predict_proba(self, X: pd.DataFrame | np.ndarray) -> np.ndarray:
         """Calibrated probabilities of a feature frame, or of its float matrix (``feature_names_in_``
         order, categoricals as codes, NaN when missing: what ``FeatureBuilder.lead_matrix`` makes)."""
@@ -273,6 +293,18 @@ class ValueRegressor(RegressorMixin, BaseEstimator):
         self.feature_names_in_ = np.asarray(X.columns)
         return self
 
+    def refit(self, X: pd.DataFrame, y: np.ndarray) -> ValueRegressor:
+        """A copy boosted on more won deals for the rounds early stopping kept here (as
+        ``CalibratedBooster.refit``)."""
+        price = None if self.price_column is None else X[self.price_column].to_numpy(dtype=float)
+        target = np.asarray(y, dtype=float) / _price_scale(price, len(X))
+        rounds = int(self.booster_.best_iteration_ or self.booster_.booster_.current_iteration())
+        params = {**DEFAULT_LGBM_PARAMS, **(self.params or {}), "random_state": self.random_state, "n_estimators": rounds}
+        refitted = copy.copy(self)
+        refitted.booster_ = lgb.LGBMRegressor(**params).fit(X[list(self.feature_names_in_)], target)
+        refitted.floor_ = float(np.min(target)) if len(target) else 0.0
+        return refitted
+
     def predict(self, X: pd.DataFrame | np.ndarray) -> np.ndarray:
         """The value of a won deal, for a feature frame or its float matrix (as ``predict_proba`` takes)."""
         X = _matrix(X, self.feature_names_in_)
@@ -293,6 +325,8 @@ class WinModel(Protocol):
     def predict_win(self, X: pd.DataFrame | np.ndarray) -> np.ndarray: ...
 
     def feature_importance(self) -> pd.Series: ...
+
+    def refit(self, X: pd.DataFrame, y: np.ndarray, sample_weight: np.ndarray | None = None) -> WinModel: ...
 
 
 def _price_scale(price: np.ndarray | None, n: int) -> np.ndarray:
@@ -317,6 +351,11 @@ class LeadwiseModels:
     kind: str
     reference: CrmReference | None = None
     table_columns: dict[str, Any] = field(default_factory=dict)
+    # Whether the models were boosted again on their validation rows (``TrainConfig.refit_all_rows``), and
+    # the latest engage date among the rows they learnt from: a later training compares against them only
+    # on rows they have not seen (``learn.tracking.promote``). Bundles pickled before lack both.
+    refit_all_rows: bool = False
+    fitted_through: pd.Timestamp | None = None
     version: str = "unregistered"
     # What the history says about demand (``learn.demand_history``): attached when loaded from the
     # registry, where it is an artefact of its own, not part of the pickled bundle.

@@ -15,6 +15,7 @@ nested runs, and progress goes to a callback.
 
 from __future__ import annotations
 
+import copy
 import time
 import warnings
 from collections.abc import Callable
@@ -471,6 +472,17 @@ class SelectedClassifier(ClassifierMixin, BaseEstimator):
         for model, (_, outside) in zip(fitted, folds, strict=True):
             oof[outside] = model.predict(frame.iloc[outside], prediction_type="RawFormulaVal", ntree_end=rounds)
         return oof, rounds, params
+
+    def refit(self, X: pd.DataFrame, y: np.ndarray, sample_weight: np.ndarray | None = None) -> SelectedClassifier:
+        """A copy whose kept models are fitted on more rows (the training and validation rows together)
+        with the parameters, rounds and blend weights the search chose, and its calibration (fitted on
+        out-of-fold scores); the search is not run again."""
+        matrix = model_array(X[self.feature_names_in_])
+        weight = None if sample_weight is None else np.asarray(sample_weight, dtype=float)
+        refitted = copy.copy(self)
+        with threadpool_limits(self.threads or None):
+            refitted.members_ = [copy.copy(m).fit(matrix, np.asarray(y, dtype=int), weight) for m in self.members_]
+        return refitted
 
     # ------------------------------------------------------------------------------------ predicting
     def margin(self, X: pd.DataFrame | np.ndarray) -> np.ndarray:

@@ -19,6 +19,7 @@ import joblib
 import matplotlib.pyplot as plt
 import mlflow
 import numpy as np
+import pandas as pd
 from mlflow.data.pandas_dataset import PandasDataset, from_pandas
 from mlflow.entities import Metric, Param
 from mlflow.tracking import MlflowClient
@@ -213,9 +214,45 @@ def _requirements() -> list[str]:
     ]
 
 
-def _evaluate_on(models: LeadwiseModels, outcome: TrainingOutcome) -> dict[str, float]:
-    """Metrics of a (champion) bundle on the new run's validation rows."""
+MIN_UNSEEN_ROWS = 100  # new validation rows the champion has not learnt from, needed to compare on them
+
+
+def _unseen_by(champion: LeadwiseModels, outcome: TrainingOutcome) -> np.ndarray | None:
+    """Which of the new run's validation rows the champion did not learn from: None when it learnt from
+    none of them (it held its own validation rows out), else a mask (all False when it cannot tell: a
+    champion refitted on untimed rows)."""
+    if not getattr(champion, "refit_all_rows", False):
+        return None
     leads = outcome.validation_leads
+    through = getattr(champion, "fitted_through", None)
+    if through is None or "engage_date" not in leads:
+        return np.zeros(len(leads), dtype=bool)
+    return (pd.to_datetime(leads["engage_date"]) > through).to_numpy()
+
+
+def _candidate_metrics(outcome: TrainingOutcome, rows: np.ndarray | None) -> dict[str, float]:
+    """The new models' promotion metrics on their validation rows (``rows``: a mask of them)."""
+    metrics = {}
+    for kind, (metric, _) in PROMOTION_METRICS.items():
+        if kind not in outcome.reports:
+            continue
+        if rows is None:
+            metrics[kind] = outcome.reports[kind].metrics[metric]
+            continue
+        frame = outcome.validation[kind]
+        if kind == "deal_value":  # the won rows only, in order
+            won = outcome.validation_leads["won"].to_numpy(int) == 1
+            frame = frame[rows[won]]
+            metrics[kind] = regression_metrics(frame["y_true"].to_numpy(), frame["predicted"].to_numpy())[metric]
+        else:
+            frame = frame[rows]
+            metrics[kind] = classification_metrics(frame["y_true"].to_numpy(int), frame["p"].to_numpy())[metric]
+    return metrics
+
+
+def _evaluate_on(models: LeadwiseModels, outcome: TrainingOutcome, rows: np.ndarray | None = None) -> dict[str, float]:
+    """Metrics of a (champion) bundle on the new run's validation rows (``rows``: a mask of them)."""
+    leads = outcome.validation_leads if rows is None else outcome.validation_leads[rows].reset_index(drop=True)
     reps = sorted(set(leads["sales_agent"])) if "sales_agent" in leads and models.fit_model is not None else []
     prediction = models.predict(leads, reps=reps, touches=outcome.validation_touches)
     y_true = leads["won"].to_numpy(int)
@@ -247,24 +284,36 @@ def promote(
         reason = "promoted (--promote forces it)"
     else:
         basis = "on the same validation rows"
+        # A champion refitted on its validation rows has learnt from some of these: compared only on the
+        # rows it has not seen, or (too few of them) on what each recorded on its own held-out rows.
+        rows = _unseen_by(champion, outcome)
+        won = outcome.validation_leads["won"].to_numpy(int) == 1
+        comparable = rows is None or (rows.sum() >= MIN_UNSEEN_ROWS and 0 < won[rows].sum() < rows.sum())
         try:
-            champion_metrics = _evaluate_on(champion, outcome)
+            if not comparable:
+                raise ValueError("the champion learnt from the new validation rows")
+            champion_metrics = _evaluate_on(champion, outcome, rows)
+            candidate_metrics = _candidate_metrics(outcome, rows)
+            if rows is not None:
+                basis = f"on the {int(rows.sum()):,} validation rows newer than the champion's training rows"
         except (DataValidationError, KeyError, ValueError):
-            # The champion learnt from other data (other products, columns): compare what each
-            # reported on its own validation rows instead.
+            # The champion learnt from other data (other products, columns) or from these rows: compare
+            # what each reported on its own validation rows instead.
             champion_metrics = _recorded_metrics(settings)
-            basis = "on the metrics each recorded at training (the champion cannot score the new data)"
+            candidate_metrics = _candidate_metrics(outcome, None)
+            cause = "it learnt from these rows" if not comparable else "the champion cannot score the new data"
+            basis = f"on the metrics each recorded at training ({cause})"
         worse = []
         for kind, (metric, larger_is_better) in PROMOTION_METRICS.items():
-            if kind not in champion_metrics or kind not in outcome.reports:
+            if kind not in champion_metrics or kind not in candidate_metrics:
                 continue
-            new, old = outcome.reports[kind].metrics[metric], champion_metrics[kind]
+            new, old = candidate_metrics[kind], champion_metrics[kind]
             if (new < old) if larger_is_better else (new > old):
                 worse.append(f"{kind} {metric} {new:.4f} vs champion {old:.4f}")
         if worse:
             return PromotionDecision(
                 False,
-                "champion kept: the new models are worse on " + "; ".join(worse),
+                f"champion kept: the new models are worse {basis}: " + "; ".join(worse),
                 versions,
                 champion_metrics,
             )

@@ -63,6 +63,11 @@ class TrainConfig(BaseModel):
     search_budget: float = Field(0.0, ge=0.0, le=86_400.0)
     search_folds: int = Field(5, ge=2, le=10)
     search_candidates: tuple[str, ...] = CANDIDATES
+    # Once validated, the models are boosted again on the training and validation rows together (for the
+    # rounds early stopping kept, with their out-of-sample calibration), so the served models learn from
+    # the latest deals, which the validation held out. The validation metrics are those of the models
+    # before this refit. False serves the validated models as they are.
+    refit_all_rows: bool = True
 
     @field_validator("search_candidates")
     @classmethod
@@ -372,9 +377,32 @@ def train_models(
         importances["deal_value"] = value_model.feature_importance()
         say("fitted the deal value model")
 
+    if config.refit_all_rows:
+        rows = pd.concat([train, valid])
+        y_rows = np.concatenate([y_train, y_valid])
+        lead_rows = _stacked(lead_train, lead_valid)
+        lead_model = lead_model.refit(lead_rows, y_rows)
+        importances["lead_score"] = lead_model.feature_importance()
+        if fit_model is not None:
+            weights = (
+                None
+                if row_weights is None
+                else rows["lead_id"].astype(str).map(row_weights).fillna(1.0).to_numpy(dtype=float)
+            )
+            pair_rows = _stacked(pair_train, pair_valid)
+            fit_model = fit_model.refit(pair_rows, y_rows, weights)
+            importances["rep_fit"] = fit_model.feature_importance()
+        if value_model is not None:
+            won_rows = (rows["won"] == 1).to_numpy()
+            value_model = value_model.refit(lead_rows[won_rows], rows["close_value"].to_numpy()[won_rows])
+            importances["deal_value"] = value_model.feature_importance()
+        say(f"refitted the validated models on the {len(rows):,} training and validation deals")
+    fitted = pd.concat([train, valid]) if config.refit_all_rows else train
     models = LeadwiseModels(
-        builder, lead_model, fit_model, value_model, data.kind, data.reference, data.table_columns
-    )
+        builder, lead_model, fit_model, value_model, data.kind, data.reference, data.table_columns,
+        refit_all_rows=config.refit_all_rows,
+        fitted_through=fitted["engage_date"].max() if split_kind == "time-ordered" else None,
+    )  # fmt: skip
     split = {
         "kind": split_kind,
         "train_rows": len(train),
@@ -382,6 +410,7 @@ def train_models(
     }
     if data.has_time:
         split["validation_from"] = str(valid["engage_date"].min().date())
+    split["refit_all_rows"] = config.refit_all_rows  # the served models learnt from the validation rows too
     if builder.use_history_:  # in MLflow beside the split: what the rep records were shrunk with
         split |= {"rep_strength.all": round(builder.rep_strength("all"), 1)}
     validation_leads = raw_leads(data, valid)
@@ -404,6 +433,16 @@ def train_models(
         selection,
         demand_history,
     )
+
+
+def _stacked(first: pd.DataFrame, then: pd.DataFrame) -> pd.DataFrame:
+    """Two feature frames of the same builder, one after the other, keeping each column's dtype (a
+    category column whose parts saw different categories would otherwise fall back to text)."""
+    stacked = pd.concat([first, then])
+    for column in first.columns:
+        if isinstance(first[column].dtype, pd.CategoricalDtype) and stacked[column].dtype != first[column].dtype:
+            stacked[column] = stacked[column].astype(first[column].dtype)
+    return stacked
 
 
 def caller_columns(data: TrainingData, leads: pd.DataFrame) -> pd.DataFrame:
