@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import time
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 
 import pytest
 from fastapi.testclient import TestClient
@@ -15,6 +14,7 @@ import leadwise.api.deps as deps
 from leadwise.api.app import create_app
 from leadwise.cli import app as cli_app
 from leadwise.services.models import ModelHolder
+from leadwise.settings import Settings
 
 
 def test_list_keys_shows_prefixes_never_secrets(env) -> None:
@@ -88,8 +88,10 @@ def test_a_key_stops_working_at_its_expiry(env, monkeypatch: pytest.MonkeyPatch)
     assert naive.status_code == 422 and naive.json()["detail"][0]["loc"] == ["body", "expires_at"]
 
 
-def test_cli_keys_create_list_revoke(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv("LEADWISE_DATABASE_URL", f"sqlite:///{tmp_path / 'keys.db'}")
+def test_cli_keys_create_list_revoke(isolated_settings: Settings, monkeypatch: pytest.MonkeyPatch) -> None:
+    # Its own database (the cached settings reset: in the suite an earlier test's database, with its keys,
+    # was listed) and a wide terminal (Rich wraps cells at the width, 80 columns without a terminal).
+    monkeypatch.setenv("COLUMNS", "200")
     runner = CliRunner()
     first = runner.invoke(cli_app, ["keys", "create", "--role", "admin", "--name", "ops"])
     second = runner.invoke(
