@@ -28,7 +28,7 @@ from leadwise.store.models import AssignmentRow, LeadRow
 @pytest.fixture(scope="module")
 def template(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A migrated database with four reps of capacity 2 and the bundled default flow, its score thresholds
-    set for the world's scores (which spread far wider than the bundled data's 0.63 to 0.66)."""
+    set for the world's scores (which spread far wider than the bundled data's 0.58 to 0.65)."""
     path = tmp_path_factory.mktemp("together") / "template.db"
     flow = path.with_name("default.toml")
     bundled = (BUNDLED_FLOWS_DIR / "default.toml").read_text()
