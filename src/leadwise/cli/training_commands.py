@@ -197,7 +197,8 @@ class SearchBar:
 
 
 def _print_summary(outcome, versions, decision, seconds: float) -> None:
-    held_out = "later deals than any the models learnt from" if outcome.split.get("kind") == "time-ordered" else "held-out deals"
+    timed = outcome.split.get("kind") == "time-ordered"
+    held_out = "later deals than any the models learnt from" if timed else "held-out deals"
     refitted = "; the served models then learnt from them too" if outcome.split.get("refit_all_rows") else ""
     table = Table(title=f"Validation ({held_out}{refitted})")
     table.add_column("model")

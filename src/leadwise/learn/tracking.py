@@ -269,6 +269,31 @@ def _evaluate_on(models: LeadwiseModels, outcome: TrainingOutcome, rows: np.ndar
     return metrics
 
 
+def _compared_metrics(
+    champion: LeadwiseModels, outcome: TrainingOutcome, settings: Settings
+) -> tuple[dict[str, float], dict[str, float], str]:
+    """The champion's and the new models' promotion metrics on the same rows, and on which, in words.
+
+    A champion refitted on its validation rows has learnt from some of the new ones: compared only on the
+    rows it has not seen, or (too few of them) on what each recorded on its own held-out rows."""
+    rows = _unseen_by(champion, outcome)
+    won = outcome.validation_leads["won"].to_numpy(int) == 1
+    if rows is None or (rows.sum() >= MIN_UNSEEN_ROWS and 0 < won[rows].sum() < rows.sum()):
+        basis = (
+            "on the same validation rows"
+            if rows is None
+            else f"on the {int(rows.sum()):,} validation rows newer than the champion's training rows"
+        )
+        try:
+            return _evaluate_on(champion, outcome, rows), _candidate_metrics(outcome, rows), basis
+        except (DataValidationError, KeyError, ValueError):
+            cause = "the champion cannot score the new data"  # it learnt from other products, columns
+    else:
+        cause = "it learnt from these rows"
+    basis = f"on the metrics each recorded at training ({cause})"
+    return _recorded_metrics(settings), _candidate_metrics(outcome, None), basis
+
+
 def promote(
     outcome: TrainingOutcome, versions: dict[str, str], settings: Settings, force: bool | None
 ) -> PromotionDecision:
@@ -283,26 +308,7 @@ def promote(
     elif force:
         reason = "promoted (--promote forces it)"
     else:
-        basis = "on the same validation rows"
-        # A champion refitted on its validation rows has learnt from some of these: compared only on the
-        # rows it has not seen, or (too few of them) on what each recorded on its own held-out rows.
-        rows = _unseen_by(champion, outcome)
-        won = outcome.validation_leads["won"].to_numpy(int) == 1
-        comparable = rows is None or (rows.sum() >= MIN_UNSEEN_ROWS and 0 < won[rows].sum() < rows.sum())
-        try:
-            if not comparable:
-                raise ValueError("the champion learnt from the new validation rows")
-            champion_metrics = _evaluate_on(champion, outcome, rows)
-            candidate_metrics = _candidate_metrics(outcome, rows)
-            if rows is not None:
-                basis = f"on the {int(rows.sum()):,} validation rows newer than the champion's training rows"
-        except (DataValidationError, KeyError, ValueError):
-            # The champion learnt from other data (other products, columns) or from these rows: compare
-            # what each reported on its own validation rows instead.
-            champion_metrics = _recorded_metrics(settings)
-            candidate_metrics = _candidate_metrics(outcome, None)
-            cause = "it learnt from these rows" if not comparable else "the champion cannot score the new data"
-            basis = f"on the metrics each recorded at training ({cause})"
+        champion_metrics, candidate_metrics, basis = _compared_metrics(champion, outcome, settings)
         worse = []
         for kind, (metric, larger_is_better) in PROMOTION_METRICS.items():
             if kind not in champion_metrics or kind not in candidate_metrics:

@@ -330,9 +330,8 @@ def train_models(
         pair_valid = builder.pair_features(valid, lead_matrix=lead_valid)
         # Boosting starts from the joint additive estimate (the point-in-time rates' one where the
         # snapshots have nothing yet) and learns what it misses.
-        weights = None
-        if row_weights is not None:
-            weights = train["lead_id"].astype(str).map(row_weights).fillna(1.0).to_numpy(dtype=float)
+        weights = _weights_of(train, row_weights)
+        if weights is not None:
             say(f"weighted {int((weights != 1.0).sum()):,} training rows by inverse propensity")
         fit_model = classifier("rep_fit", pair_train, y_train, FIT_OFFSETS, sample_weight=weights)
         p_fit = fit_model.predict_win(pair_valid)
@@ -377,27 +376,22 @@ def train_models(
         importances["deal_value"] = value_model.feature_importance()
         say("fitted the deal value model")
 
+    fitted = train  # the rows the served models learnt from
     if config.refit_all_rows:
-        rows = pd.concat([train, valid])
+        fitted = pd.concat([train, valid])
         y_rows = np.concatenate([y_train, y_valid])
         lead_rows = _stacked(lead_train, lead_valid)
         lead_model = lead_model.refit(lead_rows, y_rows)
         importances["lead_score"] = lead_model.feature_importance()
         if fit_model is not None:
-            weights = (
-                None
-                if row_weights is None
-                else rows["lead_id"].astype(str).map(row_weights).fillna(1.0).to_numpy(dtype=float)
-            )
             pair_rows = _stacked(pair_train, pair_valid)
-            fit_model = fit_model.refit(pair_rows, y_rows, weights)
+            fit_model = fit_model.refit(pair_rows, y_rows, _weights_of(fitted, row_weights))
             importances["rep_fit"] = fit_model.feature_importance()
         if value_model is not None:
-            won_rows = (rows["won"] == 1).to_numpy()
-            value_model = value_model.refit(lead_rows[won_rows], rows["close_value"].to_numpy()[won_rows])
+            won_rows = (fitted["won"] == 1).to_numpy()
+            value_model = value_model.refit(lead_rows[won_rows], fitted["close_value"].to_numpy()[won_rows])
             importances["deal_value"] = value_model.feature_importance()
-        say(f"refitted the validated models on the {len(rows):,} training and validation deals")
-    fitted = pd.concat([train, valid]) if config.refit_all_rows else train
+        say(f"refitted the validated models on the {len(fitted):,} training and validation deals")
     models = LeadwiseModels(
         builder, lead_model, fit_model, value_model, data.kind, data.reference, data.table_columns,
         refit_all_rows=config.refit_all_rows,
@@ -433,6 +427,13 @@ def train_models(
         selection,
         demand_history,
     )
+
+
+def _weights_of(rows: pd.DataFrame, row_weights: Mapping[str, float] | None) -> np.ndarray | None:
+    """Each row's weight from ``row_weights`` (lead id → weight; 1 for a lead not in it); None without."""
+    if row_weights is None:
+        return None
+    return rows["lead_id"].astype(str).map(row_weights).fillna(1.0).to_numpy(dtype=float)
 
 
 def _stacked(first: pd.DataFrame, then: pd.DataFrame) -> pd.DataFrame:
