@@ -9,6 +9,7 @@ from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 
+import numpy as np
 import pytest
 from tests.api.conftest import make_env
 from tests.api.test_api_flows import assert_consistent, publish, route
@@ -272,3 +273,43 @@ def test_reps_import_reads_accepts_and_prefers_columns(env, tmp_path: Path) -> N
     bad = CliRunner().invoke(cli, ["reps", "import", str(teams), "--database-url", env.settings.database_url])
     assert bad.exit_code == 2
     assert f"{teams}: column 'accepts' at row 2: hour: Value error, an hour is a whole number" in bad.stderr
+
+
+PERCENTILE_FLOW = """\
+name = "by percentile"
+[pools.everyone]
+[[steps]]
+name = "cold"
+when = { score_percentile_below = 25 }
+action = "nurture"
+[[steps]]
+name = "hot"
+when = { score_percentile_at_least = 75 }
+pool = "everyone"
+strategy = "best_fit"
+[[steps]]
+name = "rest"
+pool = "everyone"
+strategy = "round_robin"
+"""
+
+
+def test_percentile_steps_route_by_where_the_score_falls_among_the_models_leads(env, world_models) -> None:
+    env.models.install(world_models)
+    publish(env, PERCENTILE_FLOW)
+    rules = []
+    for product in ("MG Special", "GTK 500", "GTX Plus Pro"):
+        lead = {"lead_id": f"pct-{product}", "account": "Acme Corporation", "product": product}
+        scored = env.client.post("/v1/score", json=lead, headers=env.h("integration")).json()
+        percentile = scored["score_percentile"]
+        assert percentile == pytest.approx(float(world_models.lead_score_percentile(np.array([scored["score"]]))[0]))
+        routed = route(env, **lead).json()
+        explanation = _explanation(routed)
+        assert explanation["lead_score_percentile"] == pytest.approx(percentile)
+        expected = "cold" if percentile < 25 else "hot" if percentile >= 75 else "rest"
+        assert routed["rule"] == expected, (product, percentile, routed)
+        rules.append(routed["rule"])
+    # The world's products span its model's scores: every step is reached, each for its own reason.
+    assert rules == ["cold", "rest", "hot"]
+    passed = {s["name"]: s["note"] for s in explanation["steps_tried"] if not s["matched"]}
+    assert passed["cold"].startswith("lead score") and "at percentile" in passed["cold"]

@@ -112,7 +112,7 @@ def test_training_features_match_the_reference(data, models: LeadwiseModels, ref
 def test_lookups_give_the_as_of_totals(data, reps: list[str], dense: bool, monkeypatch) -> None:
     if not dense:  # the bundled history is small: force the path large histories take
         monkeypatch.setattr(TotalsLookup, "DENSE_MAX_CELLS", 0)
-    builder = FeatureBuilder(prior_strength=QUICK.prior_strength).fit(data)
+    builder = FeatureBuilder(prior_strength=QUICK.prior_strength, glm_strength=QUICK.glm_strength).fit(data)
     leads = pd.concat([odd_leads(data), history_leads(data, 60)], ignore_index=True)
     prepared = prepare_crm_columns(leads, CrmLookup.of(data.reference))
     assert builder._leads(prepared).now  # engaged after the history: predict reads the lookups

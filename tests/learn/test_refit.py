@@ -1,5 +1,6 @@
 """The validated models are boosted again on the training and validation rows (``refit_all_rows``): the
-served models learn from the latest deals, which the time-ordered validation holds out."""
+served models learn from the latest deals, which the time-ordered validation holds out. The served lead
+model keeps its scores of the validation leads, where a new lead's percentile is read."""
 
 from __future__ import annotations
 
@@ -13,6 +14,7 @@ from typer.testing import CliRunner
 from leadwise.cli import app
 from leadwise.data.table import TableSpec, load_lead_table
 from leadwise.data.training_data import from_table
+from leadwise.learn.models import SCORE_REFERENCE_LEVELS, score_percentile, score_reference
 from leadwise.learn.training import TrainConfig, TrainingOutcome, train_models
 from leadwise.settings import Settings
 
@@ -106,3 +108,31 @@ def test_a_refitted_champion_is_compared_only_on_rows_it_has_not_learnt_from(
     again = train(late_channel_table)
     assert "promoted: not worse than the champion on the metrics each recorded at training" in again
     assert "it learnt from these rows" in again
+
+
+def test_the_served_model_keeps_its_scores_of_the_validation_leads_for_percentiles(late_channel_table: Path) -> None:
+    outcome = _train(late_channel_table, refit=False)
+    reference = outcome.models.lead_score_reference
+    assert reference is not None and len(reference) == SCORE_REFERENCE_LEVELS
+    # Without the refit the served model is the validated one: the reference is its validation scores.
+    assert np.allclose(reference, score_reference(outcome.validation["lead_score"]["p"].to_numpy()))
+    # The validation leads, placed among themselves, spread over the whole range (half below the median).
+    placed = outcome.models.lead_score_percentile(outcome.validation["lead_score"]["p"].to_numpy())
+    assert placed is not None and 45 < placed.mean() < 55 and placed.min() < 5 and placed.max() > 95
+    leads = pd.DataFrame({"lead_id": ["a", "b", "c"], "channel": ["web"] * 3, "budget": [-2.0, 0.0, 2.0]})
+    predictions = outcome.models.predict(leads, reps=[])
+    assert predictions.lead_score_percentile is not None
+    assert list(np.argsort(predictions.lead_score_percentile)) == list(np.argsort(predictions.lead_score))
+    # A bundle pickled before the reference existed says so with None (flow conditions then say why).
+    outcome.models.lead_score_reference = None
+    assert outcome.models.predict(leads, reps=[]).lead_score_percentile is None
+
+
+@pytest.mark.parametrize(
+    ("scores", "expected"),
+    [([-1.0, 0.0, 49.5, 99.0, 200.0], [0.0, 0.5, 50.0, 99.5, 100.0])],
+)
+def test_a_percentile_counts_the_reference_below_and_ties_half(scores: list[float], expected: list[float]) -> None:
+    assert np.allclose(score_percentile(np.arange(100.0), np.array(scores)), expected)
+    # A model whose reference leads all score the same puts that score at the middle, not at an end.
+    assert score_percentile(np.full(2001, 0.6), np.array([0.6]))[0] == pytest.approx(50.0)

@@ -108,6 +108,34 @@ def test_the_unmet_test_is_said_with_the_value() -> None:
     assert why({"fields.priority": {"in": ["low"]}}, priority="low") is None
 
 
+@pytest.mark.parametrize(
+    ("condition", "percentile", "unmet"),
+    [
+        ({"score_percentile_at_least": 60}, 75.0, None),
+        ({"score_percentile_at_least": 60}, 30.0, "lead score 0.900 at percentile 30.0 < 60"),
+        ({"score_percentile_below": 5}, 4.9, None),
+        ({"score_percentile_below": 5}, 5.0, "lead score 0.900 at percentile 5.0 ≥ 5"),
+        ({"score_percentile_at_least": 20, "score_percentile_below": 40}, 30.0, None),
+        ({"score_percentile_at_least": 20, "score_percentile_below": 40}, 40.0, "lead score 0.900 at percentile 40.0 ≥ 40"),
+    ],
+)
+def test_percentile_conditions_read_where_the_score_falls_not_the_score(
+    condition: dict[str, Any], percentile: float, unmet: str | None
+) -> None:
+    # A raw score of 0.9 says nothing here: only its place among the model's own leads counts.
+    scores = Scores("m", 0.9, lead_score_percentile=percentile)
+    assert unmet_condition(Condition.model_validate(condition), lead(), NOW, scores=scores) == unmet
+
+
+def test_a_percentile_condition_without_a_percentile_says_why() -> None:
+    condition = Condition.model_validate({"score_percentile_at_least": 60})
+    assert unmet_condition(condition, lead(), NOW) == "no lead score"
+    assert unmet_condition(condition, lead(), NOW, scores=Scores("m", None)) == "no lead score"
+    assert unmet_condition(condition, lead(), NOW, scores=Scores("old", 0.9)).startswith(
+        "no score percentile (the served model keeps no reference scores"
+    )
+
+
 def test_weekday_and_hour_are_read_in_the_flow_time_zone_at_the_decision_instant() -> None:
     weekend = Condition.model_validate({"weekday": {"in": ["sat", "sun"]}})
     evening = Condition.model_validate({"hour": {"gte": 18}})
@@ -226,6 +254,7 @@ score_at_least = 0.1
         ("fields.priority = {}", "steps[0].when.fields.priority: Value error, give at least one operator"),
         ('priority = { in = ["a"] }', "steps[0].when.priority: Extra inputs are not permitted: unknown condition 'priority'; a custom field is written fields.priority"),
         ('"fields.9lives" = { equals = 1 }', "steps[0].when.fields.9lives.[key]: String should match pattern"),
+        ("score_percentile_at_least = 150", "steps[0].when.score_percentile_at_least: Input should be less than or equal to 100"),
     ],
 )
 def test_a_bad_condition_names_its_line_in_toml(line: str, fragment: str) -> None:

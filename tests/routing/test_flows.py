@@ -187,8 +187,11 @@ def test_bundled_default_flow_routes_the_bundled_data(clock):
     state = InMemoryState()
     steps = set()
     for item in leads:
-        # lead scores as the model trained on the bundled data gives them (2026-12-07): 0.58 to 0.65
-        s = Scores("v1", float(rng.uniform(0.583, 0.645)), rep_ids, rng.uniform(0.3, 0.8, len(reps)), 1000.0)
+        # lead scores as the model trained on the bundled data gives them, placed among its own leads' scores
+        s = Scores(
+            "v1", float(rng.uniform(0.583, 0.645)), rep_ids, rng.uniform(0.3, 0.8, len(reps)), 1000.0,
+            lead_score_percentile=float(rng.uniform(0, 100)),
+        )
         dec = route_lead(lead=item, reps=reps, loads=loads, flow=flow, scores=s, state=state, clock=clock)
         steps.add(dec.explanation.step)
         if dec.rep_id:

@@ -32,7 +32,7 @@ def template(tmp_path_factory: pytest.TempPathFactory) -> Path:
     path = tmp_path_factory.mktemp("together") / "template.db"
     flow = path.with_name("default.toml")
     bundled = (BUNDLED_FLOWS_DIR / "default.toml").read_text()
-    flow.write_text(bundled.replace("score_below = 0.599", "score_below = 0.25").replace("score_at_least = 0.618", "score_at_least = 0.8"))
+    flow.write_text(bundled.replace("score_percentile_below = 5", "score_below = 0.25").replace("score_percentile_at_least = 60", "score_at_least = 0.8"))
     settings = Settings(database_url=f"sqlite:///{path}", flow_file=flow)
     db = Database.connect(settings.database_url)
     upgrade(db.engine)

@@ -325,6 +325,12 @@ class RepScore(BaseModel):
 class ScoreOut(BaseModel):
     lead_id: str
     score: float = Field(description="P(win) of the lead")
+    score_percentile: float | None = Field(
+        None,
+        description="where the score falls among the model's own validation leads' scores, 0-100 "
+        "(what a flow's score_percentile_at_least / score_percentile_below read); null for a model "
+        "trained without them",
+    )
     deal_value: float = Field(description="expected deal value if won")
     expected_value: float = Field(description="score x deal value")
     model_version: str

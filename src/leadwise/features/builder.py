@@ -192,11 +192,19 @@ class FeatureBuilder:
     Follows scikit-learn's conventions: parameters in ``__init__``, state learnt in ``fit`` ends in ``_``.
     """
 
-    def __init__(self, prior_strength: float | Literal["auto"] = 10.0, rep_prior_strength: float = 3.0) -> None:
+    def __init__(
+        self,
+        prior_strength: float | Literal["auto"] = 10.0,
+        rep_prior_strength: float = 3.0,
+        glm_strength: float | Literal["auto"] = "auto",
+    ) -> None:
         # ``prior_strength``: the weight, in deals, of the prior a rep's record is shrunk towards; "auto"
         # estimates it for a rep's overall record from how much the history's reps truly differ.
         self.prior_strength = prior_strength
         self.rep_prior_strength = rep_prior_strength
+        # ``glm_strength``: the additive logit's inverse L2 strength (scikit-learn's C); "auto" chooses it
+        # at each snapshot by cross-validation on the deals known then.
+        self.glm_strength = glm_strength
 
     # ----------------------------------------------------------------------------------------- fitting
     def fit(self, data: TrainingData, strength_until: pd.Timestamp | None = None) -> FeatureBuilder:
@@ -251,7 +259,7 @@ class FeatureBuilder:
             }
             keyed = fill_keys(closed[[*self.segment_keys_, REP]], [*self.segment_keys_, REP])
             known = [c for c in ("engage_date", "close_date", "won", "revenue") if c in closed]
-            self.glm_ = GlmSnapshots().fit(keyed.join(closed[known]))
+            self.glm_ = GlmSnapshots(C=self.glm_strength).fit(keyed.join(closed[known]), strength_until)
             if self.prior_strength == "auto":
                 self.rep_strength_ = self._estimated_rep_strength(strength_until)
         # Engagement features only when the history came with touches (and times to cut them at):

@@ -333,6 +333,23 @@ class WinModel(Protocol):
     def refit(self, X: pd.DataFrame, y: np.ndarray, sample_weight: np.ndarray | None = None) -> WinModel: ...
 
 
+SCORE_REFERENCE_LEVELS = 2001  # quantiles kept of the reference scores: steps of 0.05 percentile
+
+
+def score_reference(scores: np.ndarray) -> np.ndarray:
+    """The quantiles of ``scores`` that ``score_percentile`` reads (a fixed size, whatever the rows)."""
+    return np.quantile(np.asarray(scores, dtype=float), np.linspace(0.0, 1.0, SCORE_REFERENCE_LEVELS))
+
+
+def score_percentile(reference: np.ndarray, scores: np.ndarray) -> np.ndarray:
+    """Percentile (0-100) of each score among ``reference`` (sorted): the share below it, ties counted
+    half, so a score equal to every reference score sits at 50 rather than at 0 or 100."""
+    scores = np.asarray(scores, dtype=float)
+    below = np.searchsorted(reference, scores, side="left")
+    at_most = np.searchsorted(reference, scores, side="right")
+    return 100.0 * (below + at_most) / (2 * len(reference))
+
+
 def _price_scale(price: np.ndarray | None, n: int) -> np.ndarray:
     if price is None:
         return np.ones(n)
@@ -361,6 +378,10 @@ class LeadwiseModels:
     refit_all_rows: bool = False
     fitted_through: pd.Timestamp | None = None
     version: str = "unregistered"
+    # The served lead model's scores of the validation leads (the latest ones), as quantiles: where a new
+    # lead's score falls among them is its percentile, which flow conditions read so that "the top 40 %"
+    # stays the top 40 % after a retraining moves every score. None in bundles pickled before.
+    lead_score_reference: np.ndarray | None = None
     # What the history says about demand (``learn.demand_history``): attached when loaded from the
     # registry, where it is an artefact of its own, not part of the pickled bundle.
     demand_history: DemandHistory | None = None
@@ -418,7 +439,13 @@ class LeadwiseModels:
         if reps and self.fit_model is not None:
             pairs = self.builder.pair_matrix(prepared, reps, lead_matrix)
             fit = self.fit_model.predict_win(pairs).reshape(n_leads, len(reps))
-        return Predictions(lead_ids, reps, lead_score, fit, value)
+        return Predictions(lead_ids, reps, lead_score, fit, value, self.lead_score_percentile(lead_score))
+
+    def lead_score_percentile(self, scores: np.ndarray) -> np.ndarray | None:
+        """Each score's percentile (0-100) among the validation leads' scores; None without them."""
+        if self.lead_score_reference is None:
+            return None
+        return score_percentile(self.lead_score_reference, scores)
 
     def _crm_lookup(self) -> CrmLookup:
         """The reference as dictionaries, built once per reference (and not pickled)."""
@@ -442,6 +469,7 @@ class Predictions:
     lead_score: np.ndarray  # (n_leads,)
     fit: np.ndarray  # (n_leads, n_reps)
     deal_value: np.ndarray  # (n_leads,)
+    lead_score_percentile: np.ndarray | None = None  # (n_leads,), 0-100; None: the model keeps no reference
 
     @property
     def expected_value(self) -> np.ndarray:

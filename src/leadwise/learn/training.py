@@ -25,7 +25,7 @@ from leadwise.features.builder import MIN_CATEGORY_ROWS, OTHER_CATEGORY, Feature
 from leadwise.learn.baselines import baseline_models
 from leadwise.learn.demand_history import DemandHistory
 from leadwise.learn.metrics import classification_metrics, regression_metrics
-from leadwise.learn.models import CalibratedBooster, LeadwiseModels, ValueRegressor, WinModel
+from leadwise.learn.models import CalibratedBooster, LeadwiseModels, ValueRegressor, WinModel, score_reference
 from leadwise.learn.selection import CANDIDATES, SearchProgress, SelectedClassifier, SelectionReport
 
 # A model "beats" a baseline only by more than this much ROC AUC: smaller gaps are noise at these sizes.
@@ -47,6 +47,9 @@ class TrainConfig(BaseModel):
     prior_strength: Annotated[float, Field(ge=0.0)] | Literal["auto"] = "auto"
     # Segment and account rates act as if this many deals at the prior rate had been seen.
     rep_prior_strength: float = Field(3.0, ge=0.0)
+    # The additive logit feature's inverse L2 strength (scikit-learn's C); "auto" chooses it by 3-fold log
+    # loss at each of its snapshots, on the deals known then.
+    glm_strength: Annotated[float, Field(gt=0.0)] | Literal["auto"] = "auto"
     lgbm_params: dict[str, Any] = Field(default_factory=dict)
     random_seed: int = 42
     baselines: bool = True
@@ -251,11 +254,16 @@ def train_models(
         say(f"split {len(train)} training / {len(valid)} validation deals ({split_kind})")
 
     validation_start = valid["engage_date"].min() if split_kind == "time-ordered" else None
-    builder = FeatureBuilder(config.prior_strength, config.rep_prior_strength).fit(data, strength_until=validation_start)
+    builder = FeatureBuilder(config.prior_strength, config.rep_prior_strength, config.glm_strength).fit(
+        data, strength_until=validation_start
+    )
     if builder.use_history_:
         how = "by empirical Bayes from the training deals" if config.prior_strength == "auto" else "fixed"
         say(f"a rep's record counts {builder.rep_strength('all'):.0f} deals at the prior ({how}); "
             f"per segment {builder.rep_strength(builder.segment_keys_[0]):.0f}")  # fmt: skip
+        if (per_deal := builder.glm_.strength_) is not None:
+            say(f"the additive logit's inverse L2 strength by 3-fold log loss on the training deals: "
+                f"C = {per_deal * 1000:.3g} per 1,000 deals")  # fmt: skip
     touches = data.touches if builder.engagement is not None else None
     lead_train, lead_valid = builder.lead_features(train, touches), builder.lead_features(valid, touches)
     engaged = (
@@ -396,6 +404,8 @@ def train_models(
         builder, lead_model, fit_model, value_model, data.kind, data.reference, data.table_columns,
         refit_all_rows=config.refit_all_rows,
         fitted_through=fitted["engage_date"].max() if split_kind == "time-ordered" else None,
+        # The served model's scores of the latest leads: the mix nearest to what will arrive next.
+        lead_score_reference=score_reference(lead_model.predict_win(lead_valid)),
     )  # fmt: skip
     split = {
         "kind": split_kind,
@@ -407,6 +417,8 @@ def train_models(
     split["refit_all_rows"] = config.refit_all_rows  # the served models learnt from the validation rows too
     if builder.use_history_:  # in MLflow beside the split: what the rep records were shrunk with
         split |= {"rep_strength.all": round(builder.rep_strength("all"), 1)}
+        if builder.glm_.strength_ is not None:
+            split |= {"glm_strength_per_1000_deals": round(builder.glm_.strength_ * 1000, 4)}
     validation_leads = raw_leads(data, valid)
     example = caller_columns(data, validation_leads.head(3)).copy()
     if "engage_date" in example:

@@ -235,6 +235,10 @@ class Condition(BaseModel):
     existing_customer: bool | None = None
     score_at_least: float | None = Field(default=None, ge=0, le=1)
     score_below: float | None = Field(default=None, ge=0, le=1)
+    # The lead score's percentile (0-100) among the served model's own validation leads: thresholds that
+    # keep their meaning ("the top 40 %") when a retraining moves every score.
+    score_percentile_at_least: float | None = Field(default=None, ge=0, le=100)
+    score_percentile_below: float | None = Field(default=None, ge=0, le=100)
     sector_in: list[str] | None = None
     product_in: list[str] | None = None
     series_in: list[str] | None = None
@@ -303,7 +307,10 @@ class Condition(BaseModel):
         """Whether any test but the field tests is given (most rep filters have none)."""
         return any(
             getattr(self, key) is not None
-            for key in ("sales_ready", "existing_customer", "score_at_least", "score_below", "in_territory_map")
+            for key in (
+                "sales_ready", "existing_customer", "score_at_least", "score_below",
+                "score_percentile_at_least", "score_percentile_below", "in_territory_map",
+            )  # fmt: skip
         ) or bool(self.named_in)
 
     @cached_property
@@ -354,7 +361,8 @@ def unmet_condition(
     said for an explanation ("fields.priority 'low' not in ['high']").
 
     - ``timezone``: where ``weekday`` and ``hour`` are read (a flow's ``timezone``; UTC by default);
-    - ``scores``: the lead score for ``score_at_least`` / ``score_below`` (none: those fail);
+    - ``scores``: the lead score for ``score_at_least`` / ``score_below``, its percentile for
+      ``score_percentile_at_least`` / ``score_percentile_below`` (none: those fail);
     - ``reps``: the directory, for ``existing_customer`` (a rep owning the lead's account);
     - ``territories``, ``maturity``: the flow's, for ``in_territory_map`` and ``sales_ready``.
     """
@@ -405,12 +413,32 @@ def _unmet_named(
             return f"lead score {lead_score:.3f} < {bound}"
         if not above and lead_score >= bound:
             return f"lead score {lead_score:.3f} ≥ {bound}"
+    if (miss := _unmet_percentile(c, scores)) is not None:
+        return miss
     for attribute, allowed in c.named_in:
         value = lead.location if attribute == "country" else getattr(lead, attribute)
         if value not in allowed:
             return f"{attribute} {value!r} not in {allowed}"
     if c.in_territory_map is not None and (lead.location in (territories or {})) != c.in_territory_map:
         return f"country {lead.location!r} {'not ' if c.in_territory_map else ''}in the territory map"
+    return None
+
+
+def _unmet_percentile(c: Condition, scores: Scores | None) -> str | None:
+    """``score_percentile_at_least`` / ``score_percentile_below``, said with the score they read."""
+    for bound, above in ((c.score_percentile_at_least, True), (c.score_percentile_below, False)):
+        if bound is None:
+            continue
+        if scores is None or scores.lead_score is None:
+            return "no lead score"
+        percentile = scores.lead_score_percentile
+        if percentile is None:
+            return "no score percentile (the served model keeps no reference scores: retrain it)"
+        said = f"lead score {scores.lead_score:.3f} at percentile {percentile:.1f}"
+        if above and percentile < bound:
+            return f"{said} < {bound:g}"
+        if not above and percentile >= bound:
+            return f"{said} ≥ {bound:g}"
     return None
 
 

@@ -421,6 +421,8 @@ class Scores:
     deal_value: float | None = None
     # Why there are no model figures although a model is served (the explanation says it, once).
     missing_because: str | None = None
+    # Where lead_score falls among the model's own validation leads' scores, 0-100 (None: not known).
+    lead_score_percentile: float | None = None
     _index: dict[str, int] = field(init=False, repr=False, compare=False)  # rep id -> position
 
     def __post_init__(self) -> None:
@@ -495,6 +497,7 @@ class Explanation(BaseModel):
     margin: float | None = None  # the chosen rep's score minus the runner-up's
     model_version: str | None = None
     lead_score: float | None = None
+    lead_score_percentile: float | None = None  # among the model's validation leads, 0-100
     steps_tried: list[StepTrace] = Field(default_factory=list)
     notes: list[str] = Field(default_factory=list)
     explored: bool = False  # the flow's [exploration] drew the rep instead of the strategy's choice

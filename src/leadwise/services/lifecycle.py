@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from typing import Any, Literal
 
 from leadwise.errors import NotFound
-from leadwise.routing import Lead, Scores
+from leadwise.routing import Lead
 from leadwise.routing.lifecycle import Change, due_date, duplicate_fingerprint, on_update, unassigned_decision
 from leadwise.services import adapters, context, decisions
 from leadwise.services.catalogue import catalogue
@@ -28,7 +28,7 @@ from leadwise.services.models import ModelHolder
 from leadwise.services.persist import Routed, routed_of, store_decision
 from leadwise.services.pools import take_from_queue
 from leadwise.services.prices import PriceBook
-from leadwise.services.scoring import ScoredLead, score_for_routing
+from leadwise.services.scoring import ScoredLead, score_for_routing, stored_scores
 from leadwise.services.unit_of_work import UnitOfWork, transaction
 from leadwise.settings import Settings
 from leadwise.store import repositories as repo
@@ -93,7 +93,7 @@ def update_lead(
         change = on_update(
             before=before,
             after=after,
-            scores_before=Scores(model_version=None, lead_score=row.score),
+            scores_before=stored_scores(models, row.score),
             scores_after=scored.scores,
             reps=ctx.reps,
             flow=ctx.flow.flow,

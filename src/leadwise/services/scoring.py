@@ -76,6 +76,7 @@ class LeadFigures:
     deal_value: float
     rep_names: tuple[str, ...]
     p_win: np.ndarray  # aligned to rep_names
+    percentile: float | None = None  # the score's percentile among the model's validation leads, 0-100
 
 
 def score_leads(
@@ -87,6 +88,7 @@ def score_leads(
     touches = touches_frame(leads) if models.builder.engagement is not None else None
     predictions = models.predict(leads_columns(leads), reps=list(names), touches=touches)
     scores, values, matrix = predictions.lead_score, predictions.deal_value, predictions.fit
+    percentiles = predictions.lead_score_percentile
     return [
         LeadFigures(
             model_version=loaded.version,
@@ -94,6 +96,7 @@ def score_leads(
             deal_value=float(values[i]),
             rep_names=names,
             p_win=matrix[i],
+            percentile=None if percentiles is None else float(percentiles[i]),
         )
         for i in range(len(leads))
     ]
@@ -150,6 +153,7 @@ def domain_scores(figures: LeadFigures | None, reps: Sequence[RepName]) -> Score
     return Scores(
         model_version=figures.model_version,
         lead_score=figures.score,
+        lead_score_percentile=figures.percentile,
         rep_ids=tuple(r.id for r in known),
         p_win=np.array([by_name[r.name] for r in known], dtype=float),
         deal_value=figures.deal_value,
@@ -205,6 +209,17 @@ def _champion_scored(models: ModelHolder, inputs: list[dict[str, Any]], reps: Se
         alone, why = score_or_reason(models=models, leads=[one], rep_names=names)
         out.append(ScoredLead(alone[0], domain_scores(alone[0], reps)) if alone else unscored(why))
     return out
+
+
+def stored_scores(models: ModelHolder, score: float | None) -> Scores:
+    """A lead's stored score as ``Scores`` (the lead as it was, for the lifecycle's "became true"), its
+    percentile read by the served model (a score stored by an earlier model is placed among this one's)."""
+    loaded = models.current
+    percentile = None
+    if score is not None and loaded is not None:
+        placed = loaded.models.lead_score_percentile(np.array([score]))
+        percentile = None if placed is None else float(placed[0])
+    return Scores(model_version=None, lead_score=score, lead_score_percentile=percentile)
 
 
 def unscored(why: str | None) -> ScoredLead:

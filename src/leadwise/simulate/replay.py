@@ -54,6 +54,7 @@ class ReplayInputs:
     value_model: np.ndarray
     lead_score: np.ndarray | None = None
     model_version: str = "model"
+    lead_score_percentile: np.ndarray | None = None  # the model's placing of each lead score, 0-100
 
     def __post_init__(self) -> None:
         n, m = len(self.leads), len(self.reps)
@@ -174,6 +175,9 @@ def replay_policy(
             rep_ids=ids,
             p_win=inputs.p_model[i],
             deal_value=float(inputs.value_model[i]),
+            lead_score_percentile=(
+                None if inputs.lead_score_percentile is None else float(inputs.lead_score_percentile[i])
+            ),
         )
         decision = route_lead(
             lead=lead,

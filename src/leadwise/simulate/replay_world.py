@@ -39,6 +39,7 @@ class ModelScores:
     deal_value: np.ndarray
     lead_score: np.ndarray | None
     version: str
+    lead_score_percentile: np.ndarray | None = None
 
 
 def read_replay_world(directory: Path) -> ReplayWorld:
@@ -67,6 +68,7 @@ def model_scores(models: Any, world: ReplayWorld) -> ModelScores:
         np.asarray(predictions.deal_value, dtype=float),
         np.asarray(predictions.lead_score, dtype=float),
         str(models.version),
+        predictions.lead_score_percentile,
     )
 
 
@@ -74,5 +76,5 @@ def replay_inputs(world: ReplayWorld, scores: ModelScores) -> ReplayInputs:
     truth = world.truth
     return ReplayInputs(
         world.leads, world.reps, truth.p_matrix, truth.deal_value,
-        scores.p_win, scores.deal_value, scores.lead_score, scores.version,
+        scores.p_win, scores.deal_value, scores.lead_score, scores.version, scores.lead_score_percentile,
     )  # fmt: skip

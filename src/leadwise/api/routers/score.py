@@ -52,6 +52,7 @@ def score(
     out = ScoreOut(
         lead_id=lead.lead_id,
         score=figures.score,
+        score_percentile=figures.percentile,
         deal_value=figures.deal_value,
         expected_value=figures.score * figures.deal_value,
         model_version=figures.model_version,
