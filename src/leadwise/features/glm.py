@@ -174,6 +174,7 @@ class GlmSnapshots:
         moments = [start + step * (i + 1) for i in range(self.n_snapshots)]
         self.moments_: list[pd.Timestamp] = []
         self.models_: list[AdditiveLogit] = []
+        self.Cs_: list[float] = []  # each snapshot's C
         terms = (*LEAD_TERMS, *REP_TERMS)
         self.strength_ = self._per_deal_strength(closed, terms, strength_until)
         # A last snapshot just after the last close, fitted on everything: what scoring after the
@@ -188,8 +189,10 @@ class GlmSnapshots:
             if self.strength_ is None:  # a fixed C, every term alike (the default before 2026-12-07)
                 assert self.C != "auto"
                 self.models_.append(AdditiveLogit.fit(known, won, terms, self.C))
+                self.Cs_.append(self.C)
             else:
-                self.models_.append(AdditiveLogit.fit(known, won, terms, self.strength_ * len(known), REP_MAIN_SCALE))
+                self.Cs_.append(self.strength_ * len(known))
+                self.models_.append(AdditiveLogit.fit(known, won, terms, self.Cs_[-1], REP_MAIN_SCALE))
             self.moments_.append(moment)
         return self
 

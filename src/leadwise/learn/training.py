@@ -261,9 +261,9 @@ def train_models(
         how = "by empirical Bayes from the training deals" if config.prior_strength == "auto" else "fixed"
         say(f"a rep's record counts {builder.rep_strength('all'):.0f} deals at the prior ({how}); "
             f"per segment {builder.rep_strength(builder.segment_keys_[0]):.0f}")  # fmt: skip
-        if (per_deal := builder.glm_.strength_) is not None:
-            say(f"the additive logit's inverse L2 strength by 3-fold log loss on the training deals: "
-                f"C = {per_deal * 1000:.3g} per 1,000 deals")  # fmt: skip
+        if builder.glm_.strength_ is not None and builder.glm_.Cs_:
+            say(f"the additive logit's inverse L2 strength chosen by 3-fold log loss on the training deals: "
+                f"C = {builder.glm_.Cs_[-1]:.3g} on every deal, in step with the deals at earlier snapshots")  # fmt: skip
     touches = data.touches if builder.engagement is not None else None
     lead_train, lead_valid = builder.lead_features(train, touches), builder.lead_features(valid, touches)
     engaged = (
@@ -417,8 +417,8 @@ def train_models(
     split["refit_all_rows"] = config.refit_all_rows  # the served models learnt from the validation rows too
     if builder.use_history_:  # in MLflow beside the split: what the rep records were shrunk with
         split |= {"rep_strength.all": round(builder.rep_strength("all"), 1)}
-        if builder.glm_.strength_ is not None:
-            split |= {"glm_strength_per_1000_deals": round(builder.glm_.strength_ * 1000, 4)}
+        if builder.glm_.Cs_:  # the additive logit's C on every deal (the snapshot serving reads)
+            split |= {"glm_C": round(builder.glm_.Cs_[-1], 5)}
     validation_leads = raw_leads(data, valid)
     example = caller_columns(data, validation_leads.head(3)).copy()
     if "engage_date" in example:
