@@ -227,6 +227,11 @@ def test_an_admin_reads_a_decision_in_words_and_edits_a_rep(page, console: Conso
     text = decision.inner_text()
     assert f"offered to {routed['rep_name']}" in text
     assert "Scored by model version world-1" in text and "Steps tried" in text
+    explanation = routed["explanation"]["explanation"]
+    assert (
+        f"Lead score {explanation['lead_score']:.3f}, above {explanation['lead_score_percentile']:.0f} % "
+        "of the model's own validation leads" in text
+    )
     assert "Runner-up:" in text and "capacity price" in text.lower()
     shot(page, "decisions")
     page.get_by_label("Lead id").fill("no-such-lead")
