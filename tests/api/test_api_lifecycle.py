@@ -276,3 +276,19 @@ def test_a_preview_says_a_lead_would_be_closed(env) -> None:
     assert (body["outcome"], body["rep_id"], body["queue"], body["stored"]) == ("closed", None, None, False)
     assert body["explanation"]["closed_as"] == "closed"
     assert env.client.get("/v1/leads/V-1", headers=env.h("manager")).status_code == 404
+
+
+def test_reroute_when_a_leads_score_percentile_rises_past_the_line(env, world_models) -> None:
+    env.models.install(world_models)
+    publish(env, FLOW.replace("[lifecycle]\n", "[lifecycle]\nreroute_when = { score_percentile_at_least = 75 }\n", 1)
+            .replace("reroute_when = [{ in_territory_map = true }, { existing_customer = true }]\n", ""))
+    first = route(env, "P-1", account="Acme Corporation", product="MG Special").json()  # percentile ~3
+    assert first["explanation"]["explanation"]["lead_score_percentile"] < 75
+    body = _patch(env, "P-1", product="GTX Plus Pro").json()  # percentile ~96 in the world's model
+    assert body["action"] == "rerouted", body
+    assert body["why"] == "reroute_when (score_percentile_at_least=75.0) met"
+    assert body["decision"]["explanation"]["explanation"]["lead_score_percentile"] >= 75
+    # Above the line before this update already (its stored score, placed by the served model): no re-route.
+    again = _patch(env, "P-1", sector="retail").json()
+    assert again["action"] == "none" and again["decision"] is None, again
+    assert_consistent(env)
