@@ -202,8 +202,8 @@ class FeatureBuilder:
         # estimates it for a rep's overall record from how much the history's reps truly differ.
         self.prior_strength = prior_strength
         self.rep_prior_strength = rep_prior_strength
-        # ``glm_strength``: the additive logit's inverse L2 strength (scikit-learn's C); "auto" chooses it
-        # at each snapshot by cross-validation on the deals known then.
+        # ``glm_strength``: the additive logit's inverse L2 strength (scikit-learn's C); "auto" chooses it by
+        # cross-validation on the deals closed before ``strength_until``, as a penalty per deal.
         self.glm_strength = glm_strength
 
     # ----------------------------------------------------------------------------------------- fitting

@@ -80,10 +80,8 @@ def chosen_strength(
     rep_main_scale: float = REP_MAIN_SCALE,
     seed: int = 0,
 ) -> float:
-    """The inverse L2 strength (scikit-learn's ``C``) of ``grid`` with the best 3-fold log loss on ``frame``.
-
-    With L2 as a prior of fixed width on each effect, the best ``C`` hardly depends on the number of rows,
-    so one chosen on the training deals serves every snapshot."""
+    """The inverse L2 strength (scikit-learn's ``C``) of ``grid`` with the best 3-fold log loss on ``frame``,
+    the rep's own column scaled by ``rep_main_scale`` (``GlmSnapshots`` turns it into a penalty per deal)."""
     folds = StratifiedKFold(n_splits=FOLDS, shuffle=True, random_state=seed)
     search = LogisticRegressionCV(
         Cs=list(grid), l1_ratios=(0.0,), cv=folds, scoring="neg_log_loss", refit=False,
@@ -185,14 +183,13 @@ class GlmSnapshots:
             if len(known) < 200 or known["won"].nunique() < 2:
                 continue
             known = known.sort_values("close_date").tail(self.max_rows)
-            won = known["won"].to_numpy(int)
             if self.strength_ is None:  # a fixed C, every term alike (the default before 2026-12-07)
                 assert self.C != "auto"
-                self.models_.append(AdditiveLogit.fit(known, won, terms, self.C))
-                self.Cs_.append(self.C)
+                C, rep_main_scale = self.C, 1.0
             else:
-                self.Cs_.append(self.strength_ * len(known))
-                self.models_.append(AdditiveLogit.fit(known, won, terms, self.Cs_[-1], REP_MAIN_SCALE))
+                C, rep_main_scale = self.strength_ * len(known), REP_MAIN_SCALE
+            self.models_.append(AdditiveLogit.fit(known, known["won"].to_numpy(int), terms, C, rep_main_scale))
+            self.Cs_.append(C)
             self.moments_.append(moment)
         return self
 

@@ -48,7 +48,7 @@ class TrainConfig(BaseModel):
     # Segment and account rates act as if this many deals at the prior rate had been seen.
     rep_prior_strength: float = Field(3.0, ge=0.0)
     # The additive logit feature's inverse L2 strength (scikit-learn's C); "auto" chooses it by 3-fold log
-    # loss at each of its snapshots, on the deals known then.
+    # loss on the training deals, as a penalty per deal (each snapshot's C in step with its deals).
     glm_strength: Annotated[float, Field(gt=0.0)] | Literal["auto"] = "auto"
     lgbm_params: dict[str, Any] = Field(default_factory=dict)
     random_seed: int = 42
