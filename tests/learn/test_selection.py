@@ -18,7 +18,13 @@ from typer.testing import CliRunner
 from leadwise.cli import app
 from leadwise.features.builder import model_array
 from leadwise.learn.metrics import expected_calibration_error
-from leadwise.learn.selection import DEFAULT_TRIAL, SelectedClassifier, _LogisticMember
+from leadwise.learn.selection import (
+    DEFAULT_TRIAL,
+    LIGHTGBM_SEEDS,
+    SelectedClassifier,
+    _LightGbmMember,
+    _LogisticMember,
+)
 
 # Generous budgets bounded by trial counts: the tests do the same work on a busy machine as on an idle one.
 QUICK = {"budget_seconds": 120.0, "max_trials": 2}
@@ -81,6 +87,36 @@ def test_catboost_joins_when_the_budget_allows_and_the_model_pickles_and_takes_m
     assert 0 < model.predict_win(X).min() < model.predict_win(X).max() < 1
     assert model.feature_importance().sum() == pytest.approx(sum(model.weights_[i] for i, m in enumerate(
         model.members_) if m.importance() is not None))  # fmt: skip
+
+
+def test_the_kept_lightgbm_averages_boosters_of_different_seeds() -> None:
+    X, y, _ = planted(800, 11, linear=False)
+    matrix = model_array(X)
+    model = SelectedClassifier(**QUICK, candidates=("lightgbm",)).fit(X, y)
+    (member,) = model.members_
+    assert isinstance(member, _LightGbmMember) and len(member.boosters_) == LIGHTGBM_SEEDS
+    margins = [booster.predict(matrix, raw_score=True) for booster in member.boosters_]
+    assert np.abs(margins[0] - margins[1]).max() > 0.01  # each seed sampled other rows and columns
+    assert np.allclose(member.margin(matrix), np.mean(margins, axis=0))
+    gains = [booster.feature_importance(importance_type="gain") for booster in member.boosters_]
+    assert np.allclose(member.importance(), np.sum(gains, axis=0))
+    # The refit on more rows keeps the seeds.
+    assert len(model.refit(X, y).members_[0].boosters_) == LIGHTGBM_SEEDS
+
+
+def test_a_lightgbm_member_without_sampling_fits_one_booster_and_old_members_still_score() -> None:
+    X, y, _ = planted(500, 12, linear=False)
+    matrix = model_array(X)
+    params = {"objective": "binary", "verbosity": -1, "seed": 3, "num_threads": 1}
+    unsampled = _LightGbmMember({**params, "subsample": 1.0, "colsample_bytree": 1.0}, 20, [2], seeds=3)
+    assert len(unsampled.fit(matrix, y, None).boosters_) == 1
+    # A member pickled before seeds were averaged kept its one booster as ``booster_``.
+    old = _LightGbmMember({**params, "subsample": 0.8, "subsample_freq": 1}, 20, [2], seeds=3).fit(matrix, y, None)
+    booster = old.boosters_[0]
+    del old.__dict__["boosters_"]
+    old.__dict__["booster_"] = booster
+    again = pickle.loads(pickle.dumps(old))
+    assert np.allclose(again.margin(matrix), booster.predict(matrix, raw_score=True))
 
 
 def test_the_scorecard_scores_by_lookups_exactly_as_its_pipeline_does() -> None:
