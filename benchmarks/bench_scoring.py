@@ -4,10 +4,13 @@ a frame, and as the service passes them: dicts made columns), next to a floor me
 Cases: 1 lead × 40 reps (one ``/v1/score`` request) and 100 leads × 40 reps. The floor is one bare
 ``lgb.Booster.predict`` of the rep-fit model on the prepared 40-row float matrix (single thread), and
 the three bare predicts ``predict`` makes (lead score and deal value on the lead rows, rep fit on the
-pair rows), per case. Before timing, the frame and the columns give the same outputs. Models are
-trained here on the bundled data.
+pair rows), per case; a lead score chosen by the model search counts its kept models' own predicts
+(each LightGBM seed's booster, CatBoost, the scorecard's lookups). Before timing, the frame and the
+columns give the same outputs. Models are trained here on the bundled data with the search budget
+``leadwise train`` uses by default (``--budget``; 0: the fixed booster).
 
-Usage: ``python benchmarks/bench_scoring.py [--calls 500]``. The machine may be shared: read medians.
+Usage: ``python benchmarks/bench_scoring.py [--calls 500] [--budget 15]``. The machine may be shared:
+read medians.
 """
 
 from __future__ import annotations
@@ -22,9 +25,10 @@ import pandas as pd
 from leadwise.data.crm import load_crm_dir
 from leadwise.data.training_data import from_crm
 from leadwise.learn.models import LeadwiseModels
+from leadwise.learn.selection import SelectedClassifier
 from leadwise.learn.training import TrainConfig, train_models
 from leadwise.services.scoring import leads_columns
-from leadwise.settings import BUNDLED_DATA_DIR
+from leadwise.settings import BUNDLED_DATA_DIR, get_settings
 
 N_REPS = 40
 # The lead fields the API hands to the models (``leads_columns``), engaged today when undated.
@@ -65,12 +69,17 @@ def same(a, b) -> bool:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--calls", type=int, default=500, help="timed calls per measurement")
+    parser.add_argument("--budget", type=float, default=get_settings().train_budget,
+                        help="the lead score's search budget, CPU seconds (default: leadwise train's)")
     args = parser.parse_args()
 
     data_start = time.perf_counter()
     data = load_crm_dir(BUNDLED_DATA_DIR)
-    models: LeadwiseModels = train_models(from_crm(data), TrainConfig(baselines=False)).models
-    print(f"trained on the bundled data in {time.perf_counter() - data_start:.1f} s")
+    config = TrainConfig(baselines=False, search_budget=args.budget)
+    models: LeadwiseModels = train_models(from_crm(data), config).models
+    lead_model = models.lead_model
+    chosen = lead_model.report_.chosen if isinstance(lead_model, SelectedClassifier) else "the fixed booster"
+    print(f"trained on the bundled data in {time.perf_counter() - data_start:.1f} s; lead score: {chosen}")
     reps = [*models.reps, *(f"New Rep {i}" for i in range(N_REPS))][:N_REPS]
     deals = data.deals.sample(100, random_state=0)
     cases = {
@@ -78,7 +87,14 @@ def main() -> None:
         "100 leads x 40 reps": api_leads(deals["account"].fillna("New Co").tolist(), deals["product"].tolist()),
     }
 
-    lead_booster = models.lead_model.booster_.booster_
+
+    def lead_predicts(matrix: np.ndarray) -> None:
+        if isinstance(lead_model, SelectedClassifier):
+            for member in lead_model.members_:
+                member.margin(matrix)
+        else:
+            lead_model.booster_.booster_.predict(matrix, num_threads=1)
+
     fit_booster = models.fit_model.booster_.booster_
     value_booster = models.value_model.booster_.booster_ if models.value_model is not None else None
     rows = []
@@ -95,7 +111,7 @@ def main() -> None:
         pair_matrix = models.builder.pair_matrix(prepared, reps, lead_matrix)
 
         def three_predicts(lead_matrix: np.ndarray = lead_matrix, pair_matrix: np.ndarray = pair_matrix) -> None:
-            lead_booster.predict(lead_matrix, num_threads=1)
+            lead_predicts(lead_matrix)
             if value_booster is not None:
                 value_booster.predict(lead_matrix, num_threads=1)
             fit_booster.predict(pair_matrix, num_threads=1)
