@@ -9,6 +9,7 @@ import pytest
 
 from leadwise.features.glm import (
     LEAD_TERMS,
+    REP,
     REP_MAIN_SCALE,
     REP_TERMS,
     STRENGTH_GRID,
@@ -85,3 +86,42 @@ def test_a_given_strength_is_kept_and_too_few_deals_fall_back_to_c_one() -> None
     assert fixed.latest == AdditiveLogit.fit(deals, deals["won"].to_numpy(), TERMS, 0.5)
     few = closed_deals(rep_sd=1.0, n=250)
     assert GlmSnapshots().fit(few).strength_ == pytest.approx(1 / 250)
+
+
+def test_a_rep_with_few_deals_gets_the_wider_prior_only_in_proportion_to_the_median_reps() -> None:
+    deals = closed_deals(rep_sd=0.0, seed=3)  # no rep truly differs from another
+    # A new rep whose first 12 deals were all won by chance: under the wider prior for all it would stand
+    # out as the best rep of all; in proportion to its deals it is shrunk about as the other terms are.
+    lucky = deals.iloc[:12].assign(sales_agent="new rep", won=1, engage_date=deals["engage_date"].max())
+    deals = pd.concat([deals, lucky], ignore_index=True)
+    won = deals["won"].to_numpy()
+    C = 0.25
+    model = AdditiveLogit.fit(deals, won, TERMS, C, REP_MAIN_SCALE)
+    alike = AdditiveLogit.fit(deals, won, TERMS, C)
+    effects = model.coefficients[(REP,)]
+    typical = np.median([abs(v) for rep, v in effects.items() if rep != "new rep"])
+    # The established reps (about 200 deals each) keep the wider prior: their noise spreads wider than at x1.
+    spread = {name: np.std([v for rep, v in m.coefficients[(REP,)].items() if rep != "new rep"])
+              for name, m in (("scaled", model), ("alike", alike))}  # fmt: skip
+    assert spread["scaled"] > 1.5 * spread["alike"]
+    # The new rep's effect: 1 + 3 x 12/200 = 1.18 times wider than the other terms', close to x1's.
+    assert effects["new rep"] < 1.5 * alike.coefficients[(REP,)]["new rep"]
+    wide = _full_scale_effect(deals, won, C)
+    assert wide > 1.5 * effects["new rep"] and wide > 5 * typical
+
+
+def _full_scale_effect(deals: pd.DataFrame, won: np.ndarray, C: float) -> float:
+    """The new rep's effect were every rep's own column scaled by ``REP_MAIN_SCALE`` (the rule before)."""
+    from sklearn.linear_model import LogisticRegression
+
+    from leadwise.features.glm import _Design
+
+    design = _Design.of(deals, TERMS, REP_MAIN_SCALE)
+    matrix = design.matrix.tolil()
+    offset = sum(len(v) for t, v in zip(TERMS, design.vocabularies, strict=True) if TERMS.index(t) < TERMS.index((REP,)))
+    reps = design.vocabularies[TERMS.index((REP,))]
+    codes = pd.Index(reps).get_indexer(deals[REP].astype(str))
+    for row, code in enumerate(codes):
+        matrix[row, offset + code] = REP_MAIN_SCALE
+    weights = LogisticRegression(C=C, max_iter=300, tol=1e-4).fit(matrix.tocsr(), won).coef_[0]
+    return float(REP_MAIN_SCALE * weights[offset + list(reps).index("new rep")])
