@@ -16,7 +16,7 @@ Field tests take operators, all given ones must hold::
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from datetime import datetime
 from functools import cache, cached_property, lru_cache
 from typing import TYPE_CHECKING, Annotated, Any, ClassVar, Literal
@@ -404,17 +404,22 @@ def _unmet_named(
         if is_customer != c.existing_customer:
             return "existing customer" if is_customer else "not an existing customer"
     lead_score = None if scores is None else scores.lead_score
-    for bound, above in ((c.score_at_least, True), (c.score_below, False)):
-        if bound is None:
-            continue
+    if c.score_at_least is not None or c.score_below is not None:
         if lead_score is None:
             return "no lead score"
-        if above and lead_score < bound:
-            return f"lead score {lead_score:.3f} < {bound}"
-        if not above and lead_score >= bound:
-            return f"lead score {lead_score:.3f} ≥ {bound}"
-    if (miss := _unmet_percentile(c, scores)) is not None:
-        return miss
+        said = f"lead score {lead_score:.3f}"
+        if (miss := _outside(said, lead_score, c.score_at_least, c.score_below, str)) is not None:
+            return miss
+    if c.score_percentile_at_least is not None or c.score_percentile_below is not None:
+        percentile = None if scores is None else scores.lead_score_percentile
+        if lead_score is None:
+            return "no lead score"
+        if percentile is None:
+            return "no score percentile (the served model keeps no reference scores: retrain it)"
+        said = f"lead score {lead_score:.3f} at percentile {percentile:.1f}"
+        bounds = (c.score_percentile_at_least, c.score_percentile_below)
+        if (miss := _outside(said, percentile, *bounds, "{:g}".format)) is not None:
+            return miss
     for attribute, allowed in c.named_in:
         value = lead.location if attribute == "country" else getattr(lead, attribute)
         if value not in allowed:
@@ -424,21 +429,14 @@ def _unmet_named(
     return None
 
 
-def _unmet_percentile(c: Condition, scores: Scores | None) -> str | None:
-    """``score_percentile_at_least`` / ``score_percentile_below``, said with the score they read."""
-    for bound, above in ((c.score_percentile_at_least, True), (c.score_percentile_below, False)):
-        if bound is None:
-            continue
-        if scores is None or scores.lead_score is None:
-            return "no lead score"
-        percentile = scores.lead_score_percentile
-        if percentile is None:
-            return "no score percentile (the served model keeps no reference scores: retrain it)"
-        said = f"lead score {scores.lead_score:.3f} at percentile {percentile:.1f}"
-        if above and percentile < bound:
-            return f"{said} < {bound:g}"
-        if not above and percentile >= bound:
-            return f"{said} ≥ {bound:g}"
+def _outside(
+    said: str, value: float, at_least: float | None, below: float | None, bound: Callable[[float], str]
+) -> str | None:
+    """Why ``value`` (``said`` as the lead's figure) misses ``at_least`` / ``below``; None when it does not."""
+    if at_least is not None and value < at_least:
+        return f"{said} < {bound(at_least)}"
+    if below is not None and value >= below:
+        return f"{said} ≥ {bound(below)}"
     return None
 
 
