@@ -124,6 +124,21 @@ def test_pricer_with_slack_capacity_prices_nothing_and_matches_the_lp():
     assert tight[f"r{favourite}"] > 0
 
 
+def test_pricer_near_the_end_scales_capacity_to_the_leads_still_to_come():
+    # 300 recent leads, 30 still to come, and reps with 20 seats each: together they take every lead to
+    # come, so each rep's seats stand for 200 of the sample's leads and nothing is scarce.
+    rng = np.random.default_rng(4)
+    values = rng.uniform(0.1, 0.9, size=(300, 3))
+    pricer = CapacityPricer(["a", "b", "c"])
+    assert set(pricer.resolve(values, remaining_capacity=[20, 20, 20], expected_leads=30).values()) == {0.0}
+    # One rep with 2 seats for the 30 leads to come (20 of the sample): the favourite of a third of the
+    # leads is scarce again.
+    favourite = int(np.bincount(values.argmax(axis=1)).argmax())
+    capacity = [20.0, 20.0, 20.0]
+    capacity[favourite] = 2.0
+    assert pricer.resolve(values, remaining_capacity=capacity, expected_leads=30)["abc"[favourite]] > 0
+
+
 def planted_world(seed: int, n: int = 600, m: int = 6) -> np.ndarray:
     """A star rep slightly better than each specialist on their kind, but irreplaceable only on kind 0.
 

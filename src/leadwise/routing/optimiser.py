@@ -388,7 +388,9 @@ class CapacityPricer:
             self.prices = dict.fromkeys(self.rep_ids, 0.0)
             self.solved_at_decision = decisions
             return self.prices
-        return self.resolve_scaled(recent, cap * (k / max(expected_leads, k)), decisions=decisions)
+        # Capacity in the sample's units, as ``Scarcity.scaled_room`` scales it for the service: with fewer
+        # leads to come than in the sample (the end of a stream), each seat counts for several sample leads.
+        return self.resolve_scaled(recent, cap * (k / expected_leads), decisions=decisions)
 
     def resolve_scaled(
         self, recent_values: np.ndarray, scaled_capacity: np.ndarray, *, decisions: int = 0
