@@ -87,7 +87,6 @@ def main() -> None:
         "100 leads x 40 reps": api_leads(deals["account"].fillna("New Co").tolist(), deals["product"].tolist()),
     }
 
-
     def lead_predicts(matrix: np.ndarray) -> None:
         if isinstance(lead_model, SelectedClassifier):
             for member in lead_model.members_:
